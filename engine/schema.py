@@ -1,0 +1,293 @@
+"""The synth parameter schema (theta): every parameter declared once.
+
+The model, patch files, training and the engine all read `PARAMS`. A parameter has a
+physical unit and range (what the engine renders) and a learning scale (how the model
+sees it): ``log`` values are learned as ``log(value + offset)``, ``linear`` as is.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass
+
+import numpy as np
+
+__all__ = [
+    "SCHEMA_VERSION",
+    "PARAMS",
+    "PARAM_NAMES",
+    "TIMBRE_NAMES",
+    "Param",
+    "Theta",
+    "ThetaError",
+    "param",
+    "check_value",
+    "upgrade_theta_dict",
+]
+
+SCHEMA_VERSION = 1
+
+
+class ThetaError(ValueError):
+    """A theta value or dict that the schema does not accept."""
+
+
+@dataclass(frozen=True)
+class Param:
+    """One synth parameter.
+
+    ``scale`` is the learning transform: ``"log"`` maps v -> log(v + offset),
+    ``"linear"`` leaves v as is. ``timbre`` parameters make up a patch; the others
+    (pitch, velocity, sample rate, duration) describe one rendered note.
+    """
+
+    name: str
+    unit: str
+    minimum: float
+    maximum: float
+    default: float
+    scale: str
+    timbre: bool
+    doc: str
+    offset: float = 0.0
+
+    def check(self, value: object) -> float:
+        """Return ``value`` as float, or raise ThetaError naming this parameter."""
+        if isinstance(value, bool) or not isinstance(value, (int, float, np.integer, np.floating)):
+            raise ThetaError(
+                f"{self.name} must be a number in range {_fmt(self.minimum)}..{_fmt(self.maximum)}, "
+                f"got {type(value).__name__} {value!r}"
+            )
+        v = float(value)
+        if not math.isfinite(v):
+            raise ThetaError(
+                f"{self.name} must be a finite number in range "
+                f"{_fmt(self.minimum)}..{_fmt(self.maximum)}, got {v}"
+            )
+        if v < self.minimum or v > self.maximum:
+            raise ThetaError(
+                f"{self.name} must be in range {_fmt(self.minimum)}..{_fmt(self.maximum)}, got {_fmt(v)}"
+            )
+        return v
+
+    def to_learning(self, value: float | np.ndarray) -> float | np.ndarray:
+        if self.scale == "log":
+            return np.log(np.asarray(value, dtype=np.float64) + self.offset)
+        return np.asarray(value, dtype=np.float64)
+
+    def from_learning(self, value: float | np.ndarray) -> float | np.ndarray:
+        if self.scale == "log":
+            return np.exp(np.asarray(value, dtype=np.float64)) - self.offset
+        return np.asarray(value, dtype=np.float64)
+
+
+def _fmt(v: float) -> str:
+    return f"{v:g}"
+
+
+PARAMS: tuple[Param, ...] = (
+    Param("pitch_midi", "MIDI note", 0, 127, 60, "linear", False,
+          "Pitch of a rendered note; in live play the key played sets it."),
+    Param("velocity", "MIDI velocity", 1, 127, 100, "linear", False,
+          "Loudness of a rendered note, amplitude (velocity/127)^1.5; live play uses the key's."),
+    Param("sample_rate", "Hz", 8000, 192000, 16000, "log", False,
+          "Sample rate of an offline render; live play uses the audio device's."),
+    Param("duration_s", "s", 0.05, 60.0, 4.0, "log", False,
+          "Length of an offline render, release included (note-off at duration - release)."),
+    Param("attack_s", "s", 0.0, 2.0, 0.01, "log", True,
+          "Time from note-on to full level (linear).", offset=1e-3),
+    Param("decay_s", "s", 0.0, 5.0, 0.3, "log", True,
+          "Time from full level down to the sustain level (linear).", offset=1e-3),
+    Param("sustain", "level 0..1", 0.0, 1.0, 0.7, "linear", True,
+          "Level held while the key is down, as a fraction of full level."),
+    Param("release_s", "s", 0.001, 4.0, 0.3, "log", True,
+          "Time from note-off to silence (linear).", offset=1e-3),
+    Param("mod_ratio", "modulator/carrier frequency", 0.25, 16.0, 1.0, "log", True,
+          "Modulator frequency as a multiple of the carrier's: sets where the partials lie."),
+    Param("mod_index", "radians of phase deviation", 0.0, 16.0, 1.0, "log", True,
+          "FM index: how strongly the modulator bends the carrier's phase (brightness).",
+          offset=1.0),
+)
+
+PARAM_NAMES: tuple[str, ...] = tuple(p.name for p in PARAMS)
+TIMBRE_NAMES: tuple[str, ...] = tuple(p.name for p in PARAMS if p.timbre)
+_BY_NAME = {p.name: p for p in PARAMS}
+
+
+def param(name: str) -> Param:
+    """The declaration of parameter ``name``; KeyError lists the known names."""
+    try:
+        return _BY_NAME[name]
+    except KeyError:
+        raise ThetaError(
+            f"unknown parameter {name!r}; known parameters: {', '.join(PARAM_NAMES)}"
+        ) from None
+
+
+def check_value(name: str, value: object) -> float:
+    """Validate one value from outside (OSC, MIDI, file, CLI) by parameter name."""
+    return param(name).check(value)
+
+
+def upgrade_theta_dict(values: Mapping[str, object], version: int) -> dict[str, object]:
+    """Bring a theta dict written with schema ``version`` to SCHEMA_VERSION.
+
+    Version 1 is the first and only version so far; a newer version than this code
+    knows cannot be read, since its parameters may mean something else.
+    """
+    if isinstance(version, bool) or not isinstance(version, int):
+        raise ThetaError(f"schema_version must be an integer, got {version!r}")
+    if version == SCHEMA_VERSION:
+        return dict(values)
+    if version > SCHEMA_VERSION:
+        raise ThetaError(
+            f"theta schema version {version} is newer than this promptsynth "
+            f"(knows up to {SCHEMA_VERSION}); upgrade promptsynth to read it"
+        )
+    raise ThetaError(f"theta schema version {version} is unknown (known: 1..{SCHEMA_VERSION})")
+
+
+class Theta:
+    """A validated, immutable set of synth parameters in physical units.
+
+    >>> t = Theta.from_dict({"attack_s": 0.02, "mod_ratio": 2.0})
+    >>> t.attack_s, t.mod_ratio, t.sustain
+    (0.02, 2.0, 0.7)
+    >>> Theta.from_dict({"attack_s": 5.0})
+    Traceback (most recent call last):
+    ...
+    engine.schema.ThetaError: attack_s must be in range 0..2, got 5
+    """
+
+    __slots__ = ("_values",)
+    schema_version = SCHEMA_VERSION
+    names = PARAM_NAMES
+
+    def __init__(self, values: Iterable[float] | None = None) -> None:
+        """Values in schema order, each validated; None gives the defaults."""
+        if values is None:
+            vals = tuple(float(p.default) for p in PARAMS)
+        else:
+            vals = tuple(values)
+            if len(vals) != len(PARAMS):
+                raise ThetaError(
+                    f"theta needs {len(PARAMS)} values in order {', '.join(PARAM_NAMES)}; got {len(vals)}"
+                )
+            vals = tuple(p.check(v) for p, v in zip(PARAMS, vals))
+        object.__setattr__(self, "_values", vals)
+
+    def __setattr__(self, name: str, value: object) -> None:
+        raise AttributeError("Theta is immutable; use replace()")
+
+    def __getattr__(self, name: str) -> float:
+        try:
+            idx = PARAM_NAMES.index(name)
+        except ValueError:
+            raise AttributeError(name) from None
+        return self._values[idx]
+
+    def __getitem__(self, name: str) -> float:
+        return self._values[PARAM_NAMES.index(param(name).name)]
+
+    def __eq__(self, other: object) -> bool:
+        return isinstance(other, Theta) and other._values == self._values
+
+    def __hash__(self) -> int:
+        return hash(self._values)
+
+    def __repr__(self) -> str:
+        inner = ", ".join(f"{n}={v:g}" for n, v in zip(PARAM_NAMES, self._values))
+        return f"Theta({inner})"
+
+    @classmethod
+    def from_dict(cls, values: Mapping[str, object], *, strict: bool = False) -> Theta:
+        """Build from ``{name: value}``; missing names take their defaults.
+
+        Unknown names are an error. With ``strict``, missing names are an error too.
+        """
+        if not isinstance(values, Mapping):
+            raise ThetaError(f"theta must be a mapping of parameter name to number, got {type(values).__name__}")
+        unknown = [k for k in values if k not in _BY_NAME]
+        if unknown:
+            raise ThetaError(
+                f"unknown parameter(s) {', '.join(map(repr, unknown))}; known: {', '.join(PARAM_NAMES)}"
+            )
+        if strict:
+            missing = [n for n in PARAM_NAMES if n not in values]
+            if missing:
+                raise ThetaError(f"missing parameter(s): {', '.join(missing)}")
+        return cls(values.get(p.name, p.default) for p in PARAMS)
+
+    def to_dict(self) -> dict[str, float]:
+        return dict(zip(PARAM_NAMES, self._values))
+
+    def to_array(self) -> np.ndarray:
+        """Values in schema order, shape [n_params], float64."""
+        return np.array(self._values, dtype=np.float64)
+
+    @classmethod
+    def from_array(cls, values: Iterable[float], *, clamp: bool = False) -> Theta:
+        """From values in schema order; ``clamp`` puts out-of-range or NaN values in range.
+
+        Clamping is for model outputs (trusted, but unbounded); NaN becomes the default.
+        """
+        arr = np.asarray(list(values) if not isinstance(values, np.ndarray) else values, dtype=np.float64)
+        if arr.shape != (len(PARAMS),):
+            raise ThetaError(f"theta array must have shape ({len(PARAMS)},), got {arr.shape}")
+        if clamp:
+            arr = clamp_array(arr)
+        return cls(arr.tolist())
+
+    def replace(self, **changes: object) -> Theta:
+        d = self.to_dict()
+        for k in changes:
+            param(k)
+        d.update(changes)
+        return Theta.from_dict(d)
+
+    def timbre(self) -> np.ndarray:
+        """The timbre values (a patch) in schema order, shape [n_timbre]."""
+        return np.array([self._values[PARAM_NAMES.index(n)] for n in TIMBRE_NAMES], dtype=np.float64)
+
+    def to_learning(self) -> np.ndarray:
+        """All values in learning space (log for log-scaled ones), shape [n_params]."""
+        return to_learning(self.to_array())
+
+    @classmethod
+    def from_learning(cls, values: np.ndarray) -> Theta:
+        """From learning-space values, clamped into range."""
+        return cls.from_array(from_learning(np.asarray(values, dtype=np.float64)), clamp=True)
+
+
+_MIN = np.array([p.minimum for p in PARAMS])
+_MAX = np.array([p.maximum for p in PARAMS])
+_DEFAULT = np.array([p.default for p in PARAMS])
+
+
+def clamp_array(values: np.ndarray) -> np.ndarray:
+    """Clamp ``[..., n_params]`` physical values into range; NaN -> default."""
+    v = np.asarray(values, dtype=np.float64)
+    v = np.where(np.isnan(v), _DEFAULT, v)
+    return np.clip(v, _MIN, _MAX)
+
+
+def to_learning(values: np.ndarray) -> np.ndarray:
+    """Physical ``[..., n_params]`` -> learning space."""
+    v = np.asarray(values, dtype=np.float64)
+    out = np.empty_like(v)
+    for i, p in enumerate(PARAMS):
+        out[..., i] = p.to_learning(v[..., i])
+    return out
+
+
+def from_learning(values: np.ndarray) -> np.ndarray:
+    """Learning space ``[..., n_params]`` -> physical values (not clamped)."""
+    v = np.asarray(values, dtype=np.float64)
+    out = np.empty_like(v)
+    for i, p in enumerate(PARAMS):
+        out[..., i] = p.from_learning(v[..., i])
+    return out
+
+
+__all__ += ["clamp_array", "to_learning", "from_learning"]
