@@ -1,5 +1,10 @@
 """promptsynth's voice engine: theta schema, FM/ADSR voices, event queue, audio output."""
 
+from engine.engine import CC, N_CHANNELS, Engine
+from engine.events import QueueFull
+from engine.limiter import Limiter, soft_clip
+from engine.output import AudioError, AudioOutput, Recorder, list_devices
+from engine.render import render_midi_file, render_note, render_notes, write_wav
 from engine.schema import (
     PARAM_NAMES,
     PARAMS,
@@ -15,8 +20,27 @@ from engine.schema import (
     to_learning,
     upgrade_theta_dict,
 )
+from engine.voices import FADE_S, VoiceBank, midi_to_hz, velocity_to_amp
 
 __all__ = [
+    "CC",
+    "N_CHANNELS",
+    "Engine",
+    "QueueFull",
+    "Limiter",
+    "soft_clip",
+    "AudioError",
+    "AudioOutput",
+    "Recorder",
+    "list_devices",
+    "render_midi_file",
+    "render_note",
+    "render_notes",
+    "write_wav",
+    "FADE_S",
+    "VoiceBank",
+    "midi_to_hz",
+    "velocity_to_amp",
     "PARAM_NAMES",
     "PARAMS",
     "SCHEMA_VERSION",

@@ -1,0 +1,379 @@
+"""The polyphonic engine: 16 MIDI channels, voice allocation, events, limiter.
+
+Threads: any thread may call the event methods (``note_on``, ``control_change`` ...);
+they validate their arguments, then queue an event. Only ``render``/``render_into``
+(the audio callback, or an offline loop) touch the voices.
+"""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+
+from engine.events import IMMEDIATE, EventQueue, QueueFull
+from engine.limiter import Limiter
+from engine.schema import TIMBRE_NAMES, Theta, ThetaError, param
+from engine.voices import VoiceBank, midi_to_hz, velocity_to_amp
+
+__all__ = ["Engine", "QueueFull", "N_CHANNELS", "CC"]
+
+N_CHANNELS = 16
+
+
+class CC:
+    """MIDI controller numbers the engine understands."""
+
+    MOD_WHEEL = 1
+    DATA_ENTRY_MSB = 6
+    VOLUME = 7
+    PAN = 10
+    DATA_ENTRY_LSB = 38
+    SUSTAIN = 64
+    NRPN_LSB = 98
+    NRPN_MSB = 99
+    RPN_LSB = 100
+    RPN_MSB = 101
+    ALL_SOUND_OFF = 120
+    RESET_ALL_CONTROLLERS = 121
+    ALL_NOTES_OFF = 123
+
+
+# Event kinds.
+_NOTE_ON, _NOTE_OFF, _CC, _BEND, _PATCH, _PARAM, _PANIC = range(7)
+_T = {name: i for i, name in enumerate(TIMBRE_NAMES)}
+_DEFAULT_TIMBRE = Theta().timbre()
+
+
+def _check_int(name: str, value: object, lo: int, hi: int) -> int:
+    if isinstance(value, bool) or not isinstance(value, (int, np.integer)):
+        raise TypeError(f"{name} must be int, got {type(value).__name__}")
+    if not lo <= value <= hi:
+        raise ValueError(f"{name} must be in range {lo}..{hi}, got {value}")
+    return int(value)
+
+
+def _check_frame(frame: object) -> int:
+    if frame is None:
+        return IMMEDIATE
+    if isinstance(frame, bool) or not isinstance(frame, (int, np.integer)) or frame < 0:
+        raise ValueError(f"frame must be a non-negative int or None, got {frame!r}")
+    return int(frame)
+
+
+class Engine:
+    """A polyphonic FM/ADSR synthesizer with 16 MIDI channels (0-15, as mido).
+
+    Args:
+        sample_rate: Hz.
+        max_voices: sounding notes at once (1..1024); beyond it the engine steals.
+        master_gain: linear gain before the limiter.
+    """
+
+    def __init__(self, sample_rate: int = 48000, max_voices: int = 32, master_gain: float = 1.0) -> None:
+        if isinstance(sample_rate, bool) or not isinstance(sample_rate, (int, float)) or not 8000 <= sample_rate <= 384000:
+            raise ValueError(f"sample_rate must be in range 8000..384000, got {sample_rate!r}")
+        self.sample_rate = int(sample_rate)
+        self.max_voices = _check_int("max_voices", max_voices, 1, 1024)
+        # Twice the slots: a stolen voice fades out in a slot of its own.
+        self.voices = VoiceBank(2 * self.max_voices, self.sample_rate)
+        self.queue = EventQueue(capacity=8192, n_values=max(len(TIMBRE_NAMES), 4))
+        self.limiter = Limiter(self.sample_rate)
+        self.frame = 0
+        self.master_gain = master_gain
+        self._age = 0.0
+        # Channel state (audio thread owns it once rendering has begun).
+        self.patch = np.tile(_DEFAULT_TIMBRE, (N_CHANNELS, 1))
+        self.bend = np.zeros(N_CHANNELS)
+        self.bend_range = np.full(N_CHANNELS, 2.0)
+        self.mod_wheel = np.zeros(N_CHANNELS)
+        self.volume = np.full(N_CHANNELS, 100.0)
+        self.pan = np.full(N_CHANNELS, 64.0)
+        self.pedal = np.zeros(N_CHANNELS, dtype=bool)
+        self._rpn = np.full((N_CHANNELS, 2), 127, dtype=np.int64)
+        self._rpn_data = np.zeros((N_CHANNELS, 2))
+        self._gain_lr = np.zeros((N_CHANNELS, 2))
+        for ch in range(N_CHANNELS):
+            self._update_channel_gain(ch)
+        self._out = np.zeros((0, 2), dtype=np.float32)
+
+    # -- public API: any thread ----------------------------------------------------------
+
+    @property
+    def master_gain(self) -> float:
+        return self._master_gain
+
+    @master_gain.setter
+    def master_gain(self, value: float) -> None:
+        if isinstance(value, bool) or not isinstance(value, (int, float)) or not 0.0 <= value <= 4.0:
+            raise ValueError(f"master_gain must be in range 0..4, got {value!r}")
+        self._master_gain = float(value)
+
+    def set_patch(self, channel: int, theta: Theta, frame: int | None = None) -> None:
+        """Use ``theta``'s timbre for new notes on ``channel`` from ``frame`` on."""
+        ch = _check_int("channel", channel, 0, 15)
+        if not isinstance(theta, Theta):
+            raise TypeError(f"theta must be a Theta, got {type(theta).__name__}")
+        self.queue.push(_PATCH, ch, _check_frame(frame), tuple(theta.timbre()))
+
+    def set_param(self, channel: int, name: str, value: float, frame: int | None = None) -> None:
+        """Change one timbre value of ``channel``'s patch, sounding notes included (smoothed)."""
+        ch = _check_int("channel", channel, 0, 15)
+        p = param(name)
+        if not p.timbre:
+            raise ThetaError(f"{name} is not a timbre parameter; timbre parameters: {', '.join(TIMBRE_NAMES)}")
+        v = p.check(value)
+        self.queue.push(_PARAM, ch, _check_frame(frame), (float(_T[name]), v))
+
+    def note_on(self, channel: int, pitch: int, velocity: int, frame: int | None = None) -> None:
+        """Start a note (velocity 0 is a note-off)."""
+        ch = _check_int("channel", channel, 0, 15)
+        p = _check_int("pitch", pitch, 0, 127)
+        v = _check_int("velocity", velocity, 0, 127)
+        f = _check_frame(frame)
+        if v == 0:
+            self.queue.push(_NOTE_OFF, ch, f, (p,))
+        else:
+            self.queue.push(_NOTE_ON, ch, f, (p, v))
+
+    def note_off(self, channel: int, pitch: int, frame: int | None = None) -> None:
+        ch = _check_int("channel", channel, 0, 15)
+        p = _check_int("pitch", pitch, 0, 127)
+        self.queue.push(_NOTE_OFF, ch, _check_frame(frame), (p,))
+
+    def control_change(self, channel: int, control: int, value: int, frame: int | None = None) -> None:
+        ch = _check_int("channel", channel, 0, 15)
+        c = _check_int("control", control, 0, 127)
+        v = _check_int("value", value, 0, 127)
+        self.queue.push(_CC, ch, _check_frame(frame), (c, v))
+
+    def pitch_bend(self, channel: int, value: int, frame: int | None = None) -> None:
+        """Bend ``channel`` by value in -8192..8191 (0 = centre), scaled by its bend range."""
+        ch = _check_int("channel", channel, 0, 15)
+        v = _check_int("value", value, -8192, 8191)
+        self.queue.push(_BEND, ch, _check_frame(frame), (v,))
+
+    def all_notes_off(self, channel: int | None = None, frame: int | None = None) -> None:
+        for ch in range(N_CHANNELS) if channel is None else (channel,):
+            self.control_change(ch, CC.ALL_NOTES_OFF, 0, frame)
+
+    def panic(self) -> None:
+        """Silence everything now, on every channel, and lift every sustain pedal."""
+        self.queue.push(_PANIC, 0, IMMEDIATE, ())
+
+    @property
+    def active_voices(self) -> int:
+        """Voices sounding (fading ones included), as of the last rendered block."""
+        return self.voices.n
+
+    def sounding_notes(self) -> list[tuple[int, int]]:
+        """(channel, pitch) of voices not fading out, as of the last rendered block."""
+        vb = self.voices
+        n = vb.n
+        live = vb.fading[:n] == 0
+        return [(int(c), int(p)) for c, p in zip(vb.chan[:n][live], vb.pitch[:n][live])]
+
+    # -- rendering: the audio thread ------------------------------------------------------
+
+    def render(self, frames: int) -> np.ndarray:
+        """Render the next ``frames`` frames; returns a new (frames, 2) float32 array."""
+        out = np.empty((int(frames), 2), dtype=np.float32)
+        self.render_into(out)
+        return out
+
+    def render_into(self, out: np.ndarray) -> None:
+        """Fill ``out`` (frames, 2) float32 with the next block; safe in an audio callback."""
+        frames = out.shape[0]
+        out.fill(0.0)
+        start = self.frame
+        end = start + frames
+        q = self.queue
+        q.drain()
+        due = q.take_due(end)
+        pos = 0
+        if due is not None:
+            offsets = np.clip(q.p_frame[due] - start, 0, frames - 1)
+            offsets[q.p_frame[due] == IMMEDIATE] = 0
+            # lexsort put IMMEDIATE (-1) first; offsets stay non-decreasing.
+            for j, idx in enumerate(due):
+                off = int(offsets[j])
+                if off > pos:
+                    self.voices.render(out[pos:off])
+                    pos = off
+                self._apply(int(q.p_kind[idx]), int(q.p_chan[idx]), q.p_vals[idx])
+            q.discard(due)
+        if pos < frames:
+            self.voices.render(out[pos:frames])
+        if self._master_gain != 1.0:
+            out *= self._master_gain
+        self.limiter.process(out)
+        self.frame = end
+
+    # -- event handling (audio thread) ----------------------------------------------------
+
+    def _apply(self, kind: int, ch: int, vals: np.ndarray) -> None:
+        if kind == _NOTE_ON:
+            self._note_on(ch, int(vals[0]), float(vals[1]))
+        elif kind == _NOTE_OFF:
+            self._note_off(ch, int(vals[0]))
+        elif kind == _CC:
+            self._cc(ch, int(vals[0]), int(vals[1]))
+        elif kind == _BEND:
+            self.bend[ch] = vals[0]
+            self._update_pitch(ch)
+        elif kind == _PATCH:
+            self.patch[ch] = vals[: len(TIMBRE_NAMES)]
+        elif kind == _PARAM:
+            self._param(ch, int(vals[0]), float(vals[1]))
+        elif kind == _PANIC:
+            vb = self.voices
+            vb.fade(np.flatnonzero(vb.fading[: vb.n] == 0))
+            self.pedal[:] = False
+
+    def _find(self, ch: int, pitch: int) -> int:
+        vb = self.voices
+        n = vb.n
+        hit = np.flatnonzero((vb.chan[:n] == ch) & (vb.pitch[:n] == pitch) & (vb.fading[:n] == 0))
+        return int(hit[0]) if hit.size else -1
+
+    def _note_on(self, ch: int, pitch: int, velocity: float) -> None:
+        vb = self.voices
+        i = self._find(ch, pitch)
+        retrigger = i >= 0
+        if not retrigger:
+            i = self._allocate()
+            vb.chan[i] = ch
+            vb.pitch[i] = pitch
+        self._age += 1.0
+        vb.age[i] = self._age
+        vb.held[i] = 1.0
+        pt = self.patch[ch]
+        vb.attack_s[i] = pt[_T["attack_s"]]
+        vb.decay_s[i] = pt[_T["decay_s"]]
+        vb.release_s[i] = pt[_T["release_s"]]
+        vb.sustain_tgt[i] = pt[_T["sustain"]]
+        vb.ratio_tgt[i] = pt[_T["mod_ratio"]]
+        vb.index_tgt[i] = pt[_T["mod_index"]]
+        amp = float(velocity_to_amp(velocity))
+        vb.amp[i] = amp
+        vb.gain_l_tgt[i] = amp * self._gain_lr[ch, 0]
+        vb.gain_r_tgt[i] = amp * self._gain_lr[ch, 1]
+        vb.mod_scale[i] = 1.0 + self.mod_wheel[ch] / 127.0
+        vb.inc_c[i] = self._inc(ch, pitch)
+        if retrigger:
+            vb.retrigger(i)
+        else:
+            # A fresh voice: start its smoothed values at their targets.
+            vb.sustain[i] = vb.sustain_tgt[i]
+            vb.ratio[i] = vb.ratio_tgt[i]
+            vb.index[i] = vb.index_tgt[i]
+            vb.gain_l[i] = vb.gain_l_tgt[i]
+            vb.gain_r[i] = vb.gain_r_tgt[i]
+
+    def _allocate(self) -> int:
+        """A free slot; else steal the quietest released voice; else the oldest."""
+        vb = self.voices
+        n = vb.n
+        live = vb.fading[:n] == 0
+        if int(live.sum()) >= self.max_voices:
+            released = np.flatnonzero(live & (vb.released[:n] > 0))
+            if released.size:
+                victim = released[np.argmin(vb.level[:n][released])]
+            else:
+                cand = np.flatnonzero(live)
+                victim = cand[np.argmin(vb.age[:n][cand])]
+            vb.fade(int(victim))
+        if vb.n >= vb.capacity:
+            # Every spare slot is fading: cut the quietest fade short.
+            fading = np.flatnonzero(vb.fading[: vb.n] > 0)
+            vb.remove(int(fading[np.argmin(vb.level[: vb.n][fading])]))
+        return vb.add()
+
+    def _note_off(self, ch: int, pitch: int) -> None:
+        vb = self.voices
+        i = self._find(ch, pitch)
+        if i < 0 or vb.held[i] == 0:
+            return
+        if self.pedal[ch]:
+            vb.held[i] = 0.0
+            vb.pedal_held[i] = 1.0
+        else:
+            vb.start_release(i)
+
+    def _channel_voices(self, ch: int) -> np.ndarray:
+        vb = self.voices
+        n = vb.n
+        return np.flatnonzero((vb.chan[:n] == ch) & (vb.fading[:n] == 0))
+
+    def _cc(self, ch: int, control: int, value: int) -> None:
+        vb = self.voices
+        if control == CC.MOD_WHEEL:
+            self.mod_wheel[ch] = value
+            vb.mod_scale[self._channel_voices(ch)] = 1.0 + value / 127.0
+        elif control in (CC.VOLUME, CC.PAN):
+            (self.volume if control == CC.VOLUME else self.pan)[ch] = value
+            self._update_channel_gain(ch)
+            idx = self._channel_voices(ch)
+            vb.gain_l_tgt[idx] = vb.amp[idx] * self._gain_lr[ch, 0]
+            vb.gain_r_tgt[idx] = vb.amp[idx] * self._gain_lr[ch, 1]
+        elif control == CC.SUSTAIN:
+            down = value >= 64
+            if self.pedal[ch] and not down:
+                idx = self._channel_voices(ch)
+                idx = idx[vb.pedal_held[idx] > 0]
+                if idx.size:
+                    vb.start_release(idx)
+            self.pedal[ch] = down
+        elif control in (CC.RPN_MSB, CC.RPN_LSB):
+            self._rpn[ch, 0 if control == CC.RPN_MSB else 1] = value
+        elif control in (CC.NRPN_MSB, CC.NRPN_LSB):
+            self._rpn[ch] = 127  # data entry after an NRPN must not touch an RPN
+        elif control in (CC.DATA_ENTRY_MSB, CC.DATA_ENTRY_LSB):
+            if self._rpn[ch, 0] == 0 and self._rpn[ch, 1] == 0:
+                self._rpn_data[ch, 0 if control == CC.DATA_ENTRY_MSB else 1] = value
+                # RPN 0: semitones (MSB) + cents (LSB).
+                self.bend_range[ch] = self._rpn_data[ch, 0] + self._rpn_data[ch, 1] / 100.0
+                self._update_pitch(ch)
+        elif control == CC.ALL_SOUND_OFF:
+            vb.fade(self._channel_voices(ch))
+        elif control == CC.RESET_ALL_CONTROLLERS:
+            self.mod_wheel[ch] = 0.0
+            vb.mod_scale[self._channel_voices(ch)] = 1.0
+            self.bend[ch] = 0.0
+            self._update_pitch(ch)
+            self._rpn[ch] = 127
+            self._cc(ch, CC.SUSTAIN, 0)
+        elif control == CC.ALL_NOTES_OFF:
+            idx = self._channel_voices(ch)
+            idx = idx[vb.released[idx] == 0]
+            if idx.size:
+                vb.start_release(idx)
+
+    def _param(self, ch: int, t_index: int, value: float) -> None:
+        self.patch[ch, t_index] = value
+        name = TIMBRE_NAMES[t_index]
+        vb = self.voices
+        idx = self._channel_voices(ch)
+        if name in ("attack_s", "decay_s", "release_s"):
+            vb.set_time(idx, name, value)
+        else:
+            target = {"sustain": vb.sustain_tgt, "mod_ratio": vb.ratio_tgt, "mod_index": vb.index_tgt}[name]
+            target[idx] = value
+
+    def _inc(self, ch: int, pitch: float | np.ndarray) -> float | np.ndarray:
+        semis = self.bend[ch] / 8192.0 * self.bend_range[ch]
+        return 2.0 * math.pi * midi_to_hz(np.asarray(pitch) + semis) / self.sample_rate
+
+    def _update_pitch(self, ch: int) -> None:
+        vb = self.voices
+        idx = np.flatnonzero(vb.chan[: vb.n] == ch)
+        if idx.size:
+            vb.inc_c[idx] = self._inc(ch, vb.pitch[idx])
+
+    def _update_channel_gain(self, ch: int) -> None:
+        vol = (self.volume[ch] / 127.0) ** 2
+        # 0 = left, 64 = centre, 127 = right; equal-power law, exact at the centre.
+        pos = (self.pan[ch] - 64.0) / (64.0 if self.pan[ch] <= 64 else 63.0)
+        angle = (pos + 1.0) * (math.pi / 4.0)
+        self._gain_lr[ch] = (vol * math.cos(angle), vol * math.sin(angle))
+
