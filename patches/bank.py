@@ -1,0 +1,159 @@
+"""A bank: a folder of patch files plus a map of MIDI program numbers to patch names."""
+
+from __future__ import annotations
+
+import json
+import os
+import tempfile
+import threading
+from pathlib import Path
+
+from patches.format import Patch, PatchError, check_name, load_patch, save_patch
+
+__all__ = ["Bank", "default_bank_dir", "BANK_FILE"]
+
+BANK_FILE = "bank.json"
+
+
+def default_bank_dir() -> Path:
+    """``$XDG_DATA_HOME/promptsynth/patches`` (``~/.local/share/promptsynth/patches``)."""
+    base = os.environ.get("XDG_DATA_HOME") or os.path.join(os.path.expanduser("~"), ".local", "share")
+    return Path(base) / "promptsynth" / "patches"
+
+
+class Bank:
+    """Patches stored as ``<folder>/<name>.json``.
+
+    Program numbers 0-127 come from ``bank.json`` (``{"programs": {"0": "name"}}``);
+    a program with no entry selects the patch at that position in name order.
+    A corrupt or foreign file is skipped and reported in ``errors``; the rest loads.
+
+    Args:
+        folder: the bank's folder, created if missing.
+    """
+
+    def __init__(self, folder: str | os.PathLike | None = None, create: bool = True) -> None:
+        self.folder = Path(folder) if folder is not None else default_bank_dir()
+        if create:
+            self.folder.mkdir(parents=True, exist_ok=True)
+        elif not self.folder.is_dir():
+            raise PatchError(f"bank folder {self.folder} does not exist")
+        self._lock = threading.RLock()
+        self._patches: dict[str, Patch] = {}
+        self._programs: dict[int, str] = {}
+        self.errors: list[str] = []
+        self.reload()
+
+    def reload(self) -> None:
+        """Read the folder again."""
+        with self._lock:
+            patches: dict[str, Patch] = {}
+            errors: list[str] = []
+            for path in sorted(self.folder.glob("*.json")):
+                if path.name == BANK_FILE or path.name.startswith("."):
+                    continue
+                try:
+                    check_name(path.stem)
+                    patches[path.stem] = load_patch(path)
+                except PatchError as exc:
+                    errors.append(str(exc))
+            self._patches = patches
+            self._programs = self._read_programs(errors)
+            self.errors = errors
+
+    def _read_programs(self, errors: list[str]) -> dict[int, str]:
+        path = self.folder / BANK_FILE
+        if not path.exists():
+            return {}
+        try:
+            d = json.loads(path.read_text("utf-8"))
+            progs = d["programs"]
+            if not isinstance(progs, dict):
+                raise TypeError("programs must be an object")
+            result = {}
+            for k, v in progs.items():
+                n = int(k)
+                if not 0 <= n <= 127 or not isinstance(v, str):
+                    raise ValueError(f"program {k!r}: {v!r}")
+                result[n] = v
+            return result
+        except (OSError, ValueError, KeyError, TypeError) as exc:
+            errors.append(f"{path}: program map ignored: {exc}")
+            return {}
+
+    # -- reading -------------------------------------------------------------------------
+
+    def names(self) -> list[str]:
+        with self._lock:
+            return sorted(self._patches)
+
+    def __contains__(self, name: str) -> bool:
+        return name in self._patches
+
+    def __len__(self) -> int:
+        return len(self._patches)
+
+    def load(self, name: str) -> Patch:
+        n = check_name(name)
+        with self._lock:
+            try:
+                return self._patches[n]
+            except KeyError:
+                raise PatchError(f"no patch named {n!r} in bank {self.folder}") from None
+
+    def program(self, number: int) -> Patch | None:
+        """The patch that program ``number`` (0-127) selects, or None."""
+        if isinstance(number, bool) or not isinstance(number, int) or not 0 <= number <= 127:
+            raise PatchError(f"program must be an int in range 0..127, got {number!r}")
+        with self._lock:
+            name = self._programs.get(number)
+            if name is not None:
+                return self._patches.get(name)
+            names = sorted(self._patches)
+            return self._patches[names[number]] if number < len(names) else None
+
+    def programs(self) -> dict[int, str]:
+        """Program number -> patch name, explicit entries and positional ones."""
+        with self._lock:
+            names = sorted(self._patches)
+            result = {i: n for i, n in enumerate(names[:128])}
+            result.update({k: v for k, v in self._programs.items() if v in self._patches})
+            return dict(sorted(result.items()))
+
+    # -- writing -------------------------------------------------------------------------
+
+    def save(self, patch: Patch, name: str | None = None, overwrite: bool = False) -> str:
+        """Save ``patch`` as ``name`` (default: its own). Without ``overwrite`` an existing
+        name is kept and the patch is saved as ``name-2``, ``name-3`` ...; returns the name used."""
+        base = check_name(name if name is not None else patch.name)
+        with self._lock:
+            candidate = base
+            i = 2
+            while True:
+                path = self.folder / f"{candidate}.json"
+                if overwrite or not path.exists():
+                    break
+                suffix = f"-{i}"
+                candidate = check_name(base[: 64 - len(suffix)] + suffix)
+                i += 1
+            stored = Patch(candidate, patch.theta, patch.prompt, patch.source, patch.created)
+            save_patch(stored, path, overwrite=overwrite)
+            self._patches[candidate] = stored
+            return candidate
+
+    def set_program(self, number: int, name: str) -> None:
+        """Map program ``number`` to patch ``name`` and save the map atomically."""
+        if isinstance(number, bool) or not isinstance(number, int) or not 0 <= number <= 127:
+            raise PatchError(f"program must be an int in range 0..127, got {number!r}")
+        n = check_name(name)
+        with self._lock:
+            if n not in self._patches:
+                raise PatchError(f"no patch named {n!r} in bank {self.folder}")
+            self._programs[number] = n
+            data = json.dumps({"format": "promptsynth-bank", "programs": {str(k): v for k, v in sorted(self._programs.items())}}, indent=2)
+            fd, tmp = tempfile.mkstemp(prefix=".tmp-", dir=self.folder)
+            with os.fdopen(fd, "w", encoding="utf-8") as f:
+                f.write(data + "\n")
+                f.flush()
+                os.fsync(f.fileno())
+            os.replace(tmp, self.folder / BANK_FILE)
