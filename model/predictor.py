@@ -1,0 +1,212 @@
+"""Predictor: prompt -> theta, the one object the live host uses."""
+
+from __future__ import annotations
+
+import math
+import threading
+from collections import OrderedDict
+from collections.abc import Sequence
+from pathlib import Path
+
+import numpy as np
+import torch
+
+from engine import Theta
+from model.checkpoint import META_FILE, Checkpoint, load_checkpoint
+from model.encoders import TextEncoder, get_encoder
+from model.errors import ModelError, check_prompt
+
+__all__ = ["DEFAULT_CHECKPOINT", "MAX_CANDIDATES", "MAX_TEMPERATURE", "Predictor"]
+
+#: Where the trained default checkpoint lives once the training issue ships it.
+DEFAULT_CHECKPOINT = Path(__file__).resolve().parent / "checkpoints" / "default"
+MAX_TEMPERATURE = 10.0
+MAX_CANDIDATES = 256
+
+
+class Predictor:
+    """Turns prompts into validated ``Theta`` through a text encoder and the flow.
+
+    ``temperature`` is the std of the latent: 0 gives z = 0 (deterministic, the flow's
+    central patch for the prompt); t > 0 draws z ~ N(0, t^2). Every output is clamped
+    into the schema's ranges (NaN -> default), so it always validates.
+    Deterministic predictions are cached per prompt (``cache_size`` entries), and the
+    encoder caches embeddings, so a repeated prompt costs next to nothing.
+    """
+
+    def __init__(
+        self, checkpoint: Checkpoint, encoder: TextEncoder, *, cache_size: int = 1024
+    ) -> None:
+        if encoder.name != checkpoint.encoder_name or encoder.dim != checkpoint.encoder_dim:
+            raise ModelError(
+                f"checkpoint was trained with encoder {checkpoint.encoder_name!r} "
+                f"({checkpoint.encoder_dim}-d), got {encoder.name!r} ({encoder.dim}-d)"
+            )
+        self.checkpoint = checkpoint
+        self.encoder = encoder
+        self._flow = checkpoint.flow.eval()
+        self._dtype = next(self._flow.parameters()).dtype
+        self._cache: OrderedDict[str, Theta] = OrderedDict()
+        self._cache_size = int(cache_size)
+        self._lock = threading.Lock()
+
+    @classmethod
+    def load(
+        cls,
+        path: str | Path | None = None,
+        *,
+        encoder: TextEncoder | None = None,
+        threads: int | None = None,
+        warm: bool = True,
+    ) -> Predictor:
+        """Load a checkpoint folder (None: the shipped default) and build its encoder.
+
+        ``encoder``: use this one instead of the registry's (e.g. CLAP from a folder);
+        it must have the checkpoint's name and size. ``threads``: if given, calls
+        ``torch.set_num_threads`` (process-wide). ``warm``: run one prompt through so the
+        first real one is fast.
+        """
+        if threads is not None:
+            torch.set_num_threads(int(threads))
+        if path is None:
+            path = DEFAULT_CHECKPOINT
+            if not (path / META_FILE).is_file():
+                raise ModelError(
+                    f"no default checkpoint is shipped yet (expected one in {path}); train one "
+                    "with `promptsynth train`, or pass the path of a checkpoint folder"
+                )
+        ckpt = load_checkpoint(path)
+        if encoder is None:
+            encoder = get_encoder(ckpt.encoder_name)
+        predictor = cls(ckpt, encoder)
+        if warm:
+            predictor._infer(encoder._encode(["warm up"]), np.zeros((1, ckpt.flow.dim)))
+        return predictor
+
+    @property
+    def meta(self) -> dict:
+        """The checkpoint's meta.json (encoder, hyper-parameters, data, metrics)."""
+        return self.checkpoint.meta
+
+    def embed(self, prompts: Sequence[str]) -> np.ndarray:
+        """Unit text embeddings of ``prompts``, shape ``[n, encoder.dim]``, float32."""
+        return self.encoder.encode(list(prompts))
+
+    def predict(self, prompt: str, temperature: float = 0.0, seed: int | None = None) -> Theta:
+        """One patch for ``prompt``: z = 0 at temperature 0, else z ~ N(0, temperature^2)."""
+        temperature = _check_temperature(temperature)
+        if temperature == 0.0:
+            key = check_prompt(prompt)
+            with self._lock:
+                hit = self._cache.get(key)
+                if hit is not None:
+                    self._cache.move_to_end(key)
+                    return hit
+        return self.predict_many([prompt], temperature, seed)[0]
+
+    def predict_many(
+        self, prompts: Sequence[str], temperature: float = 0.0, seed: int | None = None
+    ) -> list[Theta]:
+        """One patch per prompt, computed as one batch; see ``predict``."""
+        temperature = _check_temperature(temperature)
+        if isinstance(prompts, str):
+            raise ModelError("predict_many takes a list of prompts, got one str")
+        cleaned = [check_prompt(p) for p in prompts]
+        if not cleaned:
+            return []
+        emb = self.encoder.encode(cleaned)
+        z = _latent((len(cleaned), self._flow.dim), temperature, seed)
+        thetas = self._infer(emb, z)
+        if temperature == 0.0:
+            with self._lock:
+                for key, theta in zip(cleaned, thetas):
+                    self._cache[key] = theta
+                while len(self._cache) > self._cache_size:
+                    self._cache.popitem(last=False)
+        return thetas
+
+    def candidates(
+        self, prompt: str, n: int = 8, temperature: float = 1.0, seed: int | None = None
+    ) -> list[Theta]:
+        """``n`` patches for ``prompt``: first the z = 0 patch, then n - 1 drawn with
+        z ~ N(0, temperature^2), ordered by the flow's log-density of each (clamped)
+        patch, highest first."""
+        if isinstance(n, bool) or not isinstance(n, int) or not 1 <= n <= MAX_CANDIDATES:
+            raise ModelError(f"n must be an int in range 1..{MAX_CANDIDATES}, got {n!r}")
+        temperature = _check_temperature(temperature)
+        emb = self.encoder.encode([check_prompt(prompt)])
+        z = _latent((n, self._flow.dim), temperature, seed)
+        z[0] = 0.0
+        thetas = self._infer(np.repeat(emb, n, axis=0), z)
+        if n > 1:
+            scores = self._log_prob(emb, np.stack([t.to_array() for t in thetas[1:]]))
+            thetas = thetas[:1] + [thetas[1 + i] for i in np.argsort(-scores, kind="stable")]
+        return thetas
+
+    def log_prob(self, prompt: str, theta: Theta) -> float:
+        """log p(theta | prompt) in nats, in the flow's normalised space."""
+        if not isinstance(theta, Theta):
+            raise ModelError(f"theta must be a Theta, got {type(theta).__name__}")
+        emb = self.encoder.encode([check_prompt(prompt)])
+        return float(self._log_prob(emb, theta.to_array()[None])[0])
+
+    def interpolate(self, prompt_a: str, prompt_b: str, t: float) -> Theta:
+        """The z = 0 patch for the embedding a fraction ``t`` (0..1) of the way from
+        ``prompt_a``'s to ``prompt_b``'s, along the great circle between the unit
+        embeddings (spherical interpolation)."""
+        if isinstance(t, bool) or not isinstance(t, (int, float)) or not 0.0 <= float(t) <= 1.0:
+            raise ModelError(f"t must be a number in range 0..1, got {t!r}")
+        emb = self.encoder.encode([check_prompt(prompt_a), check_prompt(prompt_b)]).astype(
+            np.float64
+        )
+        mixed = _slerp(emb[0], emb[1], float(t))
+        return self._infer(mixed[None], np.zeros((1, self._flow.dim)))[0]
+
+    def _context(self, emb: np.ndarray) -> torch.Tensor:
+        c = self.checkpoint.embedding_normaliser.transform(emb)
+        return torch.as_tensor(c, dtype=self._dtype)
+
+    def _infer(self, emb: np.ndarray, z: np.ndarray) -> list[Theta]:
+        with torch.inference_mode():
+            x = self._flow.inverse(torch.as_tensor(z, dtype=self._dtype), self._context(emb))
+        physical = self.checkpoint.theta_normaliser.decode(x.double().numpy())
+        return [Theta.from_array(row, clamp=True) for row in physical]
+
+    def _log_prob(self, emb: np.ndarray, theta: np.ndarray) -> np.ndarray:
+        x = self.checkpoint.theta_normaliser.encode(theta)
+        with torch.inference_mode():
+            lp = self._flow.log_prob(torch.as_tensor(x, dtype=self._dtype), self._context(emb))
+        return np.nan_to_num(lp.double().numpy(), nan=-np.inf)
+
+    def __repr__(self) -> str:
+        return f"Predictor(encoder={self.encoder.name!r}, flow={self._flow.config})"
+
+
+def _check_temperature(temperature: object) -> float:
+    if isinstance(temperature, bool) or not isinstance(temperature, (int, float)):
+        raise ModelError(
+            f"temperature must be a number in range 0..{MAX_TEMPERATURE:g}, got {temperature!r}"
+        )
+    t = float(temperature)
+    if not (math.isfinite(t) and 0.0 <= t <= MAX_TEMPERATURE):
+        raise ModelError(f"temperature must be in range 0..{MAX_TEMPERATURE:g}, got {t:g}")
+    return t
+
+
+def _latent(shape: tuple[int, int], temperature: float, seed: int | None) -> np.ndarray:
+    if seed is not None and (isinstance(seed, bool) or not isinstance(seed, int) or seed < 0):
+        raise ModelError(f"seed must be None or an int >= 0, got {seed!r}")
+    if temperature == 0.0:
+        return np.zeros(shape)
+    return np.random.default_rng(seed).standard_normal(shape) * temperature
+
+
+def _slerp(a: np.ndarray, b: np.ndarray, t: float) -> np.ndarray:
+    cos = float(np.clip(np.dot(a, b), -1.0, 1.0))
+    angle = math.acos(cos)
+    if angle < 1e-6 or math.pi - angle < 1e-6:  # (anti)parallel: the path is not unique
+        out = (1.0 - t) * a + t * b
+    else:
+        out = (math.sin((1.0 - t) * angle) * a + math.sin(t * angle) * b) / math.sin(angle)
+    norm = np.linalg.norm(out)
+    return out / norm if norm > 1e-12 else a
