@@ -1,0 +1,77 @@
+import math
+
+import numpy as np
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from engine import PARAM_NAMES, PARAMS, SCHEMA_VERSION, TIMBRE_NAMES, Theta, ThetaError, upgrade_theta_dict
+from engine.schema import from_learning, to_learning
+
+
+def test_seed_order_and_version():
+    assert SCHEMA_VERSION == 1
+    assert PARAM_NAMES == ("pitch_midi", "velocity", "sample_rate", "duration_s", "attack_s", "decay_s",
+                           "sustain", "release_s", "mod_ratio", "mod_index")
+    assert TIMBRE_NAMES == ("attack_s", "decay_s", "sustain", "release_s", "mod_ratio", "mod_index")
+
+
+def test_defaults_are_in_range():
+    for p in PARAMS:
+        assert p.minimum <= p.default <= p.maximum, p.name
+
+
+def test_dict_round_trip():
+    t = Theta.from_dict({"attack_s": 0.05, "mod_ratio": 3.0})
+    assert Theta.from_dict(t.to_dict(), strict=True) == t
+    assert t.attack_s == 0.05 and t["mod_ratio"] == 3.0
+
+
+@pytest.mark.parametrize(
+    "values, message",
+    [
+        ({"attack_s": 5.0}, "attack_s must be in range 0..2, got 5"),
+        ({"sustain": float("nan")}, "sustain must be a finite number"),
+        ({"mod_index": "3"}, "mod_index must be a number"),
+        ({"release_s": True}, "release_s must be a number"),
+        ({"bogus": 1.0}, "unknown parameter(s) 'bogus'"),
+    ],
+)
+def test_bad_values_name_the_parameter(values, message):
+    with pytest.raises(ThetaError) as e:
+        Theta.from_dict(values)
+    assert message in str(e.value)
+
+
+def test_strict_requires_every_name():
+    with pytest.raises(ThetaError, match="missing parameter"):
+        Theta.from_dict({"attack_s": 0.1}, strict=True)
+
+
+def test_immutable():
+    t = Theta()
+    with pytest.raises(AttributeError):
+        t.attack_s = 1.0
+
+
+def test_newer_schema_is_refused_plainly():
+    with pytest.raises(ThetaError, match="newer than this promptsynth"):
+        upgrade_theta_dict({}, SCHEMA_VERSION + 1)
+
+
+def test_clamp_handles_nan_and_range():
+    arr = np.array([200.0, 0.0, 16000, 4, -1.0, 100.0, float("nan"), 0.3, 100.0, float("inf")])
+    t = Theta.from_array(arr, clamp=True)
+    assert t.pitch_midi == 127 and t.attack_s == 0.0 and t.decay_s == 5.0
+    assert t.sustain == 0.7  # NaN -> default
+    assert t.mod_index == 16.0
+
+
+@settings(max_examples=200, deadline=None)
+@given(st.data())
+def test_learning_transform_round_trips(data):
+    vals = [data.draw(st.floats(p.minimum, p.maximum, allow_nan=False)) for p in PARAMS]
+    arr = np.array(vals)
+    back = from_learning(to_learning(arr))
+    assert np.allclose(back, arr, rtol=1e-9, atol=1e-9)
+    assert all(math.isfinite(x) for x in to_learning(arr))
