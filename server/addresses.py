@@ -1,0 +1,261 @@
+"""The OSC address space (docs/osc.md): one checking function per address.
+
+Each function checks every argument and everything it needs (a patch that exists, a
+model that runs) and returns the actions that apply the message; it raises
+:class:`Refused` otherwise, so nothing is ever half-applied. An action takes the engine
+frame the message is for (None: the next block).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+
+from engine import PARAM_NAMES, TIMBRE_NAMES, QueueFull, Theta, ThetaError, param
+from server.osc import Action, Refused, Reply
+from server.oscargs import Arg, ArgError, parse_args
+
+__all__ = ["AddressSpace"]
+
+_CH = Arg("channel", "channel", default=0)
+_MIDI = {"lo": 0, "hi": 127}
+
+#: Most prompts and morphs waiting for the model at once; more are refused.
+MAX_PENDING = 64
+
+
+def _spec(*args: Arg) -> tuple[Arg, ...]:
+    return args
+
+
+class AddressSpace:
+    """Router for :class:`server.osc.OscServer`, bound to a :class:`server.host.Host`."""
+
+    def __init__(self, host) -> None:
+        self.host = host
+        self._routes: dict[str, tuple[tuple[Arg, ...], Callable]] = {
+            "/prompt": (_spec(Arg("text", "str"), _CH, Arg("id", "int", -(2**31), 2**31 - 1, default=0)), self._prompt),
+            "/note": (_spec(Arg("pitch", "int", **_MIDI), Arg("velocity", "int", **_MIDI), _CH), self._note),
+            "/note/off": (_spec(Arg("pitch", "int", **_MIDI), _CH), self._note_off),
+            "/cc": (_spec(Arg("number", "int", **_MIDI), Arg("value", "int", **_MIDI), _CH), self._cc),
+            "/bend": (_spec(Arg("bend", "float", -1.0, 1.0), _CH), self._bend),
+            "/program": (_spec(Arg("program", "int", **_MIDI), _CH), self._program),
+            "/patch/load": (_spec(Arg("name", "str"), _CH), self._patch_load),
+            "/patch/save": (_spec(Arg("name", "str"), _CH), self._patch_save),
+            "/patch/list": ((), self._patch_list),
+            "/morph": (_spec(Arg("prompt_a", "str"), Arg("prompt_b", "str"), Arg("t", "float", 0.0, 1.0), _CH), self._morph),
+            "/panic": ((), self._panic),
+            "/status": ((), self._status),
+            "/notify": (_spec(Arg("port", "int", 0, 65535)), self._notify),
+            "/sync": (_spec(Arg("id", "int", -(2**31), 2**31 - 1)), self._sync),
+        }
+        for name in TIMBRE_NAMES:
+            self._routes[f"/param/{name}"] = (_spec(Arg(name, "float"), _CH), self._param)
+
+    @property
+    def addresses(self) -> list[str]:
+        return sorted(self._routes)
+
+    def __call__(self, address: str, args: list, reply: Reply) -> list[Action]:
+        route = self._routes.get(address)
+        if route is None:
+            hint = " (timbre parameters: " + ", ".join(TIMBRE_NAMES) + ")" if address.startswith("/param/") else ""
+            raise Refused(address, f"unknown address{hint}; see docs/osc.md")
+        spec, fn = route
+        try:
+            values = parse_args(spec, args)
+        except ArgError as exc:
+            raise Refused(address, str(exc)) from None
+        return fn(address, values, reply)
+
+    # -- helpers -------------------------------------------------------------------------
+
+    def _engine_action(self, address: str, reply: Reply, call: Callable[[int | None], None]) -> list[Action]:
+        def action(frame: int | None) -> None:
+            try:
+                call(frame)
+            except QueueFull as exc:
+                reply.fail(address, str(exc))
+
+        return [action]
+
+    def _bank(self, address: str):
+        bank = self.host.bank
+        if bank is None:
+            raise Refused(address, f"no patch bank: {self.host.bank_reason}")
+        return bank
+
+    def _model(self, address: str):
+        worker = self.host.worker
+        if worker is None or worker.state == "failed":
+            raise Refused(address, self.host.model_reason or "no model")
+        if self.host.pending_requests >= MAX_PENDING:
+            raise Refused(address, f"the model has {MAX_PENDING} requests waiting; try again shortly")
+        return worker
+
+    # -- notes and controllers ------------------------------------------------------------
+
+    def _note(self, address, v, reply):
+        pitch, vel, ch = v
+        engine = self.host.engine
+        return self._engine_action(address, reply, lambda f: engine.note_on(ch, pitch, vel, f))
+
+    def _note_off(self, address, v, reply):
+        pitch, ch = v
+        engine = self.host.engine
+        return self._engine_action(address, reply, lambda f: engine.note_off(ch, pitch, f))
+
+    def _cc(self, address, v, reply):
+        number, value, ch = v
+        engine = self.host.engine
+        return self._engine_action(address, reply, lambda f: engine.control_change(ch, number, value, f))
+
+    def _bend(self, address, v, reply):
+        bend, ch = v
+        value = max(-8192, min(8191, int(round(bend * 8192))))
+        engine = self.host.engine
+        return self._engine_action(address, reply, lambda f: engine.pitch_bend(ch, value, f))
+
+    def _param(self, address, v, reply):
+        value, ch = v
+        name = address[len("/param/"):]
+        try:
+            value = param(name).check(value)
+        except ThetaError as exc:
+            raise Refused(address, str(exc)) from None
+        return self._engine_action(address, reply, lambda f: self.host.set_param(ch, name, value, f))
+
+    def _panic(self, address, v, reply):
+        return self._engine_action(address, reply, lambda f: self.host.engine.panic())
+
+    # -- patches -------------------------------------------------------------------------
+
+    def _program(self, address, v, reply):
+        number, ch = v
+        from patches import PatchError
+
+        try:
+            patch = self._bank(address).program(number)
+        except PatchError as exc:
+            raise Refused(address, str(exc)) from None
+        if patch is None:
+            raise Refused(address, f"no patch at program {number} in the bank")
+        return self._engine_action(
+            address, reply, lambda f: self.host.apply_patch(ch, patch.theta, patch.name, frame=f, prompt=patch.prompt)
+        )
+
+    def _patch_load(self, address, v, reply):
+        name, ch = v
+        from patches import PatchError
+
+        try:
+            patch = self._bank(address).load(name)
+        except PatchError as exc:
+            raise Refused(address, str(exc)) from None
+
+        def apply(frame):
+            self.host.apply_patch(ch, patch.theta, patch.name, frame=frame, prompt=patch.prompt)
+            reply.send("/patch/loaded", patch.name, ch + 1)
+
+        return self._engine_action(address, reply, apply)
+
+    def _patch_save(self, address, v, reply):
+        name, ch = v
+        from patches import Patch, PatchError, check_name
+
+        bank = self._bank(address)
+        try:
+            name = check_name(name)
+        except PatchError as exc:
+            raise Refused(address, str(exc)) from None
+
+        def save(frame):
+            theta, _, prompt = self.host.channel_state(ch)
+            try:
+                saved = bank.save(Patch(name, theta, prompt=prompt, source={}), name)
+            except (PatchError, OSError) as exc:
+                reply.fail(address, f"could not save {name!r}: {exc}")
+                return
+            reply.send("/patch/saved", saved, ch + 1)
+
+        return [save]
+
+    def _patch_list(self, address, v, reply):
+        bank = self._bank(address)
+        return [lambda f: reply.send("/patch/list.reply", *bank.names())]
+
+    # -- the model -----------------------------------------------------------------------
+
+    def _check_prompt(self, address: str, name: str, text: str) -> str:
+        cleaned = " ".join("".join(" " if ord(c) < 32 or ord(c) == 127 else c for c in text).split())
+        if not cleaned:
+            raise Refused(address, f"{name} must contain some text")
+        return cleaned
+
+    def _prompt(self, address, v, reply):
+        text, ch, rid = v
+        text = self._check_prompt(address, "text", text)
+        worker = self._model(address)
+
+        def done(ok, value):
+            if not ok:
+                reply.fail("/prompt", str(value), rid)
+                return
+            theta = Theta(value)
+            self.host.apply_patch(ch, theta, text, prompt=text)
+            reply.send("/prompt/done", rid, text, *[float(x) for x in value])
+
+        return [lambda f: self.host.submit(worker, ("predict", text, 0.0, None), done)]
+
+    def _morph(self, address, v, reply):
+        a, b, t, ch = v
+        a = self._check_prompt(address, "prompt_a", a)
+        b = self._check_prompt(address, "prompt_b", b)
+        worker = self._model(address)
+
+        def done(ok, value):
+            if not ok:
+                reply.fail("/morph", str(value))
+                return
+            theta = Theta(value)
+            self.host.apply_patch(ch, theta, f"{a} ~ {b} @ {t:g}", prompt=None)
+            reply.send("/morph/done", a, b, float(t), *[float(x) for x in value])
+
+        return [lambda f: self.host.submit(worker, ("interpolate", a, b, t), done)]
+
+    # -- the host ------------------------------------------------------------------------
+
+    def _status(self, address, v, reply):
+        def status(frame):
+            out = self.host.output
+            reply.send(
+                "/status.reply",
+                int(self.host.engine.active_voices),
+                int(out.underflows),
+                float(out.cpu_load),
+                int(self.host.engine.sample_rate),
+                int(out.blocksize),
+                float(out.output_latency_ms),
+            )
+
+        return [status]
+
+    def _notify(self, address, v, reply):
+        (port,) = v
+        host = reply.sender[0]
+
+        def notify(frame):
+            if port == 0:
+                self.host.osc.remove_notify(host)
+            else:
+                self.host.osc.add_notify((host, port))
+            reply.send("/notify.reply", port)
+
+        return [notify]
+
+    def _sync(self, address, v, reply):
+        (sid,) = v
+        return [lambda f: self.host.sync(lambda: reply.send("/synced", sid))]
+
+
+# Every theta value in a reply is in schema order; a test checks the length.
+N_THETA = len(PARAM_NAMES)

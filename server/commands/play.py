@@ -1,0 +1,171 @@
+"""`promptsynth play`: the live host (OSC, MIDI, the model in a worker process)."""
+
+from __future__ import annotations
+
+import argparse
+import os
+import signal
+import sys
+import threading
+
+__all__ = ["register", "run"]
+
+
+def register(subparsers) -> None:
+    p = subparsers.add_parser(
+        "play",
+        help="play live: OSC and MIDI in, audio out, prompts turned into patches",
+        description="Start the live instrument host. Stop it with Ctrl-C (or SIGTERM): all "
+        "notes off, stream closed, recording finalised. OSC addresses: docs/osc.md.",
+    )
+    a = p.add_argument_group("audio")
+    a.add_argument("--device", help="output device: index or part of its name (`promptsynth devices`)")
+    a.add_argument("--sample-rate", type=int, default=48000, help="Hz; with JACK it must equal jackd's (default 48000)")
+    a.add_argument("--blocksize", type=int, default=128, help="frames per audio block (default 128)")
+    a.add_argument("--latency", default="low", help="output latency: seconds, or 'low'/'high' (default low)")
+    a.add_argument("--voices", type=int, default=32, help="most notes sounding at once (default 32)")
+    a.add_argument("--record", metavar="FILE.wav", help="also write what is played to this WAV file")
+    o = p.add_argument_group("OSC")
+    o.add_argument("--osc-host", default="127.0.0.1", help="address to listen on (default 127.0.0.1: this machine only; 0.0.0.0: every interface)")
+    o.add_argument("--osc-port", type=int, default=9000, help="UDP port (default 9000; 0 picks a free one)")
+    m = p.add_argument_group("MIDI")
+    m.add_argument("--midi-in", action="append", default=[], metavar="NAME", help="open the MIDI input whose name contains NAME (repeatable)")
+    m.add_argument("--midi-virtual", action="append", default=[], metavar="NAME", help="open a virtual MIDI input called NAME that others connect to (repeatable)")
+    m.add_argument("--list-midi", action="store_true", help="list MIDI inputs and exit")
+    s = p.add_argument_group("sound")
+    s.add_argument("--model", metavar="PATH", help="model checkpoint folder (default: the shipped one)")
+    s.add_argument("--no-model", action="store_true", help="do not start the model (prompts fail; patches and the bank work)")
+    s.add_argument("--prompt", help="first patch, from this prompt (channel 1)")
+    s.add_argument("--patch", metavar="NAME_OR_FILE", help="first patch (channel 1): a bank name or a patch file")
+    s.add_argument("--bank", metavar="DIR", help="patch bank folder (default: the user's bank)")
+    p.set_defaults(func=run)
+
+
+def _latency(text: str) -> float | str:
+    if text in ("low", "high"):
+        return text
+    try:
+        v = float(text)
+    except ValueError:
+        v = -1.0
+    if not 0.0 < v <= 2.0:
+        from server.cli import CliError
+
+        raise CliError(f"--latency must be 'low', 'high' or seconds in range 0..2, got {text!r}")
+    return v
+
+
+def _device(text: str | None) -> int | str | None:
+    if text is None:
+        return None
+    return int(text) if text.isdigit() else text
+
+
+def run(args: argparse.Namespace) -> int:
+    from server.cli import CliError
+
+    os.environ.setdefault("JACK_NO_START_SERVER", "1")
+    if args.list_midi:
+        from server.midi_in import MidiError, list_inputs
+
+        try:
+            names = list_inputs()
+        except MidiError as exc:
+            raise CliError(str(exc)) from None
+        print("\n".join(names) if names else "no MIDI inputs")
+        return 0
+    if args.prompt is not None and args.patch is not None:
+        raise CliError("give --prompt or --patch, not both")
+    if args.no_model and args.prompt is not None:
+        raise CliError("--prompt needs the model; drop --no-model")
+    if not 0 <= args.osc_port <= 65535:
+        raise CliError(f"--osc-port must be in range 0..65535, got {args.osc_port}")
+
+    from engine import AudioError
+    from server.host import Host, HostConfig
+    from server.midi_in import MidiError
+
+    config = HostConfig(
+        device=_device(args.device),
+        sample_rate=args.sample_rate,
+        blocksize=args.blocksize,
+        latency=_latency(args.latency),
+        max_voices=args.voices,
+        osc_host=args.osc_host,
+        osc_port=args.osc_port,
+        midi_in=args.midi_in,
+        midi_virtual=args.midi_virtual,
+        model=args.model,
+        use_model=not args.no_model,
+        bank=args.bank,
+        record=args.record,
+    )
+    first = _first_patch(args) if args.patch is not None else None
+    try:
+        host = Host(config)
+    except ValueError as exc:
+        raise CliError(str(exc)) from None
+    stop = threading.Event()
+
+    def on_signal(signum, frame):
+        stop.set()
+
+    old = {sig: signal.signal(sig, on_signal) for sig in (signal.SIGINT, signal.SIGTERM)}
+    try:
+        try:
+            host.start()
+        except (AudioError, MidiError, OSError) as exc:
+            raise CliError(str(exc)) from None
+        if args.model is not None and host.worker is not None and host.worker.state != "ready":
+            raise CliError(f"--model {args.model}: {host.model_reason}")
+        if first is not None:
+            host.apply_patch(0, first.theta, first.name, prompt=first.prompt)
+        if args.prompt is not None:
+            if not _first_prompt(host, args.prompt):
+                raise CliError(f"--prompt: {host.model_reason or 'prediction failed'}")
+        if host.bank is None:
+            print(f"promptsynth play: no patch bank ({host.bank_reason})", file=sys.stderr)
+        print(host.describe(), flush=True)
+        while not stop.wait(0.5):
+            pass
+        return 0
+    finally:
+        host.close()
+        for sig, handler in old.items():
+            signal.signal(sig, handler)
+
+
+def _first_patch(args):
+    from server.cli import CliError
+
+    try:
+        from patches import Bank, PatchError, load_patch
+    except ImportError as exc:
+        raise CliError(f"--patch needs the patches package: {exc}") from None
+    try:
+        if os.path.isfile(args.patch):
+            return load_patch(args.patch)
+        return Bank(args.bank).load(args.patch)
+    except (PatchError, OSError) as exc:
+        raise CliError(f"--patch {args.patch}: {exc}") from None
+
+
+def _first_prompt(host, prompt: str) -> bool:
+    from engine import Theta
+
+    if host.worker is None or host.worker.state != "ready":
+        return False
+    done = threading.Event()
+    result: list = []
+
+    def cb(ok, value):
+        result.append((ok, value))
+        done.set()
+
+    host.submit(host.worker, ("predict", prompt, 0.0, None), cb)
+    done.wait(60.0)
+    if not result or not result[0][0]:
+        host.model_reason = str(result[0][1]) if result else "prediction timed out"
+        return False
+    host.apply_patch(0, Theta(result[0][1]), prompt, prompt=prompt)
+    return True

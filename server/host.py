@@ -1,0 +1,207 @@
+"""The live host: engine + audio output + OSC server + MIDI inputs + model worker.
+
+:class:`Host` owns their lifecycle (start in an order that gets to "ready" fast: the
+model process is spawned first and loads while the rest opens) and the state the
+address space shares: each channel's current patch, pending model requests, the bank.
+"""
+
+from __future__ import annotations
+
+import threading
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+
+from engine import AudioOutput, Engine, Theta
+from server.addresses import AddressSpace
+from server.osc import OscServer
+from server.scheduler import Clock, Scheduler, SchedulerFull
+from server.worker import DEFAULT_LOADER, ModelWorker
+
+__all__ = ["Host", "HostConfig"]
+
+
+@dataclass
+class HostConfig:
+    """Everything ``promptsynth play`` can set (see its --help)."""
+
+    device: int | str | None = None
+    sample_rate: int = 48000
+    blocksize: int = 128
+    latency: float | str = "low"
+    max_voices: int = 32
+    osc_host: str = "127.0.0.1"
+    osc_port: int = 9000
+    midi_in: list[str] = field(default_factory=list)
+    midi_virtual: list[str] = field(default_factory=list)
+    model: str | None = None
+    model_loader: str = DEFAULT_LOADER
+    use_model: bool = True
+    bank: str | None = None
+    record: str | None = None
+
+
+class Host:
+    """A running instrument. ``start()`` returns once everything (model included) is
+    ready or has failed in a way the host can play on without; ``close()`` is safe twice.
+    """
+
+    def __init__(self, config: HostConfig) -> None:
+        self.config = config
+        self.engine = Engine(config.sample_rate, config.max_voices)
+        self.output = AudioOutput(self.engine, config.device, config.blocksize, config.latency, record=config.record)
+        self.scheduler: Scheduler | None = None
+        self.clock: Clock | None = None
+        self.osc: OscServer | None = None
+        self.midi: list = []
+        self.worker: ModelWorker | None = None
+        self.model_reason = "" if config.use_model else "no model: started with --no-model"
+        self.bank = None
+        self.bank_reason = ""
+        self._lock = threading.Lock()
+        self._theta = [Theta()] * 16
+        self._label = ["default"] * 16
+        self._prompt: list[str | None] = [None] * 16
+        self._pending = 0
+        self.ready_s: float | None = None
+        self._closed = False
+
+    # -- lifecycle -----------------------------------------------------------------------
+
+    def start(self, ready_timeout_s: float = 120.0) -> Host:
+        t0 = time.monotonic()
+        if self.config.use_model:
+            self.worker = ModelWorker(self.config.model, self.config.model_loader, ready_timeout_s).start()
+        try:
+            self._open_bank()
+            self.output.start()
+            self.clock = Clock(self.output)
+            lead = max(0.1, 3.0 * self.output.blocksize / self.engine.sample_rate)
+            self.scheduler = Scheduler(lead_s=lead)
+            self.osc = OscServer(AddressSpace(self), self._run_at, self.config.osc_host, self.config.osc_port)
+            from server.midi_in import open_midi_inputs
+
+            self.midi = open_midi_inputs(self, self.config.midi_in, self.config.midi_virtual)
+            if self.worker is not None:
+                self.worker.wait_ready()
+                if self.worker.state != "ready":
+                    self.model_reason = self.worker.reason or "no model: the model worker did not start"
+            self.osc.start()
+        except BaseException:
+            self.close()
+            raise
+        self.ready_s = time.monotonic() - t0
+        return self
+
+    def _open_bank(self) -> None:
+        try:
+            from patches import Bank
+
+            self.bank = Bank(self.config.bank)
+            self.bank_reason = ""
+        except Exception as exc:  # noqa: BLE001 - play on without a bank, say why
+            self.bank, self.bank_reason = None, str(exc)
+
+    def close(self) -> None:
+        """All notes off, then stop MIDI, OSC, the scheduler, the stream (the recording is
+        finalised) and the model process. Safe to call twice."""
+        if self._closed:
+            return
+        self._closed = True
+        for port in self.midi:
+            port.close()
+        if self.osc is not None:
+            self.osc.close()
+        if self.scheduler is not None:
+            self.scheduler.close()
+        if self.output.active:
+            self.engine.panic()
+            # Let the panic's short fade play out (and reach the recording).
+            time.sleep(max(0.05, 4.0 * self.output.blocksize / self.engine.sample_rate))
+        self.output.close()
+        if self.worker is not None:
+            self.worker.close()
+
+    def __enter__(self) -> Host:
+        return self.start()
+
+    def __exit__(self, *exc) -> None:
+        self.close()
+
+    # -- state shared with the address space and MIDI ------------------------------------
+
+    def channel_state(self, channel: int) -> tuple[Theta, str, str | None]:
+        """(theta, label, prompt) of ``channel``'s current patch."""
+        with self._lock:
+            return self._theta[channel], self._label[channel], self._prompt[channel]
+
+    def apply_patch(self, channel: int, theta: Theta, label: str, frame: int | None = None, prompt: str | None = None) -> None:
+        """Use ``theta`` for new notes on ``channel`` (0-15) and tell the notify targets."""
+        self.engine.set_patch(channel, theta, frame)
+        with self._lock:
+            self._theta[channel] = theta
+            self._label[channel] = label
+            self._prompt[channel] = prompt
+        if self.osc is not None:
+            self.osc.notify("/patch/changed", channel + 1, label, *[float(x) for x in theta.to_array()])
+
+    def set_param(self, channel: int, name: str, value: float, frame: int | None = None) -> None:
+        self.engine.set_param(channel, name, value, frame)
+        with self._lock:
+            self._theta[channel] = self._theta[channel].replace(**{name: value})
+
+    @property
+    def pending_requests(self) -> int:
+        return self._pending
+
+    def submit(self, worker: ModelWorker, request: tuple, callback: Callable[[bool, object], None]) -> None:
+        with self._lock:
+            self._pending += 1
+
+        def done(ok, value):
+            with self._lock:
+                self._pending -= 1
+            callback(ok, value)
+
+        worker.submit(request, done)
+
+    def sync(self, then: Callable[[], None]) -> None:
+        """Call ``then`` once every earlier model request has been answered and every
+        event queued so far has been rendered."""
+
+        def after_model(ok=True, value=None):
+            frame = self.output.frame_at()
+            if self.scheduler is None:
+                then()
+                return
+            # Rendered once the engine has passed the frame an event queued now gets.
+            delay = (frame - self.engine.frame) / self.engine.sample_rate
+            self.scheduler.at(time.time() + delay + self.scheduler.lead_s, None, [lambda f: then()])
+
+        if self.worker is not None and self.worker.state != "failed":
+            self.worker.submit(("sync",), after_model)
+        else:
+            after_model()
+
+    def _run_at(self, when: float, actions: list) -> None:
+        """A bundle tagged ``when`` (wall clock): run its actions with its exact frame."""
+        frame = self.clock.frame_for(when)
+        try:
+            self.scheduler.at(when, frame, actions)
+        except SchedulerFull:
+            for action in actions:
+                action(frame)  # the engine keeps it in its pending table instead
+
+    def describe(self) -> str:
+        """The one ready line."""
+        midi = ", ".join(p.name for p in self.midi) or "none"
+        if self.worker is not None and self.worker.state == "ready":
+            model = "ready"
+        else:
+            model = f"unavailable ({self.model_reason})"
+        return (
+            f"promptsynth ready: osc {self.osc.host}:{self.osc.port} | midi in: {midi} | "
+            f"device: {self.output.device_name} | {self.engine.sample_rate} Hz, block "
+            f"{self.output.blocksize} | output latency {self.output.output_latency_ms:.1f} ms | "
+            f"model: {model} | ready in {self.ready_s:.2f} s"
+        )
