@@ -134,14 +134,15 @@ class Predictor:
         if isinstance(n, bool) or not isinstance(n, int) or not 1 <= n <= MAX_CANDIDATES:
             raise ModelError(f"n must be an int in range 1..{MAX_CANDIDATES}, got {n!r}")
         temperature = _check_temperature(temperature)
+        _check_seed(seed)
+        first = self.predict(prompt)
+        if n == 1:
+            return [first]
         emb = self.encoder.encode([check_prompt(prompt)])
-        z = _latent((n, self._flow.dim), temperature, seed)
-        z[0] = 0.0
-        thetas = self._infer(np.repeat(emb, n, axis=0), z)
-        if n > 1:
-            scores = self._log_prob(emb, np.stack([t.to_array() for t in thetas[1:]]))
-            thetas = thetas[:1] + [thetas[1 + i] for i in np.argsort(-scores, kind="stable")]
-        return thetas
+        z = _latent((n - 1, self._flow.dim), temperature, seed)
+        drawn = self._infer(np.repeat(emb, n - 1, axis=0), z)
+        scores = self._log_prob(emb, np.stack([t.to_array() for t in drawn]))
+        return [first] + [drawn[i] for i in np.argsort(-scores, kind="stable")]
 
     def log_prob(self, prompt: str, theta: Theta) -> float:
         """log p(theta | prompt) in nats, in the flow's normalised space."""
@@ -193,9 +194,13 @@ def _check_temperature(temperature: object) -> float:
     return t
 
 
-def _latent(shape: tuple[int, int], temperature: float, seed: int | None) -> np.ndarray:
+def _check_seed(seed: object) -> None:
     if seed is not None and (isinstance(seed, bool) or not isinstance(seed, int) or seed < 0):
         raise ModelError(f"seed must be None or an int >= 0, got {seed!r}")
+
+
+def _latent(shape: tuple[int, int], temperature: float, seed: int | None) -> np.ndarray:
+    _check_seed(seed)
     if temperature == 0.0:
         return np.zeros(shape)
     return np.random.default_rng(seed).standard_normal(shape) * temperature

@@ -1,0 +1,174 @@
+"""Predictor: prompt -> Theta with MiniLM and a small checkpoint built in tmp."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+import torch
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+
+from engine import Theta
+from model import (
+    DEFAULT_CHECKPOINT,
+    ConditionalRealNVP,
+    ModelError,
+    Normaliser,
+    Predictor,
+    PromptError,
+    ThetaNormaliser,
+    save_checkpoint,
+)
+from tests.model.conftest import PROMPTS, random_theta
+
+
+@pytest.fixture(scope="module")
+def predictor(minilm_checkpoint) -> Predictor:
+    return Predictor.load(minilm_checkpoint)
+
+
+def test_predict_is_deterministic_at_temperature_zero(predictor):
+    a = predictor.predict("a warm brass pad")
+    assert isinstance(a, Theta)
+    assert predictor.predict("a warm brass pad") == a
+    assert predictor.predict("  a warm\nbrass pad") == a  # same prompt once cleaned
+    predictor._cache.clear()
+    assert predictor.predict("a warm brass pad", temperature=0.0, seed=5) == a
+    assert predictor.predict("a deep sub bass") != a
+
+
+def test_sampling_is_seeded(predictor):
+    a = predictor.predict("a bright bell", temperature=1.0, seed=1)
+    assert predictor.predict("a bright bell", temperature=1.0, seed=1) == a
+    assert predictor.predict("a bright bell", temperature=1.0, seed=2) != a
+    assert predictor.predict("a bright bell", temperature=1.0, seed=1) != predictor.predict(
+        "a bright bell"
+    )
+
+
+def test_predict_many_matches_predict(predictor):
+    many = predictor.predict_many(PROMPTS)
+    assert len(many) == len(PROMPTS) and predictor.predict_many([]) == []
+    for prompt, theta in zip(PROMPTS, many):
+        assert np.allclose(predictor.predict(prompt).to_array(), theta.to_array(), rtol=1e-5)
+    with pytest.raises(ModelError, match="list of prompts"):
+        predictor.predict_many("a bell")
+
+
+def test_candidates_start_at_z0_and_are_ranked(predictor):
+    cands = predictor.candidates("a metallic mallet", 6, temperature=1.5, seed=3)
+    assert len(cands) == 6 and all(isinstance(c, Theta) for c in cands)
+    assert cands[0] == predictor.predict("a metallic mallet")
+    scores = [predictor.log_prob("a metallic mallet", c) for c in cands[1:]]
+    assert scores == sorted(scores, reverse=True)
+    assert predictor.candidates("a metallic mallet", 6, temperature=1.5, seed=3) == cands
+    assert predictor.candidates("a metallic mallet", 1) == [cands[0]]
+
+
+def test_log_prob_is_the_flow_density(predictor):
+    theta = predictor.predict("a soft flute")
+    lp = predictor.log_prob("a soft flute", theta)
+    ck = predictor.checkpoint
+    x = torch.as_tensor(ck.theta_normaliser.encode(theta.to_array())[None], dtype=torch.float32)
+    c = torch.as_tensor(
+        ck.embedding_normaliser.transform(predictor.embed(["a soft flute"])), dtype=torch.float32
+    )
+    with torch.no_grad():
+        assert lp == pytest.approx(float(ck.flow.log_prob(x, c)[0]), rel=1e-5)
+
+
+def test_interpolate_goes_through_the_embedding(predictor):
+    a, b = "a bright bell", "a deep sub bass"
+    assert np.allclose(
+        predictor.interpolate(a, b, 0).to_array(), predictor.predict(a).to_array(), rtol=1e-4
+    )
+    assert np.allclose(
+        predictor.interpolate(a, b, 1.0).to_array(), predictor.predict(b).to_array(), rtol=1e-4
+    )
+    mid = predictor.interpolate(a, b, 0.5)
+    assert mid != predictor.predict(a) and mid != predictor.predict(b)
+    assert np.allclose(
+        predictor.interpolate(a, a, 0.3).to_array(), predictor.predict(a).to_array(), rtol=1e-4
+    )
+    for bad in (-0.1, 1.5, float("nan"), "0.5", True):
+        with pytest.raises(ModelError, match="t must be a number in range 0..1"):
+            predictor.interpolate(a, b, bad)
+
+
+@pytest.mark.parametrize(
+    "kwargs, error, message",
+    [
+        (dict(prompt=""), PromptError, "some text"),
+        (dict(prompt=42), PromptError, "must be a str"),
+        (dict(prompt="x" * 1001), PromptError, "at most 1000"),
+        (
+            dict(prompt="a", temperature=-1),
+            ModelError,
+            r"temperature must be in range 0..10, got -1",
+        ),
+        (dict(prompt="a", temperature=float("inf")), ModelError, "temperature must be in range"),
+        (dict(prompt="a", temperature="hot"), ModelError, "temperature must be a number"),
+        (
+            dict(prompt="a", temperature=1.0, seed=-3),
+            ModelError,
+            "seed must be None or an int >= 0",
+        ),
+    ],
+)
+def test_bad_requests_are_refused(predictor, kwargs, error, message):
+    with pytest.raises(error, match=message):
+        predictor.predict(**kwargs)
+
+
+def test_bad_candidate_counts(predictor):
+    for n in (0, 257, 2.0, True):
+        with pytest.raises(ModelError, match=r"n must be an int in range 1..256"):
+            predictor.candidates("a bell", n)
+
+
+@settings(
+    max_examples=25, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture]
+)
+@given(
+    prompt=st.text(min_size=1, max_size=60).filter(lambda s: s.strip()),
+    temperature=st.sampled_from([0.0, 0.5, 1.0, 3.0, 10.0]),
+    seed=st.integers(0, 2**31),
+)
+def test_outputs_always_validate(predictor, prompt, temperature, seed):
+    try:
+        theta = predictor.predict(prompt, temperature=temperature, seed=seed)
+    except PromptError:
+        return  # only control characters
+    Theta(theta.to_array().tolist())
+    assert np.isfinite(theta.to_array()).all()
+
+
+def test_a_wild_flow_still_gives_valid_patches(minilm, tmp_path):
+    """Huge weights push the flow to inf/NaN; the schema's clamp still gives a patch."""
+    flow = ConditionalRealNVP(10, minilm.dim, n_layers=2, hidden=8)
+    with torch.no_grad():
+        for p in flow.parameters():
+            p.fill_(1e3)
+    emb = minilm.encode(PROMPTS)
+    folder = save_checkpoint(
+        tmp_path / "wild", flow, ThetaNormaliser.fit(random_theta(10)), Normaliser.fit(emb), minilm
+    )
+    predictor = Predictor.load(folder)
+    for t in (0.0, 10.0):
+        theta = predictor.predict("a bell", temperature=t, seed=0)
+        Theta(theta.to_array().tolist())
+    assert len(predictor.candidates("a bell", 4, 2.0, seed=0)) == 4
+
+
+def test_default_checkpoint_not_shipped_yet():
+    if (DEFAULT_CHECKPOINT / "meta.json").exists():
+        pytest.skip("a default checkpoint is shipped; Predictor.load(None) loads it")
+    with pytest.raises(
+        ModelError, match=r"no default checkpoint is shipped yet.*promptsynth train"
+    ):
+        Predictor.load(None)
+
+
+def test_load_refuses_a_missing_folder(tmp_path):
+    with pytest.raises(ModelError, match="meta.json is missing"):
+        Predictor.load(tmp_path / "nothing")
