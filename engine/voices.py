@@ -192,8 +192,13 @@ class VoiceBank:
         rlev = self.rel_level[:n]
         p0 = np.where(rel, 2.0, tau / att)
         p1 = np.where(rel, 0.0, 1.0 / (att * sr))
+        # Once the decay is over the floor alone holds the level (q out of the way), so a
+        # live sustain change glides along the floor instead of jumping off the decay line.
+        decayed = ~rel & (tau >= self.attack_s[:n] + dec)
         q0 = np.where(rel, rlev * (1.0 - self.rel_t[:n] / rdur), 1.0 - (1.0 - sus0) * (tau - self.attack_s[:n]) / dec)
         q1 = np.where(rel, -rlev / (rdur * sr), -(1.0 - sus0) / (dec * sr))
+        q0[decayed] = -1.0
+        q1[decayed] = 0.0
         f0 = np.where(rel, 0.0, sus0)
         f1 = np.where(rel, 0.0, (sus1 - sus0) / m)
         env = self._lines(m, q0, q1, w1)

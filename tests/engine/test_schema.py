@@ -5,7 +5,15 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from engine import PARAM_NAMES, PARAMS, SCHEMA_VERSION, TIMBRE_NAMES, Theta, ThetaError, upgrade_theta_dict
+from engine import (
+    PARAM_NAMES,
+    PARAMS,
+    SCHEMA_VERSION,
+    TIMBRE_NAMES,
+    Theta,
+    ThetaError,
+    upgrade_theta_dict,
+)
 from engine.schema import from_learning, to_learning
 
 
