@@ -36,7 +36,9 @@ class Limiter:
         self.sample_rate = float(sample_rate)
         self.release_s = float(release_s)
         self.gain = 1.0
+        self.nonfinite_blocks = 0
         self._ramp = np.zeros(0, dtype=np.float32)
+        self._steps = np.zeros(0, dtype=np.float32)
 
     def process(self, out: np.ndarray) -> None:
         """Limit ``out`` [frames, channels] float32 in place."""
@@ -44,6 +46,11 @@ class Limiter:
         if frames == 0:
             return
         peak = float(np.max(np.abs(out)))
+        if not math.isfinite(peak):
+            # Never pass NaN or inf on to the speakers.
+            out.fill(0.0)
+            self.nonfinite_blocks += 1
+            return
         need = CEILING / peak if peak * self.gain > CEILING else 1.0
         if need < self.gain:
             new = need
@@ -53,12 +60,16 @@ class Limiter:
         if new != 1.0 or self.gain != 1.0:
             if self._ramp.shape[0] < frames:
                 self._ramp = np.empty(frames, dtype=np.float32)
+                self._steps = np.arange(1, frames + 1, dtype=np.float32)
             ramp = self._ramp[:frames]
             # Ramp from the old gain to the new one across the block: no step.
-            np.multiply(np.arange(1, frames + 1, dtype=np.float32), (new - self.gain) / frames, out=ramp)
+            np.multiply(self._steps[:frames], (new - self.gain) / frames, out=ramp)
             ramp += self.gain
             out *= ramp[:, None]
             if new > 0.9999:
                 new = 1.0
+        old_gain = self.gain
         self.gain = new
-        soft_clip(out)
+        # The knee only bends samples above KNEE: skip it when the block stays below.
+        if peak * max(old_gain, new) > KNEE:
+            soft_clip(out)

@@ -68,10 +68,13 @@ class VoiceBank:
         for name, row in _F.items():
             setattr(self, name, self.state[row])
         self._k = np.arange(MAX_CHUNK, dtype=np.float32)
-        shape = (self.capacity, MAX_CHUNK)
-        self._w1 = np.empty(shape, dtype=np.float32)
-        self._w2 = np.empty(shape, dtype=np.float32)
-        self._w3 = np.empty(shape, dtype=np.float32)
+        # Line coefficients [line, voice, (offset, slope)] and [1, k] so that all lines
+        # are one small matrix product; the lines' buffer is flat so that any [6, n, m]
+        # view of it is contiguous.
+        self._coef = np.zeros((6, self.capacity, 2), dtype=np.float32)
+        self._ramp = np.ones((2, MAX_CHUNK), dtype=np.float32)
+        self._ramp[1] = self._k
+        self._lines = np.empty(6 * self.capacity * MAX_CHUNK, dtype=np.float32)
         self._mix = np.empty((MAX_CHUNK, 2), dtype=np.float32)
         self._mix2 = np.empty((MAX_CHUNK, 2), dtype=np.float32)
         self._freed = np.zeros(self.capacity, dtype=bool)
@@ -168,64 +171,80 @@ class VoiceBank:
             pos += m
         return res
 
-    def _lines(self, m: int, a0: np.ndarray, a1: np.ndarray, out: np.ndarray) -> np.ndarray:
-        """out[v, k] = a0[v] + a1[v] * k for k < m."""
-        np.multiply(a1.astype(np.float32)[:, None], self._k[None, :m], out=out)
-        out += a0.astype(np.float32)[:, None]
-        return out
-
     def _render_chunk(self, m: int) -> np.ndarray:
-        """Envelope-shaped FM signal of the n sounding voices, [n, m] float32 (no gain)."""
+        """Envelope-shaped FM signal of the n sounding voices, [n, m] float32 (no gain).
+
+        Six straight lines per voice (attack p, decay/release q, sustain floor f, FM
+        index, modulator phase, carrier phase) are built in one broadcast step; the
+        rest is a handful of whole-array operations.
+        """
         n = self.n
         sr = self.sample_rate
         alpha = 1.0 - math.exp(-m / (SMOOTH_S * sr))
-        w1, w2, w3 = self._w1[:n, :m], self._w2[:n, :m], self._w3[:n, :m]
+        c0 = self._coef[:, :n, 0]
+        c1 = self._coef[:, :n, 1]
 
-        # Envelope lines (float64 coefficients, float32 samples).
-        rel = self.released[:n] > 0
         att = np.maximum(self.attack_s[:n], 1.0 / sr)
         dec = np.maximum(self.decay_s[:n], 1.0 / sr)
         sus0 = self.sustain[:n]
         sus1 = sus0 + (self.sustain_tgt[:n] - sus0) * alpha
         tau = self.tau[:n]
-        rdur = np.maximum(self.rel_dur[:n], 1.0 / sr)
-        rlev = self.rel_level[:n]
-        p0 = np.where(rel, 2.0, tau / att)
-        p1 = np.where(rel, 0.0, 1.0 / (att * sr))
+        # Held voices: attack line, decay line, sustain floor (gliding to its target).
+        np.divide(tau, att, out=c0[0])
+        np.divide(1.0 / sr, att, out=c1[0])
+        drop = 1.0 - sus0
+        c0[1] = 1.0 - drop * (tau - self.attack_s[:n]) / dec
+        c1[1] = -drop / (dec * sr)
+        c0[2] = sus0
+        c1[2] = (sus1 - sus0) / m
         # Once the decay is over the floor alone holds the level (q out of the way), so a
         # live sustain change glides along the floor instead of jumping off the decay line.
-        decayed = ~rel & (tau >= self.attack_s[:n] + dec)
-        q0 = np.where(rel, rlev * (1.0 - self.rel_t[:n] / rdur), 1.0 - (1.0 - sus0) * (tau - self.attack_s[:n]) / dec)
-        q1 = np.where(rel, -rlev / (rdur * sr), -(1.0 - sus0) / (dec * sr))
-        q0[decayed] = -1.0
-        q1[decayed] = 0.0
-        f0 = np.where(rel, 0.0, sus0)
-        f1 = np.where(rel, 0.0, (sus1 - sus0) / m)
-        env = self._lines(m, q0, q1, w1)
-        np.maximum(env, self._lines(m, f0, f1, w2), out=env)
-        np.minimum(env, self._lines(m, p0, p1, w2), out=env)
-        np.maximum(env, 0.0, out=env)
-        self.level[:n] = env[:, m - 1]
+        decayed = tau >= self.attack_s[:n] + dec
+        if decayed.any():
+            c0[1, decayed] = -1.0
+            c1[1, decayed] = 0.0
+        rel = self.released[:n] > 0
+        if rel.any():
+            # Released voices: no attack, a ramp from the release level to 0, floor 0.
+            rdur = np.maximum(self.rel_dur[:n][rel], 1.0 / sr)
+            rlev = self.rel_level[:n][rel]
+            c0[0, rel] = 2.0
+            c1[0, rel] = 0.0
+            c0[1, rel] = rlev * (1.0 - self.rel_t[:n][rel] / rdur)
+            c1[1, rel] = -rlev / (rdur * sr)
+            c0[2, rel] = 0.0
+            c1[2, rel] = 0.0
         self.sustain[:n] = sus1
-
-        # Modulator: index * sin(phase_m), index ramped towards its target.
+        # Modulator index (ramped towards its target) and the two phases.
         inc_c = self.inc_c[:n]
         ratio = self.ratio[:n] + (self.ratio_tgt[:n] - self.ratio[:n]) * alpha
         self.ratio[:n] = ratio
         inc_m = inc_c * ratio
-        idx0 = self.index[:n] * self.mod_scale[:n]
+        scale = self.mod_scale[:n]
         idx_new = self.index[:n] + (self.index_tgt[:n] - self.index[:n]) * alpha
-        idx1 = idx_new * self.mod_scale[:n]
+        c0[3] = self.index[:n] * scale
+        c1[3] = (idx_new - self.index[:n]) * scale / m
         self.index[:n] = idx_new
-        ph = self._lines(m, self.phase_m[:n], inc_m, w2)
-        np.sin(ph, out=ph)
-        ph *= self._lines(m, idx0, (idx1 - idx0) / m, w3)
-        # Carrier: sin(phase_c + modulation), times the envelope.
-        ph += self._lines(m, self.phase_c[:n], inc_c, w3)
-        np.sin(ph, out=ph)
-        ph *= env
+        c0[4] = self.phase_m[:n]
+        c1[4] = inc_m
+        c0[5] = self.phase_c[:n]
+        c1[5] = inc_c
         self._inc_m = inc_m
-        return ph
+
+        lines = self._lines[: 6 * n * m].reshape(6, n, m)
+        np.matmul(self._coef[:, :n], self._ramp[:, :m], out=lines)
+        env = lines[1]
+        np.maximum(env, lines[2], out=env)
+        np.minimum(env, lines[0], out=env)
+        np.maximum(env, 0.0, out=env)
+        self.level[:n] = env[:, m - 1]
+        sig = lines[4]
+        np.sin(sig, out=sig)
+        sig *= lines[3]
+        sig += lines[5]
+        np.sin(sig, out=sig)
+        sig *= env
+        return sig
 
     def _mix_into(self, out: np.ndarray, sig: np.ndarray, m: int) -> None:
         n = self.n

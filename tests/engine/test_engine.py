@@ -325,3 +325,16 @@ def test_unreadable_midi_file_is_a_clear_error(tmp_path):
     bad.write_bytes(b"not a midi file")
     with pytest.raises(ValueError, match="cannot read MIDI file"):
         render_midi_file(bad, PURE)
+
+
+def test_limiter_never_passes_nonfinite_samples():
+    from engine import Limiter
+
+    lim = Limiter(SR)
+    block = np.full((128, 2), 0.5, dtype=np.float32)
+    block[7, 1] = np.nan
+    lim.process(block)
+    assert np.all(block == 0.0) and lim.nonfinite_blocks == 1
+    ok = np.full((128, 2), 0.5, dtype=np.float32)
+    lim.process(ok)
+    assert np.all(ok == 0.5)

@@ -1,0 +1,93 @@
+"""Engine speed: microseconds per block and real-time factor, beside pyo in the same run.
+
+    python benchmarks/bench_engine.py [--seconds 2] [--no-pyo]
+
+For each block size (64/128/256 frames at 48 kHz) and voice count (1/8/32/64/128), the
+engine renders sustained FM notes block by block, as the audio callback would; pyo's
+offline server renders the same number of 2-operator FM voices (pyo.FM with an ADSR) for
+the same duration. Figures are printed, not asserted. Target: 64 voices at 128 frames in
+at most 10% of the block period (267 us) and at least pyo's throughput.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import tempfile
+import time
+
+import numpy as np
+
+from engine import Engine, Theta
+
+SR = 48000
+VOICES = (1, 8, 32, 64, 128)
+BLOCKS = (64, 128, 256)
+THETA = Theta.from_dict({"attack_s": 0.01, "decay_s": 0.5, "sustain": 0.7, "release_s": 0.3, "mod_ratio": 2.0, "mod_index": 3.0})
+
+
+def bench_engine(n_voices: int, block: int, seconds: float) -> float:
+    """Median microseconds per block with n_voices sounding."""
+    e = Engine(SR, max_voices=max(n_voices, 1))
+    for ch in range(16):
+        e.set_patch(ch, THETA)
+    for i in range(n_voices):
+        e.note_on(i % 16, 36 + i % 72, 100)
+    out = np.zeros((block, 2), dtype=np.float32)
+    for _ in range(20):
+        e.render_into(out)
+    assert e.active_voices == n_voices
+    n = max(int(seconds * SR / block), 50)
+    times = np.empty(n)
+    for i in range(n):
+        t = time.perf_counter()
+        e.render_into(out)
+        times[i] = time.perf_counter() - t
+    return float(np.median(times) * 1e6)
+
+
+def bench_pyo(n_voices: int, block: int, seconds: float) -> float | None:
+    """Microseconds per block for pyo's offline server rendering n_voices FM voices."""
+    try:
+        import pyo
+    except ImportError:
+        return None
+    path = os.path.join(tempfile.mkdtemp(), "pyo.wav")
+    s = pyo.Server(sr=SR, nchnls=2, buffersize=block, duplex=0, audio="offline", winhost=None)
+    s.setVerbosity(0)
+    s.boot()
+    s.recordOptions(dur=seconds, filename=path, fileformat=0, sampletype=3)
+    envs, voices = [], []
+    for i in range(n_voices):
+        env = pyo.Adsr(attack=0.01, decay=0.5, sustain=0.7, release=0.3, dur=0, mul=0.01)
+        f = 440.0 * 2 ** ((36 + i % 72 - 69) / 12)
+        fm = pyo.FM(carrier=f, ratio=2.0, index=3.0, mul=env).out()
+        env.play()
+        envs.append(env)
+        voices.append(fm)
+    t = time.perf_counter()
+    s.start()  # offline: renders `dur` seconds as fast as it can, then returns
+    elapsed = time.perf_counter() - t
+    s.shutdown()
+    os.remove(path)
+    return elapsed / (seconds * SR / block) * 1e6
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("--seconds", type=float, default=2.0, help="audio seconds rendered per case")
+    ap.add_argument("--no-pyo", action="store_true")
+    args = ap.parse_args()
+    print(f"{'block':>5} {'voices':>6} {'period_us':>9} {'engine_us':>9} {'eng_rtf':>8} {'pyo_us':>8} {'pyo_rtf':>8} {'eng/pyo':>7}")
+    for block in BLOCKS:
+        period = block / SR * 1e6
+        for n in VOICES:
+            us = bench_engine(n, block, args.seconds)
+            py = None if args.no_pyo else bench_pyo(n, block, args.seconds)
+            py_s = f"{py:8.1f} {period / py:8.1f} {py / us:7.2f}" if py else f"{'-':>8} {'-':>8} {'-':>7}"
+            print(f"{block:5d} {n:6d} {period:9.1f} {us:9.1f} {period / us:8.1f} {py_s}")
+    print("rtf = real-time factor (block period / render time); eng/pyo > 1: the engine is faster")
+
+
+if __name__ == "__main__":
+    main()
