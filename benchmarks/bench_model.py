@@ -1,6 +1,6 @@
 """Benchmark the Predictor: load time, warm prompt -> theta, repeated prompt.
 
-    python benchmarks/bench_model.py [--checkpoint DIR] [--hidden 768] [--threads N]
+    python benchmarks/bench_model.py [--checkpoint DIR] [--hidden 768] [--threads 1]
 
 Without --checkpoint it uses the shipped default if there is one, else a randomly
 initialised checkpoint of the default size (timing is the same; the patches are not
@@ -75,7 +75,9 @@ def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--checkpoint", type=Path, default=None)
     ap.add_argument("--hidden", type=int, default=768, help="hidden size of a random checkpoint")
-    ap.add_argument("--threads", type=int, default=None, help="torch threads (default: torch's)")
+    ap.add_argument(
+        "--threads", type=int, default=1, help="torch threads (default 1, as the host's worker)"
+    )
     ap.add_argument("--n", type=int, default=100, help="different prompts for the warm figure")
     args = ap.parse_args()
 
