@@ -8,10 +8,10 @@ import math
 import os
 from pathlib import Path
 
-__all__ = ["register", "resolve_patch"]
+__all__ = ["register", "resolve_patch", "number_arg"]
 
 
-def _number(kind, lo: float, hi: float, name: str):
+def number_arg(kind, lo: float, hi: float, name: str):
     def parse(text: str):
         try:
             v = kind(text)
@@ -42,15 +42,15 @@ def register(sub: argparse._SubParsersAction) -> None:
     src.add_argument("--prompt", metavar="TEXT", help="words describing the sound; the model predicts the patch")
     p.add_argument("--out", required=True, metavar="X.wav", help="output WAV (32-bit float)")
     p.add_argument("--midi", metavar="SONG.mid", help="bounce this MIDI file instead of one note")
-    p.add_argument("--pitch", type=_number(int, 0, 127, "--pitch"), default=60, help="MIDI note (default 60, middle C)")
-    p.add_argument("--velocity", type=_number(int, 1, 127, "--velocity"), default=100, help="1..127 (default 100)")
-    p.add_argument("--hold", type=_number(float, 0.0, 600.0, "--hold"), default=3.0, help="seconds held (default 3.0)")
-    p.add_argument("--tail", type=_number(float, 0.0, 60.0, "--tail"), default=1.0, help="seconds after note-off (default 1.0)")
-    p.add_argument("--sample-rate", type=_number(int, 8000, 192000, "--sample-rate"), default=None,
+    p.add_argument("--pitch", type=number_arg(int, 0, 127, "--pitch"), default=60, help="MIDI note (default 60, middle C)")
+    p.add_argument("--velocity", type=number_arg(int, 1, 127, "--velocity"), default=100, help="1..127 (default 100)")
+    p.add_argument("--hold", type=number_arg(float, 0.0, 600.0, "--hold"), default=3.0, help="seconds held (default 3.0)")
+    p.add_argument("--tail", type=number_arg(float, 0.0, 60.0, "--tail"), default=1.0, help="seconds after note-off (default 1.0)")
+    p.add_argument("--sample-rate", type=number_arg(int, 8000, 192000, "--sample-rate"), default=None,
                    help="Hz (default 16000 for a note, as NSynth; a MIDI bounce uses 48000 unless set)")
-    p.add_argument("--temperature", type=_number(float, 0.0, 3.0, "--temperature"), default=0.0,
+    p.add_argument("--temperature", type=number_arg(float, 0.0, 3.0, "--temperature"), default=0.0,
                    help="with --prompt: 0 = the model's central patch; >0 samples variety (default 0)")
-    p.add_argument("--seed", type=_number(int, 0, 2**31 - 1, "--seed"), default=None, help="with --temperature: random seed")
+    p.add_argument("--seed", type=number_arg(int, 0, 2**31 - 1, "--seed"), default=None, help="with --temperature: random seed")
     p.add_argument("--model", metavar="DIR", help="checkpoint folder (default: the shipped model)")
     p.add_argument("--bank", metavar="DIR", help="bank folder for --patch NAME (default: the user's bank)")
     p.add_argument("--dump-json", action="store_true",

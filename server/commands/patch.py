@@ -1,0 +1,212 @@
+"""`promptsynth patch ...`: make, list, show, render and morph the patches of a bank."""
+
+from __future__ import annotations
+
+import argparse
+import math
+
+from server.commands.render import number_arg, resolve_patch
+
+__all__ = ["register", "plot_patch"]
+
+
+def register(sub: argparse._SubParsersAction) -> None:
+    p = sub.add_parser(
+        "patch",
+        help="make, list, show, render and morph patches in the bank",
+        description="Patches live in a bank folder (default ~/.local/share/promptsynth/patches; --bank DIR). "
+        "NAME is a patch name in the bank, or a path to a .json patch file.",
+    )
+    p.add_argument("--bank", metavar="DIR", help="bank folder (default: the user's bank)")
+    ps = p.add_subparsers(dest="patch_command", metavar="ACTION")
+    ps.required = True
+
+    n = ps.add_parser("new", help='predict a patch from words and save it: patch new "a soft flute" --name soft-flute')
+    n.add_argument("prompt", help="words describing the sound")
+    n.add_argument("--name", help="patch name (default: from the prompt)")
+    n.add_argument("--temperature", type=number_arg(float, 0.0, 3.0, "--temperature"), default=0.0)
+    n.add_argument("--seed", type=number_arg(int, 0, 2**31 - 1, "--seed"), default=None)
+    n.add_argument("--model", metavar="DIR", help="checkpoint folder (default: the shipped model)")
+    n.add_argument("--force", action="store_true", help="replace a patch of the same name")
+    n.set_defaults(func=_new)
+
+    ls = ps.add_parser("list", help="list the bank's patches with their program numbers")
+    ls.set_defaults(func=_list)
+
+    sh = ps.add_parser("show", help="print a patch's values; --out X.png also draws its envelope and spectrum")
+    sh.add_argument("name")
+    sh.add_argument("--out", metavar="X.png", help="write a picture: envelope and spectrum of a middle-C note")
+    sh.set_defaults(func=_show)
+
+    r = ps.add_parser("render", help="render one note of a patch to a WAV")
+    r.add_argument("name")
+    r.add_argument("--out", required=True, metavar="X.wav")
+    r.add_argument("--pitch", type=number_arg(int, 0, 127, "--pitch"), default=60)
+    r.add_argument("--velocity", type=number_arg(int, 1, 127, "--velocity"), default=100)
+    r.add_argument("--hold", type=number_arg(float, 0.0, 600.0, "--hold"), default=3.0)
+    r.add_argument("--tail", type=number_arg(float, 0.0, 60.0, "--tail"), default=1.0)
+    r.add_argument("--sample-rate", type=number_arg(int, 8000, 192000, "--sample-rate"), default=48000)
+    r.set_defaults(func=_render)
+
+    m = ps.add_parser("morph", help="save the patch between two patches: patch morph A B --t 0.5 --name AB")
+    m.add_argument("a")
+    m.add_argument("b")
+    m.add_argument("--t", type=number_arg(float, 0.0, 1.0, "--t"), default=0.5, help="0 = A, 1 = B (default 0.5)")
+    m.add_argument("--name", required=True)
+    m.add_argument("--force", action="store_true", help="replace a patch of the same name")
+    m.set_defaults(func=_morph)
+
+    pr = ps.add_parser("program", help="map MIDI program N (0-127) to a patch of the bank")
+    pr.add_argument("number", type=number_arg(int, 0, 127, "program"))
+    pr.add_argument("name")
+    pr.set_defaults(func=_program)
+
+
+def _bank(args):
+    from patches import Bank, PatchError
+    from server.cli import CliError
+
+    try:
+        bank = Bank(args.bank)
+    except (PatchError, OSError) as exc:
+        raise CliError(str(exc)) from None
+    return bank
+
+
+def _save(args, patch) -> int:
+    from patches import PatchError
+    from server.cli import CliError
+
+    bank = _bank(args)
+    try:
+        used = bank.save(patch, overwrite=args.force)
+    except (PatchError, OSError) as exc:
+        raise CliError(str(exc)) from None
+    note = "" if used == patch.name else f" ({patch.name!r} exists; use --force to replace it)"
+    print(f"saved {used!r} in {bank.folder}{note}")
+    _print_theta(patch.theta)
+    return 0
+
+
+def _new(args) -> int:
+    from patches import Patch, PatchError
+    from server.cli import CliError
+    from server.commands.render import _predict
+
+    made = _predict(args)
+    try:
+        patch = Patch(args.name or made.name, made.theta, made.prompt, made.source)
+    except PatchError as exc:
+        raise CliError(str(exc)) from None
+    return _save(args, patch)
+
+
+def _list(args) -> int:
+    bank = _bank(args)
+    progs = {v: k for k, v in bank.programs().items()}
+    if not bank.names():
+        print(f"no patches in {bank.folder}")
+    for name in bank.names():
+        p = bank.load(name)
+        prog = f"{progs[name]:3d}" if name in progs else "  -"
+        print(f"{prog}  {name}" + (f"  ({p.prompt})" if p.prompt else ""))
+    for err in bank.errors:
+        print(f"skipped: {err}")
+    return 0
+
+
+def _print_theta(theta) -> None:
+    from engine import TIMBRE_NAMES, param
+
+    for name in TIMBRE_NAMES:
+        print(f"  {name:10s} {theta[name]:<10.4g} {param(name).unit}")
+
+
+def _show(args) -> int:
+    patch = resolve_patch(args.name, args.bank)
+    print(f"{patch.name}" + (f"  prompt: {patch.prompt}" if patch.prompt else ""))
+    if patch.source:
+        print("  source: " + ", ".join(f"{k}={v}" for k, v in patch.source.items()))
+    _print_theta(patch.theta)
+    if args.out:
+        plot_patch(patch, args.out)
+        print(f"wrote {args.out}")
+    return 0
+
+
+def plot_patch(patch, path: str, sample_rate: int = 16000) -> None:
+    """Draw the envelope and spectrum of a middle-C note of ``patch`` into a PNG."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+    import numpy as np
+
+    from engine import render_note
+
+    theta = patch.theta
+    hold = 1.5
+    tail = max(0.3, min(theta.release_s * 1.2, 3.0))
+    y = render_note(theta, 60, 100, sample_rate=sample_rate, hold_s=hold, tail_s=tail)
+    t = np.arange(len(y)) / sample_rate
+    hop = 64
+    frames = len(y) // hop
+    rms = np.sqrt(np.mean(y[: frames * hop].reshape(frames, hop) ** 2, axis=1)) * math.sqrt(2)
+    seg = y[int(0.1 * sample_rate): int(hold * sample_rate)]
+    spec = np.abs(np.fft.rfft(seg * np.hanning(len(seg))))
+    freqs = np.fft.rfftfreq(len(seg), 1 / sample_rate)
+    spec_db = 20 * np.log10(spec / (spec.max() + 1e-12) + 1e-6)
+
+    fig, (a1, a2) = plt.subplots(2, 1, figsize=(8, 6))
+    a1.plot(t, y, color="0.8", linewidth=0.5, label="signal")
+    a1.plot(np.arange(frames) * hop / sample_rate, rms, color="C0", label="envelope")
+    a1.axvline(hold, color="C3", linestyle="--", linewidth=1, label="note-off")
+    a1.set_xlabel("time (s)")
+    a1.set_ylabel("level")
+    a1.set_title(f"{patch.name}: middle C (261.6 Hz), velocity 100")
+    a1.legend(loc="upper right", fontsize=8)
+    a2.plot(freqs, spec_db, color="C1", linewidth=0.8)
+    a2.set_xlim(0, min(8000, sample_rate / 2))
+    a2.set_ylim(-90, 3)
+    a2.set_xlabel("frequency (Hz)")
+    a2.set_ylabel("dB")
+    a2.set_title(f"spectrum while held (ratio {theta.mod_ratio:.3g}, index {theta.mod_index:.3g})")
+    fig.tight_layout()
+    fig.savefig(path, dpi=100)
+    plt.close(fig)
+
+
+def _render(args) -> int:
+    from engine import render_note, write_wav
+
+    patch = resolve_patch(args.name, args.bank)
+    audio = render_note(patch.theta, args.pitch, args.velocity, sample_rate=args.sample_rate, hold_s=args.hold, tail_s=args.tail)
+    write_wav(args.out, audio, args.sample_rate)
+    print(f"wrote {args.out} ({len(audio) / args.sample_rate:.2f} s) from patch {patch.name!r}")
+    return 0
+
+
+def _morph(args) -> int:
+    from patches import Patch, PatchError, morph
+    from server.cli import CliError
+
+    a = resolve_patch(args.a, args.bank)
+    b = resolve_patch(args.b, args.bank)
+    try:
+        patch = Patch(args.name, morph(a, b, args.t), prompt=f"{a.name} -> {b.name} at {args.t:g}")
+    except PatchError as exc:
+        raise CliError(str(exc)) from None
+    return _save(args, patch)
+
+
+def _program(args) -> int:
+    from patches import PatchError
+    from server.cli import CliError
+
+    bank = _bank(args)
+    try:
+        bank.set_program(args.number, args.name)
+    except PatchError as exc:
+        raise CliError(str(exc)) from None
+    print(f"program {args.number} -> {args.name}")
+    return 0
