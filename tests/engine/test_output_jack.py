@@ -69,3 +69,20 @@ def test_wrong_sample_rate_for_jack_is_a_clear_error(jack):
             out.start()
     finally:
         out.close()
+
+
+def test_start_stop_leaks_no_threads_and_close_is_safe_twice(jack, tmp_path):
+    import threading
+
+    before = threading.active_count()
+    for i in range(3):
+        out = AudioOutput(Engine(SR), blocksize=256, record=tmp_path / f"r{i}.wav").start()
+        time.sleep(0.1)
+        assert out.active
+        out.close()
+        out.close()
+        assert not out.active
+    time.sleep(0.2)
+    assert threading.active_count() == before
+    with pytest.raises(AudioError, match="closed"):
+        out.start()
