@@ -7,6 +7,7 @@ address space shares: each channel's current patch, pending model requests, the 
 
 from __future__ import annotations
 
+import sys
 import threading
 import time
 from collections.abc import Callable
@@ -70,6 +71,9 @@ class Host:
 
     def start(self, ready_timeout_s: float = 120.0) -> Host:
         t0 = time.monotonic()
+        # The audio callback is Python: it must get the GIL well within one block (2.7 ms
+        # at 128 frames), not after the default 5 ms switch interval.
+        sys.setswitchinterval(min(sys.getswitchinterval(), 0.0005))
         if self.config.use_model:
             self.worker = ModelWorker(self.config.model, self.config.model_loader, ready_timeout_s).start()
         try:
@@ -170,18 +174,21 @@ class Host:
         event queued so far has been rendered."""
 
         def after_model(ok=True, value=None):
-            frame = self.output.frame_at()
-            if self.scheduler is None:
-                then()
-                return
-            # Rendered once the engine has passed the frame an event queued now gets.
-            delay = (frame - self.engine.frame) / self.engine.sample_rate
-            self.scheduler.at(time.time() + delay + self.scheduler.lead_s, None, [lambda f: then()])
+            self._after_frame(self.output.frame_at(), then, time.monotonic() + 1.0)
 
         if self.worker is not None and self.worker.state != "failed":
             self.worker.submit(("sync",), after_model)
         else:
             after_model()
+
+    def _after_frame(self, target: int, then: Callable[[], None], give_up: float) -> None:
+        """Call ``then`` once the engine has rendered past frame ``target`` (polled)."""
+        if self.engine.frame > target or self.scheduler is None or time.monotonic() > give_up or not self.output.active:
+            then()
+            return
+        self.scheduler.at(
+            time.time() + self.scheduler.lead_s + 0.002, None, [lambda f: self._after_frame(target, then, give_up)]
+        )
 
     def _run_at(self, when: float, actions: list) -> None:
         """A bundle tagged ``when`` (wall clock): run its actions with its exact frame."""

@@ -29,10 +29,10 @@ __all__ = ["ModelWorker", "WorkerError", "DEFAULT_LOADER", "load_predictor"]
 #: ``module:callable`` that builds the predictor from a checkpoint path (or None).
 DEFAULT_LOADER = "server.worker:load_predictor"
 
-#: Torch threads in the worker: enough for a fast prompt, few enough to leave the audio
-#: thread a core.
-WORKER_THREADS = 2
-WORKER_NICE = 10
+#: One torch thread at the lowest priority: a prompt takes ~20 ms either way, and on a
+#: small machine the audio thread keeps a core (two threads caused underruns on 2 cores).
+WORKER_THREADS = 1
+WORKER_NICE = 19
 
 Callback = Callable[[bool, object], None]
 
