@@ -68,7 +68,7 @@ def _random_checkpoint(folder: Path, hidden: int) -> Path:
 
 
 def _ms(seconds: float) -> str:
-    return f"{seconds * 1e3:.2f} ms"
+    return f"{seconds * 1e3:.3f} ms" if seconds < 1e-3 else f"{seconds * 1e3:.2f} ms"
 
 
 def main() -> None:
