@@ -65,7 +65,11 @@ class MidiInput:
         self.received = 0
         self.last_error: str | None = None
         try:
-            self._port = backend().open_input(name, virtual=virtual, callback=self._callback)
+            if virtual:
+                # Shown to others as "promptsynth:NAME" (an input others send to).
+                self._port = backend().open_input(name, virtual=True, callback=self._callback, client_name="promptsynth")
+            else:
+                self._port = backend().open_input(name, callback=self._callback)
         except Exception as exc:  # noqa: BLE001 - rtmidi raises several kinds
             raise MidiError(f"cannot open MIDI input {name!r}: {exc}") from exc
         self.name = name if virtual else self._port.name
