@@ -195,7 +195,7 @@ def train(manifest: str | os.PathLike, out_dir: str | os.PathLike, cfg: TrainCon
                     for be, bf in zip(ema.buffers(), flow.buffers()):
                         be.copy_(bf)
                 for k, v in parts.items():
-                        sums[k] = sums.get(k, 0.0) + float(v.detach())
+                    sums[k] = sums.get(k, 0.0) + float(v.detach())
                 steps += 1
             row = {k: sums[k] / max(steps, 1) for k in sums}
             val = _validate(ema, x_va, c_va, cfg) if x_va is not None else {"loss": row["loss"], "rec": row["rec"]}
