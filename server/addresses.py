@@ -23,6 +23,14 @@ _MIDI = {"lo": 0, "hi": 127}
 MAX_PENDING = 64
 
 
+def _join_words(args: list) -> list:
+    """Pd sends each word of a prompt as its own string: join the leading strings."""
+    n = 0
+    while n < len(args) and isinstance(args[n], str):
+        n += 1
+    return [" ".join(args[:n]), *args[n:]] if n > 1 else args
+
+
 def _spec(*args: Arg) -> tuple[Arg, ...]:
     return args
 
@@ -61,6 +69,8 @@ class AddressSpace:
             hint = " (timbre parameters: " + ", ".join(TIMBRE_NAMES) + ")" if address.startswith("/param/") else ""
             raise Refused(address, f"unknown address{hint}; see docs/osc.md")
         spec, fn = route
+        if address == "/prompt":
+            args = _join_words(args)
         try:
             values = parse_args(spec, args)
         except ArgError as exc:

@@ -202,3 +202,19 @@ def onsets(audio: np.ndarray, min_gap: int = 200) -> list[tuple[int, int]]:
         pitch = int(round(69 + 12 * np.log2(max(f, 1.0) / 440.0)))
         result.append((s, pitch))
     return result
+
+
+def sounding_frames(audio: np.ndarray, start: int, min_gap: int = 200) -> int:
+    """Frames from ``start`` until the next run of ``min_gap`` silent frames."""
+    x = audio[start:, 0] if audio.ndim == 2 else audio[start:]
+    nz = np.flatnonzero(x != 0.0)
+    gaps = np.flatnonzero(np.diff(nz) > min_gap)
+    return int(nz[gaps[0]] if gaps.size else nz[-1]) + 1
+
+
+def free_udp_port() -> int:
+    s = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+    s.bind(("127.0.0.1", 0))
+    port = s.getsockname()[1]
+    s.close()
+    return port

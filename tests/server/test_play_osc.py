@@ -17,7 +17,17 @@ import numpy as np
 import pytest
 import soundfile as sf
 
-from tests.server.conftest import SR, HostProcess, OscClient, bundle, message, onsets
+from tests.server.conftest import (
+    ROOT,
+    SR,
+    HostProcess,
+    OscClient,
+    bundle,
+    free_udp_port,
+    message,
+    onsets,
+    sounding_frames,
+)
 
 pytestmark = [pytest.mark.jack, pytest.mark.slow]
 
@@ -221,6 +231,38 @@ def test_after_a_restart_prompts_work_again(osc, host):
     assert osc.ask("/status", reply="/status.reply")[3] == SR
 
 
+def test_pd_example_headless(osc, host):
+    """examples/pd/promptsynth.pd run by vanilla Pd with no GUI: its prompt is answered
+    (the reply printed by Pd) and its note (makenote, 300 ms) is in the recording."""
+    if shutil.which("pd") is None:
+        pytest.skip("needs Pure Data (puredata-core)")
+    listen = free_udp_port()
+    cmd = [
+        "pd", "-nogui", "-noaudio", "-nomidi", "-stderr",
+        "-send", f"ps-connect {host.port}",
+        "-send", f"ps-listen {listen}",
+        "-send", "ps-prompt a hollow wooden marimba",
+        "-send", "ps-note 74 100 300 2",
+        "-open", str(ROOT / "examples" / "pd" / "promptsynth.pd"),
+    ]
+    pd = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+    lines = []
+    deadline = time.monotonic() + 30
+    try:
+        for line in pd.stdout:
+            lines.append(line.strip())
+            if line.startswith("promptsynth: prompt done") or time.monotonic() > deadline:
+                break
+        time.sleep(0.5)  # makenote's note-off
+    finally:
+        pd.terminate()
+        pd.wait(timeout=10)
+    assert f"promptsynth: notify.reply {listen}" in lines, lines
+    done = [ln for ln in lines if ln.startswith("promptsynth: prompt done")]
+    assert done and "a\\ hollow\\ wooden\\ marimba" in done[0], lines
+    osc.ask("/notify", 0, reply="/notify.reply")
+
+
 def test_sigint_exits_0_and_the_recording_holds_the_notes(host, osc):
     assert host.stop() == 0, "".join(host.stderr)
     audio, sr = sf.read(str(host.wav), dtype="float32")
@@ -228,6 +270,8 @@ def test_sigint_exits_0_and_the_recording_holds_the_notes(host, osc):
     ons = onsets(audio)
     pitches = [p for _, p in ons]
     assert 72 in pitches, ons  # the oscsend note
+    i74 = pitches.index(74)  # the Pd note: 300 ms from [makenote]
+    assert abs(sounding_frames(audio, ons[i74][0]) - 0.3 * SR) < 0.03 * SR
     # Immediate messages: apply at the next block, so spacing is kept within a block or two.
     i60 = pitches.index(60)
     assert pitches[i60 + 1] == 67
