@@ -1,0 +1,85 @@
+"""The model worker process: answers in order, survives a crash, reports a failed load."""
+
+from __future__ import annotations
+
+import threading
+
+import pytest
+
+from engine import Theta
+from server.worker import ModelWorker
+
+LOADER = "tests.server.fake_predictor:load"
+
+
+class Results:
+    def __init__(self) -> None:
+        self.items: list[tuple[str, bool, object]] = []
+        self.cond = threading.Condition()
+
+    def cb(self, tag: str):
+        def done(ok, value):
+            with self.cond:
+                self.items.append((tag, ok, value))
+                self.cond.notify_all()
+
+        return done
+
+    def wait(self, n: int, timeout: float = 30.0) -> list:
+        with self.cond:
+            assert self.cond.wait_for(lambda: len(self.items) >= n, timeout), self.items
+            return list(self.items)
+
+
+@pytest.fixture(scope="module")
+def worker():
+    w = ModelWorker(loader=LOADER, ready_timeout_s=60).start()
+    assert w.wait_ready(), w.reason
+    yield w
+    w.close()
+
+
+def test_predictions_come_back_in_order(worker):
+    r = Results()
+    for i, prompt in enumerate(["slow", "ab", "abc"]):
+        worker.submit(("predict", prompt, 0.0, None), r.cb(str(i)))
+    worker.submit(("sync",), r.cb("sync"))
+    items = r.wait(4)
+    assert [t for t, _, _ in items] == ["0", "1", "2", "sync"]
+    assert Theta(items[1][2]).mod_ratio == 3.0
+
+
+def test_a_failing_prompt_fails_only_itself(worker):
+    r = Results()
+    worker.submit(("predict", "bad", 0.0, None), r.cb("bad"))
+    worker.submit(("interpolate", "a", "b", 0.25), r.cb("morph"))
+    (_, ok1, v1), (_, ok2, v2) = r.wait(2)
+    assert not ok1 and "refused" in v1
+    assert ok2 and Theta(v2).sustain == 0.25
+
+
+def test_a_crash_fails_what_is_in_flight_and_the_worker_restarts(worker):
+    pid = worker.pid
+    r = Results()
+    worker.submit(("predict", "crash", 0.0, None), r.cb("crash"))
+    worker.submit(("predict", "after", 0.0, None), r.cb("after"))
+    items = r.wait(2)
+    assert items[0][0] == "crash" and not items[0][1] and "died (exit code 3)" in items[0][2]
+    # Either the second request was in flight (failed) or it waited for the new process.
+    worker.submit(("predict", "again", 0.0, None), r.cb("again"))
+    items = r.wait(3)
+    assert items[-1][:2] == ("again", True)
+    assert worker.pid != pid and worker.restarts == 1 and worker.state == "ready"
+
+
+def test_a_model_that_cannot_load_fails_every_request():
+    w = ModelWorker("/nowhere", loader="tests.server.fake_predictor:load_broken").start()
+    try:
+        assert not w.wait_ready(60)
+        assert w.state == "failed" and "no checkpoint at /nowhere" in w.reason
+        r = Results()
+        w.submit(("predict", "x", 0.0, None), r.cb("x"))
+        assert r.wait(1)[0][1] is False
+    finally:
+        w.close()
+        w.close()
