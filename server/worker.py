@@ -29,10 +29,11 @@ __all__ = ["ModelWorker", "WorkerError", "DEFAULT_LOADER", "load_predictor"]
 #: ``module:callable`` that builds the predictor from a checkpoint path (or None).
 DEFAULT_LOADER = "server.worker:load_predictor"
 
-#: One torch thread at the lowest priority: a prompt takes ~20 ms either way, and on a
-#: small machine the audio thread keeps a core (two threads caused underruns on 2 cores).
+#: One torch thread, slightly below normal priority: on a small machine the host's
+#: threads keep a core (two torch threads caused underruns on 2 cores). Not nice 19: on a
+#: loaded machine that starved the worker (prompt -> patch 64 ms median, against 30 ms at 5).
 WORKER_THREADS = 1
-WORKER_NICE = 19
+WORKER_NICE = 5
 
 Callback = Callable[[bool, object], None]
 
@@ -60,7 +61,7 @@ def _worker_main(conn, loader: str, model_path: str | None) -> None:
     """The worker process: load, warm up, then answer requests until the pipe closes."""
     # Ctrl-C reaches the whole process group: the host, not the worker, decides when to stop.
     signal.signal(signal.SIGINT, signal.SIG_IGN)
-    # Below the audio thread's priority: loading torch or predicting never steals its CPU.
+    # Below the host's priority: loading torch or predicting yields to the audio path.
     try:
         os.nice(WORKER_NICE)
     except (OSError, AttributeError):
