@@ -1,0 +1,55 @@
+"""`promptsynth play` flags: --patch, --bank, SIGTERM, and user errors (exit 2)."""
+
+from __future__ import annotations
+
+import json
+import signal
+import subprocess
+import sys
+
+import pytest
+
+from engine import Theta
+from tests.server.conftest import ROOT, HostProcess, OscClient
+
+
+def play(*args: str) -> subprocess.CompletedProcess:
+    return subprocess.run([sys.executable, "-m", "server", "play", *args], cwd=ROOT, capture_output=True, text=True, timeout=60)
+
+
+@pytest.mark.parametrize(
+    "args, words",
+    [
+        (["--latency", "soon"], "--latency must be 'low', 'high' or seconds"),
+        (["--no-model", "--prompt", "x"], "--prompt needs the model"),
+        (["--prompt", "x", "--patch", "y"], "give --prompt or --patch, not both"),
+        (["--no-model", "--patch", "no-such-patch", "--bank", "/tmp/ps-empty-bank"], "--patch no-such-patch: no patch named"),
+        (["--osc-port", "70000"], "--osc-port must be in range 0..65535"),
+    ],
+)
+def test_user_errors_exit_2_with_one_line(args, words):
+    r = play(*args)
+    assert r.returncode == 2 and words in r.stderr, r.stderr
+
+
+@pytest.mark.jack
+def test_patch_file_is_the_first_patch_and_sigterm_exits_0(jack, tmp_path):
+    from patches import Patch, save_patch
+
+    theta = Theta().replace(mod_ratio=3.5, attack_s=0.2)
+    path = save_patch(Patch("start", theta), tmp_path / "start.json")
+    h = HostProcess(["--no-model", "--patch", str(path), "--bank", str(tmp_path / "bank")])
+    try:
+        assert "model: unavailable" in h.ready_line
+        c = OscClient(h.port)
+        try:
+            assert c.ask("/patch/save", "copy", reply="/patch/saved") == ["copy", 1]
+        finally:
+            c.close()
+        saved = json.loads((tmp_path / "bank" / "copy.json").read_text())
+        assert saved["theta"]["mod_ratio"] == 3.5 and saved["theta"]["attack_s"] == 0.2
+        # The port is taken while it runs: a second host says so and exits 2.
+        r = play("--no-model", "--osc-port", str(h.port))
+        assert r.returncode == 2 and "cannot listen for OSC" in r.stderr
+    finally:
+        assert h.stop(signal.SIGTERM) == 0
