@@ -97,7 +97,7 @@ def bench_notes(host: Host, probe: Probe, send, n: int) -> list[float]:
         k = len(probe.onsets)
         t = time.monotonic()
         send(60 + i % 12, True)
-        if wait_for(lambda: len(probe.onsets) > k, 2.0):
+        if wait_for(lambda k=k: len(probe.onsets) > k, 2.0):
             lat.append((probe.onsets[k][0] - t) * 1000)
         time.sleep(0.03)
         send(60 + i % 12, False)
@@ -171,7 +171,7 @@ def main() -> int:
         k = len(probe.patch_changes)
         t = time.monotonic()
         sock.sendto(msg("/prompt", f"benchmark timbre {i} {os.getpid()} {time.time()}", 2, i), target)
-        if wait_for(lambda: len(probe.patch_changes) > k, 10.0):
+        if wait_for(lambda k=k: len(probe.patch_changes) > k, 10.0):
             pl.append((probe.patch_changes[k] - t) * 1000)
         time.sleep(0.05)
     print(f"/prompt -> new patch in use (warm, uncached prompt): {summary(pl)}")
