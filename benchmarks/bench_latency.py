@@ -87,8 +87,10 @@ def wait_for(pred, timeout: float = 5.0) -> bool:
 
 
 def summary(xs: list[float], unit: str = "ms") -> str:
-    return (f"median {statistics.median(xs):.2f} {unit}, min {min(xs):.2f}, max {max(xs):.2f} "
-            f"(n={len(xs)})")
+    return (
+        f"median {statistics.median(xs):.2f} {unit}, min {min(xs):.2f}, max {max(xs):.2f} "
+        f"(n={len(xs)})"
+    )
 
 
 def bench_notes(host: Host, probe: Probe, send, n: int) -> list[float]:
@@ -119,7 +121,9 @@ def main() -> int:
     os.environ.setdefault("JACK_NO_START_SERVER", "1")
     port_name = f"bench-{os.getpid()}"
     t0 = time.monotonic()
-    host = Host(HostConfig(osc_port=0, model=model, bank=tempfile.mkdtemp(), midi_virtual=[port_name])).start()
+    host = Host(
+        HostConfig(osc_port=0, model=model, bank=tempfile.mkdtemp(), midi_virtual=[port_name])
+    ).start()
     print(f"start to ready (in-process, imports excluded): {time.monotonic() - t0:.2f} s")
     print(host.describe())
     probe = Probe(host)
@@ -134,17 +138,30 @@ def main() -> int:
     latency_ms = host.output.output_latency_ms
     block_ms = 1000 * host.output.blocksize / host.engine.sample_rate
 
-    osc = bench_notes(host, probe, lambda p, on: sock.sendto(msg("/note", p, 100 if on else 0), target), args.n)
-    print(f"OSC /note -> first sample rendered: {summary(osc)}; +output latency {latency_ms:.2f} ms "
-          f"(block {block_ms:.2f} ms)")
+    osc = bench_notes(
+        host, probe, lambda p, on: sock.sendto(msg("/note", p, 100 if on else 0), target), args.n
+    )
+    print(
+        f"OSC /note -> first sample rendered: {summary(osc)}; +output latency {latency_ms:.2f} ms "
+        f"(block {block_ms:.2f} ms)"
+    )
 
     import mido
 
-    out = mido.Backend("mido.backends.rtmidi/UNIX_JACK", load=True).open_output(f"promptsynth:{port_name}")
+    out = mido.Backend("mido.backends.rtmidi/UNIX_JACK", load=True).open_output(
+        f"promptsynth:{port_name}"
+    )
     time.sleep(0.2)
-    midi = bench_notes(host, probe, lambda p, on: out.send(mido.Message("note_on", note=p, velocity=100 if on else 0)), args.n)
+    midi = bench_notes(
+        host,
+        probe,
+        lambda p, on: out.send(mido.Message("note_on", note=p, velocity=100 if on else 0)),
+        args.n,
+    )
     out.close()
-    print(f"MIDI note-on -> first sample rendered: {summary(midi)}; +output latency {latency_ms:.2f} ms")
+    print(
+        f"MIDI note-on -> first sample rendered: {summary(midi)}; +output latency {latency_ms:.2f} ms"
+    )
 
     # Bundles tagged k * 100 ms apart (4800 frames), sent out of order, 0.5 s ahead.
     k0 = len(probe.onsets)
@@ -160,8 +177,10 @@ def main() -> int:
     wait_for(lambda: len(probe.onsets) >= k0 + args.n, 0.5 + args.n * step + 2)
     frames = [f for _, f in probe.onsets[k0 : k0 + args.n]]
     errors = [abs(f - frames[0] - k * 4800) for k, f in enumerate(frames)]
-    print(f"timetagged bundles, placement error vs k*4800 frames: max {max(errors)} samples, "
-          f"mean {statistics.mean(errors):.2f} (n={len(frames)}; re-anchors {host.clock.reanchors})")
+    print(
+        f"timetagged bundles, placement error vs k*4800 frames: max {max(errors)} samples, "
+        f"mean {statistics.mean(errors):.2f} (n={len(frames)}; re-anchors {host.clock.reanchors})"
+    )
 
     # /prompt -> new patch in use (channel 2), each prompt new to the model's caches.
     probe.patch_ch = 1
@@ -170,13 +189,17 @@ def main() -> int:
     for i in range(args.n):
         k = len(probe.patch_changes)
         t = time.monotonic()
-        sock.sendto(msg("/prompt", f"benchmark timbre {i} {os.getpid()} {time.time()}", 2, i), target)
+        sock.sendto(
+            msg("/prompt", f"benchmark timbre {i} {os.getpid()} {time.time()}", 2, i), target
+        )
         if wait_for(lambda k=k: len(probe.patch_changes) > k, 10.0):
             pl.append((probe.patch_changes[k] - t) * 1000)
         time.sleep(0.05)
     print(f"/prompt -> new patch in use (warm, uncached prompt): {summary(pl)}")
-    print(f"underruns: {underruns_at_ready} while starting, {host.output.underflows - underruns_at_ready} "
-          "during the measurements")
+    print(
+        f"underruns: {underruns_at_ready} while starting, {host.output.underflows - underruns_at_ready} "
+        "during the measurements"
+    )
     sock.close()
     host.close()
     return 0

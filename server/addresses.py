@@ -41,16 +41,30 @@ class AddressSpace:
     def __init__(self, host) -> None:
         self.host = host
         self._routes: dict[str, tuple[tuple[Arg, ...], Callable]] = {
-            "/prompt": (_spec(Arg("text", "str"), _CH, Arg("id", "int", -(2**31), 2**31 - 1, default=0)), self._prompt),
-            "/note": (_spec(Arg("pitch", "int", **_MIDI), Arg("velocity", "int", **_MIDI), _CH), self._note),
+            "/prompt": (
+                _spec(Arg("text", "str"), _CH, Arg("id", "int", -(2**31), 2**31 - 1, default=0)),
+                self._prompt,
+            ),
+            "/note": (
+                _spec(Arg("pitch", "int", **_MIDI), Arg("velocity", "int", **_MIDI), _CH),
+                self._note,
+            ),
             "/note/off": (_spec(Arg("pitch", "int", **_MIDI), _CH), self._note_off),
-            "/cc": (_spec(Arg("number", "int", **_MIDI), Arg("value", "int", **_MIDI), _CH), self._cc),
+            "/cc": (
+                _spec(Arg("number", "int", **_MIDI), Arg("value", "int", **_MIDI), _CH),
+                self._cc,
+            ),
             "/bend": (_spec(Arg("bend", "float", -1.0, 1.0), _CH), self._bend),
             "/program": (_spec(Arg("program", "int", **_MIDI), _CH), self._program),
             "/patch/load": (_spec(Arg("name", "str"), _CH), self._patch_load),
             "/patch/save": (_spec(Arg("name", "str"), _CH), self._patch_save),
             "/patch/list": ((), self._patch_list),
-            "/morph": (_spec(Arg("prompt_a", "str"), Arg("prompt_b", "str"), Arg("t", "float", 0.0, 1.0), _CH), self._morph),
+            "/morph": (
+                _spec(
+                    Arg("prompt_a", "str"), Arg("prompt_b", "str"), Arg("t", "float", 0.0, 1.0), _CH
+                ),
+                self._morph,
+            ),
             "/panic": ((), self._panic),
             "/status": ((), self._status),
             "/notify": (_spec(Arg("port", "int", 0, 65535)), self._notify),
@@ -66,7 +80,11 @@ class AddressSpace:
     def __call__(self, address: str, args: list, reply: Reply) -> list[Action]:
         route = self._routes.get(address)
         if route is None:
-            hint = " (timbre parameters: " + ", ".join(TIMBRE_NAMES) + ")" if address.startswith("/param/") else ""
+            hint = (
+                " (timbre parameters: " + ", ".join(TIMBRE_NAMES) + ")"
+                if address.startswith("/param/")
+                else ""
+            )
             raise Refused(address, f"unknown address{hint}; see docs/osc.md")
         spec, fn = route
         if address == "/prompt":
@@ -79,7 +97,9 @@ class AddressSpace:
 
     # -- helpers -------------------------------------------------------------------------
 
-    def _engine_action(self, address: str, reply: Reply, call: Callable[[int | None], None]) -> list[Action]:
+    def _engine_action(
+        self, address: str, reply: Reply, call: Callable[[int | None], None]
+    ) -> list[Action]:
         def action(frame: int | None) -> None:
             try:
                 call(frame)
@@ -99,7 +119,9 @@ class AddressSpace:
         if worker is None or worker.state == "failed":
             raise Refused(address, self.host.model_reason or "no model")
         if self.host.pending_requests >= MAX_PENDING:
-            raise Refused(address, f"the model has {MAX_PENDING} requests waiting; try again shortly")
+            raise Refused(
+                address, f"the model has {MAX_PENDING} requests waiting; try again shortly"
+            )
         return worker
 
     # -- notes and controllers ------------------------------------------------------------
@@ -117,7 +139,9 @@ class AddressSpace:
     def _cc(self, address, v, reply):
         number, value, ch = v
         engine = self.host.engine
-        return self._engine_action(address, reply, lambda f: engine.control_change(ch, number, value, f))
+        return self._engine_action(
+            address, reply, lambda f: engine.control_change(ch, number, value, f)
+        )
 
     def _bend(self, address, v, reply):
         bend, ch = v
@@ -127,12 +151,14 @@ class AddressSpace:
 
     def _param(self, address, v, reply):
         value, ch = v
-        name = address[len("/param/"):]
+        name = address[len("/param/") :]
         try:
             value = param(name).check(value)
         except ThetaError as exc:
             raise Refused(address, str(exc)) from None
-        return self._engine_action(address, reply, lambda f: self.host.set_param(ch, name, value, f))
+        return self._engine_action(
+            address, reply, lambda f: self.host.set_param(ch, name, value, f)
+        )
 
     def _panic(self, address, v, reply):
         return self._engine_action(address, reply, lambda f: self.host.engine.panic())
@@ -150,7 +176,11 @@ class AddressSpace:
         if patch is None:
             raise Refused(address, f"no patch at program {number} in the bank")
         return self._engine_action(
-            address, reply, lambda f: self.host.apply_patch(ch, patch.theta, patch.name, frame=f, prompt=patch.prompt)
+            address,
+            reply,
+            lambda f: self.host.apply_patch(
+                ch, patch.theta, patch.name, frame=f, prompt=patch.prompt
+            ),
         )
 
     def _patch_load(self, address, v, reply):
@@ -196,7 +226,9 @@ class AddressSpace:
     # -- the model -----------------------------------------------------------------------
 
     def _check_prompt(self, address: str, name: str, text: str) -> str:
-        cleaned = " ".join("".join(" " if ord(c) < 32 or ord(c) == 127 else c for c in text).split())
+        cleaned = " ".join(
+            "".join(" " if ord(c) < 32 or ord(c) == 127 else c for c in text).split()
+        )
         if not cleaned:
             raise Refused(address, f"{name} must contain some text")
         return cleaned

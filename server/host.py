@@ -50,7 +50,9 @@ class Host:
     def __init__(self, config: HostConfig) -> None:
         self.config = config
         self.engine = Engine(config.sample_rate, config.max_voices)
-        self.output = AudioOutput(self.engine, config.device, config.blocksize, config.latency, record=config.record)
+        self.output = AudioOutput(
+            self.engine, config.device, config.blocksize, config.latency, record=config.record
+        )
         self.scheduler: Scheduler | None = None
         self.clock: Clock | None = None
         self.osc: OscServer | None = None
@@ -75,21 +77,27 @@ class Host:
         # at 128 frames), not after the default 5 ms switch interval.
         sys.setswitchinterval(min(sys.getswitchinterval(), 0.0005))
         if self.config.use_model:
-            self.worker = ModelWorker(self.config.model, self.config.model_loader, ready_timeout_s).start()
+            self.worker = ModelWorker(
+                self.config.model, self.config.model_loader, ready_timeout_s
+            ).start()
         try:
             self._open_bank()
             self.output.start()
             self.clock = Clock(self.output)
             lead = max(0.1, 3.0 * self.output.blocksize / self.engine.sample_rate)
             self.scheduler = Scheduler(lead_s=lead)
-            self.osc = OscServer(AddressSpace(self), self._run_at, self.config.osc_host, self.config.osc_port)
+            self.osc = OscServer(
+                AddressSpace(self), self._run_at, self.config.osc_host, self.config.osc_port
+            )
             from server.midi_in import open_midi_inputs
 
             self.midi = open_midi_inputs(self, self.config.midi_in, self.config.midi_virtual)
             if self.worker is not None:
                 self.worker.wait_ready()
                 if self.worker.state != "ready":
-                    self.model_reason = self.worker.reason or "no model: the model worker did not start"
+                    self.model_reason = (
+                        self.worker.reason or "no model: the model worker did not start"
+                    )
             self.osc.start()
         except BaseException:
             self.close()
@@ -139,7 +147,14 @@ class Host:
         with self._lock:
             return self._theta[channel], self._label[channel], self._prompt[channel]
 
-    def apply_patch(self, channel: int, theta: Theta, label: str, frame: int | None = None, prompt: str | None = None) -> None:
+    def apply_patch(
+        self,
+        channel: int,
+        theta: Theta,
+        label: str,
+        frame: int | None = None,
+        prompt: str | None = None,
+    ) -> None:
         """Use ``theta`` for new notes on ``channel`` (0-15) and tell the notify targets."""
         self.engine.set_patch(channel, theta, frame)
         with self._lock:
@@ -147,7 +162,9 @@ class Host:
             self._label[channel] = label
             self._prompt[channel] = prompt
         if self.osc is not None:
-            self.osc.notify("/patch/changed", channel + 1, label, *[float(x) for x in theta.to_array()])
+            self.osc.notify(
+                "/patch/changed", channel + 1, label, *[float(x) for x in theta.to_array()]
+            )
 
     def set_param(self, channel: int, name: str, value: float, frame: int | None = None) -> None:
         self.engine.set_param(channel, name, value, frame)
@@ -158,7 +175,9 @@ class Host:
     def pending_requests(self) -> int:
         return self._pending
 
-    def submit(self, worker: ModelWorker, request: tuple, callback: Callable[[bool, object], None]) -> None:
+    def submit(
+        self, worker: ModelWorker, request: tuple, callback: Callable[[bool, object], None]
+    ) -> None:
         with self._lock:
             self._pending += 1
 
@@ -183,11 +202,18 @@ class Host:
 
     def _after_frame(self, target: int, then: Callable[[], None], give_up: float) -> None:
         """Call ``then`` once the engine has rendered past frame ``target`` (polled)."""
-        if self.engine.frame > target or self.scheduler is None or time.monotonic() > give_up or not self.output.active:
+        if (
+            self.engine.frame > target
+            or self.scheduler is None
+            or time.monotonic() > give_up
+            or not self.output.active
+        ):
             then()
             return
         self.scheduler.at(
-            time.time() + self.scheduler.lead_s + 0.002, None, [lambda f: self._after_frame(target, then, give_up)]
+            time.time() + self.scheduler.lead_s + 0.002,
+            None,
+            [lambda f: self._after_frame(target, then, give_up)],
         )
 
     def _run_at(self, when: float, actions: list) -> None:

@@ -67,7 +67,9 @@ class MidiInput:
         try:
             if virtual:
                 # Shown to others as "promptsynth:NAME" (an input others send to).
-                self._port = backend().open_input(name, virtual=True, callback=self._callback, client_name="promptsynth")
+                self._port = backend().open_input(
+                    name, virtual=True, callback=self._callback, client_name="promptsynth"
+                )
             else:
                 self._port = backend().open_input(name, callback=self._callback)
         except Exception as exc:  # noqa: BLE001 - rtmidi raises several kinds
@@ -108,7 +110,9 @@ class MidiInput:
             bank = self.host.bank
             patch = bank.program(msg.program) if bank is not None else None
             if patch is not None:
-                self.host.apply_patch(msg.channel, patch.theta, patch.name, frame=frame, prompt=patch.prompt)
+                self.host.apply_patch(
+                    msg.channel, patch.theta, patch.name, frame=frame, prompt=patch.prompt
+                )
 
 
 def open_midi_inputs(host, names: list[str], virtual: list[str]) -> list[MidiInput]:

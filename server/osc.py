@@ -217,7 +217,13 @@ def _parse(data: bytes) -> list[tuple[float | None, osc_message.OscMessage]]:
             return out
         if osc_message.OscMessage.dgram_is_message(data):
             return [(None, osc_message.OscMessage(data))]
-    except (osc_bundle.ParseError, osc_message.ParseError, osc_types.ParseError, IndexError, ValueError) as exc:
+    except (
+        osc_bundle.ParseError,
+        osc_message.ParseError,
+        osc_types.ParseError,
+        IndexError,
+        ValueError,
+    ) as exc:
         raise ValueError(str(exc) or type(exc).__name__) from None
     raise ValueError("not an OSC message or bundle")
 

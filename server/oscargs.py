@@ -52,7 +52,9 @@ class Arg:
             if not isinstance(value, str):
                 raise ArgError(f"{self.name} must be a string, got {_desc(value)}")
             if len(value) > MAX_TEXT_CHARS:
-                raise ArgError(f"{self.name} must be at most {MAX_TEXT_CHARS} characters, got {len(value)}")
+                raise ArgError(
+                    f"{self.name} must be at most {MAX_TEXT_CHARS} characters, got {len(value)}"
+                )
             return value
         if isinstance(value, bool) or not isinstance(value, (int, float)):
             raise ArgError(f"{self.name} must be {self.accepted()}, got {_desc(value)}")
@@ -61,7 +63,9 @@ class Arg:
             raise ArgError(f"{self.name} must be {self.accepted()}, got {v}")
         if self.kind in ("int", "channel"):
             if v != math.floor(v):
-                raise ArgError(f"{self.name} must be {self.accepted()} (a whole number), got {_fmt(v)}")
+                raise ArgError(
+                    f"{self.name} must be {self.accepted()} (a whole number), got {_fmt(v)}"
+                )
             lo, hi = (1, 16) if self.kind == "channel" else (self.lo, self.hi)
             if (lo is not None and v < lo) or (hi is not None and v > hi):
                 raise ArgError(f"{self.name} must be {self.accepted()}, got {_fmt(v)}")
@@ -75,10 +79,13 @@ def parse_args(spec: Sequence[Arg], args: Sequence[object]) -> list[Any]:
     """Check ``args`` against ``spec``; missing optional ones take their defaults."""
     required = sum(1 for a in spec if a.default is None)
     if not required <= len(args) <= len(spec):
-        want = " ".join(f"{a.name}" if a.default is None else f"[{a.name}]" for a in spec) or "no arguments"
+        want = (
+            " ".join(f"{a.name}" if a.default is None else f"[{a.name}]" for a in spec)
+            or "no arguments"
+        )
         raise ArgError(f"takes {want}; got {len(args)} argument(s)")
     out = [a.check(v) for a, v in zip(spec, args)]
-    for a in spec[len(args):]:
+    for a in spec[len(args) :]:
         out.append(a.default)
     return out
 

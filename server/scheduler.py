@@ -85,13 +85,17 @@ class Scheduler:
     def __len__(self) -> int:
         return len(self._heap)
 
-    def at(self, when: float, frame: int | None, actions: list[Callable[[int | None], None]]) -> None:
+    def at(
+        self, when: float, frame: int | None, actions: list[Callable[[int | None], None]]
+    ) -> None:
         """Run each of ``actions`` with ``frame``, in order, at wall time ``when - lead_s``."""
         with self._cond:
             if self._closed:
                 raise RuntimeError("scheduler is closed")
             if len(self._heap) + len(actions) > self.capacity:
-                raise SchedulerFull(f"{len(self._heap)} scheduled actions are waiting (at most {self.capacity})")
+                raise SchedulerFull(
+                    f"{len(self._heap)} scheduled actions are waiting (at most {self.capacity})"
+                )
             for action in actions:
                 heapq.heappush(self._heap, (when - self.lead_s, next(self._seq), frame, action))
             self._cond.notify()

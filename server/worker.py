@@ -110,7 +110,12 @@ class ModelWorker:
         ready_timeout_s: how long a start may take before it counts as failed.
     """
 
-    def __init__(self, model_path: str | None = None, loader: str = DEFAULT_LOADER, ready_timeout_s: float = 120.0) -> None:
+    def __init__(
+        self,
+        model_path: str | None = None,
+        loader: str = DEFAULT_LOADER,
+        ready_timeout_s: float = 120.0,
+    ) -> None:
         self.model_path = model_path
         self.loader = loader
         self.ready_timeout_s = float(ready_timeout_s)
@@ -135,7 +140,9 @@ class ModelWorker:
         """Spawn the process and return at once; :meth:`wait_ready` waits for it."""
         if self._thread is None:
             self.state = "starting"
-            self._thread = threading.Thread(target=self._manage, name="promptsynth-model", daemon=True)
+            self._thread = threading.Thread(
+                target=self._manage, name="promptsynth-model", daemon=True
+            )
             self._thread.start()
         return self
 
@@ -205,7 +212,10 @@ class ModelWorker:
     def _spawn(self) -> tuple[bool, str]:
         parent, child = self._ctx.Pipe()
         proc = self._ctx.Process(
-            target=_worker_main, args=(child, self.loader, self.model_path), name="promptsynth-model", daemon=True
+            target=_worker_main,
+            args=(child, self.loader, self.model_path),
+            name="promptsynth-model",
+            daemon=True,
         )
         proc.start()
         child.close()

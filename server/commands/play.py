@@ -19,24 +19,67 @@ def register(subparsers) -> None:
         "notes off, stream closed, recording finalised. OSC addresses: docs/osc.md.",
     )
     a = p.add_argument_group("audio")
-    a.add_argument("--device", help="output device: index or part of its name (`promptsynth devices`)")
-    a.add_argument("--sample-rate", type=int, default=48000, help="Hz; with JACK it must equal jackd's (default 48000)")
-    a.add_argument("--blocksize", type=int, default=128, help="frames per audio block (default 128)")
-    a.add_argument("--latency", default="low", help="output latency: seconds, or 'low'/'high' (default low)")
-    a.add_argument("--voices", type=int, default=32, help="most notes sounding at once (default 32)")
-    a.add_argument("--record", metavar="FILE.wav", help="also write what is played to this WAV file")
+    a.add_argument(
+        "--device", help="output device: index or part of its name (`promptsynth devices`)"
+    )
+    a.add_argument(
+        "--sample-rate",
+        type=int,
+        default=48000,
+        help="Hz; with JACK it must equal jackd's (default 48000)",
+    )
+    a.add_argument(
+        "--blocksize", type=int, default=128, help="frames per audio block (default 128)"
+    )
+    a.add_argument(
+        "--latency", default="low", help="output latency: seconds, or 'low'/'high' (default low)"
+    )
+    a.add_argument(
+        "--voices", type=int, default=32, help="most notes sounding at once (default 32)"
+    )
+    a.add_argument(
+        "--record", metavar="FILE.wav", help="also write what is played to this WAV file"
+    )
     o = p.add_argument_group("OSC")
-    o.add_argument("--osc-host", default="127.0.0.1", help="address to listen on (default 127.0.0.1: this machine only; 0.0.0.0: every interface)")
-    o.add_argument("--osc-port", type=int, default=9000, help="UDP port (default 9000; 0 picks a free one)")
+    o.add_argument(
+        "--osc-host",
+        default="127.0.0.1",
+        help="address to listen on (default 127.0.0.1: this machine only; 0.0.0.0: every interface)",
+    )
+    o.add_argument(
+        "--osc-port", type=int, default=9000, help="UDP port (default 9000; 0 picks a free one)"
+    )
     m = p.add_argument_group("MIDI")
-    m.add_argument("--midi-in", action="append", default=[], metavar="NAME", help="open the MIDI input whose name contains NAME (repeatable)")
-    m.add_argument("--midi-virtual", action="append", default=[], metavar="NAME", help="open a virtual MIDI input called NAME that others connect to (repeatable)")
+    m.add_argument(
+        "--midi-in",
+        action="append",
+        default=[],
+        metavar="NAME",
+        help="open the MIDI input whose name contains NAME (repeatable)",
+    )
+    m.add_argument(
+        "--midi-virtual",
+        action="append",
+        default=[],
+        metavar="NAME",
+        help="open a virtual MIDI input called NAME that others connect to (repeatable)",
+    )
     m.add_argument("--list-midi", action="store_true", help="list MIDI inputs and exit")
     s = p.add_argument_group("sound")
-    s.add_argument("--model", metavar="PATH", help="model checkpoint folder (default: the shipped one)")
-    s.add_argument("--no-model", action="store_true", help="do not start the model (prompts fail; patches and the bank work)")
+    s.add_argument(
+        "--model", metavar="PATH", help="model checkpoint folder (default: the shipped one)"
+    )
+    s.add_argument(
+        "--no-model",
+        action="store_true",
+        help="do not start the model (prompts fail; patches and the bank work)",
+    )
     s.add_argument("--prompt", help="first patch, from this prompt (channel 1)")
-    s.add_argument("--patch", metavar="NAME_OR_FILE", help="first patch (channel 1): a bank name or a patch file")
+    s.add_argument(
+        "--patch",
+        metavar="NAME_OR_FILE",
+        help="first patch (channel 1): a bank name or a patch file",
+    )
     s.add_argument("--bank", metavar="DIR", help="patch bank folder (default: the user's bank)")
     p.set_defaults(func=run)
 

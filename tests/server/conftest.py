@@ -44,7 +44,13 @@ def checkpoint(tmp_path_factory: pytest.TempPathFactory) -> Path:
         "from tests.model.conftest import make_checkpoint; "
         "make_checkpoint(Path(sys.argv[1]), get_encoder('minilm'))"
     )
-    r = subprocess.run([sys.executable, "-c", code, str(folder)], cwd=ROOT, capture_output=True, text=True, timeout=180)
+    r = subprocess.run(
+        [sys.executable, "-c", code, str(folder)],
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        timeout=180,
+    )
     if r.returncode != 0:
         pytest.skip(f"cannot build a test checkpoint: {r.stderr.strip().splitlines()[-1:]}")
     return folder
@@ -110,7 +116,9 @@ class OscClient:
                         return p
                 left = deadline - time.monotonic()
                 if left <= 0:
-                    raise AssertionError(f"no {address} reply within {timeout} s; got {self.replies}")
+                    raise AssertionError(
+                        f"no {address} reply within {timeout} s; got {self.replies}"
+                    )
                 self._cond.wait(left)
 
     def ask(self, address: str, *args, reply: str, timeout: float = 10.0) -> list:
@@ -137,7 +145,11 @@ class HostProcess:
         env = dict(os.environ, PYTHONUNBUFFERED="1")
         self.proc = subprocess.Popen(
             [sys.executable, "-m", "server", "play", "--osc-port", "0", *args],
-            cwd=ROOT, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=env,
+            cwd=ROOT,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+            text=True,
+            env=env,
         )
         self.stderr: list[str] = []
         threading.Thread(target=self._drain_stderr, daemon=True).start()
@@ -164,7 +176,9 @@ class HostProcess:
         if not result:
             self.proc.kill()
             self.proc.wait()
-            raise AssertionError(f"host did not get ready in {timeout} s; stderr: {''.join(self.stderr)[-2000:]}")
+            raise AssertionError(
+                f"host did not get ready in {timeout} s; stderr: {''.join(self.stderr)[-2000:]}"
+            )
         return result[0]
 
     def stop(self, sig: int = signal.SIGINT) -> int:
@@ -178,7 +192,11 @@ class HostProcess:
         return self.returncode
 
     def worker_pids(self) -> list[int]:
-        r = subprocess.run(["ps", "-ww", "-o", "pid=,args=", "--ppid", str(self.proc.pid)], capture_output=True, text=True)
+        r = subprocess.run(
+            ["ps", "-ww", "-o", "pid=,args=", "--ppid", str(self.proc.pid)],
+            capture_output=True,
+            text=True,
+        )
         return [int(line.split()[0]) for line in r.stdout.splitlines() if "spawn_main" in line]
 
 

@@ -15,9 +15,13 @@ KNOWN = set(AddressSpace(host=None).addresses)
 def test_max_patch_is_json_and_sends_known_addresses():
     pat = json.loads((ROOT / "examples" / "max" / "promptsynth.maxpat").read_text())
     texts = [b["box"].get("text", "") for b in pat["patcher"]["boxes"]]
-    sent = {t.split()[0] for t in texts if t.startswith("/")} | {t.split()[1] for t in texts if t.startswith("prepend /")}
+    sent = {t.split()[0] for t in texts if t.startswith("/")} | {
+        t.split()[1] for t in texts if t.startswith("prepend /")
+    }
     assert sent and sent <= KNOWN, sent - KNOWN
-    assert any(t.startswith("udpsend") for t in texts) and any(t.startswith("udpreceive") for t in texts)
+    assert any(t.startswith("udpsend") for t in texts) and any(
+        t.startswith("udpreceive") for t in texts
+    )
     ids = {b["box"]["id"] for b in pat["patcher"]["boxes"]}
     for line in pat["patcher"]["lines"]:
         assert line["patchline"]["source"][0] in ids and line["patchline"]["destination"][0] in ids

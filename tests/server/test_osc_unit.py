@@ -71,7 +71,9 @@ class FakeHost:
 @pytest.fixture
 def rig(tmp_path):
     host = FakeHost(tmp_path)
-    server = OscServer(AddressSpace(host), lambda when, actions: host.scheduled.append((when, actions)), port=0)
+    server = OscServer(
+        AddressSpace(host), lambda when, actions: host.scheduled.append((when, actions)), port=0
+    )
     host.osc = server
     client = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
     client.bind(("127.0.0.1", 0))
@@ -97,9 +99,16 @@ def test_arg_checks_name_the_argument_and_range():
     spec = (Arg("pitch", "int", 0, 127), Arg("channel", "channel", default=0))
     assert parse_args(spec, [60.0]) == [60, 0]
     assert parse_args(spec, [60, 16.0]) == [60, 15]
-    for bad, words in [([128], "pitch must be an int in range 0..127, got 128"), ([1, 0], "channel must be an int in range 1..16"),
-                       ([True], "pitch must be an int"), ([float("nan")], "got nan"), ([], "takes pitch [channel]")]:
-        with pytest.raises(ArgError, match=words.replace("[", r"\[").replace("]", r"\]").replace(".", r"\.")):
+    for bad, words in [
+        ([128], "pitch must be an int in range 0..127, got 128"),
+        ([1, 0], "channel must be an int in range 1..16"),
+        ([True], "pitch must be an int"),
+        ([float("nan")], "got nan"),
+        ([], "takes pitch [channel]"),
+    ]:
+        with pytest.raises(
+            ArgError, match=words.replace("[", r"\[").replace("]", r"\]").replace(".", r"\.")
+        ):
             parse_args(spec, bad)
 
 
@@ -107,7 +116,12 @@ def test_refused_messages_queue_nothing(rig):
     host, server, client = rig
     sender = client.getsockname()
     before = host.engine.queue.pending_in_ring()
-    for data in [message("/note", 60, 128), message("/param/sustain", 2.0), message("/cc", 1, 2, 3, 4), message("/bend", float("inf"))]:
+    for data in [
+        message("/note", 60, 128),
+        message("/param/sustain", 2.0),
+        message("/cc", 1, 2, 3, 4),
+        message("/bend", float("inf")),
+    ]:
         server.handle_packet(data, sender)
     assert host.engine.queue.pending_in_ring() == before
     got = replies(client)
@@ -117,11 +131,15 @@ def test_refused_messages_queue_nothing(rig):
 
 def test_a_bundle_is_all_or_nothing(rig):
     host, server, client = rig
-    server.handle_packet(bundle(0, message("/note", 60, 100), message("/note", 61, 100, 17)), client.getsockname())
+    server.handle_packet(
+        bundle(0, message("/note", 60, 100), message("/note", 61, 100, 17)), client.getsockname()
+    )
     assert host.engine.queue.pending_in_ring() == 0
-    (addr, params), = replies(client)
+    ((addr, params),) = replies(client)
     assert addr == "/fail" and params[0] == "/note" and "whole bundle" in params[1]
-    server.handle_packet(bundle(0, message("/note", 60, 100), message("/note", 61, 100, 16)), client.getsockname())
+    server.handle_packet(
+        bundle(0, message("/note", 60, 100), message("/note", 61, 100, 16)), client.getsockname()
+    )
     assert host.engine.queue.pending_in_ring() == 2
 
 
@@ -174,15 +192,36 @@ def test_scheduler_runs_actions_in_time_order_with_their_frame():
 
 
 _atoms = st.one_of(
-    st.integers(-(2**31), 2**31 - 1), st.floats(allow_nan=True, allow_infinity=True, width=32),
-    st.text(st.characters(blacklist_characters="\x00"), max_size=20), st.booleans(), st.none(), st.binary(min_size=1, max_size=8),
+    st.integers(-(2**31), 2**31 - 1),
+    st.floats(allow_nan=True, allow_infinity=True, width=32),
+    st.text(st.characters(blacklist_characters="\x00"), max_size=20),
+    st.booleans(),
+    st.none(),
+    st.binary(min_size=1, max_size=8),
 )
 
 
-@settings(max_examples=300, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@settings(
+    max_examples=300, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture]
+)
 @given(
-    address=st.sampled_from(["/prompt", "/note", "/note/off", "/cc", "/bend", "/program", "/param/sustain",
-                             "/patch/load", "/patch/save", "/morph", "/sync", "/notify", "/nope"]),
+    address=st.sampled_from(
+        [
+            "/prompt",
+            "/note",
+            "/note/off",
+            "/cc",
+            "/bend",
+            "/program",
+            "/param/sustain",
+            "/patch/load",
+            "/patch/save",
+            "/morph",
+            "/sync",
+            "/notify",
+            "/nope",
+        ]
+    ),
     args=st.lists(_atoms, max_size=5),
     junk=st.binary(max_size=40),
 )

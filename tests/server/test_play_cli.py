@@ -14,7 +14,13 @@ from tests.server.conftest import ROOT, HostProcess, OscClient
 
 
 def play(*args: str) -> subprocess.CompletedProcess:
-    return subprocess.run([sys.executable, "-m", "server", "play", *args], cwd=ROOT, capture_output=True, text=True, timeout=60)
+    return subprocess.run(
+        [sys.executable, "-m", "server", "play", *args],
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
 
 
 @pytest.mark.parametrize(
@@ -23,7 +29,10 @@ def play(*args: str) -> subprocess.CompletedProcess:
         (["--latency", "soon"], "--latency must be 'low', 'high' or seconds"),
         (["--no-model", "--prompt", "x"], "--prompt needs the model"),
         (["--prompt", "x", "--patch", "y"], "give --prompt or --patch, not both"),
-        (["--no-model", "--patch", "no-such-patch", "--bank", "/tmp/ps-empty-bank"], "--patch no-such-patch: no patch named"),
+        (
+            ["--no-model", "--patch", "no-such-patch", "--bank", "/tmp/ps-empty-bank"],
+            "--patch no-such-patch: no patch named",
+        ),
         (["--osc-port", "70000"], "--osc-port must be in range 0..65535"),
     ],
 )

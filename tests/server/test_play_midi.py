@@ -27,7 +27,17 @@ def _backend():
 @pytest.fixture(scope="module")
 def host(jack, tmp_path_factory):
     tmp = tmp_path_factory.mktemp("midi")
-    h = HostProcess(["--no-model", "--bank", str(tmp / "bank"), "--midi-virtual", PORT, "--record", str(tmp / "out.wav")])
+    h = HostProcess(
+        [
+            "--no-model",
+            "--bank",
+            str(tmp / "bank"),
+            "--midi-virtual",
+            PORT,
+            "--record",
+            str(tmp / "out.wav"),
+        ]
+    )
     h.wav = tmp / "out.wav"
     yield h
     h.stop()
@@ -63,7 +73,12 @@ def test_prompt_fails_without_a_model(host):
 def test_notes_and_bend_range_from_another_process(host, out):
     c = OscClient(host.port)
     try:
-        for name, value in [("attack_s", 0.0), ("sustain", 1.0), ("release_s", 0.001), ("mod_index", 0.0)]:
+        for name, value in [
+            ("attack_s", 0.0),
+            ("sustain", 1.0),
+            ("release_s", 0.001),
+            ("mod_index", 0.0),
+        ]:
             c.send(f"/param/{name}", value, 3)  # MIDI channel index 2 = OSC channel 3
         c.ask("/sync", 1, reply="/synced")
         send = out.send
@@ -116,10 +131,16 @@ def test_midi_in_matches_an_existing_port_by_substring(jack, tmp_path):
     try:
         time.sleep(0.1)
         listing = subprocess.run(
-            [sys.executable, "-m", "server", "play", "--list-midi"], cwd=ROOT, capture_output=True, text=True, timeout=30
+            [sys.executable, "-m", "server", "play", "--list-midi"],
+            cwd=ROOT,
+            capture_output=True,
+            text=True,
+            timeout=30,
         )
         assert listing.returncode == 0 and "fakekbd:ps-keyboard-42" in listing.stdout
-        h = HostProcess(["--no-model", "--bank", str(tmp_path / "bank"), "--midi-in", "keyboard-42"])
+        h = HostProcess(
+            ["--no-model", "--bank", str(tmp_path / "bank"), "--midi-in", "keyboard-42"]
+        )
         try:
             assert "midi in: fakekbd:ps-keyboard-42" in h.ready_line
             time.sleep(0.2)
@@ -134,8 +155,13 @@ def test_midi_in_matches_an_existing_port_by_substring(jack, tmp_path):
             assert h.stop() == 0
         missing = subprocess.run(
             [sys.executable, "-m", "server", "play", "--no-model", "--midi-in", "no-such-port-xyz"],
-            cwd=ROOT, capture_output=True, text=True, timeout=30,
+            cwd=ROOT,
+            capture_output=True,
+            text=True,
+            timeout=30,
         )
-        assert missing.returncode == 2 and "no MIDI input matches 'no-such-port-xyz'" in missing.stderr
+        assert (
+            missing.returncode == 2 and "no MIDI input matches 'no-such-port-xyz'" in missing.stderr
+        )
     finally:
         kbd.close()

@@ -37,7 +37,9 @@ SINE = [("attack_s", 0.0), ("sustain", 1.0), ("release_s", 0.001), ("mod_index",
 @pytest.fixture(scope="module")
 def host(jack, checkpoint, tmp_path_factory):
     tmp = tmp_path_factory.mktemp("play")
-    h = HostProcess(["--model", str(checkpoint), "--bank", str(tmp / "bank"), "--record", str(tmp / "out.wav")])
+    h = HostProcess(
+        ["--model", str(checkpoint), "--bank", str(tmp / "bank"), "--record", str(tmp / "out.wav")]
+    )
     h.wav = tmp / "out.wav"
     yield h
     h.stop()
@@ -138,16 +140,23 @@ def test_notify_and_oscsend(osc, host):
     listener = OscClient(host.port)
     try:
         listener.ask("/notify", listener.port, reply="/notify.reply")
-        subprocess.run(["oscsend", "localhost", str(host.port), "/prompt", "sii", "a soft flute", "7", "99"], check=True)
+        subprocess.run(
+            ["oscsend", "localhost", str(host.port), "/prompt", "sii", "a soft flute", "7", "99"],
+            check=True,
+        )
         p = listener.expect("/prompt/done", timeout=30)
         assert p[:2] == [99, "a soft flute"]
         # The change notice reaches the notify target too.
         notice = listener.expect("/patch/changed", where=lambda q: q[0] == 7)
         assert notice[1] == "a soft flute" and notice[2:] == p[2:]
         # Notes from oscsend, floats as Pd would send them; read back from the recording.
-        subprocess.run(["oscsend", "localhost", str(host.port), "/note", "fff", "72", "100", "2"], check=True)
+        subprocess.run(
+            ["oscsend", "localhost", str(host.port), "/note", "fff", "72", "100", "2"], check=True
+        )
         time.sleep(0.15)
-        subprocess.run(["oscsend", "localhost", str(host.port), "/note/off", "ii", "72", "2"], check=True)
+        subprocess.run(
+            ["oscsend", "localhost", str(host.port), "/note/off", "ii", "72", "2"], check=True
+        )
         time.sleep(0.15)
         listener.ask("/notify", 0, reply="/notify.reply")
     finally:
@@ -237,12 +246,21 @@ def test_pd_example_headless(osc, host):
         pytest.skip("needs Pure Data (puredata-core)")
     listen = free_udp_port()
     cmd = [
-        "pd", "-nogui", "-noaudio", "-nomidi", "-stderr",
-        "-send", f"ps-connect {host.port}",
-        "-send", f"ps-listen {listen}",
-        "-send", "ps-prompt a hollow wooden marimba",
-        "-send", "ps-note 74 100 300 2",
-        "-open", str(ROOT / "examples" / "pd" / "promptsynth.pd"),
+        "pd",
+        "-nogui",
+        "-noaudio",
+        "-nomidi",
+        "-stderr",
+        "-send",
+        f"ps-connect {host.port}",
+        "-send",
+        f"ps-listen {listen}",
+        "-send",
+        "ps-prompt a hollow wooden marimba",
+        "-send",
+        "ps-note 74 100 300 2",
+        "-open",
+        str(ROOT / "examples" / "pd" / "promptsynth.pd"),
     ]
     pd = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
     lines = []
