@@ -14,7 +14,7 @@ __all__ = ["register"]
 _REPRODUCE = (
     "promptsynth dataset build --nsynth ../shared/data/nsynth-test --per-instrument 16 --gm "
     "--out runs/default-data && promptsynth train --data runs/default-data "
-    "--out model/checkpoints/default --max-minutes 12 --nll-weight 0.05 && "
+    "--out model/checkpoints/default --max-minutes 10 --nll-weight 0.05 --threads 1 && "
     "promptsynth eval --model model/checkpoints/default --data runs/default-data"
 )
 
