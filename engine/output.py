@@ -139,6 +139,7 @@ class AudioOutput:
         self._stream = None
         self._clock = (0, time.monotonic())  # (engine frame at block start, its monotonic time)
         self._closed = False
+        self._blas_limit = None
 
     # -- lifecycle -----------------------------------------------------------------------
 
@@ -148,6 +149,12 @@ class AudioOutput:
         if self._stream is not None:
             return self
         sd = _sd()
+        # The voices' matrix products run in BLAS. A multi-threaded BLAS hands them to
+        # worker threads of ordinary priority, so a busy machine stalls the real-time
+        # callback behind them (underruns); one thread keeps the work on the callback's.
+        from threadpoolctl import threadpool_limits
+
+        self._blas_limit = threadpool_limits(limits=1, user_api="blas")
         try:
             if self._record_path is not None:
                 self.recorder = Recorder(self._record_path, self.engine.sample_rate)
@@ -166,6 +173,7 @@ class AudioOutput:
             self._stream = None
             if self.recorder is not None:
                 self.recorder.close()
+            self._restore_blas()
             raise AudioError(
                 f"cannot open audio output (device={self.device!r}, sample rate "
                 f"{self.engine.sample_rate}, block {self.blocksize}): {exc}. "
@@ -183,6 +191,12 @@ class AudioOutput:
                 stream.close()
         if self.recorder is not None:
             self.recorder.close()
+        self._restore_blas()
+
+    def _restore_blas(self) -> None:
+        limit, self._blas_limit = self._blas_limit, None
+        if limit is not None:
+            limit.restore_original_limits()
 
     def close(self) -> None:
         self.stop()
