@@ -157,9 +157,10 @@ class Engine:
         for ch in range(N_CHANNELS) if channel is None else (channel,):
             self.control_change(ch, CC.ALL_NOTES_OFF, 0, frame)
 
-    def panic(self) -> None:
-        """Silence everything now, on every channel, and lift every sustain pedal."""
-        self.queue.push(_PANIC, 0, IMMEDIATE, ())
+    def panic(self, frame: int | None = None) -> None:
+        """Silence everything (5 ms fades) on every channel and lift every sustain pedal,
+        at ``frame`` (None: the next block)."""
+        self.queue.push(_PANIC, 0, _check_frame(frame), ())
 
     @property
     def active_voices(self) -> int:

@@ -161,7 +161,7 @@ class AddressSpace:
         )
 
     def _panic(self, address, v, reply):
-        return self._engine_action(address, reply, lambda f: self.host.engine.panic())
+        return self._engine_action(address, reply, lambda f: self.host.engine.panic(frame=f))
 
     # -- patches -------------------------------------------------------------------------
 

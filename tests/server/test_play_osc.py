@@ -186,27 +186,20 @@ def test_bundles_are_placed_at_their_timetag(osc):
 
 
 def test_prompt_burst_while_16_voices_sound_causes_no_underrun(osc):
-    """20 prompts while 16 voices sound: no underrun. The model runs in its own process,
-    so a worker on the audio path would underrun in every burst. On a shared 2-core
-    machine other work can cause a stray underrun, so up to three bursts are tried and
-    one of them must be clean."""
+    """20 prompts while 16 voices sound: no underrun, and the notes keep sounding. The
+    model runs in its own process; a prediction on the audio path would underrun."""
     for i in range(16):
         osc.send("/note", 40 + i, 80, 8)
     osc.ask("/sync", 3, reply="/synced")
     assert osc.ask("/status", reply="/status.reply")[0] >= 16
-    counts = []
-    for burst in range(3):
-        before = osc.ask("/status", reply="/status.reply")[1]
-        for i in range(20):
-            osc.send("/prompt", f"burst {burst} prompt number {i}", 8, 100 + i)
-        for i in range(20):
-            osc.expect("/prompt/done", timeout=60, where=lambda p, i=i: p[0] == 100 + i)
-        voices, after = osc.ask("/status", reply="/status.reply")[:2]
-        assert voices >= 16, "the notes kept sounding through the burst"
-        counts.append(after - before)
-        if after == before:
-            break
-    assert counts[-1] == 0, f"underruns in each prompt burst: {counts}"
+    before = osc.ask("/status", reply="/status.reply")[1]
+    for i in range(20):
+        osc.send("/prompt", f"burst prompt number {i}", 8, 100 + i)
+    for i in range(20):
+        osc.expect("/prompt/done", timeout=60, where=lambda p, i=i: p[0] == 100 + i)
+    voices, after = osc.ask("/status", reply="/status.reply")[:2]
+    assert voices >= 16, "the notes kept sounding through the burst"
+    assert after - before == 0, f"{after - before} underruns during the prompt burst"
     osc.send("/panic")
     osc.ask("/sync", 4, reply="/synced")
     time.sleep(0.2)
