@@ -1,6 +1,6 @@
 """Patches: the versioned JSON patch file, the bank, morphing, factory sounds."""
 
-from patches.bank import BANK_FILE, Bank, default_bank_dir
+from patches.bank import BANK_FILE, FACTORY_DIR, Bank, default_bank_dir
 from patches.format import (
     FORMAT,
     FORMAT_VERSION,
@@ -15,6 +15,7 @@ from patches.format import (
 
 __all__ = [
     "BANK_FILE",
+    "FACTORY_DIR",
     "Bank",
     "default_bank_dir",
     "FORMAT",

@@ -10,9 +10,11 @@ from pathlib import Path
 
 from patches.format import Patch, PatchError, check_name, load_patch, save_patch
 
-__all__ = ["Bank", "default_bank_dir", "BANK_FILE"]
+__all__ = ["Bank", "default_bank_dir", "BANK_FILE", "FACTORY_DIR"]
 
 BANK_FILE = "bank.json"
+#: The factory bank shipped with promptsynth (read-only).
+FACTORY_DIR = Path(__file__).resolve().parent / "factory"
 
 
 def default_bank_dir() -> Path:
@@ -28,16 +30,24 @@ class Bank:
     a program with no entry selects the patch at that position in name order.
     A corrupt or foreign file is skipped and reported in ``errors``; the rest loads.
 
+    With ``factory`` the shipped factory bank (``FACTORY_DIR``) lies underneath, read-only:
+    its patches can be loaded and listed unless the folder has one of the same name, and its
+    program map (General MIDI numbers) answers programs the folder's own map leaves open.
+    Saves always go to the folder.
+
     Args:
         folder: the bank's folder, created if missing.
+        factory: layer the factory bank underneath.
     """
 
-    def __init__(self, folder: str | os.PathLike | None = None, create: bool = True) -> None:
+    def __init__(self, folder: str | os.PathLike | None = None, create: bool = True, factory: bool = False) -> None:
         self.folder = Path(folder) if folder is not None else default_bank_dir()
         if create:
             self.folder.mkdir(parents=True, exist_ok=True)
         elif not self.folder.is_dir():
             raise PatchError(f"bank folder {self.folder} does not exist")
+        use_factory = factory and FACTORY_DIR.is_dir() and FACTORY_DIR.resolve() != self.folder.resolve()
+        self.factory: Bank | None = Bank(FACTORY_DIR, create=False) if use_factory else None
         self._lock = threading.RLock()
         self._patches: dict[str, Patch] = {}
         self._programs: dict[int, str] = {}
@@ -84,41 +94,57 @@ class Bank:
     # -- reading -------------------------------------------------------------------------
 
     def names(self) -> list[str]:
+        """The folder's patch names, then the factory's it does not shadow."""
+        with self._lock:
+            own = sorted(self._patches)
+        extra = [n for n in self.factory.names() if n not in own] if self.factory else []
+        return own + extra
+
+    def own_names(self) -> list[str]:
         with self._lock:
             return sorted(self._patches)
 
     def __contains__(self, name: str) -> bool:
-        return name in self._patches
+        return name in self._patches or (self.factory is not None and name in self.factory)
 
     def __len__(self) -> int:
-        return len(self._patches)
+        return len(self.names())
 
     def load(self, name: str) -> Patch:
         n = check_name(name)
         with self._lock:
-            try:
-                return self._patches[n]
-            except KeyError:
-                raise PatchError(f"no patch named {n!r} in bank {self.folder}") from None
+            patch = self._patches.get(n)
+        if patch is None and self.factory is not None and n in self.factory:
+            patch = self.factory.load(n)
+        if patch is None:
+            raise PatchError(f"no patch named {n!r} in bank {self.folder}")
+        return patch
 
     def program(self, number: int) -> Patch | None:
         """The patch that program ``number`` (0-127) selects, or None."""
         if isinstance(number, bool) or not isinstance(number, int) or not 0 <= number <= 127:
             raise PatchError(f"program must be an int in range 0..127, got {number!r}")
-        with self._lock:
-            name = self._programs.get(number)
-            if name is not None:
-                return self._patches.get(name)
-            names = sorted(self._patches)
-            return self._patches[names[number]] if number < len(names) else None
+        name = self._program_map().get(number)
+        return self.load(name) if name is not None else None
 
     def programs(self) -> dict[int, str]:
-        """Program number -> patch name, explicit entries and positional ones."""
+        """Program number -> patch name: the folder's map, then the factory's, then the
+        folder's patches by position in name order for programs still open."""
+        return dict(sorted(self._program_map().items()))
+
+    def _program_map(self) -> dict[int, str]:
         with self._lock:
+            own = {k: v for k, v in self._programs.items() if v in self._patches}
             names = sorted(self._patches)
-            result = {i: n for i, n in enumerate(names[:128])}
-            result.update({k: v for k, v in self._programs.items() if v in self._patches})
-            return dict(sorted(result.items()))
+        result = {i: n for i, n in enumerate(names[:128])}
+        if self.factory is not None:
+            result.update({k: v for k, v in self.factory._program_map_explicit().items() if k not in own})
+        result.update(own)
+        return result
+
+    def _program_map_explicit(self) -> dict[int, str]:
+        with self._lock:
+            return {k: v for k, v in self._programs.items() if v in self._patches}
 
     # -- writing -------------------------------------------------------------------------
 

@@ -56,6 +56,11 @@ def register(sub: argparse._SubParsersAction) -> None:
     m.add_argument("--force", action="store_true", help="replace a patch of the same name")
     m.set_defaults(func=_morph)
 
+    f = ps.add_parser("factory", help="regenerate the factory bank from its prompts with the model (maintainers)")
+    f.add_argument("--out", metavar="DIR", help="folder to write (default: the package's patches/factory)")
+    f.add_argument("--model", metavar="DIR", help="checkpoint folder (default: the shipped model)")
+    f.set_defaults(func=_factory)
+
     pr = ps.add_parser("program", help="map MIDI program N (0-127) to a patch of the bank")
     pr.add_argument("number", type=number_arg(int, 0, 127, "program"))
     pr.add_argument("name")
@@ -67,7 +72,7 @@ def _bank(args):
     from server.cli import CliError
 
     try:
-        bank = Bank(args.bank)
+        bank = Bank(args.bank, factory=True)
     except (PatchError, OSError) as exc:
         raise CliError(str(exc)) from None
     return bank
@@ -209,4 +214,56 @@ def _program(args) -> int:
     except PatchError as exc:
         raise CliError(str(exc)) from None
     print(f"program {args.number} -> {args.name}")
+    return 0
+
+
+def _factory(args) -> int:
+    import json
+    from pathlib import Path
+
+    from patches import Bank, Patch, save_patch
+    from patches.bank import FACTORY_DIR
+    from patches.factory_prompts import FACTORY_PROMPTS
+    from server.cli import CliError
+
+    try:
+        from model import ModelError, Predictor
+
+        predictor = Predictor.load(args.model)
+        thetas = predictor.predict_many([p for _, _, p in FACTORY_PROMPTS])
+    except ModelError as exc:
+        raise CliError(str(exc)) from None
+    out = Path(args.out) if args.out else FACTORY_DIR
+    out.mkdir(parents=True, exist_ok=True)
+    meta = predictor.meta
+    source = {"encoder": str(meta.get("encoder", {}).get("name", "minilm")), "temperature": 0.0, "seed": None}
+    if isinstance(meta.get("id"), str):
+        source["checkpoint"] = meta["id"]
+    keep = set()
+    rows = []
+    for (program, name, prompt), theta in zip(FACTORY_PROMPTS, thetas):
+        save_patch(Patch(name, theta, prompt=prompt, source=source), out / f"{name}.json", overwrite=True)
+        keep.add(f"{name}.json")
+        rows.append((program, name, prompt, theta))
+    for stale in out.glob("*.json"):
+        if stale.name not in keep and stale.name != "bank.json":
+            stale.unlink()
+    programs = {str(p): n for p, n, _, _ in sorted(rows)}
+    (out / "bank.json").write_text(json.dumps({"format": "promptsynth-bank", "programs": programs}, indent=2) + "\n")
+    lines = [
+        "# The factory bank",
+        "",
+        "Made by `promptsynth patch factory` from the prompts in `patches/factory_prompts.py` with the",
+        "shipped model (temperature 0). Program numbers follow General MIDI, so a GM keyboard's program",
+        "change selects the matching sound. Regenerate after training a new default model.",
+        "",
+        "| program | name | prompt | attack s | decay s | sustain | release s | ratio | index |",
+        "|---|---|---|---|---|---|---|---|---|",
+    ]
+    for program, name, prompt, t in sorted(rows):
+        lines.append(f"| {program} | {name} | {prompt} | {t.attack_s:.3g} | {t.decay_s:.3g} | {t.sustain:.2f} | "
+                     f"{t.release_s:.3g} | {t.mod_ratio:.3g} | {t.mod_index:.3g} |")
+    (out / "README.md").write_text("\n".join(lines) + "\n")
+    bank = Bank(out, create=False)
+    print(f"wrote {len(rows)} patches and bank.json to {out}" + (f"; problems: {bank.errors}" if bank.errors else ""))
     return 0

@@ -73,7 +73,7 @@ def resolve_patch(spec: str, bank_dir: str | None = None):
     try:
         if spec.endswith(".json") or os.sep in spec or "/" in spec:
             return load_patch(spec)
-        return Bank(bank_dir).load(spec)
+        return Bank(bank_dir, factory=True).load(spec)
     except PatchError as exc:
         raise CliError(str(exc)) from None
 

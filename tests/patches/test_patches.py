@@ -175,3 +175,30 @@ def test_kill_during_save_leaves_a_whole_file(tmp_path):
     leftovers = [f.name for f in tmp_path.iterdir() if f.name != "p.json"]
     # A kill can leave a temp file behind, never a damaged patch; the bank ignores hidden files.
     assert all(f.startswith(".tmp-") for f in leftovers)
+
+
+def test_factory_bank_lies_underneath_read_only(tmp_path, monkeypatch):
+    import patches.bank as bank_mod
+
+    factory = tmp_path / "factory"
+    fb = Bank(factory)
+    fb.save(Patch("grand piano", THETA, prompt="a bright acoustic grand piano"))
+    fb.save(Patch("cello", Theta()))
+    fb.set_program(0, "grand piano")
+    fb.set_program(42, "cello")
+    monkeypatch.setattr(bank_mod, "FACTORY_DIR", factory)
+
+    user = Bank(tmp_path / "mine", factory=True)
+    assert user.names() == ["cello", "grand piano"]
+    assert user.load("grand piano").prompt == "a bright acoustic grand piano"
+    assert user.program(42).name == "cello"
+    # The user's own patch of the same name shadows the factory's; saves go to the user's folder.
+    assert user.save(Patch("cello", THETA)) == "cello"
+    assert user.load("cello").theta == THETA
+    assert Bank(factory).load("cello").theta == Theta()
+    assert user.own_names() == ["cello"]
+    # The user's program map wins; the factory's answers the rest.
+    user.set_program(0, "cello")
+    assert user.program(0).name == "cello"
+    assert user.program(42).name == "cello"
+    assert Bank(tmp_path / "mine").names() == ["cello"]  # without the factory layer
