@@ -80,6 +80,9 @@ def register(sub: argparse._SubParsersAction) -> None:
     t.add_argument("--batch-size", type=int, default=128)
     t.add_argument("--lr", type=float, default=3e-4)
     t.add_argument("--nll-weight", type=float, default=0.0, help="weight of the exact NLL term (default 0)")
+    t.add_argument("--text-noise", type=float, default=0.01,
+                   help="std of the noise added to the normalised text embedding (default 0.01)")
+    t.add_argument("--ema", type=float, default=0.999, help="EMA decay of the saved weights (default 0.999)")
     t.add_argument("--early-stop", type=int, default=80, help="stop after N epochs without a better val loss")
     t.add_argument("--hidden", type=int, default=256, help="coupling MLP width (default 256)")
     t.add_argument("--layers", type=int, default=8, help="coupling layers (default 8)")
@@ -145,7 +148,7 @@ def _train(args: argparse.Namespace) -> int:
 
     cfg = TrainConfig(encoder=args.encoder, epochs=args.epochs, max_minutes=args.max_minutes,
                       batch_size=args.batch_size, lr=args.lr, w_nll=args.nll_weight,
-                      early_stop=args.early_stop, hidden=args.hidden, n_layers=args.layers,
+                      early_stop=args.early_stop, text_noise=args.text_noise, ema=args.ema, hidden=args.hidden, n_layers=args.layers,
                       val_fraction=args.val_fraction, seed=args.seed)
     try:
         summary = train(manifest, args.out, cfg)
