@@ -11,7 +11,7 @@ from __future__ import annotations
 from collections.abc import Callable
 
 from engine import PARAM_NAMES, TIMBRE_NAMES, QueueFull, Theta, ThetaError, param
-from server.osc import Action, Refused, Reply
+from server.osc import MAX_NOTIFY_TARGETS, Action, Refused, Reply
 from server.oscargs import Arg, ArgError, parse_args
 
 __all__ = ["AddressSpace"]
@@ -269,6 +269,9 @@ class AddressSpace:
     def _status(self, address, v, reply):
         def status(frame):
             out = self.host.output
+            osc = self.host.osc
+            worker = self.host.worker
+            # New fields go at the end: clients that read the first six keep working.
             reply.send(
                 "/status.reply",
                 int(self.host.engine.active_voices),
@@ -277,6 +280,11 @@ class AddressSpace:
                 int(self.host.engine.sample_rate),
                 int(out.blocksize),
                 float(out.output_latency_ms),
+                int(osc.dropped) if osc is not None else 0,
+                int(osc.failed) if osc is not None else 0,
+                int(osc.errors) if osc is not None else 0,
+                int(worker.restarts) if worker is not None else 0,
+                int(self.host.midi_errors),
             )
 
         return [status]
@@ -288,8 +296,13 @@ class AddressSpace:
         def notify(frame):
             if port == 0:
                 self.host.osc.remove_notify(host)
-            else:
-                self.host.osc.add_notify((host, port))
+            elif not self.host.osc.add_notify((host, port)):
+                reply.fail(
+                    address,
+                    f"at most {MAX_NOTIFY_TARGETS} notify targets; send /notify 0 from a "
+                    "host to remove its targets",
+                )
+                return
             reply.send("/notify.reply", port)
 
         return [notify]

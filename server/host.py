@@ -15,7 +15,7 @@ from dataclasses import dataclass, field
 
 from engine import AudioOutput, Engine, Theta
 from server.addresses import AddressSpace
-from server.osc import OscServer
+from server.osc import OscServer, Refused
 from server.scheduler import Clock, Scheduler, SchedulerFull
 from server.worker import DEFAULT_LOADER, ModelWorker
 
@@ -33,6 +33,8 @@ class HostConfig:
     max_voices: int = 32
     osc_host: str = "127.0.0.1"
     osc_port: int = 9000
+    #: ``--allow`` networks (:func:`server.osc.parse_networks`); None: every sender.
+    osc_allow: list | None = None
     midi_in: list[str] = field(default_factory=list)
     midi_virtual: list[str] = field(default_factory=list)
     model: str | None = None
@@ -68,6 +70,7 @@ class Host:
         self._pending = 0
         self.ready_s: float | None = None
         self._closed = False
+        self._watch = (-1, 0.0)  # (engine frame last seen, monotonic time it changed)
 
     # -- lifecycle -----------------------------------------------------------------------
 
@@ -87,7 +90,11 @@ class Host:
             lead = max(0.1, 3.0 * self.output.blocksize / self.engine.sample_rate)
             self.scheduler = Scheduler(lead_s=lead)
             self.osc = OscServer(
-                AddressSpace(self), self._run_at, self.config.osc_host, self.config.osc_port
+                AddressSpace(self),
+                self._run_at,
+                self.config.osc_host,
+                self.config.osc_port,
+                allow=self.config.osc_allow,
             )
             from server.midi_in import open_midi_inputs
 
@@ -134,6 +141,34 @@ class Host:
         if self.worker is not None:
             self.worker.close()
 
+    def audio_stalled(self, timeout_s: float = 1.0) -> bool:
+        """True once the audio stream has rendered nothing for ``timeout_s`` seconds: the
+        audio server stopped or the device vanished. Call it now and then (the play loop
+        does, every 0.25 s); it only reads the engine's frame counter, so it cannot hang
+        on a dead audio server."""
+        frame, now = self.engine.frame, time.monotonic()
+        if frame != self._watch[0]:
+            self._watch = (frame, now)
+            return False
+        return now - self._watch[1] > timeout_s
+
+    def abandon(self) -> None:
+        """Shut down after the audio stream died: stop OSC, the scheduler and the model,
+        finalise the recording, and leave the stream and the MIDI ports alone (PortAudio's
+        and rtmidi's JACK clients hang or abort when closed after their server died).
+        The caller should exit the process with ``os._exit`` right after."""
+        if self._closed:
+            return
+        self._closed = True
+        if self.osc is not None:
+            self.osc.close()
+        if self.scheduler is not None:
+            self.scheduler.close()
+        if self.output.recorder is not None:
+            self.output.recorder.close()
+        if self.worker is not None:
+            self.worker.close()
+
     def __enter__(self) -> Host:
         return self.start()
 
@@ -170,6 +205,11 @@ class Host:
         self.engine.set_param(channel, name, value, frame)
         with self._lock:
             self._theta[channel] = self._theta[channel].replace(**{name: value})
+
+    @property
+    def midi_errors(self) -> int:
+        """MIDI messages that could not be applied, over all inputs."""
+        return sum(port.errors for port in self.midi)
 
     @property
     def pending_requests(self) -> int:
@@ -221,9 +261,8 @@ class Host:
         frame = self.clock.frame_for(when)
         try:
             self.scheduler.at(when, frame, actions)
-        except SchedulerFull:
-            for action in actions:
-                action(frame)  # the engine keeps it in its pending table instead
+        except SchedulerFull as exc:
+            raise Refused("", f"{exc}; try again shortly") from None
 
     def describe(self) -> str:
         """The one ready line."""

@@ -11,16 +11,42 @@ Replies go to the sender's address and port, and also to every ``/notify`` targe
 
 from __future__ import annotations
 
+import ipaddress
 import socket
 import threading
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from typing import Any
 
-from pythonosc import osc_bundle, osc_message, osc_message_builder
-from pythonosc.parsing import osc_types
+from pythonosc import osc_message_builder
 
-__all__ = ["OscServer", "Refused", "Reply"]
+from server.oscparse import OscParseError, parse_packet
+
+__all__ = ["OscServer", "Refused", "Reply", "parse_networks", "is_loopback"]
+
+#: Most ``/notify`` targets at once: each reply goes to every one of them.
+MAX_NOTIFY_TARGETS = 8
+#: Bundles tagged further ahead than this are refused (they would sit in the scheduler).
+MAX_AHEAD_S = 60.0
+#: Addresses the host itself sends. A packet carrying one is ignored unanswered: two
+#: hosts that are each other's notify target would otherwise bounce /fail forever.
+REPLY_ADDRESSES = frozenset(
+    [
+        "/fail",
+        "/status.reply",
+        "/notify.reply",
+        "/synced",
+        "/prompt/done",
+        "/morph/done",
+        "/patch/loaded",
+        "/patch/saved",
+        "/patch/list.reply",
+        "/patch/changed",
+    ]
+)
+#: Longest address echoed back in a ``/fail`` and longest reason, in characters.
+_MAX_ECHO = 128
+_MAX_REASON = 300
 
 Address = tuple[str, int]
 #: What the router returns for a message: a list of callables taking an engine frame
@@ -48,7 +74,38 @@ class Reply:
         self.server.send(self.sender, address, *args)
 
     def fail(self, address: str, reason: str, *extra: Any) -> None:
-        self.server.send(self.sender, "/fail", address, reason, *extra)
+        self.server.failed += 1
+        self.server.send(
+            self.sender, "/fail", _clip(address, _MAX_ECHO), _clip(reason, _MAX_REASON), *extra
+        )
+
+
+def _clip(text: str, n: int) -> str:
+    return text if len(text) <= n else text[: n - 3] + "..."
+
+
+def parse_networks(specs: Iterable[str]) -> list:
+    """``--allow`` values (``127.0.0.1``, ``192.168.1.0/24``, ``::1``) as networks;
+    raises ValueError naming the bad one."""
+    nets = []
+    for spec in specs:
+        try:
+            nets.append(ipaddress.ip_network(spec.strip(), strict=False))
+        except ValueError:
+            raise ValueError(
+                f"--allow must be an address or CIDR network such as 192.168.1.0/24, got {spec!r}"
+            ) from None
+    return nets
+
+
+def is_loopback(host: str) -> bool:
+    """True when listening on ``host`` only reaches this machine."""
+    if host == "localhost":
+        return True
+    try:
+        return ipaddress.ip_address(host).is_loopback
+    except ValueError:
+        return False
 
 
 def build(address: str, args: tuple) -> bytes:
@@ -76,8 +133,12 @@ class OscServer:
 
     Args:
         router: ``router(address, args, reply) -> list[Action]``; raises :class:`Refused`.
-        run_at: ``run_at(timetag, actions)`` for bundles tagged in the future.
+        run_at: ``run_at(timetag, actions)`` for bundles tagged in the future; may raise
+            :class:`Refused` (e.g. the scheduler is full).
         host, port: where to listen (port 0 picks a free one; see :attr:`port`).
+        allow: networks (:func:`parse_networks`) whose packets are accepted; None accepts
+            every sender. Packets from elsewhere are dropped unanswered and counted in
+            :attr:`dropped`.
     """
 
     def __init__(
@@ -86,8 +147,10 @@ class OscServer:
         run_at: Callable[[float, list[Action]], None],
         host: str = "127.0.0.1",
         port: int = 9000,
+        allow: list | None = None,
     ) -> None:
         self.router = router
+        self.allow = list(allow) if allow is not None else None
         self.run_at = run_at
         self.sock = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
         try:
@@ -101,8 +164,12 @@ class OscServer:
         self._notify: set[Address] = set()
         self._closed = False
         self.packets = 0
-        self.errors = 0
+        self.dropped = 0  # from senders outside ``allow``
+        self.failed = 0  # /fail replies sent
+        self.ignored = 0  # replies (/fail ...) sent to us: never answered
+        self.errors = 0  # internal errors (bugs): should stay 0
         self.last_error: str | None = None
+        self._allowed: dict[str, bool] = {}
         self._thread = threading.Thread(target=self._run, name="promptsynth-osc", daemon=True)
 
     def start(self) -> OscServer:
@@ -127,9 +194,13 @@ class OscServer:
 
     # -- notify targets and sending ------------------------------------------------------
 
-    def add_notify(self, target: Address) -> None:
+    def add_notify(self, target: Address) -> bool:
+        """Add a notify target; False (nothing added) when there are too many already."""
         with self._send_lock:
+            if target not in self._notify and len(self._notify) >= MAX_NOTIFY_TARGETS:
+                return False
             self._notify.add(target)
+            return True
 
     def remove_notify(self, host: str) -> None:
         with self._send_lock:
@@ -169,25 +240,50 @@ class OscServer:
                     return
                 continue
             self.packets += 1
+            if self.allow is not None and not self._is_allowed(sender[0]):
+                self.dropped += 1  # no reply: nothing goes back to a stranger
+                continue
             try:
                 self.handle_packet(data, sender[:2])
             except Exception as exc:  # noqa: BLE001 - the server thread never dies
                 self.errors += 1
                 self.last_error = repr(exc)
 
+    def _is_allowed(self, host: str) -> bool:
+        ok = self._allowed.get(host)
+        if ok is None:
+            try:
+                ip = ipaddress.ip_address(host)
+                ok = any(ip in net for net in self.allow if net.version == ip.version)
+            except ValueError:
+                ok = False
+            if len(self._allowed) > 4096:  # bounded under a spoofed-source flood
+                self._allowed.clear()
+            self._allowed[host] = ok
+        return ok
+
     def handle_packet(self, data: bytes, sender: Address) -> None:
         """Parse, check and apply (or schedule) one UDP datagram from ``sender``."""
         reply = Reply(self, sender)
         try:
-            timed = _parse(data)
-        except ValueError as exc:
-            reply.fail("", f"cannot parse OSC packet: {exc}")
+            is_bundle, timed = parse_packet(data)
+        except OscParseError as exc:
+            reply.fail(exc.address, f"cannot parse OSC packet: {exc.reason}")
             return
-        is_bundle = osc_bundle.OscBundle.dgram_is_bundle(data)
-        planned: list[tuple[float | None, list[Action]]] = []
-        for when, msg in timed:
+        if timed and timed[0][1] in REPLY_ADDRESSES:
+            self.ignored += 1
+            return
+        now = time.time()
+        planned: list[tuple[float | None, str, list[Action]]] = []
+        for when, address, args in timed:
             try:
-                actions = self.router(msg.address, list(msg.params), reply)
+                if when is not None and when > now + MAX_AHEAD_S:
+                    raise Refused(
+                        address,
+                        f"bundle timetag is {when - now:.0f} s ahead; at most {MAX_AHEAD_S:g} s "
+                        "ahead is accepted",
+                    )
+                actions = self.router(address, args, reply)
             except Refused as exc:
                 if is_bundle:
                     reply.fail(exc.address, f"{exc.reason} (the whole bundle was ignored)")
@@ -195,44 +291,17 @@ class OscServer:
                     reply.fail(exc.address, exc.reason)
                 return
             except Exception as exc:  # noqa: BLE001
-                reply.fail(msg.address, f"internal error: {exc!r}")
+                reply.fail(address, f"internal error: {exc!r}")
                 self.errors += 1
+                self.last_error = repr(exc)
                 return
-            planned.append((when, actions))
-        now = time.time()
-        for when, actions in planned:
+            planned.append((when, address, actions))
+        for when, address, actions in planned:
             if when is None or when <= now:
                 for action in actions:
                     action(None)
             else:
-                self.run_at(when, actions)
-
-
-def _parse(data: bytes) -> list[tuple[float | None, osc_message.OscMessage]]:
-    """(timetag or None for immediate, message) for each message, in packet order."""
-    try:
-        if osc_bundle.OscBundle.dgram_is_bundle(data):
-            out: list = []
-            _walk(osc_bundle.OscBundle(data), out)
-            return out
-        if osc_message.OscMessage.dgram_is_message(data):
-            return [(None, osc_message.OscMessage(data))]
-    except (
-        osc_bundle.ParseError,
-        osc_message.ParseError,
-        osc_types.ParseError,
-        IndexError,
-        ValueError,
-    ) as exc:
-        raise ValueError(str(exc) or type(exc).__name__) from None
-    raise ValueError("not an OSC message or bundle")
-
-
-def _walk(bundle: osc_bundle.OscBundle, out: list) -> None:
-    ts = bundle.timestamp
-    when = None if ts == osc_types.IMMEDIATELY else float(ts)
-    for content in bundle:
-        if isinstance(content, osc_bundle.OscBundle):
-            _walk(content, out)
-        else:
-            out.append((when, content))
+                try:
+                    self.run_at(when, actions)
+                except Refused as exc:
+                    reply.fail(exc.address or address, exc.reason)

@@ -49,6 +49,15 @@ def register(subparsers) -> None:
     o.add_argument(
         "--osc-port", type=int, default=9000, help="UDP port (default 9000; 0 picks a free one)"
     )
+    o.add_argument(
+        "--allow",
+        action="append",
+        default=None,
+        metavar="CIDR",
+        help="accept OSC only from this address or network, e.g. 192.168.1.0/24 (repeatable; "
+        "packets from elsewhere are dropped unanswered and counted in /status). "
+        "Default: every sender that can reach --osc-host",
+    )
     m = p.add_argument_group("MIDI")
     m.add_argument(
         "--midi-in",
@@ -106,6 +115,7 @@ def _device(text: str | None) -> int | str | None:
 
 def run(args: argparse.Namespace) -> int:
     from server.cli import CliError
+    from server.oscargs import MAX_TEXT_CHARS
 
     os.environ.setdefault("JACK_NO_START_SERVER", "1")
     if args.list_midi:
@@ -123,6 +133,16 @@ def run(args: argparse.Namespace) -> int:
         raise CliError("--prompt needs the model; drop --no-model")
     if not 0 <= args.osc_port <= 65535:
         raise CliError(f"--osc-port must be in range 0..65535, got {args.osc_port}")
+    if args.prompt is not None and len(args.prompt) > MAX_TEXT_CHARS:
+        raise CliError(
+            f"--prompt must be at most {MAX_TEXT_CHARS} characters, got {len(args.prompt)}"
+        )
+    from server.osc import is_loopback, parse_networks
+
+    try:
+        allow = parse_networks(args.allow) if args.allow else None
+    except ValueError as exc:
+        raise CliError(str(exc)) from None
 
     from engine import AudioError
     from server.host import Host, HostConfig
@@ -136,6 +156,7 @@ def run(args: argparse.Namespace) -> int:
         max_voices=args.voices,
         osc_host=args.osc_host,
         osc_port=args.osc_port,
+        osc_allow=allow,
         midi_in=args.midi_in,
         midi_virtual=args.midi_virtual,
         model=args.model,
@@ -168,14 +189,49 @@ def run(args: argparse.Namespace) -> int:
                 raise CliError(f"--prompt: {host.model_reason or 'prediction failed'}")
         if host.bank is None:
             print(f"promptsynth play: no patch bank ({host.bank_reason})", file=sys.stderr)
+        if not is_loopback(host.osc.host):
+            who = (
+                "only " + ", ".join(str(n) for n in allow)
+                if allow
+                else "anyone who can reach this machine"
+            )
+            print(
+                f"promptsynth play: warning: OSC listens on {host.osc.host}:{host.osc.port}, "
+                f"not only this machine: {who} can play notes, send prompts and save patches "
+                "(--allow CIDR limits it; docs/security.md)",
+                file=sys.stderr,
+                flush=True,
+            )
         print(host.describe(), flush=True)
-        while not stop.wait(0.5):
-            pass
+        while not stop.wait(0.25):
+            if host.audio_stalled(AUDIO_TIMEOUT_S):
+                _audio_died(host)
         return 0
     finally:
         host.close()
         for sig, handler in old.items():
             signal.signal(sig, handler)
+
+
+#: Seconds without a rendered block after which the audio server counts as gone.
+AUDIO_TIMEOUT_S = 1.0
+#: Exit status when the audio server stops or the device vanishes.
+EXIT_AUDIO_LOST = 3
+
+
+def _audio_died(host) -> None:
+    """The stream stopped calling back: say so in one line, finalise the recording and
+    exit with status 3 at once. Not through ``host.close()``: closing a PortAudio JACK
+    stream whose server died blocks for seconds and then aborts the process."""
+    host.abandon()
+    print(
+        f"promptsynth play: error: audio server stopped (no audio for {AUDIO_TIMEOUT_S:g} s; "
+        f"device: {host.config.device or 'default'}); exiting with status {EXIT_AUDIO_LOST}",
+        file=sys.stderr,
+        flush=True,
+    )
+    sys.stdout.flush()
+    os._exit(EXIT_AUDIO_LOST)
 
 
 def _first_patch(args):
