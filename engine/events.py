@@ -46,6 +46,7 @@ class EventQueue:
         self.p_chan = np.zeros(self.capacity, dtype=np.int32)
         self.p_vals = np.zeros((self.capacity, self.n_values), dtype=np.float64)
         self.p_seq = np.zeros(self.capacity, dtype=np.int64)
+        self._ramp = np.arange(self.capacity, dtype=np.int64)
         self.p_count = 0
 
     def push(self, kind: int, channel: int, frame: int, values: tuple[float, ...] = ()) -> None:
@@ -68,7 +69,10 @@ class EventQueue:
         return self._write - self._read
 
     def drain(self) -> None:
-        """Audio thread: move newly pushed events into the pending table."""
+        """Audio thread: move newly pushed events into the pending table.
+
+        Slice copies (at most two: the ring wraps once), so that a burst of a thousand
+        events costs the callback a few array copies, not a Python loop per event."""
         w = self._write
         r = self._read
         room = self.capacity - self.p_count
@@ -76,15 +80,19 @@ class EventQueue:
         if take <= 0:
             return
         c = self.p_count
-        for start in range(r, r + take):
-            i = start % self.capacity
-            self.p_frame[c] = self._frame[i]
-            self.p_kind[c] = self._kind[i]
-            self.p_chan[c] = self._chan[i]
-            self.p_vals[c] = self._vals[i]
-            self.p_seq[c] = start
-            c += 1
-        self.p_count = c
+        done = 0
+        while done < take:
+            i = (r + done) % self.capacity
+            n = min(take - done, self.capacity - i)
+            dst = slice(c + done, c + done + n)
+            self.p_frame[dst] = self._frame[i : i + n]
+            self.p_kind[dst] = self._kind[i : i + n]
+            self.p_chan[dst] = self._chan[i : i + n]
+            self.p_vals[dst] = self._vals[i : i + n]
+            self.p_seq[dst] = self._ramp[:n]
+            self.p_seq[dst] += r + done
+            done += n
+        self.p_count = c + take
         self._read = r + take
 
     def take_due(self, end_frame: int) -> np.ndarray | None:
