@@ -21,6 +21,7 @@ from typing import Any
 from pythonosc import osc_message_builder
 
 from server.oscparse import OscParseError, parse_packet
+from server.rt import promote_current_thread
 
 __all__ = ["OscServer", "Refused", "Reply", "parse_networks", "is_loopback"]
 
@@ -44,6 +45,8 @@ REPLY_ADDRESSES = frozenset(
         "/patch/changed",
     ]
 )
+#: Most packets handled per second (in 10 ms windows); more wait in the socket buffer.
+MAX_PACKETS_PER_S = 5000
 #: Longest address echoed back in a ``/fail`` and longest reason, in characters.
 _MAX_ECHO = 128
 _MAX_REASON = 300
@@ -230,6 +233,8 @@ class OscServer:
     # -- receiving -----------------------------------------------------------------------
 
     def _run(self) -> None:
+        promote_current_thread()
+        window_start, in_window = time.monotonic(), 0
         while not self._closed:
             try:
                 data, sender = self.sock.recvfrom(65536)
@@ -240,6 +245,14 @@ class OscServer:
                     return
                 continue
             self.packets += 1
+            # Rate limit: a flood waits in the socket buffer (and beyond it is dropped by
+            # the kernel) instead of keeping this thread, and the GIL, busy.
+            in_window += 1
+            if in_window >= MAX_PACKETS_PER_S // 100:
+                wait = window_start + 0.01 - time.monotonic()
+                if wait > 0:
+                    time.sleep(wait)
+                window_start, in_window = time.monotonic(), 0
             if self.allow is not None and not self._is_allowed(sender[0]):
                 self.dropped += 1  # no reply: nothing goes back to a stranger
                 continue

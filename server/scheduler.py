@@ -110,6 +110,9 @@ class Scheduler:
             self._thread.join(timeout=2.0)
 
     def _run(self) -> None:
+        from server.rt import promote_current_thread
+
+        promote_current_thread()
         while True:
             with self._cond:
                 while not self._closed:
