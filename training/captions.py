@@ -44,16 +44,16 @@ QUALITY_TEMPLATES = {
 
 #: Prompts never produced by the templates, per NSynth family (for evaluation only).
 PARAPHRASES: dict[str, tuple[str, ...]] = {
-    "bass": ("a deep bass sound", "the low end of a bass guitar"),
-    "brass": ("a blaring horn", "a trumpet playing one tone"),
-    "flute": ("a breathy flute tone", "someone playing a flute"),
-    "guitar": ("a plucked guitar string", "someone playing a guitar"),
-    "keyboard": ("a piano key struck once", "someone playing a piano"),
-    "mallet": ("a wooden mallet hitting a bar", "a vibraphone tone"),
-    "organ": ("a sustained organ chord tone", "someone playing an organ"),
-    "reed": ("a saxophone tone", "a clarinet playing softly"),
-    "string": ("a bowed violin", "a bowed cello"),
-    "vocal": ("a person singing aah", "a human voice singing"),
+    "bass": ("a deep bass sound", "the low end of a bass guitar", "a funky bass line tone"),
+    "brass": ("a blaring horn", "a trumpet playing one tone", "a french horn call"),
+    "flute": ("a breathy flute tone", "someone playing a flute", "a pan pipe whistle"),
+    "guitar": ("a plucked guitar string", "someone playing a guitar", "a strummed acoustic guitar"),
+    "keyboard": ("a piano key struck once", "someone playing a piano", "a soft piano chord"),
+    "mallet": ("a wooden mallet hitting a bar", "a vibraphone tone", "a soft marimba"),
+    "organ": ("a sustained organ chord tone", "someone playing an organ", "a hammond organ"),
+    "reed": ("a saxophone tone", "a clarinet playing softly", "a bassoon melody"),
+    "string": ("a bowed violin", "a bowed cello", "a violin section"),
+    "vocal": ("a person singing aah", "a human voice singing", "a choir singing"),
 }
 
 

@@ -10,7 +10,7 @@
   retrieved family is the one whose render is nearest the real note in log-mel space;
   accuracy over notes of NSynth's families (chance: 1 / number of families);
 - the same retrieval with ``PARAPHRASES`` (prompts never used as captions), and whether
-  each paraphrase's patch is nearest (in normalised theta space) to its own family's.
+  each paraphrase's patch sounds nearest (log-mel, pitches 48/60/72) its own family's.
 """
 
 from __future__ import annotations
@@ -117,15 +117,19 @@ def evaluate(checkpoint: str | os.PathLike, manifest: str | os.PathLike,
             hits[label].append(got == f)
     retrieval = {k: round(float(np.mean(v)), 4) for k, v in hits.items()}
     para_keys = [k for k in retrieval if k.startswith("paraphrase_")]
-    # Does each paraphrase's patch sit nearest its own family's patch (theta space)?
-    ref_l = {f: to_learning(model_fam[f]) for f in families}
-    scale = learn_train.std(0) + 1e-9
+    # Does each paraphrase's patch sound nearest its own family's patch? Log-mel distance
+    # summed over renders at pitches 48/60/72, velocity 100.
+    def sound(theta_rows):
+        return np.concatenate([log_mel(render_notes(_timbres(theta_rows), pitch, 100))
+                               for pitch in (48, 60, 72)], axis=1)
+
+    fam_feats = sound(np.stack([model_fam[f] for f in families]))
     near = []
     per_prompt = {}
     for f in families:
         for prompt in PARAPHRASES[f]:
-            q = to_learning(pred.predict(prompt).to_array())
-            g = min(families, key=lambda h: float((((q - ref_l[h]) / scale)[_TIMBRE_IDX] ** 2).sum()))
+            q = sound(pred.predict(prompt).to_array()[None])[0]
+            g = families[int(np.argmin(((fam_feats - q) ** 2).sum(-1)))]
             near.append(g == f)
             per_prompt[prompt] = g
     report = {
@@ -171,7 +175,7 @@ def report_markdown(report: dict) -> str:
         f"| model, \"a {{family}} note\" | {fr.get('model')} |",
         f"| model, paraphrased prompts (never captions) | {fr.get('paraphrases_model')} |",
         f"| baseline: per-family mean theta | {fr.get('family_mean')} |",
-        f"| paraphrase patch nearest its own family's patch (theta space) | "
+        f"| paraphrase's patch sounds nearest its own family's patch (log-mel, 3 pitches) | "
         f"{report.get('paraphrase_nearest_family_patch')} |",
         "",
         "| parameter | abs error, model (learning space) | abs error, family mean |",
