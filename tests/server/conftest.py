@@ -141,8 +141,8 @@ class OscClient:
 class HostProcess:
     """`python -m server play ...` with --osc-port 0; ``port`` comes from its ready line."""
 
-    def __init__(self, args: list[str], timeout: float = 90.0) -> None:
-        env = dict(os.environ, PYTHONUNBUFFERED="1")
+    def __init__(self, args: list[str], timeout: float = 90.0, env: dict | None = None) -> None:
+        env = dict(env if env is not None else os.environ, PYTHONUNBUFFERED="1")
         self.proc = subprocess.Popen(
             [sys.executable, "-m", "server", "play", "--osc-port", "0", *args],
             cwd=ROOT,
