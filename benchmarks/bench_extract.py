@@ -18,7 +18,9 @@ import numpy as np
 
 
 def main() -> None:
-    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
     ap.add_argument("nsynth", nargs="?", help="NSynth folder")
     ap.add_argument("--per-instrument", type=int, default=4)
     ap.add_argument("--workers", type=int, default=None)
@@ -39,9 +41,11 @@ def main() -> None:
     t0 = time.time()
     labs = extract_notes(notes, workers=args.workers)
     dt = time.time() - t0
-    for key, name in (("distance_seed", "(a) seed-style labels"),
-                      ("distance_heuristic", "    fixed heuristic"),
-                      ("distance", "(b) fitted labels")):
+    for key, name in (
+        ("distance_seed", "(a) seed-style labels"),
+        ("distance_heuristic", "    fixed heuristic"),
+        ("distance", "(b) fitted labels"),
+    ):
         print(f"{name:24s} mean spectral distance {np.mean([lab[key] for lab in labs]):.4f}")
     print(f"{len(notes)} notes, {dt / len(notes):.2f} s per note (wall, all workers)")
 

@@ -18,8 +18,16 @@ from __future__ import annotations
 
 from training.notes import Note
 
-__all__ = ["TEMPLATES", "QUALITY_TEMPLATES", "PARAPHRASES", "captions_for", "family_prompt",
-           "article", "register_word", "dynamics_word"]
+__all__ = [
+    "TEMPLATES",
+    "QUALITY_TEMPLATES",
+    "PARAPHRASES",
+    "captions_for",
+    "family_prompt",
+    "article",
+    "register_word",
+    "dynamics_word",
+]
 
 TEMPLATES = {
     "family": "a {family} note",

@@ -50,12 +50,18 @@ def build_dataset(
     if gm:
         from training.soundfont import render_gm_notes
 
-        notes += render_gm_notes(out, pitches=gm_pitches, velocities=gm_velocities,
-                                 soundfont=soundfont, progress=progress)
+        notes += render_gm_notes(
+            out,
+            pitches=gm_pitches,
+            velocities=gm_velocities,
+            soundfont=soundfont,
+            progress=progress,
+        )
     if not notes:
         raise ValueError("no notes: give an NSynth folder and/or enable the GM SoundFont")
-    labels = extract_notes(notes, workers=workers, fit=fit, local_iters=local_iters,
-                           progress=progress)
+    labels = extract_notes(
+        notes, workers=workers, fit=fit, local_iters=local_iters, progress=progress
+    )
     records = []
     for note, lab in zip(notes, labels):
         rec = note.to_dict()
@@ -73,14 +79,16 @@ def build_dataset(
 
 def extraction_summary(records: Sequence[dict]) -> dict:
     """Mean spectral distance of renders from each label set, per dataset and overall."""
+
     def stats(rs):
         return {
             "notes": len(rs),
             "distance_seed": round(float(np.mean([r["distance_seed"] for r in rs])), 4),
             "distance_heuristic": round(float(np.mean([r["distance_heuristic"] for r in rs])), 4),
             "distance_fit": round(float(np.mean([r["distance"] for r in rs])), 4),
-            "fit_better_than_seed": round(float(np.mean(
-                [r["distance"] < r["distance_seed"] for r in rs])), 4),
+            "fit_better_than_seed": round(
+                float(np.mean([r["distance"] < r["distance_seed"] for r in rs])), 4
+            ),
         }
 
     out = {"all": stats(records)}

@@ -38,8 +38,13 @@ def _timbres(theta: np.ndarray) -> np.ndarray:
     return np.atleast_2d(theta)[:, _TIMBRE_IDX]
 
 
-def evaluate(checkpoint: str | os.PathLike, manifest: str | os.PathLike,
-             max_notes: int | None = 400, seed: int = 0, progress: bool = True) -> dict:
+def evaluate(
+    checkpoint: str | os.PathLike,
+    manifest: str | os.PathLike,
+    max_notes: int | None = 400,
+    seed: int = 0,
+    progress: bool = True,
+) -> dict:
     """Evaluate ``checkpoint`` on the validation instruments recorded in it."""
     from model import Predictor
 
@@ -70,8 +75,10 @@ def evaluate(checkpoint: str | os.PathLike, manifest: str | os.PathLike,
     extra = sorted({r["family"] for r in val} - set(model_fam))
     for f in extra:
         model_fam[f] = pred.predict(family_prompt(f)).to_array()
-    para_fam = [{f: pred.predict(PARAPHRASES[f][k]).to_array() for f in families}
-                for k in range(min(len(v) for v in PARAPHRASES.values()))]
+    para_fam = [
+        {f: pred.predict(PARAPHRASES[f][k]).to_array() for f in families}
+        for k in range(min(len(v) for v in PARAPHRASES.values()))
+    ]
 
     # Per-parameter error over (note, caption) pairs.
     caps = [(r, c) for r in val for c in r["captions"]]
@@ -80,9 +87,13 @@ def evaluate(checkpoint: str | os.PathLike, manifest: str | os.PathLike,
     err_model = np.abs(to_learning(predicted) - to_learning(truth))[:, _TIMBRE_IDX]
     base = np.stack([fam_mean.get(r["family"], global_mean) for r, _ in caps])
     err_base = np.abs(base - to_learning(truth))[:, _TIMBRE_IDX]
-    per_param = {name: {"model": round(float(err_model[:, i].mean()), 4),
-                        "family_mean": round(float(err_base[:, i].mean()), 4)}
-                 for i, name in enumerate(TIMBRE_NAMES)}
+    per_param = {
+        name: {
+            "model": round(float(err_model[:, i].mean()), 4),
+            "family_mean": round(float(err_base[:, i].mean()), 4),
+        }
+        for i, name in enumerate(TIMBRE_NAMES)
+    }
 
     dist = defaultdict(list)
     hits = defaultdict(list)
@@ -108,20 +119,24 @@ def evaluate(checkpoint: str | os.PathLike, manifest: str | os.PathLike,
         if f not in families:
             continue
         ref = log_mel(y[None])[0]
-        for label, table in [("model", model_fam),
-                             ("family_mean", {g: physical(fam_mean[g]) for g in families})] + [
-                                 (f"paraphrase_{k}", t) for k, t in enumerate(para_fam)]:
+        for label, table in [
+            ("model", model_fam),
+            ("family_mean", {g: physical(fam_mean[g]) for g in families}),
+        ] + [(f"paraphrase_{k}", t) for k, t in enumerate(para_fam)]:
             th = np.stack([table[g] for g in families])
             feats = log_mel(render_notes(_timbres(th), p, v))
             got = families[int(np.argmin(((feats - ref) ** 2).sum(-1)))]
             hits[label].append(got == f)
     retrieval = {k: round(float(np.mean(v)), 4) for k, v in hits.items()}
     para_keys = [k for k in retrieval if k.startswith("paraphrase_")]
+
     # Does each paraphrase's patch sound nearest its own family's patch? Log-mel distance
     # summed over renders at pitches 48/60/72, velocity 100.
     def sound(theta_rows):
-        return np.concatenate([log_mel(render_notes(_timbres(theta_rows), pitch, 100))
-                               for pitch in (48, 60, 72)], axis=1)
+        return np.concatenate(
+            [log_mel(render_notes(_timbres(theta_rows), pitch, 100)) for pitch in (48, 60, 72)],
+            axis=1,
+        )
 
     fam_feats = sound(np.stack([model_fam[f] for f in families]))
     near = []
@@ -144,12 +159,15 @@ def evaluate(checkpoint: str | os.PathLike, manifest: str | os.PathLike,
             "model": retrieval.get("model"),
             "family_mean": retrieval.get("family_mean"),
             "paraphrases_model": round(float(np.mean([retrieval[k] for k in para_keys])), 4)
-            if para_keys else None,
+            if para_keys
+            else None,
         },
         "paraphrase_nearest_family_patch": round(float(np.mean(near)), 4) if near else None,
         "paraphrase_nearest_family": per_prompt,
-        "family_patches": {f: dict(zip(TIMBRE_NAMES, np.round(_timbres(model_fam[f])[0], 4).tolist()))
-                           for f in families},
+        "family_patches": {
+            f: dict(zip(TIMBRE_NAMES, np.round(_timbres(model_fam[f])[0], 4).tolist()))
+            for f in families
+        },
     }
     return report
 
@@ -164,7 +182,7 @@ def report_markdown(report: dict) -> str:
         "",
         "| patch rendered at each real note's pitch and velocity | spectral distance (lower is better) |",
         "|---|---|",
-        f"| model, prompt \"a {{family}} note\" | {sd.get('model')} |",
+        f'| model, prompt "a {{family}} note" | {sd.get("model")} |',
         f"| baseline: per-family mean theta (training notes) | {sd.get('family_mean')} |",
         f"| baseline: one global mean patch | {sd.get('global_patch')} |",
         f"| floor: the note's own fitted label | {sd.get('fitted_label')} |",
@@ -172,7 +190,7 @@ def report_markdown(report: dict) -> str:
         f"| family retrieval (log-mel nearest of {len(report['families'])} family patches; "
         f"chance {report['chance']}) | accuracy |",
         "|---|---|",
-        f"| model, \"a {{family}} note\" | {fr.get('model')} |",
+        f'| model, "a {{family}} note" | {fr.get("model")} |',
         f"| model, paraphrased prompts (never captions) | {fr.get('paraphrases_model')} |",
         f"| baseline: per-family mean theta | {fr.get('family_mean')} |",
         f"| paraphrase's patch sounds nearest its own family's patch (log-mel, 3 pitches) | "

@@ -20,8 +20,12 @@ __all__ = ["extract_note", "extract_notes", "full_theta"]
 
 def full_theta(timbre: Sequence[float], pitch: float, velocity: float) -> dict[str, float]:
     """The 10-value theta dict of a 16 kHz, 4 s note of ``timbre`` [6]."""
-    d = {"pitch_midi": float(pitch), "velocity": float(max(1, velocity)), "sample_rate": 16000.0,
-         "duration_s": HOLD_S + TAIL_S}
+    d = {
+        "pitch_midi": float(pitch),
+        "velocity": float(max(1, velocity)),
+        "sample_rate": 16000.0,
+        "duration_s": HOLD_S + TAIL_S,
+    }
     d.update({k: float(v) for k, v in zip(TIMBRE_NAMES, timbre)})
     return d
 
@@ -33,7 +37,9 @@ def extract_note(note: Note, fit: bool = True, local_iters: int = 3) -> dict:
     seed = seed_timbre(y, note.pitch)
     heur = heuristic_timbre(y, note.pitch)
     target = SpectralTarget(y)
-    d_seed, d_heur = target.distance(render_notes(np.stack([seed, heur]), note.pitch, note.velocity))
+    d_seed, d_heur = target.distance(
+        render_notes(np.stack([seed, heur]), note.pitch, note.velocity)
+    )
     out = {
         "seed_timbre": seed.tolist(),
         "heuristic_timbre": heur.tolist(),
@@ -60,8 +66,13 @@ def _work(args: tuple[Note, bool, int]) -> dict:
     return extract_note(*args)
 
 
-def extract_notes(notes: Sequence[Note], workers: int | None = None, fit: bool = True,
-                  local_iters: int = 3, progress: bool = True) -> list[dict]:
+def extract_notes(
+    notes: Sequence[Note],
+    workers: int | None = None,
+    fit: bool = True,
+    local_iters: int = 3,
+    progress: bool = True,
+) -> list[dict]:
     """:func:`extract_note` for each note, in order; ``workers`` processes (default: CPUs)."""
     workers = workers or os.cpu_count() or 1
     jobs = [(n, fit, local_iters) for n in notes]

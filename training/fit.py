@@ -83,15 +83,25 @@ def _log_env(x: np.ndarray) -> np.ndarray:
 
 
 class _Renderer:
-    def __init__(self, pitch: float, velocity: float, sample_rate: int, hold_s: float, tail_s: float):
+    def __init__(
+        self, pitch: float, velocity: float, sample_rate: int, hold_s: float, tail_s: float
+    ):
         self.args = (pitch, velocity, sample_rate, hold_s, tail_s)
         self.count = 0
 
-    def __call__(self, timbres: np.ndarray, hold_s: float | None = None, tail_s: float | None = None):
+    def __call__(
+        self, timbres: np.ndarray, hold_s: float | None = None, tail_s: float | None = None
+    ):
         pitch, velocity, sr, hold, tail = self.args
         self.count += len(timbres)
-        return render_notes(timbres, pitch, velocity, sr, hold if hold_s is None else hold_s,
-                            tail if tail_s is None else tail_s)
+        return render_notes(
+            timbres,
+            pitch,
+            velocity,
+            sr,
+            hold if hold_s is None else hold_s,
+            tail if tail_s is None else tail_s,
+        )
 
 
 def fit_timbre(
@@ -122,7 +132,7 @@ def fit_timbre(
     pairs = np.array([(r, i) for r in RATIO_GRID for i in INDEX_GRID] + [tuple(start[4:])])
     tones = np.tile([0.0, 0.0, 1.0, 0.01, 0.0, 0.0], (len(pairs), 1))
     tones[:, 4:] = pairs
-    steady = render(tones, hold_s=0.4, tail_s=0.0)[:, int(0.05 * sample_rate):]
+    steady = render(tones, hold_s=0.4, tail_s=0.0)[:, int(0.05 * sample_rate) :]
     spec_d = np.abs(_avg_log_spectrum(steady, sample_rate) - ref_spec).mean(axis=-1)
     best_pairs = pairs[np.argsort(spec_d)[:n_spectra]]
 

@@ -19,12 +19,15 @@ __all__ = ["seed_timbre", "heuristic_timbre", "amplitude_envelope"]
 _RANGE = {p.name: (p.minimum, p.maximum) for p in PARAMS}
 
 
-def amplitude_envelope(y: np.ndarray, sample_rate: int = SAMPLE_RATE,
-                       highpass_hz: float | None = None) -> np.ndarray:
+def amplitude_envelope(
+    y: np.ndarray, sample_rate: int = SAMPLE_RATE, highpass_hz: float | None = None
+) -> np.ndarray:
     """|hilbert(y)| low-passed at 20 Hz (2nd-order Butterworth, zero phase), peak 1."""
     y = np.asarray(y, dtype=np.float64)
     if highpass_hz:
-        y = signal.sosfiltfilt(signal.butter(2, highpass_hz, "highpass", fs=sample_rate, output="sos"), y)
+        y = signal.sosfiltfilt(
+            signal.butter(2, highpass_hz, "highpass", fs=sample_rate, output="sos"), y
+        )
     else:
         y = y - y.mean()
     env = np.abs(signal.hilbert(y))
@@ -46,7 +49,7 @@ def seed_timbre(y: np.ndarray, pitch: float, sample_rate: int = SAMPLE_RATE) -> 
     env = amplitude_envelope(y, sample_rate, highpass_hz=30.0)
     i10, i90 = _first(env >= 0.1), _first(env >= 0.9)
     attack = float(np.clip(((i90 or 0) - (i10 or 0)) / sample_rate, 0.0, 0.2))
-    sustain = float(np.clip(np.median(env[int(0.3 * n):int(0.7 * n)]), 0.0, 1.0))
+    sustain = float(np.clip(np.median(env[int(0.3 * n) : int(0.7 * n)]), 0.0, 1.0))
     ipk = int(np.argmax(env))
     j = _first(env <= sustain + 0.02, ipk)
     decay = float(np.clip(((j if j is not None else n) - ipk) / sample_rate, 0.0, 0.4))
@@ -55,7 +58,7 @@ def seed_timbre(y: np.ndarray, pitch: float, sample_rate: int = SAMPLE_RATE) -> 
     release = float(np.clip(((j if j is not None else n) - i32) / sample_rate, 0.02, 0.6))
 
     yh = signal.sosfiltfilt(signal.butter(2, 30.0, "highpass", fs=sample_rate, output="sos"), y)
-    seg = yh[int(0.3 * n):int(0.7 * n)]
+    seg = yh[int(0.3 * n) : int(0.7 * n)]
     spec = np.abs(np.fft.rfft(seg * np.hanning(seg.size)))
     freqs = np.fft.rfftfreq(seg.size, 1.0 / sample_rate)
     fc = float(midi_to_hz(pitch))
@@ -73,8 +76,9 @@ def seed_timbre(y: np.ndarray, pitch: float, sample_rate: int = SAMPLE_RATE) -> 
     return _clamp(np.array([attack, decay, sustain, release, ratio, index]))
 
 
-def heuristic_timbre(y: np.ndarray, pitch: float, sample_rate: int = SAMPLE_RATE,
-                     hold_s: float = HOLD_S) -> np.ndarray:
+def heuristic_timbre(
+    y: np.ndarray, pitch: float, sample_rate: int = SAMPLE_RATE, hold_s: float = HOLD_S
+) -> np.ndarray:
     """The seed's method with its defects fixed.
 
     Release is measured from the note-off (``hold_s``) relative to the level there; times
@@ -87,11 +91,13 @@ def heuristic_timbre(y: np.ndarray, pitch: float, sample_rate: int = SAMPLE_RATE
     i10, i90 = _first(env >= 0.1), _first(env >= 0.9)
     attack = ((i90 or 0) - (i10 or 0)) / sample_rate
     off = min(int(hold_s * sample_rate), n - 1)
-    sustain = float(np.median(env[int(0.3 * off / 0.75):int(0.7 * off / 0.75)])) if off > 10 else 0.0
+    sustain = (
+        float(np.median(env[int(0.3 * off / 0.75) : int(0.7 * off / 0.75)])) if off > 10 else 0.0
+    )
     ipk = int(np.argmax(env[: off + 1]))
     j = _first(env <= sustain + 0.02, ipk)
     decay = ((j if j is not None and j <= off else off) - ipk) / sample_rate
-    level_off = float(env[max(off - int(0.02 * sample_rate), 0):off + 1].mean())
+    level_off = float(env[max(off - int(0.02 * sample_rate), 0) : off + 1].mean())
     if level_off < 0.02:
         release = 0.05  # silent at note-off: the release cannot be heard, keep it short
     else:
@@ -101,7 +107,7 @@ def heuristic_timbre(y: np.ndarray, pitch: float, sample_rate: int = SAMPLE_RATE
 
     fc = float(midi_to_hz(pitch))
     start = ipk
-    seg = y[start:min(start + sample_rate, off)]
+    seg = y[start : min(start + sample_rate, off)]
     if seg.size < 1024:
         seg = y[: max(off, 1024)]
     spec = np.abs(np.fft.rfft(seg * np.hanning(seg.size)))

@@ -86,8 +86,12 @@ def cached_embeddings(texts: Sequence[str], encoder, cache_path: str | os.PathLi
         cache.update(zip(missing, emb))
         keys = sorted(cache)
         cache_path.parent.mkdir(parents=True, exist_ok=True)
-        np.savez(cache_path, texts=np.array(keys), emb=np.stack([cache[k] for k in keys]),
-                 encoder=np.array(_encoder_key(encoder)))
+        np.savez(
+            cache_path,
+            texts=np.array(keys),
+            emb=np.stack([cache[k] for k in keys]),
+            encoder=np.array(_encoder_key(encoder)),
+        )
     return np.stack([cache[t] for t in texts]).astype(np.float32)
 
 

@@ -46,8 +46,9 @@ class Note:
         return cls(**{k: v for k, v in d.items() if k in names})
 
 
-def load_audio(path: str | os.PathLike, n_samples: int = NOTE_SAMPLES,
-               sample_rate: int = SAMPLE_RATE) -> np.ndarray:
+def load_audio(
+    path: str | os.PathLike, n_samples: int = NOTE_SAMPLES, sample_rate: int = SAMPLE_RATE
+) -> np.ndarray:
     """Mono float32 audio of ``path`` (WAV or FLAC), cut or zero-padded to ``n_samples``."""
     import soundfile as sf
 

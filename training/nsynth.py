@@ -16,8 +16,18 @@ from training.notes import Note
 
 __all__ = ["read_nsynth", "NSYNTH_FAMILIES", "NSYNTH_SOURCES"]
 
-NSYNTH_FAMILIES = ("bass", "brass", "flute", "guitar", "keyboard", "mallet", "organ", "reed",
-                   "string", "vocal")
+NSYNTH_FAMILIES = (
+    "bass",
+    "brass",
+    "flute",
+    "guitar",
+    "keyboard",
+    "mallet",
+    "organ",
+    "reed",
+    "string",
+    "vocal",
+)
 NSYNTH_SOURCES = ("acoustic", "electronic", "synthetic")
 
 
@@ -56,10 +66,15 @@ def read_nsynth(
         meta = json.load(f)
     fams = set(families) if families is not None else None
     srcs = set(sources) if sources is not None else None
-    for name, allowed, known in (("family", fams, NSYNTH_FAMILIES), ("source", srcs, NSYNTH_SOURCES)):
+    for name, allowed, known in (
+        ("family", fams, NSYNTH_FAMILIES),
+        ("source", srcs, NSYNTH_SOURCES),
+    ):
         bad = sorted(allowed - set(known)) if allowed else []
         if bad:
-            raise ValueError(f"unknown NSynth {name}(s) {', '.join(bad)}; known: {', '.join(known)}")
+            raise ValueError(
+                f"unknown NSynth {name}(s) {', '.join(bad)}; known: {', '.join(known)}"
+            )
     notes = []
     for note_str in sorted(meta):
         e = meta[note_str]

@@ -15,13 +15,13 @@ import numpy as np
 
 from training.notes import HOLD_S, SAMPLE_RATE, TAIL_S, Note
 
-__all__ = ["GM_PROGRAMS", "find_soundfont", "render_gm_note", "render_gm_notes",
-           "FLUIDR3_PATHS"]
+__all__ = ["GM_PROGRAMS", "find_soundfont", "render_gm_note", "render_gm_notes", "FLUIDR3_PATHS"]
 
 FLUIDR3_PATHS = ("/usr/share/sounds/sf2/FluidR3_GM.sf2", "/usr/share/soundfonts/FluidR3_GM.sf2")
 
 # (name in words, NSynth family or GM class where none fits, source), by GM program 0..127.
 _A, _E, _S = "acoustic", "electronic", "synthetic"
+# fmt: off
 GM_PROGRAMS: tuple[tuple[str, str, str], ...] = (
     ("grand piano", "keyboard", _A), ("bright piano", "keyboard", _A),
     ("electric grand piano", "keyboard", _E), ("honky-tonk piano", "keyboard", _A),
@@ -82,6 +82,7 @@ GM_PROGRAMS: tuple[tuple[str, str, str], ...] = (
     ("telephone ring", "sound effect", _E), ("helicopter", "sound effect", _A),
     ("applause", "sound effect", _A), ("gunshot", "sound effect", _A),
 )
+# fmt: on
 assert len(GM_PROGRAMS) == 128
 
 
@@ -120,7 +121,9 @@ class _Synth:
         if self.sfid < 0:
             raise RuntimeError(f"fluidsynth could not load {sf2}")
 
-    def note(self, program: int, pitch: int, velocity: int, hold_s: float, tail_s: float) -> np.ndarray:
+    def note(
+        self, program: int, pitch: int, velocity: int, hold_s: float, tail_s: float
+    ) -> np.ndarray:
         fs = self.fs
         fs.program_select(0, self.sfid, 0, int(program))
         fs.noteon(0, int(pitch), int(velocity))
@@ -136,9 +139,15 @@ class _Synth:
         self.fs.delete()
 
 
-def render_gm_note(program: int, pitch: int, velocity: int, soundfont: str | os.PathLike | None = None,
-                   sample_rate: int = SAMPLE_RATE, hold_s: float = HOLD_S,
-                   tail_s: float = TAIL_S) -> np.ndarray:
+def render_gm_note(
+    program: int,
+    pitch: int,
+    velocity: int,
+    soundfont: str | os.PathLike | None = None,
+    sample_rate: int = SAMPLE_RATE,
+    hold_s: float = HOLD_S,
+    tail_s: float = TAIL_S,
+) -> np.ndarray:
     """One GM note, ``[round((hold_s + tail_s) * sample_rate)]`` float32 mono."""
     synth = _Synth(find_soundfont(soundfont), sample_rate)
     try:
@@ -181,10 +190,21 @@ def render_gm_notes(
             note_id = f"gm_{prog:03d}-{pitch:03d}-{vel:03d}"
             path = audio_dir / f"{note_id}.wav"
             sf.write(str(path), y, sample_rate, subtype="PCM_16")
-            notes.append(Note(note_id=note_id, audio_path=str(path), pitch=int(pitch),
-                              velocity=int(vel), instrument=f"gm_{prog:03d}", family=family,
-                              source=source, name=name, dataset="gm", qualities=[],
-                              sample_rate=sample_rate))
+            notes.append(
+                Note(
+                    note_id=note_id,
+                    audio_path=str(path),
+                    pitch=int(pitch),
+                    velocity=int(vel),
+                    instrument=f"gm_{prog:03d}",
+                    family=family,
+                    source=source,
+                    name=name,
+                    dataset="gm",
+                    qualities=[],
+                    sample_rate=sample_rate,
+                )
+            )
     finally:
         synth.close()
     return notes

@@ -115,8 +115,9 @@ def _mel_matrix(sample_rate: int, n_fft: int, n_mels: int) -> torch.Tensor:
 _MELS: dict[tuple[int, int, int], torch.Tensor] = {}
 
 
-def log_mel(x: np.ndarray, sample_rate: int = 16000, n_fft: int = 1024, n_mels: int = 64,
-            n_time: int = 16) -> np.ndarray:
+def log_mel(
+    x: np.ndarray, sample_rate: int = 16000, n_fft: int = 1024, n_mels: int = 64, n_time: int = 16
+) -> np.ndarray:
     """Log-mel features of loudness-normalised ``x [batch, n_samples]``: the log-mel
     spectrogram averaged into ``n_time`` time slices, flattened, ``[batch, n_mels * n_time]``.
 

@@ -14,8 +14,9 @@ from collections.abc import Sequence
 __all__ = ["split_by_instrument"]
 
 
-def split_by_instrument(records: Sequence[dict], val_fraction: float = 0.2,
-                        seed: int = 0) -> tuple[list[int], list[int], list[str]]:
+def split_by_instrument(
+    records: Sequence[dict], val_fraction: float = 0.2, seed: int = 0
+) -> tuple[list[int], list[int], list[str]]:
     """Indices of training and validation records, and the sorted validation instruments.
 
     ``records`` need ``instrument``, ``family`` and ``dataset`` fields.

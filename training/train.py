@@ -71,14 +71,18 @@ class FlowLoss(nn.Module):
         super().__init__()
         self.flow, self.cfg = flow, cfg
 
-    def forward(self, x: torch.Tensor, c: torch.Tensor) -> tuple[torch.Tensor, dict[str, torch.Tensor]]:
+    def forward(
+        self, x: torch.Tensor, c: torch.Tensor
+    ) -> tuple[torch.Tensor, dict[str, torch.Tensor]]:
         cfg = self.cfg
         huber = nn.functional.smooth_l1_loss
         rec = huber(self.flow.inverse(torch.zeros_like(x), c), x, beta=cfg.huber_beta)
         z, logdet = self.flow(x, c)
         cyc = huber(self.flow.inverse(z, c), x, beta=cfg.huber_beta)
         prior = (z * z).mean()
-        nll = (0.5 * (z * z).sum(-1) + 0.5 * x.shape[-1] * math.log(2 * math.pi) - logdet).mean() / x.shape[-1]
+        nll = (
+            0.5 * (z * z).sum(-1) + 0.5 * x.shape[-1] * math.log(2 * math.pi) - logdet
+        ).mean() / x.shape[-1]
         total = cfg.w_rec * rec + cfg.w_cycle * cyc + cfg.w_prior * prior
         if cfg.w_nll:
             total = total + cfg.w_nll * nll
@@ -97,8 +101,12 @@ def _dist_info() -> tuple[int, int]:
     return rank, world
 
 
-def train(manifest: str | os.PathLike, out_dir: str | os.PathLike, cfg: TrainConfig | None = None,
-          progress: bool = True) -> dict:
+def train(
+    manifest: str | os.PathLike,
+    out_dir: str | os.PathLike,
+    cfg: TrainConfig | None = None,
+    progress: bool = True,
+) -> dict:
     """Train on a manifest; write the EMA checkpoint to ``out_dir`` with ``train_log.csv``,
     ``curves.png`` and ``split.json``. Returns a summary dict."""
     from model import Normaliser, ThetaNormaliser, get_encoder, save_checkpoint
@@ -142,11 +150,20 @@ def train(manifest: str | os.PathLike, out_dir: str | os.PathLike, cfg: TrainCon
     emb_norm = Normaliser.fit(e_tr)
     c_tr = torch.from_numpy(emb_norm.transform(e_tr).astype(np.float32))
     x_va, e_va = tensors(va_pairs)
-    c_va = torch.from_numpy(emb_norm.transform(e_va).astype(np.float32)) if e_va is not None else None
+    c_va = (
+        torch.from_numpy(emb_norm.transform(e_va).astype(np.float32)) if e_va is not None else None
+    )
 
-    flow = ConditionalRealNVP(dim=x_tr.shape[1], context_dim=c_tr.shape[1], n_layers=cfg.n_layers,
-                              hidden=cfg.hidden, n_blocks=cfg.n_blocks, dropout=cfg.dropout,
-                              mixing=cfg.mixing, seed=cfg.seed)
+    flow = ConditionalRealNVP(
+        dim=x_tr.shape[1],
+        context_dim=c_tr.shape[1],
+        n_layers=cfg.n_layers,
+        hidden=cfg.hidden,
+        n_blocks=cfg.n_blocks,
+        dropout=cfg.dropout,
+        mixing=cfg.mixing,
+        seed=cfg.seed,
+    )
     model: nn.Module = FlowLoss(flow, cfg)
     if world > 1:
         model = nn.parallel.DistributedDataParallel(model)
@@ -154,14 +171,26 @@ def train(manifest: str | os.PathLike, out_dir: str | os.PathLike, cfg: TrainCon
     for p in ema.parameters():
         p.requires_grad_(False)
     opt = torch.optim.AdamW(flow.parameters(), lr=cfg.lr, weight_decay=cfg.weight_decay)
-    sched = torch.optim.lr_scheduler.ReduceLROnPlateau(opt, factor=cfg.lr_factor,
-                                                       patience=cfg.lr_patience, min_lr=cfg.min_lr)
+    sched = torch.optim.lr_scheduler.ReduceLROnPlateau(
+        opt, factor=cfg.lr_factor, patience=cfg.lr_patience, min_lr=cfg.min_lr
+    )
     is_main = rank == 0
     if is_main:
         out.mkdir(parents=True, exist_ok=True)
     log_path = out / "train_log.csv"
-    fields = ["epoch", "seconds", "lr", "loss", "rec", "cycle", "prior", "nll", "val_loss", "val_rec",
-              "val_nll"]
+    fields = [
+        "epoch",
+        "seconds",
+        "lr",
+        "loss",
+        "rec",
+        "cycle",
+        "prior",
+        "nll",
+        "val_loss",
+        "val_rec",
+        "val_nll",
+    ]
     logf = open(log_path, "w", newline="") if is_main else None
     writer = csv.DictWriter(logf, fieldnames=fields) if logf else None
     if writer:
@@ -183,7 +212,7 @@ def train(manifest: str | os.PathLike, out_dir: str | os.PathLike, cfg: TrainCon
             sums: dict[str, float] = {}
             steps = 0
             for s in range(0, perm.numel(), max(1, cfg.batch_size // world)):
-                b = perm[s:s + max(1, cfg.batch_size // world)]
+                b = perm[s : s + max(1, cfg.batch_size // world)]
                 c = c_tr[b] + cfg.text_noise * torch.randn(len(b), c_tr.shape[1], generator=gen)
                 loss, parts = model(x_tr[b], c)
                 opt.zero_grad(set_to_none=True)
@@ -199,11 +228,20 @@ def train(manifest: str | os.PathLike, out_dir: str | os.PathLike, cfg: TrainCon
                     sums[k] = sums.get(k, 0.0) + float(v.detach())
                 steps += 1
             row = {k: sums[k] / max(steps, 1) for k in sums}
-            val = (_validate(ema, x_va, c_va, cfg) if x_va is not None
-                   else {"loss": row["loss"], "rec": row["rec"], "nll": row["nll"]})
+            val = (
+                _validate(ema, x_va, c_va, cfg)
+                if x_va is not None
+                else {"loss": row["loss"], "rec": row["rec"], "nll": row["nll"]}
+            )
             sched.step(val["loss"])
-            row.update(epoch=epoch, seconds=round(time.time() - t0, 2), lr=opt.param_groups[0]["lr"],
-                       val_loss=val["loss"], val_rec=val["rec"], val_nll=val["nll"])
+            row.update(
+                epoch=epoch,
+                seconds=round(time.time() - t0, 2),
+                lr=opt.param_groups[0]["lr"],
+                val_loss=val["loss"],
+                val_rec=val["rec"],
+                val_nll=val["nll"],
+            )
             if writer:
                 writer.writerow({k: row[k] for k in fields})
                 logf.flush()
@@ -227,22 +265,43 @@ def train(manifest: str | os.PathLike, out_dir: str | os.PathLike, cfg: TrainCon
     if best_state is not None:
         ema.load_state_dict(best_state)
     summary = {
-        "epochs_run": epoch, "best_epoch": best_epoch, "best_val_loss": best,
-        "seconds": round(time.time() - t0, 1), "world_size": world,
-        "train_pairs": len(tr_pairs), "val_pairs": len(va_pairs),
-        "train_notes": len(train_idx), "val_notes": len(val_idx),
+        "epochs_run": epoch,
+        "best_epoch": best_epoch,
+        "best_val_loss": best,
+        "seconds": round(time.time() - t0, 1),
+        "world_size": world,
+        "train_pairs": len(tr_pairs),
+        "val_pairs": len(va_pairs),
+        "train_notes": len(train_idx),
+        "val_notes": len(val_idx),
     }
     if is_main:
         data = {
-            "manifest": str(manifest), "notes": len(records), "captions": len(texts),
-            "val_instruments": val_insts, "datasets": sorted({r["dataset"] for r in records}),
+            "manifest": str(manifest),
+            "notes": len(records),
+            "captions": len(texts),
+            "val_instruments": val_insts,
+            "datasets": sorted({r["dataset"] for r in records}),
             "attribution": "NSynth (Engel et al. 2017), CC BY 4.0; FluidR3_GM SoundFont (Frank Wen), MIT",
         }
-        save_checkpoint(out, ema, theta_norm, emb_norm, encoder, data=data,
-                        training={"config": asdict(cfg), **summary})
+        save_checkpoint(
+            out,
+            ema,
+            theta_norm,
+            emb_norm,
+            encoder,
+            data=data,
+            training={"config": asdict(cfg), **summary},
+        )
         with open(out / "split.json", "w") as f:
-            json.dump({"val_instruments": val_insts,
-                       "train_instruments": sorted({records[i]["instrument"] for i in train_idx})}, f, indent=1)
+            json.dump(
+                {
+                    "val_instruments": val_insts,
+                    "train_instruments": sorted({records[i]["instrument"] for i in train_idx}),
+                },
+                f,
+                indent=1,
+            )
         plot_curves(log_path, out / "curves.png")
     if world > 1:
         import torch.distributed as dist
@@ -251,7 +310,9 @@ def train(manifest: str | os.PathLike, out_dir: str | os.PathLike, cfg: TrainCon
     return summary
 
 
-def _validate(flow: nn.Module, x: torch.Tensor, c: torch.Tensor, cfg: TrainConfig) -> dict[str, float]:
+def _validate(
+    flow: nn.Module, x: torch.Tensor, c: torch.Tensor, cfg: TrainConfig
+) -> dict[str, float]:
     """Validation losses; ``loss`` leaves out the NLL term, which grows without bound on
     unseen instruments (their density is not what is being selected for): the seed's
     terms (reconstruction, cycle, prior) pick the checkpoint and drive the LR schedule."""

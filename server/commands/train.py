@@ -23,7 +23,9 @@ def _int_list(text: str) -> list[int]:
     try:
         return [int(t) for t in text.split(",") if t.strip()]
     except ValueError:
-        raise argparse.ArgumentTypeError(f"expected comma-separated integers, got {text!r}") from None
+        raise argparse.ArgumentTypeError(
+            f"expected comma-separated integers, got {text!r}"
+        ) from None
 
 
 def _str_list(text: str) -> list[str]:
@@ -33,76 +35,133 @@ def _str_list(text: str) -> list[str]:
 def register(sub: argparse._SubParsersAction) -> None:
     fmt = argparse.RawDescriptionHelpFormatter
     d = sub.add_parser(
-        "dataset", help="build a training set (notes, captions, extracted theta)",
+        "dataset",
+        help="build a training set (notes, captions, extracted theta)",
         description="Build a training set: read NSynth notes and/or render General MIDI notes "
-                    "from a SoundFont, caption them, extract theta by analysis-by-synthesis "
-                    "and write DIR/manifest.jsonl (+ DIR/extraction.json with the mean "
-                    "spectral distances of the seed-style, heuristic and fitted labels).\n\n"
-                    "Example (the default model's data, about 6 minutes on 2 cores):\n"
-                    "  promptsynth dataset build --nsynth ../shared/data/nsynth-test "
-                    "--per-instrument 16 --gm --out runs/default-data",
-        formatter_class=fmt)
+        "from a SoundFont, caption them, extract theta by analysis-by-synthesis "
+        "and write DIR/manifest.jsonl (+ DIR/extraction.json with the mean "
+        "spectral distances of the seed-style, heuristic and fitted labels).\n\n"
+        "Example (the default model's data, about 6 minutes on 2 cores):\n"
+        "  promptsynth dataset build --nsynth ../shared/data/nsynth-test "
+        "--per-instrument 16 --gm --out runs/default-data",
+        formatter_class=fmt,
+    )
     dsub = d.add_subparsers(dest="dataset_command", metavar="ACTION")
     dsub.required = True
-    b = dsub.add_parser("build", help="build DIR/manifest.jsonl", formatter_class=fmt,
-                        description=d.description)
+    b = dsub.add_parser(
+        "build", help="build DIR/manifest.jsonl", formatter_class=fmt, description=d.description
+    )
     b.add_argument("--out", required=True, metavar="DIR", help="output folder (created)")
     b.add_argument("--nsynth", metavar="DIR", help="an NSynth folder (examples.json + audio/)")
-    b.add_argument("--families", type=_str_list, metavar="A,B", help="NSynth families to keep (default all)")
-    b.add_argument("--sources", type=_str_list, metavar="A,B",
-                   help="NSynth sources to keep: acoustic,electronic,synthetic (default all)")
-    b.add_argument("--per-instrument", type=int, metavar="N", help="at most N notes per instrument (random draw)")
-    b.add_argument("--per-combo", type=int, metavar="N", help="at most N notes per family/source, like the seed's")
+    b.add_argument(
+        "--families", type=_str_list, metavar="A,B", help="NSynth families to keep (default all)"
+    )
+    b.add_argument(
+        "--sources",
+        type=_str_list,
+        metavar="A,B",
+        help="NSynth sources to keep: acoustic,electronic,synthetic (default all)",
+    )
+    b.add_argument(
+        "--per-instrument",
+        type=int,
+        metavar="N",
+        help="at most N notes per instrument (random draw)",
+    )
+    b.add_argument(
+        "--per-combo",
+        type=int,
+        metavar="N",
+        help="at most N notes per family/source, like the seed's",
+    )
     b.add_argument("--gm", action="store_true", help="also render all 128 General MIDI programs")
-    b.add_argument("--gm-pitches", type=_int_list, default=[48, 60, 72], metavar="P,P",
-                   help="GM pitches (default 48,60,72)")
-    b.add_argument("--gm-velocities", type=_int_list, default=[100], metavar="V,V",
-                   help="GM velocities (default 100)")
-    b.add_argument("--soundfont", metavar="SF2", help="SoundFont (default FluidR3_GM, else pretty_midi's)")
-    b.add_argument("--workers", type=int, metavar="N", help="extraction processes (default: CPU count)")
-    b.add_argument("--no-fit", action="store_true", help="heuristic labels only (no analysis-by-synthesis)")
+    b.add_argument(
+        "--gm-pitches",
+        type=_int_list,
+        default=[48, 60, 72],
+        metavar="P,P",
+        help="GM pitches (default 48,60,72)",
+    )
+    b.add_argument(
+        "--gm-velocities",
+        type=_int_list,
+        default=[100],
+        metavar="V,V",
+        help="GM velocities (default 100)",
+    )
+    b.add_argument(
+        "--soundfont", metavar="SF2", help="SoundFont (default FluidR3_GM, else pretty_midi's)"
+    )
+    b.add_argument(
+        "--workers", type=int, metavar="N", help="extraction processes (default: CPU count)"
+    )
+    b.add_argument(
+        "--no-fit", action="store_true", help="heuristic labels only (no analysis-by-synthesis)"
+    )
     b.add_argument("--seed", type=int, default=0, help="random seed of the note draw (default 0)")
     b.set_defaults(func=_dataset_build)
 
     t = sub.add_parser(
-        "train", help="train the text -> patch model on a dataset",
+        "train",
+        help="train the text -> patch model on a dataset",
         description="Train the conditional Real-NVP on DIR/manifest.jsonl (from `promptsynth "
-                    "dataset build`). Validation instruments are held out whole. Writes the "
-                    "EMA-weight checkpoint to OUT with train_log.csv, curves.png and split.json.\n\n"
-                    "Reproduce the shipped default model (data, training, evaluation; about "
-                    "25 minutes on a 2-core CPU):\n  " + _REPRODUCE,
-        formatter_class=fmt)
-    t.add_argument("--data", required=True, metavar="DIR", help="dataset folder (with manifest.jsonl)")
+        "dataset build`). Validation instruments are held out whole. Writes the "
+        "EMA-weight checkpoint to OUT with train_log.csv, curves.png and split.json.\n\n"
+        "Reproduce the shipped default model (data, training, evaluation; about "
+        "25 minutes on a 2-core CPU):\n  " + _REPRODUCE,
+        formatter_class=fmt,
+    )
+    t.add_argument(
+        "--data", required=True, metavar="DIR", help="dataset folder (with manifest.jsonl)"
+    )
     t.add_argument("--out", required=True, metavar="DIR", help="checkpoint folder to write")
     t.add_argument("--encoder", default="minilm", help="text encoder: minilm (default) or clap")
     t.add_argument("--epochs", type=int, default=400, help="most epochs (default 400)")
     t.add_argument("--max-minutes", type=float, help="stop after this many minutes of training")
     t.add_argument("--batch-size", type=int, default=128)
     t.add_argument("--lr", type=float, default=3e-4)
-    t.add_argument("--nll-weight", type=float, default=0.0, help="weight of the exact NLL term (default 0)")
-    t.add_argument("--text-noise", type=float, default=0.01,
-                   help="std of the noise added to the normalised text embedding (default 0.01)")
-    t.add_argument("--ema", type=float, default=0.999, help="EMA decay of the saved weights (default 0.999)")
-    t.add_argument("--early-stop", type=int, default=80, help="stop after N epochs without a better val loss")
+    t.add_argument(
+        "--nll-weight", type=float, default=0.0, help="weight of the exact NLL term (default 0)"
+    )
+    t.add_argument(
+        "--text-noise",
+        type=float,
+        default=0.01,
+        help="std of the noise added to the normalised text embedding (default 0.01)",
+    )
+    t.add_argument(
+        "--ema", type=float, default=0.999, help="EMA decay of the saved weights (default 0.999)"
+    )
+    t.add_argument(
+        "--early-stop", type=int, default=80, help="stop after N epochs without a better val loss"
+    )
     t.add_argument("--hidden", type=int, default=256, help="coupling MLP width (default 256)")
     t.add_argument("--layers", type=int, default=8, help="coupling layers (default 8)")
-    t.add_argument("--val-fraction", type=float, default=0.2, help="share of instruments held out per family")
+    t.add_argument(
+        "--val-fraction", type=float, default=0.2, help="share of instruments held out per family"
+    )
     t.add_argument("--seed", type=int, default=0)
     t.add_argument("--threads", type=int, help="torch threads (default: torch's choice)")
     t.set_defaults(func=_train)
 
     e = sub.add_parser(
-        "eval", help="evaluate a checkpoint on its validation instruments",
+        "eval",
+        help="evaluate a checkpoint on its validation instruments",
         description="Evaluate a checkpoint on the validation instruments recorded in it: "
-                    "per-parameter error, spectral distance of the rendered patch to each real "
-                    "note beside two baselines, family retrieval with the captions and with "
-                    "paraphrases never used as captions. Writes eval.json and eval.md.\n\n"
-                    "Example:\n  promptsynth eval --model model/checkpoints/default --data runs/default-data",
-        formatter_class=fmt)
+        "per-parameter error, spectral distance of the rendered patch to each real "
+        "note beside two baselines, family retrieval with the captions and with "
+        "paraphrases never used as captions. Writes eval.json and eval.md.\n\n"
+        "Example:\n  promptsynth eval --model model/checkpoints/default --data runs/default-data",
+        formatter_class=fmt,
+    )
     e.add_argument("--model", required=True, metavar="DIR", help="checkpoint folder")
     e.add_argument("--data", required=True, metavar="DIR", help="the dataset it was trained on")
-    e.add_argument("--out", metavar="DIR", help="where to write eval.json/eval.md (default: --model)")
-    e.add_argument("--max-notes", type=int, default=400, help="validation notes to render (default 400)")
+    e.add_argument(
+        "--out", metavar="DIR", help="where to write eval.json/eval.md (default: --model)"
+    )
+    e.add_argument(
+        "--max-notes", type=int, default=400, help="validation notes to render (default 400)"
+    )
     e.set_defaults(func=_eval)
 
 
@@ -115,7 +174,9 @@ def _cli_error(msg: str) -> Exception:
 def _manifest(data: str) -> Path:
     path = Path(data) / "manifest.jsonl"
     if not path.is_file():
-        raise _cli_error(f"{path} does not exist; build it with `promptsynth dataset build --out {data} ...`")
+        raise _cli_error(
+            f"{path} does not exist; build it with `promptsynth dataset build --out {data} ...`"
+        )
     return path
 
 
@@ -128,10 +189,20 @@ def _dataset_build(args: argparse.Namespace) -> int:
 
     try:
         summary = build_dataset(
-            args.out, nsynth_root=args.nsynth, per_instrument=args.per_instrument,
-            per_combo=args.per_combo, families=args.families, sources=args.sources, gm=args.gm,
-            gm_pitches=args.gm_pitches, gm_velocities=args.gm_velocities,
-            soundfont=args.soundfont, workers=args.workers, fit=not args.no_fit, seed=args.seed)
+            args.out,
+            nsynth_root=args.nsynth,
+            per_instrument=args.per_instrument,
+            per_combo=args.per_combo,
+            families=args.families,
+            sources=args.sources,
+            gm=args.gm,
+            gm_pitches=args.gm_pitches,
+            gm_velocities=args.gm_velocities,
+            soundfont=args.soundfont,
+            workers=args.workers,
+            fit=not args.no_fit,
+            seed=args.seed,
+        )
     except (ValueError, FileNotFoundError) as exc:
         raise _cli_error(str(exc)) from exc
     print(json.dumps(summary, indent=1))
@@ -146,10 +217,21 @@ def _train(args: argparse.Namespace) -> int:
         torch.set_num_threads(args.threads)
     from training.train import TrainConfig, train
 
-    cfg = TrainConfig(encoder=args.encoder, epochs=args.epochs, max_minutes=args.max_minutes,
-                      batch_size=args.batch_size, lr=args.lr, w_nll=args.nll_weight,
-                      early_stop=args.early_stop, text_noise=args.text_noise, ema=args.ema, hidden=args.hidden, n_layers=args.layers,
-                      val_fraction=args.val_fraction, seed=args.seed)
+    cfg = TrainConfig(
+        encoder=args.encoder,
+        epochs=args.epochs,
+        max_minutes=args.max_minutes,
+        batch_size=args.batch_size,
+        lr=args.lr,
+        w_nll=args.nll_weight,
+        early_stop=args.early_stop,
+        text_noise=args.text_noise,
+        ema=args.ema,
+        hidden=args.hidden,
+        n_layers=args.layers,
+        val_fraction=args.val_fraction,
+        seed=args.seed,
+    )
     try:
         summary = train(manifest, args.out, cfg)
     except ValueError as exc:

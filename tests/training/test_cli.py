@@ -7,7 +7,9 @@ import pytest
 from server.cli import main
 
 
-@pytest.mark.parametrize("argv", [["dataset", "build", "--help"], ["train", "--help"], ["eval", "--help"]])
+@pytest.mark.parametrize(
+    "argv", [["dataset", "build", "--help"], ["train", "--help"], ["eval", "--help"]]
+)
 def test_help(argv, capsys):
     with pytest.raises(SystemExit) as exc:
         main(argv)

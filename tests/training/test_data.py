@@ -32,7 +32,10 @@ def test_reader_reads_wav_and_flac():
 
 
 def test_reader_filters_and_balances():
-    assert {n.family for n in read_nsynth(NSYNTH, families=["guitar", "flute"])} == {"guitar", "flute"}
+    assert {n.family for n in read_nsynth(NSYNTH, families=["guitar", "flute"])} == {
+        "guitar",
+        "flute",
+    }
     assert {n.source for n in read_nsynth(NSYNTH, sources=["electronic"])} == {"electronic"}
     assert len(read_nsynth(NSYNTH, per_combo=1)) == 8  # one note per instrument already
     with pytest.raises(ValueError, match="unknown NSynth family"):
@@ -42,8 +45,17 @@ def test_reader_filters_and_balances():
 
 
 def _note(**kw) -> Note:
-    base = dict(note_id="x", audio_path="x.wav", pitch=60, velocity=75, instrument="i",
-                family="guitar", source="acoustic", name="acoustic guitar", dataset="nsynth")
+    base = dict(
+        note_id="x",
+        audio_path="x.wav",
+        pitch=60,
+        velocity=75,
+        instrument="i",
+        family="guitar",
+        source="acoustic",
+        name="acoustic guitar",
+        dataset="nsynth",
+    )
     base.update(kw)
     return Note(**base)
 
@@ -54,18 +66,31 @@ def test_captions():
     assert "an acoustic guitar note" in caps
     assert "a low guitar note" in caps and "a soft guitar note" in caps
     assert "a bright guitar note" in caps and "a guitar note with a long release" in caps
-    gm = captions_for(_note(dataset="gm", name="nylon string guitar", family="guitar", pitch=72,
-                            velocity=100))
-    assert "a nylon string guitar" in gm and "a high guitar note" in gm and "a loud guitar note" in gm
+    gm = captions_for(
+        _note(dataset="gm", name="nylon string guitar", family="guitar", pitch=72, velocity=100)
+    )
+    assert (
+        "a nylon string guitar" in gm and "a high guitar note" in gm and "a loud guitar note" in gm
+    )
     assert len(gm) == len(set(gm))
 
 
 def test_paraphrases_are_never_captions():
     every = set()
-    for fam, src, pitch, vel in itertools.product(NSYNTH_FAMILIES, ("acoustic", "electronic"),
-                                                  (30, 60, 90), (25, 75, 127)):
-        every.update(captions_for(_note(family=fam, source=src, pitch=pitch, velocity=vel,
-                                        qualities=list(QUALITY_TEMPLATES))))
+    for fam, src, pitch, vel in itertools.product(
+        NSYNTH_FAMILIES, ("acoustic", "electronic"), (30, 60, 90), (25, 75, 127)
+    ):
+        every.update(
+            captions_for(
+                _note(
+                    family=fam,
+                    source=src,
+                    pitch=pitch,
+                    velocity=vel,
+                    qualities=list(QUALITY_TEMPLATES),
+                )
+            )
+        )
     from training.soundfont import GM_PROGRAMS
 
     for name, fam, src in GM_PROGRAMS:
@@ -76,18 +101,40 @@ def test_paraphrases_are_never_captions():
 
 
 def _record(i: int, inst: str, family: str, dataset: str = "nsynth", audio: str = "a.wav") -> dict:
-    theta = {"pitch_midi": 60.0, "velocity": 100.0, "sample_rate": 16000.0, "duration_s": 4.0,
-             "attack_s": 0.01 * (i + 1), "decay_s": 0.3, "sustain": 0.5, "release_s": 0.2,
-             "mod_ratio": 1.0 + i % 3, "mod_index": 1.5}
-    return {"note_id": f"{inst}-{i}", "audio_path": audio, "instrument": inst, "family": family,
-            "dataset": dataset, "pitch": 60, "velocity": 100, "source": "acoustic",
-            "name": family, "qualities": [], "captions": [f"a {family} note"], "theta": theta}
+    theta = {
+        "pitch_midi": 60.0,
+        "velocity": 100.0,
+        "sample_rate": 16000.0,
+        "duration_s": 4.0,
+        "attack_s": 0.01 * (i + 1),
+        "decay_s": 0.3,
+        "sustain": 0.5,
+        "release_s": 0.2,
+        "mod_ratio": 1.0 + i % 3,
+        "mod_index": 1.5,
+    }
+    return {
+        "note_id": f"{inst}-{i}",
+        "audio_path": audio,
+        "instrument": inst,
+        "family": family,
+        "dataset": dataset,
+        "pitch": 60,
+        "velocity": 100,
+        "source": "acoustic",
+        "name": family,
+        "qualities": [],
+        "captions": [f"a {family} note"],
+        "theta": theta,
+    }
 
 
 def test_manifest_round_trip(tmp_path):
     (tmp_path / "audio").mkdir()
-    recs = [_record(i, f"guitar_{i % 2}", "guitar", audio=str(tmp_path / "audio" / f"{i}.wav"))
-            for i in range(5)]
+    recs = [
+        _record(i, f"guitar_{i % 2}", "guitar", audio=str(tmp_path / "audio" / f"{i}.wav"))
+        for i in range(5)
+    ]
     recs.append(_record(9, "elsewhere", "flute", audio="/abs/where/n.flac"))
     assert write_manifest(tmp_path / "manifest.jsonl", recs) == 6
     line = json.loads((tmp_path / "manifest.jsonl").read_text().splitlines()[0])

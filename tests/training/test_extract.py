@@ -15,8 +15,14 @@ from training.nsynth import read_nsynth
 from training.spectral import SpectralTarget, log_mel, spectral_distance
 
 NSYNTH = Path(__file__).resolve().parents[1] / "data" / "nsynth"
-KNOWN = {"attack_s": 0.05, "decay_s": 0.4, "sustain": 0.5, "release_s": 0.3, "mod_ratio": 2.0,
-         "mod_index": 2.0}
+KNOWN = {
+    "attack_s": 0.05,
+    "decay_s": 0.4,
+    "sustain": 0.5,
+    "release_s": 0.3,
+    "mod_ratio": 2.0,
+    "mod_index": 2.0,
+}
 
 
 @pytest.fixture(scope="module")
@@ -41,7 +47,9 @@ def test_heuristics_return_valid_timbres(known_note):
     fixed = dict(zip(TIMBRE_NAMES, heuristic_timbre(known_note, 60)))
     assert fixed["sustain"] == pytest.approx(0.5, abs=0.05)
     assert fixed["release_s"] == pytest.approx(0.3, rel=0.3)  # measured from the note-off
-    assert dict(zip(TIMBRE_NAMES, seed_timbre(known_note, 60)))["release_s"] < 0.2  # the seed's 3.2 s
+    assert (
+        dict(zip(TIMBRE_NAMES, seed_timbre(known_note, 60)))["release_s"] < 0.2
+    )  # the seed's 3.2 s
 
 
 def test_fit_recovers_a_known_patch(known_note):

@@ -39,16 +39,34 @@ def _records(tmp_path):
     for fam, ratio in (("guitar", 1.0), ("flute", 3.0), ("organ", 2.0)):
         for k in range(3):
             for i in range(6):
-                theta = {"pitch_midi": float(48 + 4 * i), "velocity": 100.0, "sample_rate": 16000.0,
-                         "duration_s": 4.0, "attack_s": float(rng.uniform(0.01, 0.1)),
-                         "decay_s": 0.3, "sustain": float(rng.uniform(0.2, 0.8)),
-                         "release_s": 0.2, "mod_ratio": ratio, "mod_index": float(rng.uniform(0, 3))}
-                recs.append({"note_id": f"{fam}{k}-{i}", "audio_path": str(tmp_path / "x.wav"),
-                             "instrument": f"{fam}_{k}", "family": fam, "dataset": "nsynth",
-                             "pitch": 48 + 4 * i, "velocity": 100, "source": "acoustic",
-                             "name": fam, "qualities": [],
-                             "captions": [f"a {fam} note", f"an acoustic {fam} note"],
-                             "theta": theta})
+                theta = {
+                    "pitch_midi": float(48 + 4 * i),
+                    "velocity": 100.0,
+                    "sample_rate": 16000.0,
+                    "duration_s": 4.0,
+                    "attack_s": float(rng.uniform(0.01, 0.1)),
+                    "decay_s": 0.3,
+                    "sustain": float(rng.uniform(0.2, 0.8)),
+                    "release_s": 0.2,
+                    "mod_ratio": ratio,
+                    "mod_index": float(rng.uniform(0, 3)),
+                }
+                recs.append(
+                    {
+                        "note_id": f"{fam}{k}-{i}",
+                        "audio_path": str(tmp_path / "x.wav"),
+                        "instrument": f"{fam}_{k}",
+                        "family": fam,
+                        "dataset": "nsynth",
+                        "pitch": 48 + 4 * i,
+                        "velocity": 100,
+                        "source": "acoustic",
+                        "name": fam,
+                        "qualities": [],
+                        "captions": [f"a {fam} note", f"an acoustic {fam} note"],
+                        "theta": theta,
+                    }
+                )
     return recs
 
 
@@ -56,8 +74,16 @@ def _records(tmp_path):
 def test_tiny_training_run_saves_ema_weights(tmp_path, ema):
     data = tmp_path / "data"
     write_manifest(data / "manifest.jsonl", _records(tmp_path))
-    cfg = TrainConfig(encoder="test-hash", epochs=4, batch_size=16, hidden=16, n_layers=2,
-                      ema=ema, w_nll=0.1, seed=1)
+    cfg = TrainConfig(
+        encoder="test-hash",
+        epochs=4,
+        batch_size=16,
+        hidden=16,
+        n_layers=2,
+        ema=ema,
+        w_nll=0.1,
+        seed=1,
+    )
     out = tmp_path / "ckpt"
     summary = train(data / "manifest.jsonl", out, cfg, progress=False)
     assert summary["epochs_run"] == 4 and summary["val_notes"] > 0
@@ -72,8 +98,15 @@ def test_tiny_training_run_saves_ema_weights(tmp_path, ema):
     # With decay 1.0 the EMA never leaves the initial weights: saving them proves the EMA
     # copy (not the trained raw weights) is what the checkpoint holds.
     torch.manual_seed(cfg.seed)
-    init = ConditionalRealNVP(dim=10, context_dim=16, n_layers=2, hidden=16, n_blocks=2,
-                              dropout=cfg.dropout, seed=cfg.seed).state_dict()
+    init = ConditionalRealNVP(
+        dim=10,
+        context_dim=16,
+        n_layers=2,
+        hidden=16,
+        n_blocks=2,
+        dropout=cfg.dropout,
+        seed=cfg.seed,
+    ).state_dict()
     saved = ckpt.flow.state_dict()
     same = all(torch.equal(init[k], saved[k]) for k in init)
     assert same == (ema == 1.0)
