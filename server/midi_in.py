@@ -89,12 +89,11 @@ class MidiParser:
 
     def feed(self, data) -> list[tuple[int, int, tuple[int, ...]]]:
         out = []
+        if any(b >= 0xF8 for b in data):  # real-time: may sit anywhere, changes nothing
+            data = [b for b in data if b < 0xF8]
         i, n = 0, len(data)
         while i < n:
             b = data[i]
-            if b >= 0xF8:  # real-time: may sit anywhere, changes nothing
-                i += 1
-                continue
             if b >= 0xF0:  # SysEx / system common: skip it and its data bytes
                 self.running = None
                 i += 1

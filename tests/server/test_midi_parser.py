@@ -1,0 +1,39 @@
+"""The MIDI byte parser of the host, without JACK: running status, system messages,
+broken data."""
+
+from __future__ import annotations
+
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from server.midi_in import MidiParser
+
+
+def test_running_status_and_system_messages():
+    p = MidiParser()
+    assert p.feed([0x90, 60, 100]) == [(0x90, 0, (60, 100))]
+    assert p.feed([62, 100, 64, 0]) == [(0x90, 0, (62, 100)), (0x90, 0, (64, 0))]
+    # Real-time bytes anywhere change nothing; running status survives them.
+    assert p.feed([0xF8, 65, 0xFE, 1]) == [(0x90, 0, (65, 1))]
+    # SysEx cancels running status; its data bytes are skipped.
+    assert p.feed([0xF0, 1, 2, 3, 0xF7, 66, 1]) == []
+    assert p.dropped == 1  # the stray 66 (and 1 with it)
+    assert p.feed([0xC5, 7, 0xE1, 0x7F, 0x7F]) == [(0xC0, 5, (7,)), (0xE0, 1, (0x7F, 0x7F))]
+
+
+def test_broken_messages_are_dropped():
+    p = MidiParser()
+    # A byte above 127 is a status byte: a short note-on, then program change 100 on ch 9.
+    assert p.feed([0x90, 200, 100]) == [(0xC0, 8, (100,))]
+    assert p.feed([0x90, 60]) == []
+    assert p.feed([60]) == []  # running status 0x90 from above: one data byte is short
+    assert p.dropped >= 2
+
+
+@settings(max_examples=300, deadline=None)
+@given(st.lists(st.integers(0, 255), max_size=64))
+def test_any_bytes_give_only_well_formed_messages(data):
+    for kind, ch, args in MidiParser().feed(data):
+        assert kind in (0x80, 0x90, 0xA0, 0xB0, 0xC0, 0xD0, 0xE0) and 0 <= ch <= 15
+        assert all(0 <= a <= 127 for a in args)
+        assert len(args) == (1 if kind in (0xC0, 0xD0) else 2)
