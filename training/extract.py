@@ -47,7 +47,9 @@ def extract_note(note: Note, fit: bool = True, local_iters: int = 3) -> dict:
         "distance_heuristic": float(d_heur),
     }
     if fit:
-        res = fit_timbre(y, note.pitch, note.velocity, heur, local_iters=local_iters)
+        res = fit_timbre(
+            y, note.pitch, note.velocity, heur, local_iters=local_iters, extra_starts=[seed]
+        )
         timbre, dist = res.timbre, res.distance
     else:
         timbre, dist = heur, float(d_heur)

@@ -10,11 +10,12 @@ pitch and velocity. The search has three stages, each batched:
 3. local search of all six values in the schema's learning space by the full
    multi-resolution log-spectral distance (:mod:`training.spectral`), steps halving.
 
-The result is never worse (by that distance) than the heuristic start it is given.
+The result is never worse (by that distance) than any start it is given.
 """
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass
 
 import numpy as np
@@ -114,6 +115,7 @@ def fit_timbre(
     tail_s: float = TAIL_S,
     local_iters: int = 3,
     n_spectra: int = 2,
+    extra_starts: Sequence[np.ndarray] = (),
 ) -> FitResult:
     """Fit the six timbre values to the note ``y [n_samples]`` (held ``hold_s``).
 
@@ -121,6 +123,7 @@ def fit_timbre(
         start: [6] a heuristic estimate (schema order); kept if nothing beats it.
         local_iters: iterations of the final local search (12 renders each).
         n_spectra: how many of the best (ratio, index) pairs go through the envelope stage.
+        extra_starts: more [6] estimates (e.g. the seed's) the local search may start from.
     """
     render = _Renderer(pitch, velocity, sample_rate, hold_s, tail_s)
     start = np.clip(np.asarray(start, dtype=np.float64), _LO, _HI)
@@ -154,7 +157,8 @@ def fit_timbre(
         cands.append(cur)
 
     # 3. Local search by the full distance, from the best of the start and stage 2.
-    pool = np.vstack([start[None], np.array(cands)])
+    extra = [np.clip(np.asarray(e, dtype=np.float64), _LO, _HI) for e in extra_starts]
+    pool = np.vstack([start[None], np.array(cands), *[e[None] for e in extra]])
     d = target.distance(render(pool))
     start_d = float(d[0])
     best = pool[int(np.argmin(d))].copy()
