@@ -5,7 +5,8 @@
 - spectral distance (:mod:`training.spectral`) between the real note and the render, at
   the note's pitch and velocity, of: the model's patch for "a {family} note"; the
   per-family mean theta of the training notes; one global mean patch; and the note's own
-  fitted label (the best the synth reached: a floor, not a baseline);
+  fitted label (the best the synth reached: a floor, not a baseline), and silence (a
+  sanity check: any patch worth having must beat it);
 - family retrieval: render every family's patch at the note's pitch and velocity; the
   retrieved family is the one whose render is nearest the real note in log-mel space;
   accuracy over notes of NSynth's families (chance: 1 / number of families);
@@ -116,6 +117,7 @@ def evaluate(
         d = spectral_distance(np.repeat(y[None], len(names), 0), renders)
         for k, dk in zip(names, d):
             dist[k].append(float(dk))
+        dist["silence"].append(float(spectral_distance(y, np.zeros_like(y))))
         if f not in families:
             continue
         ref = log_mel(y[None])[0]
@@ -186,6 +188,7 @@ def report_markdown(report: dict) -> str:
         f"| baseline: per-family mean theta (training notes) | {sd.get('family_mean')} |",
         f"| baseline: one global mean patch | {sd.get('global_patch')} |",
         f"| floor: the note's own fitted label | {sd.get('fitted_label')} |",
+        f"| sanity check: silence | {sd.get('silence')} |",
         "",
         f"| family retrieval (log-mel nearest of {len(report['families'])} family patches; "
         f"chance {report['chance']}) | accuracy |",
