@@ -32,8 +32,8 @@ def write_manifest(path: str | os.PathLike, records: Iterable[dict]) -> int:
         for rec in records:
             rec = dict(rec)
             ap = Path(rec["audio_path"]).resolve()
-            if ap.is_relative_to(base):
-                rec["audio_path"] = str(ap.relative_to(base))
+            # Inside the dataset folder: relative (the folder can move); else absolute.
+            rec["audio_path"] = str(ap.relative_to(base) if ap.is_relative_to(base) else ap)
             f.write(json.dumps(rec, sort_keys=True) + "\n")
             n += 1
     return n

@@ -58,7 +58,7 @@ def read_nsynth(
 
     Notes whose audio file is missing are skipped. Order: sorted by note_str.
     """
-    root = Path(root)
+    root = Path(root).resolve()
     meta_path = root / "examples.json"
     if not meta_path.is_file():
         raise FileNotFoundError(f"no examples.json in {root} (expected the official NSynth layout)")
