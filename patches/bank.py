@@ -32,7 +32,7 @@ class Bank:
 
     With ``factory`` the shipped factory bank (``FACTORY_DIR``) lies underneath, read-only:
     its patches can be loaded and listed unless the folder has one of the same name, and its
-    program map (General MIDI numbers) answers programs the folder's own map leaves open.
+    program map (General MIDI numbers) answers the programs the folder leaves open.
     Saves always go to the folder.
 
     Args:
@@ -128,17 +128,16 @@ class Bank:
         return self.load(name) if name is not None else None
 
     def programs(self) -> dict[int, str]:
-        """Program number -> patch name: the folder's map, then the factory's, then the
-        folder's patches by position in name order for programs still open."""
+        """Program number -> patch name: the folder's map, then the folder's patches by
+        position in name order, then the factory's map for programs still open."""
         return dict(sorted(self._program_map().items()))
 
     def _program_map(self) -> dict[int, str]:
         with self._lock:
             own = {k: v for k, v in self._programs.items() if v in self._patches}
             names = sorted(self._patches)
-        result = {i: n for i, n in enumerate(names[:128])}
-        if self.factory is not None:
-            result.update({k: v for k, v in self.factory._program_map_explicit().items() if k not in own})
+        result = dict(self.factory._program_map_explicit()) if self.factory is not None else {}
+        result.update(enumerate(names[:128]))
         result.update(own)
         return result
 

@@ -126,7 +126,7 @@ class Host:
         try:
             from patches import Bank
 
-            self.bank = Bank(self.config.bank)
+            self.bank = Bank(self.config.bank, factory=True)
             self.bank_reason = ""
         except Exception as exc:  # noqa: BLE001 - play on without a bank, say why
             self.bank, self.bank_reason = None, str(exc)

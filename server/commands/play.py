@@ -244,7 +244,7 @@ def _first_patch(args):
     try:
         if os.path.isfile(args.patch):
             return load_patch(args.patch)
-        return Bank(args.bank).load(args.patch)
+        return Bank(args.bank, factory=True).load(args.patch)
     except (PatchError, OSError) as exc:
         raise CliError(f"--patch {args.patch}: {exc}") from None
 

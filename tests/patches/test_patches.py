@@ -197,8 +197,12 @@ def test_factory_bank_lies_underneath_read_only(tmp_path, monkeypatch):
     assert user.load("cello").theta == THETA
     assert Bank(factory).load("cello").theta == Theta()
     assert user.own_names() == ["cello"]
-    # The user's program map wins; the factory's answers the rest.
-    user.set_program(0, "cello")
-    assert user.program(0).name == "cello"
-    assert user.program(42).name == "cello"
-    assert Bank(tmp_path / "mine").names() == ["cello"]  # without the factory layer
+    # The user's folder answers first (its map, then its patches by position); the
+    # factory's map answers the programs it leaves open.
+    assert user.program(0).name == "cello"  # the user's only patch, by position
+    assert user.program(42).name == "cello"  # the factory's map
+    user.save(Patch("zither", Theta()))
+    user.set_program(42, "zither")
+    assert user.program(42).name == "zither"
+    assert user.program(1).name == "zither"
+    assert Bank(tmp_path / "mine").names() == ["cello", "zither"]  # without the factory layer
