@@ -206,3 +206,20 @@ def test_factory_bank_lies_underneath_read_only(tmp_path, monkeypatch):
     assert user.program(42).name == "zither"
     assert user.program(1).name == "zither"
     assert Bank(tmp_path / "mine").names() == ["cello", "zither"]  # without the factory layer
+
+
+def test_factory_bank_ships_whole():
+    from patches import FACTORY_DIR
+    from patches.factory_prompts import FACTORY_PROMPTS
+
+    bank = Bank(FACTORY_DIR, create=False)
+    assert bank.errors == []
+    assert len(bank.names()) >= 32
+    assert sorted(bank.names()) == sorted(name for _, name, _ in FACTORY_PROMPTS)
+    for program, name, prompt in FACTORY_PROMPTS:
+        p = bank.program(program)
+        assert p.name == name and p.prompt == prompt
+        assert p.source["encoder"] == "minilm"
+    # Made by the model, not all alike: bowed strings swell, plucked strings die away.
+    assert bank.load("violin").theta.attack_s > 3 * bank.load("nylon guitar").theta.attack_s
+    assert bank.load("violin").theta.sustain > bank.load("nylon guitar").theta.sustain + 0.2
