@@ -41,7 +41,7 @@ def register(sub: argparse._SubParsersAction) -> None:
         "from a SoundFont, caption them, extract theta by analysis-by-synthesis "
         "and write DIR/manifest.jsonl (+ DIR/extraction.json with the mean "
         "spectral distances of the seed-style, heuristic and fitted labels).\n\n"
-        "Example (the default model's data, about 8 minutes on 2 cores):\n"
+        "Example (the default model's data, about 5 minutes on 2 cores):\n"
         "  promptsynth dataset build --nsynth ../shared/data/nsynth-test "
         "--per-instrument 16 --gm --out runs/default-data",
         formatter_class=fmt,
@@ -108,7 +108,7 @@ def register(sub: argparse._SubParsersAction) -> None:
         "dataset build`). Validation instruments are held out whole. Writes the "
         "EMA-weight checkpoint to OUT with train_log.csv, curves.png and split.json.\n\n"
         "Reproduce the shipped default model (data, training, evaluation; about "
-        "18 minutes on a 2-core CPU):\n  " + _REPRODUCE,
+        "13 minutes on a 2-core CPU):\n  " + _REPRODUCE,
         formatter_class=fmt,
     )
     t.add_argument(
