@@ -7,6 +7,7 @@ preallocated ring there and written to disk by a separate thread.
 
 from __future__ import annotations
 
+import gc
 import os
 import threading
 import time
@@ -155,6 +156,12 @@ class AudioOutput:
         from threadpoolctl import threadpool_limits
 
         self._blas_limit = threadpool_limits(limits=1, user_api="blas")
+        # Python's cyclic garbage collector runs in whichever thread allocates, the audio
+        # callback included, and a full pass over every object of a large program (numpy,
+        # a test runner, the host) takes milliseconds: an underrun. Freezing what exists
+        # now leaves the collector only the objects made from here on.
+        gc.collect()
+        gc.freeze()
         try:
             if self._record_path is not None:
                 self.recorder = Recorder(self._record_path, self.engine.sample_rate)

@@ -7,6 +7,7 @@ import pytest
 import soundfile as sf
 
 from engine import AudioError, AudioOutput, Engine, Theta
+from tests.conftest import assert_no_underruns, cpu_steal_s
 
 pytestmark = pytest.mark.jack
 SR = 48000  # must equal jackd's -r
@@ -14,7 +15,9 @@ SR = 48000  # must equal jackd's -r
 
 def test_ten_seconds_of_32_voices_without_underflow(jack, tmp_path):
     engine = Engine(SR, max_voices=32)
-    theta = Theta.from_dict({"attack_s": 0.01, "decay_s": 0.5, "sustain": 0.6, "mod_index": 3.0, "mod_ratio": 2.0})
+    theta = Theta.from_dict(
+        {"attack_s": 0.01, "decay_s": 0.5, "sustain": 0.6, "mod_index": 3.0, "mod_ratio": 2.0}
+    )
     for ch in range(16):
         engine.set_patch(ch, theta)
     rec = tmp_path / "rec.wav"
@@ -22,6 +25,7 @@ def test_ten_seconds_of_32_voices_without_underflow(jack, tmp_path):
         for i in range(32):
             engine.note_on(i % 16, 40 + i, 90)
         t0 = time.monotonic()
+        steal0 = cpu_steal_s()
         f0 = engine.frame
         while time.monotonic() - t0 < 10.0:
             time.sleep(0.25)
@@ -29,9 +33,10 @@ def test_ten_seconds_of_32_voices_without_underflow(jack, tmp_path):
         elapsed = time.monotonic() - t0
         frames = engine.frame - f0
         underflows, errors = out.underflows, out.callback_errors
+        stolen = cpu_steal_s() - steal0
         assert out.output_latency_ms > 0
     assert errors == 0
-    assert underflows == 0
+    assert_no_underruns(underflows, stolen, "in 10 s of 32 voices")
     # The callback ran at real-time pace: the clock is JACK's, not a free-running loop.
     assert frames / SR == pytest.approx(elapsed, abs=0.1)
     audio, sr = sf.read(rec, dtype="float32")
@@ -43,7 +48,9 @@ def test_ten_seconds_of_32_voices_without_underflow(jack, tmp_path):
 
 def test_recording_holds_exactly_what_was_played(jack, tmp_path):
     engine = Engine(SR, max_voices=4)
-    engine.set_patch(0, Theta.from_dict({"attack_s": 0.0, "sustain": 1.0, "mod_index": 0.0, "release_s": 0.01}))
+    engine.set_patch(
+        0, Theta.from_dict({"attack_s": 0.0, "sustain": 1.0, "mod_index": 0.0, "release_s": 0.01})
+    )
     rec = tmp_path / "rec.wav"
     with AudioOutput(engine, blocksize=128, record=rec):
         time.sleep(0.2)

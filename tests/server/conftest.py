@@ -21,7 +21,7 @@ import numpy as np
 import pytest
 from pythonosc import osc_bundle_builder, osc_message, osc_message_builder
 
-from tests.conftest import JACK_REASON, jack_running
+from tests.conftest import JACK_REASON, cpu_steal_s, jack_running
 
 ROOT = Path(__file__).resolve().parents[2]
 SR = 48000
@@ -143,6 +143,8 @@ class HostProcess:
 
     def __init__(self, args: list[str], timeout: float = 90.0, env: dict | None = None) -> None:
         env = dict(env if env is not None else os.environ, PYTHONUNBUFFERED="1")
+        #: CPU stolen by the hypervisor before this host started (see assert_no_underruns).
+        self.steal_start = cpu_steal_s()
         self.proc = subprocess.Popen(
             [sys.executable, "-m", "server", "play", "--osc-port", "0", *args],
             cwd=ROOT,

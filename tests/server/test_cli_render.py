@@ -18,8 +18,24 @@ EXAMPLE = Path(__file__).resolve().parents[2] / "examples" / "patches" / "bell.j
 
 def test_render_patch_file_to_wav_and_json(tmp_path, capsys):
     out = tmp_path / "bell.wav"
-    rc = main(["render", "--patch", str(EXAMPLE), "--out", str(out), "--pitch", "69", "--velocity", "127",
-               "--hold", "0.5", "--tail", "0.25", "--dump-json"])
+    rc = main(
+        [
+            "render",
+            "--patch",
+            str(EXAMPLE),
+            "--out",
+            str(out),
+            "--pitch",
+            "69",
+            "--velocity",
+            "127",
+            "--hold",
+            "0.5",
+            "--tail",
+            "0.25",
+            "--dump-json",
+        ]
+    )
     assert rc == 0
     audio, sr = sf.read(out, dtype="float32")
     assert sr == 16000 and audio.shape == (12000,)
@@ -41,7 +57,20 @@ def test_render_midi_bounce(tmp_path):
     tr.append(mido.Message("note_off", note=60, velocity=0, time=480))
     mid.save(tmp_path / "s.mid")
     out = tmp_path / "s.wav"
-    assert main(["render", "--patch", str(EXAMPLE), "--midi", str(tmp_path / "s.mid"), "--out", str(out)]) == 0
+    assert (
+        main(
+            [
+                "render",
+                "--patch",
+                str(EXAMPLE),
+                "--midi",
+                str(tmp_path / "s.mid"),
+                "--out",
+                str(out),
+            ]
+        )
+        == 0
+    )
     audio, sr = sf.read(out)
     assert sr == 48000 and audio.shape[1] == 2 and len(audio) == int(2.5 * 48000)
 
@@ -49,10 +78,16 @@ def test_render_midi_bounce(tmp_path):
 @pytest.mark.parametrize(
     "argv, message",
     [
-        (["render", "--patch", "no-such-patch", "--out", "x.wav"], "no patch named 'no-such-patch'"),
+        (
+            ["render", "--patch", "no-such-patch", "--out", "x.wav"],
+            "no patch named 'no-such-patch'",
+        ),
         (["render", "--patch", "missing.json", "--out", "x.wav"], "cannot read"),
         (["render", "--patch", str(EXAMPLE), "--out", "/no/such/dir/x.wav"], "does not exist"),
-        (["render", "--patch", str(EXAMPLE), "--midi", "nothere.mid", "--out", "x.wav"], "cannot read MIDI file"),
+        (
+            ["render", "--patch", str(EXAMPLE), "--midi", "nothere.mid", "--out", "x.wav"],
+            "cannot read MIDI file",
+        ),
     ],
 )
 def test_render_errors_are_one_clear_line(tmp_path, monkeypatch, capsys, argv, message):
@@ -63,7 +98,9 @@ def test_render_errors_are_one_clear_line(tmp_path, monkeypatch, capsys, argv, m
     assert message in err and "Traceback" not in err
 
 
-@pytest.mark.parametrize("arg", [["--pitch", "200"], ["--velocity", "0"], ["--hold", "nan"], ["--pitch", "sixty"]])
+@pytest.mark.parametrize(
+    "arg", [["--pitch", "200"], ["--velocity", "0"], ["--hold", "nan"], ["--pitch", "sixty"]]
+)
 def test_render_rejects_bad_numbers(tmp_path, capsys, arg):
     with pytest.raises(SystemExit) as e:
         main(["render", "--patch", str(EXAMPLE), "--out", str(tmp_path / "x.wav"), *arg])
@@ -74,16 +111,44 @@ def test_render_rejects_bad_numbers(tmp_path, capsys, arg):
 def test_params_lists_every_parameter(capsys):
     assert main(["params", "--json"]) == 0
     d = json.loads(capsys.readouterr().out)
-    assert [p["name"] for p in d["params"]][4:] == ["attack_s", "decay_s", "sustain", "release_s", "mod_ratio", "mod_index"]
+    assert [p["name"] for p in d["params"]][4:] == [
+        "attack_s",
+        "decay_s",
+        "sustain",
+        "release_s",
+        "mod_ratio",
+        "mod_index",
+    ]
     assert d["params"][4]["max"] == 2.0
 
 
 def test_patch_commands(tmp_path, capsys):
     bank = tmp_path / "bank"
-    save_patch(Patch("warm", Theta.from_dict({"attack_s": 0.2, "mod_index": 0.5})), tmp_path / "warm.json")
+    save_patch(
+        Patch("warm", Theta.from_dict({"attack_s": 0.2, "mod_index": 0.5})), tmp_path / "warm.json"
+    )
     base = ["patch", "--bank", str(bank)]
-    assert main([*base, "morph", str(EXAMPLE), str(tmp_path / "warm.json"), "--t", "0.5", "--name", "mix"]) == 0
-    assert main([*base, "morph", str(EXAMPLE), str(tmp_path / "warm.json"), "--t", "1", "--name", "mix"]) == 0
+    assert (
+        main(
+            [
+                *base,
+                "morph",
+                str(EXAMPLE),
+                str(tmp_path / "warm.json"),
+                "--t",
+                "0.5",
+                "--name",
+                "mix",
+            ]
+        )
+        == 0
+    )
+    assert (
+        main(
+            [*base, "morph", str(EXAMPLE), str(tmp_path / "warm.json"), "--t", "1", "--name", "mix"]
+        )
+        == 0
+    )
     out = capsys.readouterr().out
     assert "saved 'mix-2'" in out and "use --force" in out
     assert Bank(bank).load("mix-2").theta.attack_s == pytest.approx(0.2)
@@ -106,12 +171,45 @@ def test_patch_new_from_a_prompt(tmp_path, capsys):
 
     ckpt = make_checkpoint(tmp_path / "ckpt", get_encoder("minilm"))
     bank = tmp_path / "bank"
-    assert main(["patch", "--bank", str(bank), "new", "a soft flute", "--name", "soft-flute", "--model", str(ckpt)]) == 0
+    assert (
+        main(
+            [
+                "patch",
+                "--bank",
+                str(bank),
+                "new",
+                "a soft flute",
+                "--name",
+                "soft-flute",
+                "--model",
+                str(ckpt),
+            ]
+        )
+        == 0
+    )
     p = Bank(bank).load("soft-flute")
-    assert p.prompt == "a soft flute" and p.source["encoder"] == "minilm" and p.source["temperature"] == 0.0
+    assert (
+        p.prompt == "a soft flute"
+        and p.source["encoder"] == "minilm"
+        and p.source["temperature"] == 0.0
+    )
     # The same prompt at temperature 0 is the same patch.
     out = tmp_path / "f.wav"
-    assert main(["render", "--prompt", "a soft flute", "--model", str(ckpt), "--out", str(out), "--dump-json"]) == 0
+    assert (
+        main(
+            [
+                "render",
+                "--prompt",
+                "a soft flute",
+                "--model",
+                str(ckpt),
+                "--out",
+                str(out),
+                "--dump-json",
+            ]
+        )
+        == 0
+    )
     assert load_patch(tmp_path / "f.json").theta.timbre() == pytest.approx(p.theta.timbre())
     assert main(["render", "--prompt", "   ", "--model", str(ckpt), "--out", str(out)]) == 2
     assert "prompt" in capsys.readouterr().err
@@ -121,8 +219,12 @@ def test_console_script_runs(tmp_path):
     # The console script installed beside this interpreter (not one elsewhere on PATH).
     exe = Path(sys.executable).parent / "promptsynth"
     cmd = [str(exe)] if exe.exists() else [sys.executable, "-m", "server"]
-    r = subprocess.run([*cmd, "render", "--patch", str(EXAMPLE), "--out", str(tmp_path / "b.wav")],
-                       capture_output=True, text=True, timeout=60)
+    r = subprocess.run(
+        [*cmd, "render", "--patch", str(EXAMPLE), "--out", str(tmp_path / "b.wav")],
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
     assert r.returncode == 0, r.stderr
     assert (tmp_path / "b.wav").exists()
     r = subprocess.run([*cmd, "--help"], capture_output=True, text=True, timeout=60)

@@ -10,12 +10,14 @@ import sys
 
 import pytest
 
+from tests.conftest import assert_no_underruns, cpu_steal_s
 from tests.server.conftest import ROOT
 
 pytestmark = [pytest.mark.jack, pytest.mark.slow]
 
 
 def test_soak_60_s(jack, checkpoint):
+    steal0 = cpu_steal_s()
     r = subprocess.run(
         [
             sys.executable,
@@ -37,5 +39,5 @@ def test_soak_60_s(jack, checkpoint):
     assert result["messages"] > 5000 and result["prompts_done"] > 0, result
     assert result["internal_errors"] == 0, result
     assert result["stuck_voices"] == 0, result
-    assert result["underruns"] == 0, result
+    assert_no_underruns(result["underruns"], cpu_steal_s() - steal0, f"in the soak: {result}")
     assert result["exit_status"] == 0, result

@@ -11,6 +11,7 @@ import time
 
 import pytest
 
+from tests.conftest import assert_no_underruns, cpu_steal_s
 from tests.server.conftest import HostProcess, OscClient
 
 pytestmark = [pytest.mark.jack, pytest.mark.slow]
@@ -116,6 +117,7 @@ def test_sysex_junk_and_out_of_range_data_change_nothing(out, osc, host):
 
 def test_a_burst_of_1000_note_ons_steals_and_leaves_nothing_stuck(out, osc):
     before = status(osc)[1]
+    steal0 = cpu_steal_s()
     notes = [(0x90 | (i // 128) % 16, i % 128) for i in range(1000)]
     for status_byte, pitch in notes:
         out.send_message([status_byte, pitch, 100])
@@ -126,4 +128,4 @@ def test_a_burst_of_1000_note_ons_steals_and_leaves_nothing_stuck(out, osc):
     for status_byte, pitch in notes:
         out.send_message([status_byte & 0x0F | 0x80, pitch, 0])
     wait_silent(osc)
-    assert status(osc)[1] == before, "underruns during the burst"
+    assert_no_underruns(status(osc)[1] - before, cpu_steal_s() - steal0, "during the burst")
