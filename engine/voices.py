@@ -48,6 +48,9 @@ _FIELDS = (
     "gain_l", "gain_r", "gain_l_tgt", "gain_r_tgt", "mod_scale",
 )
 _F = {name: i for i, name in enumerate(_FIELDS)}
+# The four gain rows are adjacent: current left, right, then their targets.
+_GAIN = _F["gain_l"]
+assert _FIELDS[_GAIN : _GAIN + 4] == ("gain_l", "gain_r", "gain_l_tgt", "gain_r_tgt")
 
 
 class VoiceBank:
@@ -75,8 +78,8 @@ class VoiceBank:
         self._ramp = np.ones((2, MAX_CHUNK), dtype=np.float32)
         self._ramp[1] = self._k
         self._lines = np.empty(6 * self.capacity * MAX_CHUNK, dtype=np.float32)
-        self._mix = np.empty((MAX_CHUNK, 2), dtype=np.float32)
-        self._mix2 = np.empty((MAX_CHUNK, 2), dtype=np.float32)
+        self._mix = np.empty((MAX_CHUNK, 4), dtype=np.float32)
+        self._gains = np.empty((self.capacity, 4), dtype=np.float32)
         self._freed = np.zeros(self.capacity, dtype=bool)
 
     # -- slots -------------------------------------------------------------------------
@@ -249,22 +252,19 @@ class VoiceBank:
     def _mix_into(self, out: np.ndarray, sig: np.ndarray, m: int) -> None:
         n = self.n
         alpha = 1.0 - math.exp(-m / (SMOOTH_S * self.sample_rate))
-        g0 = np.empty((n, 2), dtype=np.float32)
-        g0[:, 0] = self.gain_l[:n]
-        g0[:, 1] = self.gain_r[:n]
-        new_l = self.gain_l[:n] + (self.gain_l_tgt[:n] - self.gain_l[:n]) * alpha
-        new_r = self.gain_r[:n] + (self.gain_r_tgt[:n] - self.gain_r[:n]) * alpha
-        g1 = np.empty((n, 2), dtype=np.float32)
-        g1[:, 0] = (new_l - self.gain_l[:n]) / m
-        g1[:, 1] = (new_r - self.gain_r[:n]) / m
-        self.gain_l[:n] = new_l
-        self.gain_r[:n] = new_r
-        # sum_v sig[v, k] * (g0[v] + g1[v] * k): two small matrix products.
-        mix = np.matmul(sig.T, g0, out=self._mix[:m])
-        ramp = np.matmul(sig.T, g1, out=self._mix2[:m])
-        ramp *= self._k[:m, None]
-        mix += ramp
-        out += mix
+        gain = self.state[_GAIN : _GAIN + 2, :n]  # current left, right
+        step = self.state[_GAIN + 2 : _GAIN + 4, :n] - gain  # towards the targets
+        step *= alpha
+        # Per voice: [left, right, left slope, right slope]; one product mixes all voices:
+        # out[k] += sum_v sig[v, k] * (gain[v] + slope[v] * k).
+        g = self._gains[:n]
+        g[:, :2] = gain.T
+        np.multiply(step.T, 1.0 / m, out=g[:, 2:])
+        gain += step
+        mix = np.matmul(sig.T, g, out=self._mix[:m])
+        out += mix[:, :2]
+        mix[:, 2:] *= self._k[:m, None]
+        out += mix[:, 2:]
 
     def _advance(self, m: int, free: bool = True) -> None:
         """Move phases and envelope clocks on by m frames; free finished voices."""
