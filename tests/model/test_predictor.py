@@ -175,23 +175,14 @@ def test_the_shipped_default_knows_its_families():
     their family: the nearest "a {family} note" patch, in the checkpoint's normalised
     timbre space. (Measured weakness: "a bowed cello" lands on the sustained families,
     flute, vocal and organ, before string.)"""
+    from training.nsynth import NSYNTH_FAMILIES
+
     assert (DEFAULT_CHECKPOINT / "meta.json").exists(), "the default checkpoint is shipped"
     p = Predictor.load(None)
     flute, guitar = p.predict("a flute note"), p.predict("a guitar note")
     assert flute.sustain > guitar.sustain + 0.3  # a blown note holds, a plucked one dies away
     assert flute.attack_s > 3 * guitar.attack_s
-    families = [
-        "bass",
-        "brass",
-        "flute",
-        "guitar",
-        "keyboard",
-        "mallet",
-        "organ",
-        "reed",
-        "string",
-        "vocal",
-    ]
+    families = list(NSYNTH_FAMILIES)
     timbre = slice(len(PARAM_NAMES) - len(TIMBRE_NAMES), None)
 
     def z(prompt: str) -> np.ndarray:
