@@ -13,7 +13,7 @@ import numpy as np
 
 from engine.events import IMMEDIATE, EventQueue, QueueFull
 from engine.limiter import Limiter
-from engine.schema import TIMBRE_NAMES, Theta, ThetaError, param
+from engine.schema import TIMBRE_INDEX, TIMBRE_NAMES, Theta, ThetaError, param
 from engine.voices import VoiceBank, midi_to_hz, velocity_to_amp
 
 __all__ = ["Engine", "QueueFull", "N_CHANNELS", "CC"]
@@ -41,7 +41,7 @@ class CC:
 
 # Event kinds.
 _NOTE_ON, _NOTE_OFF, _CC, _BEND, _PATCH, _PARAM, _PANIC = range(7)
-_T = {name: i for i, name in enumerate(TIMBRE_NAMES)}
+_T = TIMBRE_INDEX
 _DEFAULT_TIMBRE = Theta().timbre()
 
 

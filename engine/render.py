@@ -8,12 +8,12 @@ from collections.abc import Mapping, Sequence
 import numpy as np
 
 from engine.engine import N_CHANNELS, Engine
-from engine.schema import TIMBRE_NAMES, Theta
+from engine.schema import TIMBRE_INDEX, TIMBRE_NAMES, Theta
 from engine.voices import VoiceBank, midi_to_hz, velocity_to_amp
 
 __all__ = ["render_note", "render_notes", "render_midi_file", "write_wav"]
 
-_T = {name: i for i, name in enumerate(TIMBRE_NAMES)}
+_T = TIMBRE_INDEX
 
 
 def render_notes(

@@ -18,6 +18,7 @@ __all__ = [
     "PARAMS",
     "PARAM_NAMES",
     "TIMBRE_NAMES",
+    "TIMBRE_INDEX",
     "Param",
     "Theta",
     "ThetaError",
@@ -112,6 +113,8 @@ PARAMS: tuple[Param, ...] = (
 
 PARAM_NAMES: tuple[str, ...] = tuple(p.name for p in PARAMS)
 TIMBRE_NAMES: tuple[str, ...] = tuple(p.name for p in PARAMS if p.timbre)
+#: Position of each timbre parameter in a timbre vector (``Theta.timbre()``).
+TIMBRE_INDEX: dict[str, int] = {name: i for i, name in enumerate(TIMBRE_NAMES)}
 _BY_NAME = {p.name: p for p in PARAMS}
 
 

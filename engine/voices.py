@@ -80,7 +80,6 @@ class VoiceBank:
         self._lines = np.empty(6 * self.capacity * MAX_CHUNK, dtype=np.float32)
         self._mix = np.empty((MAX_CHUNK, 4), dtype=np.float32)
         self._gains = np.empty((self.capacity, 4), dtype=np.float32)
-        self._freed = np.zeros(self.capacity, dtype=bool)
 
     # -- slots -------------------------------------------------------------------------
 
