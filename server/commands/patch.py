@@ -5,7 +5,7 @@ from __future__ import annotations
 import argparse
 import math
 
-from server.commands.render import number_arg, resolve_patch
+from server.commands.render import number_arg, patch_source, resolve_patch
 
 __all__ = ["register", "plot_patch"]
 
@@ -235,10 +235,7 @@ def _factory(args) -> int:
         raise CliError(str(exc)) from None
     out = Path(args.out) if args.out else FACTORY_DIR
     out.mkdir(parents=True, exist_ok=True)
-    meta = predictor.meta
-    source = {"encoder": str(meta.get("encoder", {}).get("name", "minilm")), "temperature": 0.0, "seed": None}
-    if isinstance(meta.get("id"), str):
-        source["checkpoint"] = meta["id"]
+    source = patch_source(predictor.meta, 0.0, None)
     keep = set()
     rows = []
     for (program, name, prompt), theta in zip(FACTORY_PROMPTS, thetas):

@@ -8,7 +8,7 @@ import math
 import os
 from pathlib import Path
 
-__all__ = ["register", "resolve_patch", "number_arg"]
+__all__ = ["register", "resolve_patch", "number_arg", "patch_source"]
 
 
 def number_arg(kind, lo: float, hi: float, name: str):
@@ -78,6 +78,16 @@ def resolve_patch(spec: str, bank_dir: str | None = None):
         raise CliError(str(exc)) from None
 
 
+def patch_source(meta: dict, temperature: float, seed: int | None) -> dict:
+    """A patch's ``source`` from a checkpoint's meta.json: the weights' sha256 (first 16
+    hex digits) identifies the checkpoint, with its encoder, the temperature and seed."""
+    source = {"encoder": str(meta["encoder"]["name"]), "temperature": float(temperature), "seed": seed}
+    sha = meta.get("weights", {}).get("sha256")
+    if isinstance(sha, str):
+        source["checkpoint"] = f"sha256:{sha[:16]}"
+    return source
+
+
 def _predict(args):
     from engine import Theta
     from patches import Patch
@@ -90,13 +100,8 @@ def _predict(args):
         theta: Theta = predictor.predict(args.prompt, temperature=args.temperature, seed=args.seed)
     except (ModelError, ValueError) as exc:
         raise CliError(str(exc)) from None
-    meta = predictor.meta
     name = "".join(c if c.isalnum() or c in " -_" else " " for c in args.prompt).strip()[:64] or "prompt"
-    source = {"encoder": str(meta.get("encoder", {}).get("name", meta.get("encoder_name", "")) or "minilm"),
-              "temperature": float(args.temperature), "seed": args.seed}
-    ckpt_id = meta.get("id") or meta.get("checkpoint_id")
-    if isinstance(ckpt_id, str):
-        source["checkpoint"] = ckpt_id
+    source = patch_source(predictor.meta, args.temperature, args.seed)
     return Patch(name.replace("  ", " "), theta, prompt=args.prompt, source=source)
 
 

@@ -220,6 +220,7 @@ def test_factory_bank_ships_whole():
         p = bank.program(program)
         assert p.name == name and p.prompt == prompt
         assert p.source["encoder"] == "minilm"
+        assert p.source["checkpoint"].startswith("sha256:")
     # Made by the model, not all alike: bowed strings swell, plucked strings die away.
     assert bank.load("violin").theta.attack_s > 3 * bank.load("nylon guitar").theta.attack_s
     assert bank.load("violin").theta.sustain > bank.load("nylon guitar").theta.sustain + 0.2

@@ -193,6 +193,7 @@ def test_patch_new_from_a_prompt(tmp_path, capsys):
         and p.source["encoder"] == "minilm"
         and p.source["temperature"] == 0.0
     )
+    assert p.source["checkpoint"].startswith("sha256:")
     # The same prompt at temperature 0 is the same patch.
     out = tmp_path / "f.wav"
     assert (
