@@ -11,7 +11,6 @@ import socket
 import subprocess
 import sys
 import time
-import uuid
 
 import pytest
 import soundfile as sf
@@ -172,7 +171,10 @@ def test_bad_allow_is_a_user_error():
 def test_jackd_killed_exits_3_with_one_line_and_a_whole_recording(jack, tmp_path):
     if shutil.which("jackd") is None:
         pytest.skip("needs jackd")
-    name = f"ps-test-{uuid.uuid4().hex[:8]}"
+    # A fixed name: JACK keeps a SIGKILLed server's entry in its shared-memory registry
+    # (8 slots) and reclaims it only for a server of the same name, so a fresh name per
+    # run would fill the registry ("Too many servers already active") within 8 runs.
+    name = "promptsynth-test-dying"
     jackd = subprocess.Popen(
         ["jackd", "-n", name, "-d", "dummy", "-r", "48000", "-p", "128"],
         stdout=subprocess.DEVNULL,
