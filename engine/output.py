@@ -18,6 +18,13 @@ from engine.engine import Engine
 
 __all__ = ["AudioOutput", "AudioError", "Recorder", "list_devices"]
 
+#: Callbacks whose start times anchor :meth:`AudioOutput.frame_at` (8 blocks: 21 ms at
+#: 128 frames and 48 kHz). The earliest-running of them sets the clock, so one callback
+#: delayed by a busy machine does not shift the notes that arrive just after it, while
+#: a lasting shift (the device dropped cycles after an underrun) is followed within
+#: the window.
+CLOCK_WINDOW = 8
+
 
 class AudioError(RuntimeError):
     """The audio device could not be opened, or stopped working."""
@@ -138,7 +145,11 @@ class AudioOutput:
         self._record_path = record
         self.recorder: Recorder | None = None
         self._stream = None
-        self._clock = (0, time.monotonic())  # (engine frame at block start, its monotonic time)
+        # Each callback's start time less its first frame's time: the smallest of the
+        # recent ones is the stream's true pacing (a late callback only adds to it).
+        self._offsets = np.full(CLOCK_WINDOW, np.inf)
+        self._offsets[0] = time.monotonic()
+        self._n_clock = 0
         self._closed = False
         self._blas_limit = None
 
@@ -248,8 +259,8 @@ class AudioOutput:
         events is kept to the sample.
         """
         t = time.monotonic() if when is None else when
-        frame0, t0 = self._clock
-        f = frame0 + int(round((t - t0) * self.engine.sample_rate)) + self.blocksize
+        offset = float(self._offsets.min())
+        f = int(round((t - offset) * self.engine.sample_rate)) + self.blocksize
         return max(f, self.engine.frame)
 
     # -- the audio thread ----------------------------------------------------------------
@@ -257,7 +268,10 @@ class AudioOutput:
     def _callback(self, outdata, frames, time_info, status) -> None:
         if status.output_underflow:
             self.underflows += 1
-        self._clock = (self.engine.frame, time.monotonic())
+        self._offsets[self._n_clock % CLOCK_WINDOW] = (
+            time.monotonic() - self.engine.frame / self.engine.sample_rate
+        )
+        self._n_clock += 1
         try:
             self.engine.render_into(outdata)
         except Exception as exc:  # noqa: BLE001 - the stream must outlive any bug

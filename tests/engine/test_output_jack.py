@@ -37,8 +37,10 @@ def test_ten_seconds_of_32_voices_without_underflow(jack, tmp_path):
         assert out.output_latency_ms > 0
     assert errors == 0
     assert_no_underruns(underflows, stolen, "in 10 s of 32 voices")
-    # The callback ran at real-time pace: the clock is JACK's, not a free-running loop.
-    assert frames / SR == pytest.approx(elapsed, abs=0.1)
+    # The callback ran at real-time pace: the clock is JACK's, not a free-running loop
+    # (which would run hundreds of times faster). The dummy device drops the cycles it
+    # misses while the hypervisor steals CPU, so frames may lag by that much more.
+    assert frames / SR == pytest.approx(elapsed, abs=0.1 + stolen)
     audio, sr = sf.read(rec, dtype="float32")
     assert sr == SR and audio.shape[1] == 2
     assert audio.shape[0] >= frames

@@ -13,11 +13,17 @@ import mido
 import pytest
 import soundfile as sf
 
+from tests.conftest import cpu_steal_s
 from tests.server.conftest import SR, HostProcess, OscClient, onsets
 
 pytestmark = [pytest.mark.jack, pytest.mark.slow]
 
 PORT = "ps-test-in"
+
+#: When the two timed notes really left this process (the test's sleeps overshoot on a
+#: busy machine, so the recording is compared with these, not with the nominal 0.25 s),
+#: and the CPU time the hypervisor stole meanwhile.
+SENT: dict[str, float] = {}
 
 
 def _backend():
@@ -82,11 +88,15 @@ def test_notes_and_bend_range_from_another_process(host, out):
             c.send(f"/param/{name}", value, 3)  # MIDI channel index 2 = OSC channel 3
         c.ask("/sync", 1, reply="/synced")
         send = out.send
+        steal0 = cpu_steal_s()
         send(mido.Message("note_on", channel=2, note=62, velocity=100))
+        SENT["62"] = time.monotonic()
         time.sleep(0.1)
         send(mido.Message("note_on", channel=2, note=62, velocity=0))
         time.sleep(0.15)
         send(mido.Message("note_on", channel=2, note=65, velocity=100))
+        SENT["65"] = time.monotonic()
+        SENT["stolen"] = cpu_steal_s() - steal0
         time.sleep(0.1)
         send(mido.Message("note_off", channel=2, note=65))
         time.sleep(0.15)
@@ -114,8 +124,12 @@ def test_sigint_and_the_recording(host, out):
     i = pitches.index(62)
     assert pitches[i + 1] == 65, ons
     gap = ons[i + 1][0] - ons[i][0]
-    # Timestamped on arrival: spacing kept to within scheduling jitter, not a whole block.
-    assert abs(gap - 0.25 * SR) < 0.01 * SR, gap
+    sent_gap = (SENT["65"] - SENT["62"]) * SR
+    # Timestamped on arrival: the spacing they were sent with is kept to within
+    # scheduling jitter, not a whole block. CPU stolen by the hypervisor between the two
+    # makes the JACK device drop cycles (its frames then lag the wall clock by as much),
+    # so only that much more is allowed, and nothing when there was no steal.
+    assert abs(gap - sent_gap) < (0.01 + SENT["stolen"]) * SR, (gap, sent_gap, SENT)
     assert pitches[i + 2] == round(50 + 12 * 8191 / 8192), ons
 
 
