@@ -2,6 +2,7 @@
 
 from engine.engine import CC, N_CHANNELS, Engine
 from engine.events import QueueFull
+from engine.keytable import KEY_ANCHORS, VELOCITY_LAYERS, KeyTable
 from engine.limiter import Limiter, soft_clip
 from engine.output import AudioError, AudioOutput, Recorder, list_devices
 from engine.render import render_midi_file, render_note, render_notes, write_wav
@@ -9,6 +10,7 @@ from engine.schema import (
     PARAM_NAMES,
     PARAMS,
     SCHEMA_VERSION,
+    TIMBRE_INDEX,
     TIMBRE_NAMES,
     Param,
     Theta,
@@ -20,13 +22,16 @@ from engine.schema import (
     to_learning,
     upgrade_theta_dict,
 )
-from engine.voices import FADE_S, VoiceBank, midi_to_hz, velocity_to_amp
+from engine.voices import FADE_S, NOISE_TABLE_SIZE, VoiceBank, midi_to_hz, noise_start, velocity_to_amp
 
 __all__ = [
     "CC",
     "N_CHANNELS",
     "Engine",
     "QueueFull",
+    "KEY_ANCHORS",
+    "VELOCITY_LAYERS",
+    "KeyTable",
     "Limiter",
     "soft_clip",
     "AudioError",
@@ -38,12 +43,15 @@ __all__ = [
     "render_notes",
     "write_wav",
     "FADE_S",
+    "NOISE_TABLE_SIZE",
+    "noise_start",
     "VoiceBank",
     "midi_to_hz",
     "velocity_to_amp",
     "PARAM_NAMES",
     "PARAMS",
     "SCHEMA_VERSION",
+    "TIMBRE_INDEX",
     "TIMBRE_NAMES",
     "Param",
     "Theta",

@@ -12,9 +12,10 @@ import math
 import numpy as np
 
 from engine.events import IMMEDIATE, EventQueue, QueueFull
+from engine.keytable import KeyTable
 from engine.limiter import Limiter
 from engine.schema import TIMBRE_INDEX, TIMBRE_NAMES, Theta, ThetaError, param
-from engine.voices import VoiceBank, midi_to_hz, velocity_to_amp
+from engine.voices import VoiceBank, midi_to_hz, noise_start, velocity_to_amp
 
 __all__ = ["Engine", "QueueFull", "N_CHANNELS", "CC"]
 
@@ -42,7 +43,8 @@ class CC:
 # Event kinds.
 _NOTE_ON, _NOTE_OFF, _CC, _BEND, _PATCH, _PARAM, _PANIC = range(7)
 _T = TIMBRE_INDEX
-_DEFAULT_TIMBRE = Theta().timbre()
+_DEFAULT_TABLE = KeyTable.flat(Theta())
+_N_TIMBRE = len(TIMBRE_NAMES)
 
 
 def _check_int(name: str, value: object, lo: int, hi: int) -> int:
@@ -77,7 +79,8 @@ class Engine:
         self.max_voices = _check_int("max_voices", max_voices, 1, 1024)
         # Twice the slots: a stolen voice fades out in a slot of its own.
         self.voices = VoiceBank(2 * self.max_voices, self.sample_rate)
-        self.queue = EventQueue(capacity=8192, n_values=max(len(TIMBRE_NAMES), 4))
+        # A patch travels as a KeyTable reference, so events need only a few values.
+        self.queue = EventQueue(capacity=8192, n_values=4)
         self.limiter = Limiter(self.sample_rate)
         self.frame = 0
         self.master_gain = master_gain
@@ -87,7 +90,11 @@ class Engine:
         self.max_events_per_block: int | None = None
         self._age = 0.0
         # Channel state (audio thread owns it once rendering has begun).
-        self.patch = np.tile(_DEFAULT_TIMBRE, (N_CHANNELS, 1))
+        #: Each channel's patch; new notes read their timbre from it by key and velocity.
+        self.tables: list[KeyTable] = [_DEFAULT_TABLE] * N_CHANNELS
+        # Live set_param values per channel (NaN: none); they override the table, flat.
+        self._override = np.full((N_CHANNELS, _N_TIMBRE), np.nan)
+        self._has_override = np.zeros(N_CHANNELS, dtype=bool)
         self.bend = np.zeros(N_CHANNELS)
         self.bend_range = np.full(N_CHANNELS, 2.0)
         self.mod_wheel = np.zeros(N_CHANNELS)
@@ -113,15 +120,39 @@ class Engine:
             raise ValueError(f"master_gain must be in range 0..4, got {value!r}")
         self._master_gain = float(value)
 
-    def set_patch(self, channel: int, theta: Theta, frame: int | None = None) -> None:
-        """Use ``theta``'s timbre for new notes on ``channel`` from ``frame`` on."""
+    def set_patch(self, channel: int, patch: Theta | KeyTable, frame: int | None = None) -> None:
+        """Use ``patch`` for new notes on ``channel`` from ``frame`` on.
+
+        A Theta plays the same timbre on every key; a KeyTable gives each note the timbre
+        of its key and velocity. Earlier ``set_param`` changes of the channel are dropped.
+        """
         ch = _check_int("channel", channel, 0, 15)
-        if not isinstance(theta, Theta):
-            raise TypeError(f"theta must be a Theta, got {type(theta).__name__}")
-        self.queue.push(_PATCH, ch, _check_frame(frame), tuple(theta.timbre()))
+        if isinstance(patch, Theta):
+            table = KeyTable.flat(patch)
+        elif isinstance(patch, KeyTable):
+            table = patch
+        else:
+            raise TypeError(f"patch must be a Theta or a KeyTable, got {type(patch).__name__}")
+        self.queue.push(_PATCH, ch, _check_frame(frame), obj=table)
+
+    def channel_table(self, channel: int) -> KeyTable:
+        """``channel``'s patch as of the last rendered block, ``set_param`` changes included."""
+        ch = _check_int("channel", channel, 0, 15)
+        table = self.tables[ch]
+        for i, v in enumerate(self._override[ch].tolist()):
+            if not np.isnan(v):
+                table = table.with_param(TIMBRE_NAMES[i], v)
+        return table
 
     def set_param(self, channel: int, name: str, value: float, frame: int | None = None) -> None:
-        """Change one timbre value of ``channel``'s patch, sounding notes included (smoothed)."""
+        """Change one timbre value of ``channel``'s patch, sounding notes included.
+
+        The value becomes flat across the channel's key table: every key and velocity
+        gets it until the next ``set_patch``. Index, ratio and sustain glide (10 ms);
+        attack/decay/release keep the envelope's level; index_peak and noise_level are
+        set at once; index_decay_s and noise_decay_s apply from the note's current time
+        since note-on.
+        """
         ch = _check_int("channel", channel, 0, 15)
         p = param(name)
         if not p.timbre:
@@ -212,7 +243,14 @@ class Engine:
                 if off > pos:
                     self.voices.render(out[pos:off])
                     pos = off
-                self._apply(int(q.p_kind[idx]), int(q.p_chan[idx]), q.p_vals[idx])
+                kind = int(q.p_kind[idx])
+                if kind == _PATCH:
+                    ch = int(q.p_chan[idx])
+                    self.tables[ch] = q.take_object(idx)
+                    self._override[ch] = np.nan
+                    self._has_override[ch] = False
+                else:
+                    self._apply(kind, int(q.p_chan[idx]), q.p_vals[idx])
             q.discard(due)
         if pos < frames:
             self.voices.render(out[pos:frames])
@@ -233,8 +271,6 @@ class Engine:
         elif kind == _BEND:
             self.bend[ch] = vals[0]
             self._update_pitch(ch)
-        elif kind == _PATCH:
-            self.patch[ch] = vals[: len(TIMBRE_NAMES)]
         elif kind == _PARAM:
             self._param(ch, int(vals[0]), float(vals[1]))
         elif kind == _PANIC:
@@ -259,13 +295,20 @@ class Engine:
         self._age += 1.0
         vb.age[i] = self._age
         vb.held[i] = 1.0
-        pt = self.patch[ch]
+        pt = self.tables[ch].lookup(pitch, int(velocity))
+        if self._has_override[ch]:
+            ov = self._override[ch]
+            pt = np.where(np.isnan(ov), pt, ov)
         vb.attack_s[i] = pt[_T["attack_s"]]
         vb.decay_s[i] = pt[_T["decay_s"]]
         vb.release_s[i] = pt[_T["release_s"]]
         vb.sustain_tgt[i] = pt[_T["sustain"]]
         vb.ratio_tgt[i] = pt[_T["mod_ratio"]]
         vb.index_tgt[i] = pt[_T["mod_index"]]
+        vb.index_peak[i] = pt[_T["index_peak"]]
+        vb.index_decay_s[i] = pt[_T["index_decay_s"]]
+        vb.noise_level[i] = pt[_T["noise_level"]]
+        vb.noise_decay_s[i] = pt[_T["noise_decay_s"]]
         amp = float(velocity_to_amp(velocity))
         vb.amp[i] = amp
         vb.gain_l_tgt[i] = amp * self._gain_lr[ch, 0]
@@ -281,6 +324,7 @@ class Engine:
             vb.index[i] = vb.index_tgt[i]
             vb.gain_l[i] = vb.gain_l_tgt[i]
             vb.gain_r[i] = vb.gain_r_tgt[i]
+            vb.noise_pos[i] = noise_start(pitch)  # t_on is 0 in a fresh slot
 
     def _allocate(self) -> int:
         """A free slot; else steal the quietest released voice; else the oldest."""
@@ -362,14 +406,24 @@ class Engine:
                 vb.start_release(idx)
 
     def _param(self, ch: int, t_index: int, value: float) -> None:
-        self.patch[ch, t_index] = value
+        self._override[ch, t_index] = value
+        self._has_override[ch] = True
         name = TIMBRE_NAMES[t_index]
         vb = self.voices
         idx = self._channel_voices(ch)
         if name in ("attack_s", "decay_s", "release_s"):
             vb.set_time(idx, name, value)
         else:
-            target = {"sustain": vb.sustain_tgt, "mod_ratio": vb.ratio_tgt, "mod_index": vb.index_tgt}[name]
+            # Smoothed (the first three) or set at once (the index peak and the noise).
+            target = {
+                "sustain": vb.sustain_tgt,
+                "mod_ratio": vb.ratio_tgt,
+                "mod_index": vb.index_tgt,
+                "index_peak": vb.index_peak,
+                "index_decay_s": vb.index_decay_s,
+                "noise_level": vb.noise_level,
+                "noise_decay_s": vb.noise_decay_s,
+            }[name]
             target[idx] = value
 
     def _inc(self, ch: int, pitch: float | np.ndarray) -> float | np.ndarray:

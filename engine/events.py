@@ -4,6 +4,10 @@ Producers (OSC server, MIDI input, the main thread) push under a lock that only
 producers share. The audio thread never takes it: it reads the ring between its own
 read counter and the producers' published write counter, then keeps events that are
 not yet due in a pending table of its own until their frame comes.
+
+An event may also carry one object (a patch's key table) by reference: it waits in a
+dict under the event's sequence number, and the audio thread pops it when it applies the
+event. Nothing big is copied per event, and a dict insert/pop is atomic under the GIL.
 """
 
 from __future__ import annotations
@@ -48,9 +52,14 @@ class EventQueue:
         self.p_seq = np.zeros(self.capacity, dtype=np.int64)
         self._ramp = np.arange(self.capacity, dtype=np.int64)
         self.p_count = 0
+        # Objects carried by events, by sequence number (see ``take_object``).
+        self._objects: dict[int, object] = {}
 
-    def push(self, kind: int, channel: int, frame: int, values: tuple[float, ...] = ()) -> None:
-        """Queue one event; raise QueueFull rather than block or drop silently."""
+    def push(self, kind: int, channel: int, frame: int, values: tuple[float, ...] = (), obj: object = None) -> None:
+        """Queue one event; raise QueueFull rather than block or drop silently.
+
+        ``obj`` (optional) travels by reference; the audio thread gets it with
+        ``take_object``."""
         with self._lock:
             w = self._write
             if w - self._read >= self.capacity:
@@ -62,6 +71,8 @@ class EventQueue:
             row = self._vals[i]
             row[:] = 0.0
             row[: len(values)] = values
+            if obj is not None:
+                self._objects[w] = obj
             # Publishing the counter last: the reader never sees a half-written event.
             self._write = w + 1
 
@@ -121,5 +132,12 @@ class EventQueue:
         self.p_vals[:m] = self.p_vals[:c][keep]
         self.p_count = m
 
+    def take_object(self, index: int) -> object:
+        """Audio thread: the object pushed with pending event ``index`` (None if none);
+        it is released from the queue."""
+        return self._objects.pop(int(self.p_seq[index]), None)
+
     def clear_pending(self) -> None:
+        for seq in self.p_seq[: self.p_count].tolist():
+            self._objects.pop(seq, None)
         self.p_count = 0

@@ -8,8 +8,9 @@ from collections.abc import Mapping, Sequence
 import numpy as np
 
 from engine.engine import N_CHANNELS, Engine
+from engine.keytable import KeyTable
 from engine.schema import TIMBRE_INDEX, TIMBRE_NAMES, Theta
-from engine.voices import VoiceBank, midi_to_hz, velocity_to_amp
+from engine.voices import VoiceBank, midi_to_hz, noise_start, velocity_to_amp
 
 __all__ = ["render_note", "render_notes", "render_midi_file", "write_wav"]
 
@@ -27,7 +28,8 @@ def render_notes(
     """Render a batch of single notes, one voice each, with the engine's VoiceBank.
 
     Args:
-        timbres: [batch, n_timbre] timbre values in schema order (physical units).
+        timbres: [batch, n_timbre] timbre values in schema order (physical units; schema
+            v2: 10 values, ``TIMBRE_NAMES``).
         pitch: MIDI note, scalar or [batch] (fractional allowed).
         velocity: 1..127, scalar or [batch].
         sample_rate: Hz.
@@ -54,6 +56,11 @@ def render_notes(
     vb.sustain[:] = vb.sustain_tgt[:] = t[:, _T["sustain"]]
     vb.ratio[:] = vb.ratio_tgt[:] = t[:, _T["mod_ratio"]]
     vb.index[:] = vb.index_tgt[:] = t[:, _T["mod_index"]]
+    vb.index_peak[:] = t[:, _T["index_peak"]]
+    vb.index_decay_s[:] = t[:, _T["index_decay_s"]]
+    vb.noise_level[:] = t[:, _T["noise_level"]]
+    vb.noise_decay_s[:] = t[:, _T["noise_decay_s"]]
+    vb.noise_pos[:] = [noise_start(p) for p in pitch]
     vb.mod_scale[:] = 1.0
     vb.held[:] = 1.0
     vb.pitch[:] = pitch
@@ -67,7 +74,7 @@ def render_notes(
 
 
 def render_note(
-    theta: Theta,
+    theta: Theta | KeyTable,
     pitch: float,
     velocity: float,
     sample_rate: int = 16000,
@@ -76,27 +83,33 @@ def render_note(
 ) -> np.ndarray:
     """One NSynth-style note of ``theta``'s timbre: held ``hold_s``, then ``tail_s`` of release.
 
+    A KeyTable gives the timbre of the nearest key and velocity (``lookup``).
     Returns a 1-D float32 array of round((hold_s + tail_s) * sample_rate) samples.
     """
-    if not isinstance(theta, Theta):
-        raise TypeError(f"theta must be a Theta, got {type(theta).__name__}")
-    return render_notes(theta.timbre()[None, :], pitch, velocity, sample_rate, hold_s, tail_s)[0]
+    if isinstance(theta, Theta):
+        timbre = theta.timbre()
+    elif isinstance(theta, KeyTable):
+        key = min(max(int(round(pitch)), 0), 127)
+        timbre = theta.lookup(key, min(max(int(round(velocity)), 1), 127))
+    else:
+        raise TypeError(f"theta must be a Theta or a KeyTable, got {type(theta).__name__}")
+    return render_notes(timbre[None, :], pitch, velocity, sample_rate, hold_s, tail_s)[0]
 
 
 def render_midi_file(
     path: str | os.PathLike,
-    patches: Theta | Mapping[int, Theta],
+    patches: Theta | KeyTable | Mapping[int, Theta | KeyTable],
     sample_rate: int = 48000,
     max_voices: int = 64,
     tail_s: float = 2.0,
     block: int = 256,
-    program_patches: Sequence[Theta | None] | None = None,
+    program_patches: Sequence[Theta | KeyTable | None] | None = None,
 ) -> np.ndarray:
     """Bounce a standard MIDI file through the engine, offline.
 
     Args:
         path: .mid file.
-        patches: one Theta for every channel, or {channel 0-15: Theta}.
+        patches: one Theta or KeyTable for every channel, or {channel 0-15: either}.
         program_patches: optional 128 entries; a program change selects entry N if set.
         tail_s: seconds rendered after the last event, for releases to ring out.
 
@@ -110,7 +123,7 @@ def render_midi_file(
     except (OSError, EOFError, ValueError, KeyError, IndexError) as exc:
         raise ValueError(f"cannot read MIDI file {os.fspath(path)!r}: {exc}") from exc
     eng = Engine(sample_rate=sample_rate, max_voices=max_voices)
-    if isinstance(patches, Theta):
+    if isinstance(patches, (Theta, KeyTable)):
         patches = {ch: patches for ch in range(N_CHANNELS)}
     for ch, theta in patches.items():
         eng.set_patch(ch, theta, frame=0)

@@ -27,7 +27,9 @@ __all__ = [
     "upgrade_theta_dict",
 ]
 
-SCHEMA_VERSION = 1
+SCHEMA_VERSION = 2
+#: Version history: 1 = the seed's 10 parameters; 2 appends index_peak, index_decay_s,
+#: noise_level and noise_decay_s (defaults off, so a version-1 theta sounds as before).
 
 
 class ThetaError(ValueError):
@@ -109,6 +111,18 @@ PARAMS: tuple[Param, ...] = (
     Param("mod_index", "radians of phase deviation", 0.0, 16.0, 1.0, "log", True,
           "FM index: how strongly the modulator bends the carrier's phase (brightness).",
           offset=1.0),
+    # Schema version 2: appended, so that version-1 vectors are a prefix.
+    Param("index_peak", "radians", 0.0, 16.0, 0.0, "log", True,
+          "Extra FM index at note-on, falling linearly to 0 over index_decay_s "
+          "(brightness that decays, as plucked and struck sounds).", offset=1.0),
+    Param("index_decay_s", "s", 0.001, 8.0, 0.3, "log", True,
+          "Time for index_peak to fall to 0.", offset=1e-3),
+    Param("noise_level", "amplitude relative to the tone", 0.0, 1.0, 0.0, "log", True,
+          "White noise added to the tone (breath, bow, hammer), shaped by the amplitude "
+          "envelope and its own decay.", offset=0.01),
+    Param("noise_decay_s", "s", 0.001, 8.0, 0.2, "log", True,
+          "Time for the noise to fall linearly to 0 from note-on (8 s: about the whole note).",
+          offset=1e-3),
 )
 
 PARAM_NAMES: tuple[str, ...] = tuple(p.name for p in PARAMS)
@@ -136,12 +150,14 @@ def check_value(name: str, value: object) -> float:
 def upgrade_theta_dict(values: Mapping[str, object], version: int) -> dict[str, object]:
     """Bring a theta dict written with schema ``version`` to SCHEMA_VERSION.
 
-    Version 1 is the first and only version so far; a newer version than this code
-    knows cannot be read, since its parameters may mean something else.
+    Version 2 appended index_peak, index_decay_s, noise_level and noise_decay_s; a
+    version-1 dict needs no change, since missing names take their defaults, which are
+    off (no index peak, no noise): it sounds exactly as before. A newer version than
+    this code knows cannot be read, since its parameters may mean something else.
     """
     if isinstance(version, bool) or not isinstance(version, int):
         raise ThetaError(f"schema_version must be an integer, got {version!r}")
-    if version == SCHEMA_VERSION:
+    if version in (1, SCHEMA_VERSION):
         return dict(values)
     if version > SCHEMA_VERSION:
         raise ThetaError(

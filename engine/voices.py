@@ -1,8 +1,15 @@
 """Struct-of-arrays FM/ADSR voices, rendered vectorised across voices.
 
-Each voice is a 2-operator phase-modulation pair, the seed's sound:
-``sin(phase_c + index * sin(phase_m))`` with ``f_m = ratio * f_c``, shaped by a linear
-ADSR envelope. Every per-voice field is one row of a single float64 array, so that
+Each voice is a 2-operator phase-modulation pair, the seed's sound, plus (schema v2) an
+index peak and white noise that both fall linearly from note-on::
+
+    I(t) = (mod_index + index_peak * max(0, 1 - t_on / index_decay_s)) * mod_scale
+    y(t) = amp * env(t) * (sin(phase_c + I(t) * sin(phase_m))
+                           + noise_level * max(0, 1 - t_on / noise_decay_s) * nz(t))
+
+with ``f_m = ratio * f_c``, ``env`` a linear ADSR, ``t_on`` the seconds since the voice's
+(re)trigger and ``nz`` the fixed table ``NOISE`` read from ``noise_start(pitch)`` on,
+one entry per sample. Every per-voice field is one row of a single float64 array, so that
 freeing a voice (moving the last active voice into its slot) is one copy and the active
 voices are always the first ``n`` columns: rendering slices, never gathers.
 
@@ -17,7 +24,16 @@ import math
 
 import numpy as np
 
-__all__ = ["VoiceBank", "midi_to_hz", "velocity_to_amp", "FADE_S", "MAX_CHUNK"]
+__all__ = [
+    "VoiceBank",
+    "midi_to_hz",
+    "velocity_to_amp",
+    "noise_start",
+    "FADE_S",
+    "MAX_CHUNK",
+    "NOISE",
+    "NOISE_TABLE_SIZE",
+]
 
 TWO_PI = 2.0 * math.pi
 #: Length of the fade given to a stolen or silenced voice: short, but long enough not to click.
@@ -26,11 +42,25 @@ FADE_S = 0.005
 MAX_CHUNK = 512
 #: Time constant of the smoothing of live changes (index, ratio, sustain, gains).
 SMOOTH_S = 0.010
+#: Entries in the fixed noise table every voice reads.
+NOISE_TABLE_SIZE = 65536
+#: The noise: uniform in [-1, 1), fixed by its seed so that a render is reproducible
+#: (and a re-implementation elsewhere can match it sample for sample).
+NOISE = np.random.default_rng(0x5EED).uniform(-1.0, 1.0, NOISE_TABLE_SIZE).astype(np.float32)
+NOISE.flags.writeable = False
+# Extended by MAX_CHUNK entries so that any voice's chunk is one window, never a wrap.
+_NOISE_EXT = np.concatenate([NOISE, NOISE[:MAX_CHUNK]])
+_NOISE_WIN = np.lib.stride_tricks.sliding_window_view(_NOISE_EXT, MAX_CHUNK)
 
 
 def midi_to_hz(note: float | np.ndarray) -> float | np.ndarray:
     """Equal-tempered frequency in Hz of a (fractional) MIDI note; A4 = 69 = 440 Hz."""
     return 440.0 * 2.0 ** ((np.asarray(note, dtype=np.float64) - 69.0) / 12.0)
+
+
+def noise_start(pitch: float) -> int:
+    """Where in ``NOISE`` a voice of this (rounded) MIDI pitch starts reading at note-on."""
+    return (int(round(pitch)) * 7919) % NOISE_TABLE_SIZE
 
 
 def velocity_to_amp(velocity: float | np.ndarray) -> float | np.ndarray:
@@ -46,10 +76,14 @@ _FIELDS = (
     "tau", "released", "rel_level", "rel_t", "rel_dur", "level",
     "age", "held", "pedal_held", "fading",
     "gain_l", "gain_r", "gain_l_tgt", "gain_r_tgt", "mod_scale",
+    "t_on", "index_peak", "index_decay_s", "noise_level", "noise_decay_s", "noise_pos",
 )
 _F = {name: i for i, name in enumerate(_FIELDS)}
 # The four gain rows are adjacent: current left, right, then their targets.
 _GAIN = _F["gain_l"]
+# Straight lines per voice and chunk: attack, decay/release, sustain floor, index,
+# modulator phase, carrier phase, index-peak decay, noise decay.
+_N_LINES = 8
 assert _FIELDS[_GAIN : _GAIN + 4] == ("gain_l", "gain_r", "gain_l_tgt", "gain_r_tgt")
 
 
@@ -72,12 +106,13 @@ class VoiceBank:
             setattr(self, name, self.state[row])
         self._k = np.arange(MAX_CHUNK, dtype=np.float32)
         # Line coefficients [line, voice, (offset, slope)] and [1, k] so that all lines
-        # are one small matrix product; the lines' buffer is flat so that any [6, n, m]
-        # view of it is contiguous.
-        self._coef = np.zeros((6, self.capacity, 2), dtype=np.float32)
+        # are one small matrix product; the lines' buffer is flat so that any [L, n, m]
+        # view of it is contiguous. Lines 6 (index peak) and 7 (noise gain) are only
+        # computed while some voice needs them.
+        self._coef = np.zeros((_N_LINES, self.capacity, 2), dtype=np.float32)
         self._ramp = np.ones((2, MAX_CHUNK), dtype=np.float32)
         self._ramp[1] = self._k
-        self._lines = np.empty(6 * self.capacity * MAX_CHUNK, dtype=np.float32)
+        self._lines = np.empty(_N_LINES * self.capacity * MAX_CHUNK, dtype=np.float32)
         self._mix = np.empty((MAX_CHUNK, 4), dtype=np.float32)
         self._gains = np.empty((self.capacity, 4), dtype=np.float32)
 
@@ -119,13 +154,16 @@ class VoiceBank:
         self.fading[idx] = 1.0
 
     def retrigger(self, i: int) -> None:
-        """Restart voice ``i``'s envelope from its current level (same phase)."""
+        """Restart voice ``i``'s envelope from its current level (same phase); the index
+        peak and the noise start again as at a note-on."""
         # The attack line is tau / attack: placing tau at level * attack resumes there.
         self.tau[i] = self.level[i] * self.attack_s[i]
         self.released[i] = 0.0
         self.fading[i] = 0.0
         self.held[i] = 1.0
         self.pedal_held[i] = 0.0
+        self.t_on[i] = 0.0
+        self.noise_pos[i] = noise_start(self.pitch[i])
 
     def set_time(self, idx: np.ndarray, name: str, seconds: float) -> None:
         """Change attack/decay/release of sounding voices without a jump in level."""
@@ -177,8 +215,9 @@ class VoiceBank:
         """Envelope-shaped FM signal of the n sounding voices, [n, m] float32 (no gain).
 
         Six straight lines per voice (attack p, decay/release q, sustain floor f, FM
-        index, modulator phase, carrier phase) are built in one broadcast step; the
-        rest is a handful of whole-array operations.
+        index, modulator phase, carrier phase), and while some voice needs them two more
+        (index-peak decay, noise decay), are built in one matrix product; the rest is a
+        handful of whole-array operations.
         """
         n = self.n
         sr = self.sample_rate
@@ -232,9 +271,33 @@ class VoiceBank:
         c0[5] = self.phase_c[:n]
         c1[5] = inc_c
         self._inc_m = inc_m
+        # Index peak and noise: lines from 1 at note-on (t_on = 0) to 0 at their decay
+        # time, scaled by peak (times the mod-wheel scale) and noise level, clipped at 0.
+        # Skipped while no voice has one still sounding: the common case costs 2 tests.
+        t_on = self.t_on[:n]
+        peak = self.index_peak[:n]
+        use_peak = bool(np.any((peak > 0.0) & (t_on < self.index_decay_s[:n])))
+        nlev = self.noise_level[:n]
+        use_noise = bool(np.any((nlev > 0.0) & (t_on < self.noise_decay_s[:n])))
+        n_lines = 8 if use_noise else 7 if use_peak else 6
+        if use_peak:
+            g = peak * scale
+            inv = 1.0 / self.index_decay_s[:n]
+            c0[6] = g * (1.0 - t_on * inv)
+            c1[6] = -g * inv / sr
+        elif use_noise:
+            c0[6] = 0.0
+            c1[6] = 0.0
+        if use_noise:
+            inv = 1.0 / self.noise_decay_s[:n]
+            c0[7] = nlev * (1.0 - t_on * inv)
+            c1[7] = -nlev * inv / sr
 
-        lines = self._lines[: 6 * n * m].reshape(6, n, m)
-        np.matmul(self._coef[:, :n], self._ramp[:, :m], out=lines)
+        lines = self._lines[: n_lines * n * m].reshape(n_lines, n, m)
+        np.matmul(self._coef[:n_lines, :n], self._ramp[:, :m], out=lines)
+        if use_peak:
+            np.maximum(lines[6], 0.0, out=lines[6])
+            lines[3] += lines[6]
         env = lines[1]
         np.maximum(env, lines[2], out=env)
         np.minimum(env, lines[0], out=env)
@@ -245,6 +308,12 @@ class VoiceBank:
         sig *= lines[3]
         sig += lines[5]
         np.sin(sig, out=sig)
+        if use_noise:
+            ng = lines[7]
+            np.maximum(ng, 0.0, out=ng)
+            # Each voice's window of the table: one fancy index, no loop over voices.
+            ng *= _NOISE_WIN[self.noise_pos[:n].astype(np.intp), :m]
+            sig += ng
         sig *= env
         return sig
 
@@ -273,6 +342,8 @@ class VoiceBank:
         self.phase_m[:n] = np.mod(self.phase_m[:n] + self._inc_m * m, TWO_PI)
         self.tau[:n] += dt
         self.rel_t[:n] += dt
+        self.t_on[:n] += dt
+        np.mod(self.noise_pos[:n] + m, NOISE_TABLE_SIZE, out=self.noise_pos[:n])
         if free:
             done = (self.released[:n] > 0) & (self.rel_t[:n] >= self.rel_dur[:n])
             if done.any():

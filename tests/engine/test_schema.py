@@ -17,11 +17,46 @@ from engine import (
 from engine.schema import from_learning, to_learning
 
 
+V1_NAMES = ("pitch_midi", "velocity", "sample_rate", "duration_s", "attack_s", "decay_s",
+            "sustain", "release_s", "mod_ratio", "mod_index")
+
+
 def test_seed_order_and_version():
-    assert SCHEMA_VERSION == 1
-    assert PARAM_NAMES == ("pitch_midi", "velocity", "sample_rate", "duration_s", "attack_s", "decay_s",
-                           "sustain", "release_s", "mod_ratio", "mod_index")
-    assert TIMBRE_NAMES == ("attack_s", "decay_s", "sustain", "release_s", "mod_ratio", "mod_index")
+    assert SCHEMA_VERSION == 2
+    # Version 2 appends: version 1's ten stay first, in the same order.
+    assert PARAM_NAMES[:10] == V1_NAMES
+    assert PARAM_NAMES[10:] == ("index_peak", "index_decay_s", "noise_level", "noise_decay_s")
+    assert TIMBRE_NAMES == ("attack_s", "decay_s", "sustain", "release_s", "mod_ratio", "mod_index",
+                            "index_peak", "index_decay_s", "noise_level", "noise_decay_s")
+
+
+def test_v2_declarations():
+    from engine import param
+
+    expect = {
+        "index_peak": ("radians", 0.0, 16.0, 0.0, "log", 1.0),
+        "index_decay_s": ("s", 0.001, 8.0, 0.3, "log", 1e-3),
+        "noise_level": ("amplitude relative to the tone", 0.0, 1.0, 0.0, "log", 0.01),
+        "noise_decay_s": ("s", 0.001, 8.0, 0.2, "log", 1e-3),
+    }
+    for name, (unit, lo, hi, default, scale, offset) in expect.items():
+        p = param(name)
+        assert (p.unit, p.minimum, p.maximum, p.default, p.scale, p.offset, p.timbre) == (
+            unit, lo, hi, default, scale, offset, True)
+
+
+def test_v1_dict_upgrades_to_defaults_that_are_off():
+    v1 = {"attack_s": 0.05, "mod_index": 2.0, "pitch_midi": 64}
+    up = upgrade_theta_dict(v1, 1)
+    assert up == v1
+    t = Theta.from_dict(up)
+    assert t.index_peak == 0.0 and t.noise_level == 0.0
+    assert t.attack_s == 0.05 and t.mod_index == 2.0
+
+
+def test_unknown_old_version_is_refused():
+    with pytest.raises(ThetaError, match="unknown"):
+        upgrade_theta_dict({}, 0)
 
 
 def test_defaults_are_in_range():
@@ -68,11 +103,16 @@ def test_newer_schema_is_refused_plainly():
 
 
 def test_clamp_handles_nan_and_range():
-    arr = np.array([200.0, 0.0, 16000, 4, -1.0, 100.0, float("nan"), 0.3, 100.0, float("inf")])
+    arr = np.array([200.0, 0.0, 16000, 4, -1.0, 100.0, float("nan"), 0.3, 100.0, float("inf"),
+                    -3.0, 100.0, float("nan"), 0.0])
     t = Theta.from_array(arr, clamp=True)
     assert t.pitch_midi == 127 and t.attack_s == 0.0 and t.decay_s == 5.0
     assert t.sustain == 0.7  # NaN -> default
     assert t.mod_index == 16.0
+    assert t.index_peak == 0.0 and t.index_decay_s == 8.0 and t.noise_level == 0.0
+    assert t.noise_decay_s == 0.001
+    with pytest.raises(ThetaError, match=r"shape \(14,\)"):
+        Theta.from_array(arr[:10])
 
 
 @settings(max_examples=200, deadline=None)

@@ -1,0 +1,295 @@
+"""A timbre that varies over the keyboard and with velocity: anchors, interpolated.
+
+A ``KeyTable`` holds timbre values (physical units, schema order) at a few key anchors
+and velocity layers. At construction it expands to every MIDI key, interpolating linearly
+between key anchors in the schema's learning space (log for times, ratio, index, noise)
+and holding the end anchors' values beyond them. ``lookup(pitch, velocity)`` then takes
+the key's row and interpolates between velocity layers, also in learning space, holding
+the first/last layer outside them. The engine calls it at each note-on.
+
+>>> t = KeyTable([0, 127], [64], [[[0.01]], [[1.0]]], names=["attack_s"])
+>>> round(float(t.lookup(0, 100)[TIMBRE_INDEX["attack_s"]]), 4)
+0.01
+>>> round(float(t.lookup(127, 1)[TIMBRE_INDEX["attack_s"]]), 4)
+1.0
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+
+import numpy as np
+
+from engine.schema import PARAMS, TIMBRE_INDEX, TIMBRE_NAMES, Theta, ThetaError, param
+
+__all__ = ["KeyTable", "KEY_ANCHORS", "VELOCITY_LAYERS", "N_KEYS"]
+
+#: Every MIDI key gets a row.
+N_KEYS = 128
+#: Suggested key anchors (every 6 semitones, and the top key).
+KEY_ANCHORS: tuple[int, ...] = tuple(range(0, 127, 6)) + (127,)
+#: Suggested velocity layers.
+VELOCITY_LAYERS: tuple[int, ...] = (32, 64, 96, 127)
+
+_TP = tuple(p for p in PARAMS if p.timbre)
+_N = len(_TP)
+_MIN = np.array([p.minimum for p in _TP])
+_MAX = np.array([p.maximum for p in _TP])
+_DEFAULT = np.array([p.default for p in _TP])
+_LOG = np.array([p.scale == "log" for p in _TP])
+_OFFSET = np.array([p.offset for p in _TP])
+
+
+def _to_learning(v: np.ndarray) -> np.ndarray:
+    """Physical timbre ``[..., n_timbre]`` -> learning space (schema transforms)."""
+    return np.where(_LOG, np.log(np.where(_LOG, v + _OFFSET, 1.0)), v)
+
+
+def _from_learning(x: np.ndarray) -> np.ndarray:
+    """Learning space ``[..., n_timbre]`` -> physical, clipped into range (rounding only)."""
+    return np.clip(np.where(_LOG, np.exp(x) - _OFFSET, x), _MIN, _MAX)
+
+
+def _anchor_weights(anchors: np.ndarray, points: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Lower anchor index and weight of the upper one for each point; constant outside."""
+    if len(anchors) == 1:
+        return np.zeros(len(points), dtype=np.intp), np.zeros(len(points))
+    p = np.clip(points.astype(np.float64), anchors[0], anchors[-1])
+    j = np.clip(np.searchsorted(anchors, p, side="right") - 1, 0, len(anchors) - 2)
+    w = (p - anchors[j]) / (anchors[j + 1] - anchors[j])
+    # A point on the upper anchor takes that anchor with weight 0, so that it reads the
+    # anchor's exact value rather than a round trip through learning space.
+    top = w >= 1.0
+    j[top] += 1
+    w[top] = 0.0
+    return j, w
+
+
+def _check_anchors(what: str, values: object, lo: int, hi: int) -> np.ndarray:
+    try:
+        arr = np.asarray(values)
+    except (TypeError, ValueError):
+        arr = np.asarray([], dtype=object)
+    ok = arr.ndim == 1 and arr.size >= 1 and all(
+        isinstance(v, (int, np.integer)) and not isinstance(v, bool) for v in arr.tolist()
+    )
+    if not ok:
+        raise ThetaError(f"{what} must be a non-empty list of integers in range {lo}..{hi}, got {values!r}")
+    arr = arr.astype(np.int64)
+    if arr.min() < lo or arr.max() > hi:
+        raise ThetaError(f"{what} must be in range {lo}..{hi}, got {arr.tolist()}")
+    if np.any(np.diff(arr) <= 0):
+        raise ThetaError(f"{what} must be strictly ascending, got {arr.tolist()}")
+    return arr
+
+
+class KeyTable:
+    """Timbre per key anchor and velocity layer, expanded to all 128 keys.
+
+    Args:
+        keys: ascending MIDI key anchors in 0..127, e.g. ``KEY_ANCHORS``.
+        velocities: ascending velocity layers in 1..127, e.g. ``VELOCITY_LAYERS``.
+        values: ``[len(keys), len(velocities), n]`` physical values; ``n`` is
+            ``len(names)``, by default all timbre parameters in schema order.
+        names: the parameters ``values`` holds (others take their defaults).
+        clamp: put out-of-range values in range and NaN at the default (model output);
+            without it such a value is an error naming parameter, key and velocity.
+
+    Immutable once built; share it freely between threads.
+    """
+
+    __slots__ = ("keys", "velocities", "values", "_phys", "_learn", "_vj", "_vw", "_center")
+
+    def __init__(
+        self,
+        keys: Sequence[int],
+        velocities: Sequence[int],
+        values: object,
+        *,
+        names: Sequence[str] | None = None,
+        clamp: bool = False,
+    ) -> None:
+        k = _check_anchors("keys", keys, 0, 127)
+        v = _check_anchors("velocities", velocities, 1, 127)
+        names = TIMBRE_NAMES if names is None else tuple(names)
+        for name in names:
+            if not param(name).timbre:
+                raise ThetaError(f"{name} is not a timbre parameter; timbre parameters: {', '.join(TIMBRE_NAMES)}")
+        if len(set(names)) != len(names):
+            raise ThetaError(f"parameter names repeat: {', '.join(names)}")
+        try:
+            arr = np.asarray(values, dtype=np.float64)
+        except (TypeError, ValueError) as exc:
+            raise ThetaError(f"key table values must be numbers: {exc}") from None
+        shape = (len(k), len(v), len(names))
+        if arr.shape != shape:
+            raise ThetaError(f"key table values must have shape {shape} [keys, velocities, parameters], got {arr.shape}")
+        full = np.broadcast_to(_DEFAULT, (len(k), len(v), _N)).copy()
+        cols = [TIMBRE_INDEX[nm] for nm in names]
+        full[:, :, cols] = arr
+        if clamp:
+            full = np.clip(np.where(np.isnan(full), _DEFAULT, full), _MIN, _MAX)
+        else:
+            bad = ~(np.isfinite(full) & (full >= _MIN) & (full <= _MAX))
+            if bad.any():
+                a, b, c = (int(x) for x in np.argwhere(bad)[0])
+                p = _TP[c]
+                raise ThetaError(
+                    f"{p.name} at key {int(k[a])}, velocity {int(v[b])} must be a finite number in "
+                    f"range {p.minimum:g}..{p.maximum:g}, got {full[a, b, c]:g}"
+                )
+        full.flags.writeable = False
+        self.keys = tuple(int(x) for x in k)
+        self.velocities = tuple(int(x) for x in v)
+        self.values = full
+        # Expand once: every key's row, in learning space (for velocity interpolation)
+        # and physical (exact at anchors; read directly when a velocity hits a layer).
+        kj, kw = _anchor_weights(k, np.arange(N_KEYS))
+        learn_anchor = _to_learning(full)
+        learn = learn_anchor[kj] * (1.0 - kw)[:, None, None] + learn_anchor[np.minimum(kj + 1, len(k) - 1)] * kw[:, None, None]
+        phys = _from_learning(learn)
+        on_anchor = kw == 0.0
+        phys[on_anchor] = full[kj[on_anchor]]
+        phys.flags.writeable = False
+        learn.flags.writeable = False
+        self._phys = phys  # [128, V, n]
+        self._learn = learn  # [128, V, n]
+        # Velocity weights for every MIDI velocity 0..127 (0 behaves as 1).
+        vj, vw = _anchor_weights(v, np.maximum(np.arange(128), 1))
+        self._vj = vj.tolist()
+        self._vw = vw.tolist()
+        self._center = None
+
+    # -- construction ------------------------------------------------------------------
+
+    @classmethod
+    def flat(cls, theta_or_timbre: Theta | Sequence[float] | np.ndarray) -> KeyTable:
+        """The same timbre on every key and velocity (one anchor, one layer).
+
+        Args:
+            theta_or_timbre: a Theta, or ``[n_timbre]`` physical values in schema order.
+        """
+        if isinstance(theta_or_timbre, Theta):
+            t = theta_or_timbre.timbre()
+        else:
+            t = np.asarray(theta_or_timbre, dtype=np.float64)
+            if t.shape != (_N,):
+                raise ThetaError(f"timbre must have shape ({_N},) in order {', '.join(TIMBRE_NAMES)}, got {t.shape}")
+        return cls((60,), (100,), t[None, None, :])
+
+    @property
+    def is_flat(self) -> bool:
+        """True when every key and velocity give the same timbre."""
+        return bool(np.all(self.values == self.values[:1, :1]))
+
+    def with_param(self, name: str, value: float) -> KeyTable:
+        """This table with parameter ``name`` set to ``value`` on every key and velocity."""
+        p = param(name)
+        if not p.timbre:
+            raise ThetaError(f"{name} is not a timbre parameter; timbre parameters: {', '.join(TIMBRE_NAMES)}")
+        vals = self.values.copy()
+        vals[:, :, TIMBRE_INDEX[name]] = p.check(value)
+        return KeyTable(self.keys, self.velocities, vals)
+
+    # -- reading -----------------------------------------------------------------------
+
+    def lookup(self, pitch: int, velocity: int) -> np.ndarray:
+        """Timbre ``[n_timbre]`` (physical, schema order) of a note; read-only.
+
+        Args:
+            pitch: MIDI key 0..127.
+            velocity: MIDI velocity 0..127 (0 is treated as 1).
+        """
+        j = self._vj[velocity]
+        w = self._vw[velocity]
+        if w == 0.0:
+            return self._phys[pitch, j]
+        row = self._learn[pitch]
+        return _from_learning(row[j] + (row[j + 1] - row[j]) * w)
+
+    def center(self) -> Theta:
+        """The timbre at key 60, velocity 100, as a Theta (other values default)."""
+        if self._center is None:
+            d = dict(zip(TIMBRE_NAMES, self.lookup(60, 100).tolist()))
+            self._center = Theta.from_dict(d)
+        return self._center
+
+    # -- files -------------------------------------------------------------------------
+
+    def to_dict(self) -> dict:
+        """Compact, readable form: anchors, and per parameter a ``[key][velocity]`` list
+        rounded to 6 significant digits."""
+        return {
+            "keys": list(self.keys),
+            "velocities": list(self.velocities),
+            "values": {
+                name: [[float(f"{x:.6g}") for x in row] for row in self.values[:, :, i].tolist()]
+                for i, name in enumerate(TIMBRE_NAMES)
+            },
+        }
+
+    @classmethod
+    def from_dict(cls, d: object) -> KeyTable:
+        """Validate and build from ``to_dict``'s form; a parameter left out takes its
+        default everywhere. Errors name the field, parameter, key and velocity."""
+        if not isinstance(d, Mapping):
+            raise ThetaError(f"key table must be an object with keys, velocities, values; got {type(d).__name__}")
+        extra = sorted(set(d) - {"keys", "velocities", "values"})
+        if extra:
+            raise ThetaError(f"key table: unknown field(s) {', '.join(extra)}; accepted: keys, velocities, values")
+        for f in ("keys", "velocities", "values"):
+            if f not in d:
+                raise ThetaError(f"key table: field {f!r} is missing")
+        keys = _check_anchors("keys", d["keys"], 0, 127)
+        vels = _check_anchors("velocities", d["velocities"], 1, 127)
+        vals = d["values"]
+        if not isinstance(vals, Mapping):
+            raise ThetaError("key table: values must be an object of parameter name -> [key][velocity] list")
+        names = []
+        cols = []
+        for name, grid in vals.items():
+            p = param(name)
+            if not p.timbre:
+                raise ThetaError(f"key table: {name} is not a timbre parameter")
+            ok = isinstance(grid, list) and len(grid) == len(keys) and all(
+                isinstance(row, list) and len(row) == len(vels) for row in grid
+            )
+            if not ok:
+                raise ThetaError(
+                    f"key table: {name} must be a list of {len(keys)} keys, each a list of {len(vels)} numbers"
+                )
+            for a, row in enumerate(grid):
+                for b, x in enumerate(row):
+                    if isinstance(x, bool) or not isinstance(x, (int, float)):
+                        raise ThetaError(
+                            f"{name} at key {int(keys[a])}, velocity {int(vels[b])} must be a number, got {x!r}"
+                        )
+            names.append(name)
+            cols.append(grid)
+        values = np.array(cols, dtype=np.float64).reshape(len(names), len(keys), len(vels))
+        return cls(keys.tolist(), vels.tolist(), np.moveaxis(values, 0, -1), names=names)
+
+    # -- misc --------------------------------------------------------------------------
+
+    def learning_values(self) -> np.ndarray:
+        """The anchors' values in learning space, ``[keys, velocities, n_timbre]``."""
+        return _to_learning(self.values)
+
+    @classmethod
+    def from_learning_values(cls, keys: Sequence[int], velocities: Sequence[int], learn: np.ndarray) -> KeyTable:
+        """From learning-space anchor values (e.g. a morph), clamped into range."""
+        return cls(keys, velocities, _from_learning(np.asarray(learn, dtype=np.float64)), clamp=True)
+
+    def __eq__(self, other: object) -> bool:
+        return (
+            isinstance(other, KeyTable)
+            and other.keys == self.keys
+            and other.velocities == self.velocities
+            and np.array_equal(other.values, self.values)
+        )
+
+    def __hash__(self) -> int:
+        return hash((self.keys, self.velocities, self.values.tobytes()))
+
+    def __repr__(self) -> str:
+        return f"KeyTable(keys={list(self.keys)}, velocities={list(self.velocities)}, flat={self.is_flat})"
