@@ -7,6 +7,10 @@ engine renders sustained FM notes block by block, as the audio callback would; p
 offline server renders the same number of 2-operator FM voices (pyo.FM with an ADSR) for
 the same duration. Figures are printed, not asserted. Target: 64 voices at 128 frames in
 at most 10% of the block period (267 us) and at least pyo's throughput.
+
+Each case runs twice: with a schema-v1 patch (``v1_us``: no index peak, no noise, so the
+v2 work is skipped) and with a v2 patch whose index peak and noise both last the whole
+measurement (``v2_us``: decays of 8 s, the worst case).
 """
 
 from __future__ import annotations
@@ -24,13 +28,14 @@ SR = 48000
 VOICES = (1, 8, 32, 64, 128)
 BLOCKS = (64, 128, 256)
 THETA = Theta.from_dict({"attack_s": 0.01, "decay_s": 0.5, "sustain": 0.7, "release_s": 0.3, "mod_ratio": 2.0, "mod_index": 3.0})
+THETA_V2 = THETA.replace(index_peak=4.0, index_decay_s=8.0, noise_level=0.2, noise_decay_s=8.0)
 
 
-def bench_engine(n_voices: int, block: int, seconds: float) -> float:
+def bench_engine(n_voices: int, block: int, seconds: float, theta: Theta = THETA) -> float:
     """Median microseconds per block with n_voices sounding."""
     e = Engine(SR, max_voices=max(n_voices, 1))
     for ch in range(16):
-        e.set_patch(ch, THETA)
+        e.set_patch(ch, theta)
     for i in range(n_voices):
         e.note_on(i % 16, 36 + i % 72, 100)
     out = np.zeros((block, 2), dtype=np.float32)
@@ -78,15 +83,19 @@ def main() -> None:
     ap.add_argument("--seconds", type=float, default=2.0, help="audio seconds rendered per case")
     ap.add_argument("--no-pyo", action="store_true")
     args = ap.parse_args()
-    print(f"{'block':>5} {'voices':>6} {'period_us':>9} {'engine_us':>9} {'eng_rtf':>8} {'pyo_us':>8} {'pyo_rtf':>8} {'eng/pyo':>7}")
+    print(
+        f"{'block':>5} {'voices':>6} {'period_us':>9} {'v1_us':>8} {'v1_rtf':>7} {'v2_us':>8} {'v2_rtf':>7} "
+        f"{'pyo_us':>8} {'pyo_rtf':>8} {'v1/pyo':>7}"
+    )
     for block in BLOCKS:
         period = block / SR * 1e6
         for n in VOICES:
             us = bench_engine(n, block, args.seconds)
+            us2 = bench_engine(n, block, args.seconds, THETA_V2)
             py = None if args.no_pyo else bench_pyo(n, block, args.seconds)
             py_s = f"{py:8.1f} {period / py:8.1f} {py / us:7.2f}" if py else f"{'-':>8} {'-':>8} {'-':>7}"
-            print(f"{block:5d} {n:6d} {period:9.1f} {us:9.1f} {period / us:8.1f} {py_s}")
-    print("rtf = real-time factor (block period / render time); eng/pyo > 1: the engine is faster")
+            print(f"{block:5d} {n:6d} {period:9.1f} {us:8.1f} {period / us:7.1f} {us2:8.1f} {period / us2:7.1f} {py_s}")
+    print("rtf = real-time factor (block period / render time); v1/pyo > 1: the engine is faster")
 
 
 if __name__ == "__main__":
