@@ -146,10 +146,11 @@ class KeyTable:
         # and physical (exact at anchors; read directly when a velocity hits a layer).
         kj, kw = _anchor_weights(k, np.arange(N_KEYS))
         learn_anchor = _to_learning(full)
-        learn = learn_anchor[kj] * (1.0 - kw)[:, None, None] + learn_anchor[np.minimum(kj + 1, len(k) - 1)] * kw[:, None, None]
-        phys = _from_learning(learn)
-        on_anchor = kw == 0.0
-        phys[on_anchor] = full[kj[on_anchor]]
+        kj1 = np.minimum(kj + 1, len(k) - 1)
+        learn = learn_anchor[kj] * (1.0 - kw)[:, None, None] + learn_anchor[kj1] * kw[:, None, None]
+        # Exact values wherever no interpolation is needed: on an anchor, or between two
+        # equal values (no round trip through learning space).
+        phys = np.where((kw[:, None, None] == 0.0) | (full[kj] == full[kj1]), full[kj], _from_learning(learn))
         phys.flags.writeable = False
         learn.flags.writeable = False
         self._phys = phys  # [128, V, n]
@@ -205,7 +206,11 @@ class KeyTable:
         if w == 0.0:
             return self._phys[pitch, j]
         row = self._learn[pitch]
-        return _from_learning(row[j] + (row[j + 1] - row[j]) * w)
+        lo = row[j]
+        hi = row[j + 1]
+        # Equal layers give their exact value (no round trip through learning space).
+        phys = self._phys[pitch]
+        return np.where(lo == hi, phys[j], _from_learning(lo + (hi - lo) * w))
 
     def center(self) -> Theta:
         """The timbre at key 60, velocity 100, as a Theta (other values default)."""
