@@ -10,6 +10,7 @@ from patches.format import (
     check_name,
     load_patch,
     morph,
+    morph_table,
     save_patch,
 )
 
@@ -26,5 +27,6 @@ __all__ = [
     "check_name",
     "load_patch",
     "morph",
+    "morph_table",
     "save_patch",
 ]

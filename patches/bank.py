@@ -6,6 +6,7 @@ import json
 import os
 import tempfile
 import threading
+from dataclasses import replace
 from pathlib import Path
 
 from patches.format import Patch, PatchError, check_name, load_patch, save_patch
@@ -161,7 +162,7 @@ class Bank:
                 suffix = f"-{i}"
                 candidate = check_name(base[: 64 - len(suffix)] + suffix)
                 i += 1
-            stored = Patch(candidate, patch.theta, patch.prompt, patch.source, patch.created)
+            stored = replace(patch, name=candidate)
             save_patch(stored, path, overwrite=overwrite)
             self._patches[candidate] = stored
             return candidate

@@ -4,14 +4,20 @@ A patch file looks like::
 
     {
       "format": "promptsynth-patch",
-      "format_version": 1,
+      "format_version": 2,
       "name": "soft-flute",
-      "schema_version": 1,
+      "schema_version": 2,
       "theta": {"attack_s": 0.08, "decay_s": 0.4, "sustain": 0.8, ...},
+      "keytable": {"keys": [0, 6, ...], "velocities": [32, 64, 96, 127],
+                   "values": {"attack_s": [[...], ...], ...}},
       "prompt": "a soft flute",
       "source": {"checkpoint": "...", "encoder": "minilm", "temperature": 0.0, "seed": null},
       "created": "2026-11-27T06:30:00Z"
     }
+
+``keytable`` (format 2, optional) makes the timbre follow key and velocity; without it the
+patch plays ``theta`` on every key. Format-1 files (schema 1, no table) still load: the
+parameters they lack take their defaults, which are off.
 """
 
 from __future__ import annotations
@@ -26,7 +32,9 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from engine import SCHEMA_VERSION, Theta, ThetaError, upgrade_theta_dict
+import numpy as np
+
+from engine import SCHEMA_VERSION, KeyTable, Theta, ThetaError, upgrade_theta_dict
 
 __all__ = [
     "FORMAT",
@@ -38,10 +46,13 @@ __all__ = [
     "load_patch",
     "save_patch",
     "morph",
+    "morph_table",
 ]
 
 FORMAT = "promptsynth-patch"
-FORMAT_VERSION = 1
+FORMAT_VERSION = 2
+#: Format versions this code reads: 1 (theta only) and 2 (optional key table).
+READ_FORMAT_VERSIONS = (1, 2)
 MAX_NAME_LEN = 64
 MAX_PROMPT_LEN = 1000
 _NAME_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9 _.+()-]*$")
@@ -79,18 +90,34 @@ def _utc_now() -> str:
 @dataclass(frozen=True)
 class Patch:
     """A named timbre. ``theta`` holds physical values; ``prompt`` and ``source`` say
-    where it came from (checkpoint id, encoder, temperature, seed)."""
+    where it came from (checkpoint id, encoder, temperature, seed).
+
+    ``table`` (optional) is a KeyTable: the timbre per key and velocity, which is what
+    plays when present. Then ``theta`` is its centre (key 60, velocity 100) for display
+    and for callers that take one timbre; pass ``theta=None`` to have it computed.
+    ``keytable`` is what to hand the engine: ``table``, or ``theta`` flat on every key.
+    """
 
     name: str
-    theta: Theta
+    theta: Theta | None
     prompt: str | None = None
     source: Mapping[str, object] = field(default_factory=dict)
     created: str = field(default_factory=_utc_now)
+    table: KeyTable | None = None
 
     def __post_init__(self) -> None:
         object.__setattr__(self, "name", check_name(self.name))
+        if self.table is not None and not isinstance(self.table, KeyTable):
+            raise PatchError(f"table must be a KeyTable or None, got {type(self.table).__name__}")
+        if self.theta is None and self.table is not None:
+            object.__setattr__(self, "theta", self.table.center())
         if not isinstance(self.theta, Theta):
             raise PatchError(f"theta must be a Theta, got {type(self.theta).__name__}")
+
+    @property
+    def keytable(self) -> KeyTable:
+        """The patch as the engine plays it: its table, or ``theta`` flat on every key."""
+        return self.table if self.table is not None else KeyTable.flat(self.theta)
 
     def to_dict(self) -> dict:
         d = {
@@ -101,6 +128,8 @@ class Patch:
             "theta": self.theta.to_dict(),
             "created": self.created,
         }
+        if self.table is not None:
+            d["keytable"] = self.table.to_dict()
         if self.prompt is not None:
             d["prompt"] = self.prompt
         if self.source:
@@ -119,9 +148,11 @@ class Patch:
         if d.get("format") != FORMAT:
             raise fail(f'field "format" must be "{FORMAT}", got {d.get("format")!r}')
         fv = d.get("format_version")
-        if fv != FORMAT_VERSION or isinstance(fv, bool):
-            raise fail(f'field "format_version" must be {FORMAT_VERSION}, got {fv!r}')
+        if fv not in READ_FORMAT_VERSIONS or isinstance(fv, bool) or not isinstance(fv, int):
+            raise fail(f'field "format_version" must be 1 or 2, got {fv!r}')
         known = {"format", "format_version", "name", "schema_version", "theta", "prompt", "source", "created"}
+        if fv >= 2:
+            known.add("keytable")
         extra = sorted(set(d) - known)
         if extra:
             raise fail(f"unknown field(s) {', '.join(extra)}; accepted: {', '.join(sorted(known))}")
@@ -136,6 +167,12 @@ class Patch:
             theta = Theta.from_dict(upgrade_theta_dict(theta_d, d.get("schema_version")))
         except ThetaError as exc:
             raise fail(f'field "theta": {exc}') from None
+        table = None
+        if "keytable" in d:
+            try:
+                table = KeyTable.from_dict(d["keytable"])
+            except ThetaError as exc:
+                raise fail(f'field "keytable": {exc}') from None
         prompt = d.get("prompt")
         if prompt is not None and (not isinstance(prompt, str) or len(prompt) > MAX_PROMPT_LEN):
             raise fail(f'field "prompt" must be a string of at most {MAX_PROMPT_LEN} characters')
@@ -150,7 +187,7 @@ class Patch:
         created = d.get("created", "")
         if not isinstance(created, str):
             raise fail('field "created" must be an ISO 8601 string')
-        return cls(name=name, theta=theta, prompt=prompt, source=source, created=created)
+        return cls(name=name, theta=theta, prompt=prompt, source=source, created=created, table=table)
 
 
 def load_patch(path: str | os.PathLike) -> Patch:
@@ -169,6 +206,24 @@ def load_patch(path: str | os.PathLike) -> Patch:
     return Patch.from_dict(d, origin=str(p))
 
 
+def _dumps(d: dict) -> str:
+    """Indented JSON with each list of numbers on one line (a key table's row per line)."""
+    inline: list[str] = []
+
+    def mark(x: object) -> object:
+        if isinstance(x, dict):
+            return {k: mark(v) for k, v in x.items()}
+        if isinstance(x, list):
+            if all(isinstance(v, (int, float)) and not isinstance(v, bool) for v in x):
+                inline.append(json.dumps(x, allow_nan=False))
+                return f"\x00{len(inline) - 1}\x00"
+            return [mark(v) for v in x]
+        return x
+
+    text = json.dumps(mark(d), indent=2, allow_nan=False)
+    return re.sub(r'"\\u0000(\d+)\\u0000"', lambda m: inline[int(m.group(1))], text)
+
+
 def _reject_constant(name: str) -> None:
     raise ValueError(f"{name} is not a number a patch may hold")
 
@@ -182,7 +237,7 @@ def save_patch(patch: Patch, path: str | os.PathLike, overwrite: bool = False) -
     p = Path(path)
     if p.exists() and not overwrite:
         raise PatchError(f"{p} exists; pass overwrite=True (CLI: --force) to replace it")
-    data = (json.dumps(patch.to_dict(), indent=2, allow_nan=False) + "\n").encode("utf-8")
+    data = (_dumps(patch.to_dict()) + "\n").encode("utf-8")
     fd, tmp = tempfile.mkstemp(prefix=".tmp-", suffix=".json", dir=p.parent)
     try:
         with os.fdopen(fd, "wb") as f:
@@ -210,12 +265,50 @@ def save_patch(patch: Patch, path: str | os.PathLike, overwrite: bool = False) -
     return p
 
 
-def morph(a: Patch | Theta, b: Patch | Theta, t: float) -> Theta:
-    """The timbre between ``a`` (t=0) and ``b`` (t=1), interpolated in the schema's
-    learning space (log for times, ratio and index), so halfway between 10 ms and 1 s is 100 ms."""
+def _check_t(t: object) -> float:
     if isinstance(t, bool) or not isinstance(t, (int, float)) or not math.isfinite(t) or not 0.0 <= t <= 1.0:
         raise PatchError(f"t must be a number in range 0..1, got {t!r}")
+    return float(t)
+
+
+def morph(a: Patch | Theta, b: Patch | Theta, t: float) -> Theta:
+    """The timbre between ``a`` (t=0) and ``b`` (t=1), interpolated in the schema's
+    learning space (log for times, ratio and index), so halfway between 10 ms and 1 s is 100 ms.
+
+    Patches' ``theta`` (their centre) is morphed; ``morph_table`` morphs key tables."""
+    t = _check_t(t)
     ta = a.theta if isinstance(a, Patch) else a
     tb = b.theta if isinstance(b, Patch) else b
     la, lb = ta.to_learning(), tb.to_learning()
-    return Theta.from_learning(la + (lb - la) * float(t))
+    return Theta.from_learning(la + (lb - la) * t)
+
+
+def morph_table(a: Patch | Theta | KeyTable, b: Patch | Theta | KeyTable, t: float) -> KeyTable:
+    """The key table between ``a`` (t=0) and ``b`` (t=1), in learning space.
+
+    Tables with the same anchors morph anchor by anchor; a flat one (a Theta, a patch
+    without a table) takes the other's anchors, where it is the same everywhere. Tables
+    whose anchors differ cannot be matched point for point: both are flattened to their
+    centre (key 60, velocity 100) and the result is flat.
+    """
+    t = _check_t(t)
+
+    def table(x: Patch | Theta | KeyTable) -> KeyTable:
+        if isinstance(x, Patch):
+            return x.keytable
+        if isinstance(x, Theta):
+            return KeyTable.flat(x)
+        if isinstance(x, KeyTable):
+            return x
+        raise PatchError(f"morph_table takes a Patch, Theta or KeyTable, got {type(x).__name__}")
+
+    ta, tb = table(a), table(b)
+    if (ta.keys, ta.velocities) != (tb.keys, tb.velocities):
+        if tb.is_flat and not ta.is_flat:
+            tb = KeyTable(ta.keys, ta.velocities, np.broadcast_to(tb.values[0, 0], ta.values.shape))
+        elif ta.is_flat and not tb.is_flat:
+            ta = KeyTable(tb.keys, tb.velocities, np.broadcast_to(ta.values[0, 0], tb.values.shape))
+        else:
+            ta, tb = KeyTable.flat(ta.center()), KeyTable.flat(tb.center())
+    la, lb = ta.learning_values(), tb.learning_values()
+    return KeyTable.from_learning_values(ta.keys, ta.velocities, la + (lb - la) * t)

@@ -7,8 +7,10 @@ import time
 
 import pytest
 
-from engine import Theta
-from patches import Bank, Patch, PatchError, check_name, load_patch, morph, save_patch
+import numpy as np
+
+from engine import KEY_ANCHORS, TIMBRE_INDEX, VELOCITY_LAYERS, KeyTable, Theta, param
+from patches import Bank, Patch, PatchError, check_name, load_patch, morph, morph_table, save_patch
 
 THETA = Theta.from_dict({"attack_s": 0.05, "decay_s": 0.3, "sustain": 0.5, "release_s": 0.4, "mod_ratio": 2.0, "mod_index": 3.0})
 
@@ -35,7 +37,12 @@ def test_round_trip(tmp_path):
     "changes, message",
     [
         ({"format": "something-else"}, 'field "format" must be "promptsynth-patch"'),
-        ({"format_version": 9}, 'field "format_version" must be 1'),
+        ({"format_version": 9}, 'field "format_version" must be 1 or 2, got 9'),
+        ({"format_version": True}, 'field "format_version" must be 1 or 2'),
+        ({"format_version": 1, "keytable": {}}, "unknown field(s) keytable"),
+        ({"keytable": {"keys": [60], "velocities": [100], "values": {"sustain": [[3.0]]}}},
+         'field "keytable": sustain at key 60, velocity 100 must be a finite number in range 0..1, got 3'),
+        ({"keytable": {"keys": [60], "velocities": [100]}}, "field \'values\' is missing"),
         ({"theta": {"attack_s": 9.0}}, 'field "theta": attack_s must be in range 0..2, got 9'),
         ({"theta": {"mod_index": "loud"}}, 'field "theta": mod_index must be a number'),
         ({"theta": [1, 2]}, 'field "theta" must be an object'),
@@ -224,3 +231,82 @@ def test_factory_bank_ships_whole():
     # Made by the model, not all alike: bowed strings swell, plucked strings die away.
     assert bank.load("violin").theta.attack_s > 3 * bank.load("nylon guitar").theta.attack_s
     assert bank.load("violin").theta.sustain > bank.load("nylon guitar").theta.sustain + 0.2
+
+
+# -- format 2: schema v2 and key tables ---------------------------------------------------
+
+V1_FILE = {
+    "format": "promptsynth-patch",
+    "format_version": 1,
+    "name": "old lead",
+    "schema_version": 1,
+    "theta": {"attack_s": 0.05, "decay_s": 0.3, "sustain": 0.5, "release_s": 0.4, "mod_ratio": 2.0, "mod_index": 3.0},
+    "prompt": "a lead",
+    "created": "2026-11-20T10:00:00Z",
+}
+
+
+def test_format_1_file_loads_with_v2_params_off(tmp_path):
+    p = load_patch(write(tmp_path / "old.json", V1_FILE))
+    assert p.theta == THETA  # the new parameters at their defaults
+    assert p.theta.index_peak == 0.0 and p.theta.noise_level == 0.0
+    assert p.table is None and p.keytable.is_flat
+    assert np.array_equal(p.keytable.lookup(30, 20), THETA.timbre())
+    # Saved again, it is written as format 2, schema 2, still without a table.
+    save_patch(p, tmp_path / "new.json")
+    d = json.loads((tmp_path / "new.json").read_text())
+    assert (d["format_version"], d["schema_version"]) == (2, 2) and "keytable" not in d
+    assert d["theta"]["noise_level"] == 0.0 and load_patch(tmp_path / "new.json") == p
+
+
+def _table(seed=0):
+    rng = np.random.default_rng(seed)
+    names = ["decay_s", "mod_index", "noise_level"]
+    lo = np.array([param(n).minimum for n in names])
+    hi = np.array([param(n).maximum for n in names]) / 2
+    vals = lo + (hi - lo) * rng.uniform(0, 1, (len(KEY_ANCHORS), len(VELOCITY_LAYERS), len(names)))
+    return KeyTable(KEY_ANCHORS, VELOCITY_LAYERS, vals, names=names)
+
+
+def test_table_round_trips_through_a_file(tmp_path):
+    table = _table()
+    p = Patch("keys", None, prompt="a piano", table=table)
+    assert p.theta == table.center() and p.keytable is table
+    save_patch(p, tmp_path / "k.json")
+    text = (tmp_path / "k.json").read_text()
+    assert len(text) < 20000  # compact: one list per parameter
+    q = load_patch(tmp_path / "k.json")
+    assert q.theta == p.theta and q.name == "keys" and q.prompt == "a piano"
+    assert q.table.keys == table.keys and q.table.velocities == table.velocities
+    assert np.allclose(q.table.values, table.values, rtol=5e-6, atol=0)
+    for k, v in ((0, 1), (61, 80), (127, 127)):
+        assert np.allclose(q.keytable.lookup(k, v), table.lookup(k, v), rtol=2e-5)
+    # The bank keeps the table too.
+    bank = Bank(tmp_path / "bank")
+    bank.save(q)
+    assert Bank(tmp_path / "bank").load("keys").table == q.table
+
+
+def test_morph_of_tables_in_learning_space():
+    a, b = _table(1), _table(2)
+    m = morph_table(a, b, 0.25)
+    assert m.keys == a.keys and m.velocities == a.velocities
+    la, lb = a.learning_values(), b.learning_values()
+    from engine.keytable import _from_learning
+
+    assert np.allclose(m.values, _from_learning(la + 0.25 * (lb - la)), rtol=1e-9)
+    assert np.allclose(morph_table(a, b, 0.0).values, a.values, rtol=1e-9)
+    d = TIMBRE_INDEX["decay_s"]
+    x, y = a.values[3, 2, d], b.values[3, 2, d]
+    mid = morph_table(Patch("a", None, table=a), Patch("b", None, table=b), 0.5).values[3, 2, d]
+    assert mid == pytest.approx(np.sqrt((x + 1e-3) * (y + 1e-3)) - 1e-3, rel=1e-9)  # log scale
+    # A flat side takes the table's anchors; it is the same on every key.
+    f = morph_table(a, THETA, 1.0)
+    assert f.keys == a.keys and np.allclose(f.values, THETA.timbre(), rtol=1e-9)
+    # Different anchors: both flattened to their centres.
+    c = KeyTable([0, 127], [64], np.stack([THETA.timbre(), THETA.replace(decay_s=2.0).timbre()])[:, None, :])
+    g = morph_table(a, c, 0.5)
+    assert g.is_flat
+    assert np.allclose(g.values[0, 0], morph(a.center(), c.center(), 0.5).timbre(), rtol=1e-9)
+    with pytest.raises(PatchError, match="t must be a number in range 0..1"):
+        morph_table(a, b, 2.0)
