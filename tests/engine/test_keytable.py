@@ -4,6 +4,8 @@ import json
 
 import numpy as np
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from engine import (
     KEY_ANCHORS,
@@ -236,3 +238,23 @@ def test_render_note_takes_a_key_table():
     y = render_note(table, 0, 100, SR, hold_s=0.3, tail_s=0.0)
     z = render_note(BASE.replace(decay_s=0.05), 0, 100, SR, hold_s=0.3, tail_s=0.0)
     assert np.array_equal(y, z)
+
+
+@settings(max_examples=60, deadline=None)
+@given(st.data())
+def test_any_valid_table_stays_in_range_and_round_trips(data):
+    keys = sorted(data.draw(st.sets(st.integers(0, 127), min_size=1, max_size=6)))
+    vels = sorted(data.draw(st.sets(st.integers(1, 127), min_size=1, max_size=4)))
+    lo = np.array([param(n).minimum for n in TIMBRE_NAMES])
+    hi = np.array([param(n).maximum for n in TIMBRE_NAMES])
+    u = np.array(data.draw(st.lists(st.floats(0.0, 1.0), min_size=len(keys) * len(vels) * len(lo),
+                                    max_size=len(keys) * len(vels) * len(lo))))
+    vals = (lo + (hi - lo) * u.reshape(len(keys), len(vels), len(lo)))
+    t = KeyTable(keys, vels, vals)
+    for k in (0, keys[0], 64, keys[-1], 127):
+        for v in (0, 1, vels[0], 100, vels[-1], 127):
+            row = t.lookup(k, v)
+            assert np.all((row >= lo) & (row <= hi))
+    assert np.array_equal(t.lookup(keys[-1], vels[0]), vals[-1, 0])
+    back = KeyTable.from_dict(json.loads(json.dumps(t.to_dict())))
+    assert np.allclose(back.values, t.values, rtol=5e-6, atol=1e-300)
