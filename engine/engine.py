@@ -324,7 +324,7 @@ class Engine:
             vb.index[i] = vb.index_tgt[i]
             vb.gain_l[i] = vb.gain_l_tgt[i]
             vb.gain_r[i] = vb.gain_r_tgt[i]
-            vb.noise_pos[i] = noise_start(pitch)  # t_on is 0 in a fresh slot
+            vb.noise_first[i] = noise_start(pitch)  # t_on is 0 in a fresh slot
 
     def _allocate(self) -> int:
         """A free slot; else steal the quietest released voice; else the oldest."""

@@ -60,7 +60,7 @@ def render_notes(
     vb.index_decay_s[:] = t[:, _T["index_decay_s"]]
     vb.noise_level[:] = t[:, _T["noise_level"]]
     vb.noise_decay_s[:] = t[:, _T["noise_decay_s"]]
-    vb.noise_pos[:] = [noise_start(p) for p in pitch]
+    vb.noise_first[:] = [noise_start(p) for p in pitch]
     vb.mod_scale[:] = 1.0
     vb.held[:] = 1.0
     vb.pitch[:] = pitch

@@ -76,7 +76,7 @@ _FIELDS = (
     "tau", "released", "rel_level", "rel_t", "rel_dur", "level",
     "age", "held", "pedal_held", "fading",
     "gain_l", "gain_r", "gain_l_tgt", "gain_r_tgt", "mod_scale",
-    "t_on", "index_peak", "index_decay_s", "noise_level", "noise_decay_s", "noise_pos",
+    "t_on", "index_peak", "index_decay_s", "noise_level", "noise_decay_s", "noise_first",
 )
 _F = {name: i for i, name in enumerate(_FIELDS)}
 # The four gain rows are adjacent: current left, right, then their targets.
@@ -163,7 +163,7 @@ class VoiceBank:
         self.held[i] = 1.0
         self.pedal_held[i] = 0.0
         self.t_on[i] = 0.0
-        self.noise_pos[i] = noise_start(self.pitch[i])
+        self.noise_first[i] = noise_start(self.pitch[i])
 
     def set_time(self, idx: np.ndarray, name: str, seconds: float) -> None:
         """Change attack/decay/release of sounding voices without a jump in level."""
@@ -276,9 +276,9 @@ class VoiceBank:
         # Skipped while no voice has one still sounding: the common case costs 2 tests.
         t_on = self.t_on[:n]
         peak = self.index_peak[:n]
-        use_peak = bool(np.any((peak > 0.0) & (t_on < self.index_decay_s[:n])))
+        use_peak = bool(peak.any()) and bool(((peak > 0.0) & (t_on < self.index_decay_s[:n])).any())
         nlev = self.noise_level[:n]
-        use_noise = bool(np.any((nlev > 0.0) & (t_on < self.noise_decay_s[:n])))
+        use_noise = bool(nlev.any()) and bool(((nlev > 0.0) & (t_on < self.noise_decay_s[:n])).any())
         n_lines = 8 if use_noise else 7 if use_peak else 6
         if use_peak:
             g = peak * scale
@@ -311,8 +311,12 @@ class VoiceBank:
         if use_noise:
             ng = lines[7]
             np.maximum(ng, 0.0, out=ng)
-            # Each voice's window of the table: one fancy index, no loop over voices.
-            ng *= _NOISE_WIN[self.noise_pos[:n].astype(np.intp), :m]
+            # Each voice's window of the table: one fancy index, no loop over voices. The
+            # samples since note-on are t_on * sr (rounded: t_on is a sum of chunk lengths).
+            pos = np.rint(t_on * sr).astype(np.intp)
+            pos += self.noise_first[:n].astype(np.intp)
+            pos %= NOISE_TABLE_SIZE
+            ng *= _NOISE_WIN[pos, :m]
             sig += ng
         sig *= env
         return sig
@@ -343,7 +347,6 @@ class VoiceBank:
         self.tau[:n] += dt
         self.rel_t[:n] += dt
         self.t_on[:n] += dt
-        np.mod(self.noise_pos[:n] + m, NOISE_TABLE_SIZE, out=self.noise_pos[:n])
         if free:
             done = (self.released[:n] > 0) & (self.rel_t[:n] >= self.rel_dur[:n])
             if done.any():
