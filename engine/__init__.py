@@ -22,7 +22,14 @@ from engine.schema import (
     to_learning,
     upgrade_theta_dict,
 )
-from engine.voices import FADE_S, NOISE_TABLE_SIZE, VoiceBank, midi_to_hz, noise_start, velocity_to_amp
+from engine.voices import (
+    FADE_S,
+    NOISE_TABLE_SIZE,
+    VoiceBank,
+    midi_to_hz,
+    noise_start,
+    velocity_to_amp,
+)
 
 __all__ = [
     "CC",

@@ -16,8 +16,8 @@ from engine import (
     KeyTable,
     Theta,
     ThetaError,
-    param,
     midi_to_hz,
+    param,
     render_note,
 )
 from tests.engine.helpers import envelope_from_sine

@@ -16,7 +16,6 @@ from engine import (
 )
 from engine.schema import from_learning, to_learning
 
-
 V1_NAMES = ("pitch_midi", "velocity", "sample_rate", "duration_s", "attack_s", "decay_s",
             "sustain", "release_s", "mod_ratio", "mod_index")
 

@@ -4,7 +4,16 @@ directly in float64 numpy, sample by sample."""
 import numpy as np
 import pytest
 
-from engine import NOISE_TABLE_SIZE, CC, Engine, Theta, midi_to_hz, noise_start, render_note, velocity_to_amp
+from engine import (
+    CC,
+    NOISE_TABLE_SIZE,
+    Engine,
+    Theta,
+    midi_to_hz,
+    noise_start,
+    render_note,
+    velocity_to_amp,
+)
 from engine.voices import NOISE
 
 SR = 16000

@@ -5,9 +5,8 @@ import subprocess
 import sys
 import time
 
-import pytest
-
 import numpy as np
+import pytest
 
 from engine import KEY_ANCHORS, TIMBRE_INDEX, VELOCITY_LAYERS, KeyTable, Theta, param
 from patches import Bank, Patch, PatchError, check_name, load_patch, morph, morph_table, save_patch
