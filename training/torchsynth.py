@@ -1,0 +1,226 @@
+"""The engine's voice in torch: a differentiable render for fitting timbres to real notes.
+
+One definition of the sound, two implementations: :func:`render` computes, sample for
+sample, what ``engine.render_notes`` renders (``docs/engine.md``; the test suite checks
+that they agree), but as a torch graph, so that the continuous timbre values can be fitted
+by gradient descent on a multi-resolution spectral loss. The FM phases depend only on the
+pitch and the (discrete, grid-searched) ratio, so :class:`NoteBatch` computes them once;
+each optimisation step then costs one sine and the spectrograms.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+
+import numpy as np
+import torch
+
+from engine import PARAMS, TIMBRE_NAMES
+from engine.voices import NOISE, NOISE_TABLE_SIZE, noise_start
+from training.notes import HOLD_S, SAMPLE_RATE, TAIL_S
+from training.spectral import EPS, FFT_SIZES
+
+__all__ = ["NoteBatch", "render", "spectral_loss", "SpectralTargets", "fit_batch", "FitBatchResult"]
+
+_TIMBRE = [p for p in PARAMS if p.timbre]
+_T = {name: i for i, name in enumerate(TIMBRE_NAMES)}
+_LO = torch.tensor([p.minimum for p in _TIMBRE], dtype=torch.float64)
+_HI = torch.tensor([p.maximum for p in _TIMBRE], dtype=torch.float64)
+_OFFSET = torch.tensor([p.offset for p in _TIMBRE], dtype=torch.float64)
+_LOG = torch.tensor([p.scale == "log" for p in _TIMBRE])
+
+
+def to_learning(t: torch.Tensor) -> torch.Tensor:
+    """Physical timbre ``[..., n_timbre]`` -> learning space (the schema's transforms)."""
+    off = _OFFSET.to(t.dtype)
+    return torch.where(_LOG, torch.log(t.clamp_min(0) + off), t)
+
+
+def from_learning(u: torch.Tensor) -> torch.Tensor:
+    """Learning space -> physical timbre, clamped into the schema's ranges."""
+    off = _OFFSET.to(u.dtype)
+    t = torch.where(_LOG, torch.exp(u) - off, u)
+    return torch.minimum(torch.maximum(t, _LO.to(u.dtype)), _HI.to(u.dtype))
+
+
+class NoteBatch:
+    """The fixed part of a batch of renders: pitch, velocity, ratio, the phases and noise.
+
+    Args:
+        pitch, velocity: [batch] MIDI values.
+        ratio: [batch] modulator ratios (fixed during a fit).
+        sample_rate, hold_s, tail_s: as ``engine.render_notes``.
+        dtype: float32 for fitting, float64 to compare with the engine.
+    """
+
+    def __init__(
+        self,
+        pitch,
+        velocity,
+        ratio,
+        sample_rate: int = SAMPLE_RATE,
+        hold_s: float = HOLD_S,
+        tail_s: float = TAIL_S,
+        dtype: torch.dtype = torch.float32,
+    ) -> None:
+        pitch = np.atleast_1d(np.asarray(pitch, dtype=np.float64))
+        b = pitch.shape[0]
+        velocity = np.broadcast_to(np.asarray(velocity, dtype=np.float64), (b,))
+        ratio = np.broadcast_to(np.asarray(ratio, dtype=np.float64), (b,))
+        self.sample_rate = int(sample_rate)
+        self.hold = int(round(hold_s * sample_rate))
+        self.n = self.hold + int(round(tail_s * sample_rate))
+        self.dtype = dtype
+        k = np.arange(self.n, dtype=np.float64)
+        inc_c = 2.0 * math.pi * 440.0 * 2.0 ** ((pitch - 69.0) / 12.0) / sample_rate
+        # Phases wrapped in float64 as the engine keeps them, then as the render's dtype.
+        phase_c = np.mod(inc_c[:, None] * k, 2.0 * math.pi)
+        phase_m = np.mod((inc_c * ratio)[:, None] * k, 2.0 * math.pi)
+        self.phase_c = torch.from_numpy(phase_c).to(dtype)
+        self.sin_m = torch.from_numpy(np.sin(phase_m)).to(dtype)
+        self.amp = torch.from_numpy((velocity / 127.0) ** 1.5).to(dtype)[:, None]
+        idx = (np.array([noise_start(p) for p in pitch])[:, None] + np.arange(self.n)) % NOISE_TABLE_SIZE
+        self.noise = torch.from_numpy(NOISE[idx]).to(dtype)
+        self.t = torch.from_numpy(k / sample_rate).to(dtype)[None, :]
+        self.ratio = torch.from_numpy(np.array(ratio))
+        self.batch = b
+
+
+def _envelope(nb: NoteBatch, attack, decay, sustain, release) -> torch.Tensor:
+    """The engine's linear ADSR, [batch, n]: attack and decay lines over the sustain floor
+    while held; from the note-off, a line from the last held level to 0."""
+    sr = nb.sample_rate
+    t = nb.t[:, : nb.hold]
+    att = attack.clamp_min(1.0 / sr)
+    dec = decay.clamp_min(1.0 / sr)
+    p = t / att
+    q = 1.0 - (1.0 - sustain) * (t - attack) / dec
+    held = torch.minimum(p, torch.maximum(q, sustain)).clamp_min(0.0)
+    level = held[:, -1:]
+    r = nb.t[:, : nb.n - nb.hold]
+    rdur = release.clamp_min(1.0 / sr)
+    rel = (level * (1.0 - r / rdur)).clamp_min(0.0)
+    return torch.cat([held, rel], dim=1)
+
+
+def render(nb: NoteBatch, timbre: torch.Tensor) -> torch.Tensor:
+    """Mono renders ``[batch, n]`` of ``timbre [batch, n_timbre]`` (physical units, schema
+    order) for the notes of ``nb``. ``timbre[:, mod_ratio]`` is ignored: the ratio is the
+    batch's."""
+    tb = timbre.to(nb.dtype)
+
+    def col(name):
+        return tb[:, _T[name] : _T[name] + 1]
+
+    env = _envelope(nb, col("attack_s"), col("decay_s"), col("sustain"), col("release_s"))
+    index = col("mod_index") + col("index_peak") * (1.0 - nb.t / col("index_decay_s")).clamp_min(0.0)
+    tone = torch.sin(nb.phase_c + index * nb.sin_m)
+    gain = col("noise_level") * (1.0 - nb.t / col("noise_decay_s")).clamp_min(0.0)
+    return nb.amp * env * (tone + gain * nb.noise)
+
+
+_WINDOWS: dict[tuple[int, torch.dtype], torch.Tensor] = {}
+
+
+def _window(n: int, dtype: torch.dtype) -> torch.Tensor:
+    w = _WINDOWS.get((n, dtype))
+    if w is None:
+        w = torch.hann_window(n, dtype=dtype)
+        w = w / w.sum()
+        _WINDOWS[(n, dtype)] = w
+    return w
+
+
+def _specs(x: torch.Tensor, fft_sizes) -> list[torch.Tensor]:
+    """|STFT| of loudness-normalised rows (as ``training.spectral.spectrograms``)."""
+    rms = x.pow(2).mean(dim=-1, keepdim=True).sqrt().clamp_min(1e-8)
+    x = x / rms
+    return [
+        torch.stft(x, n, n // 4, window=_window(n, x.dtype), center=True, return_complex=True).abs()
+        for n in fft_sizes
+    ]
+
+
+class SpectralTargets:
+    """Spectrograms of a batch of real notes ``y [batch, n]``, computed once."""
+
+    def __init__(self, y: np.ndarray | torch.Tensor, fft_sizes=FFT_SIZES) -> None:
+        y = torch.as_tensor(np.asarray(y, dtype=np.float32))
+        self.fft_sizes = tuple(fft_sizes)
+        self.refs = []
+        for mag in _specs(y, self.fft_sizes):
+            norm = torch.linalg.vector_norm(mag, dim=(1, 2)).clamp_min(1e-8)
+            self.refs.append((mag, torch.log(mag + EPS), norm))
+
+
+def spectral_loss(targets: SpectralTargets, x: torch.Tensor) -> torch.Tensor:
+    """Per-row distance ``[batch]``: ``training.spectral``'s distance, differentiable."""
+    total = 0.0
+    for (ref, ref_log, ref_norm), mag in zip(targets.refs, _specs(x, targets.fft_sizes)):
+        log_term = (torch.log(mag + EPS) - ref_log).abs().mean(dim=(1, 2))
+        conv = torch.linalg.vector_norm(mag - ref, dim=(1, 2)) / ref_norm
+        total = total + log_term + conv
+    return total / len(targets.fft_sizes)
+
+
+@dataclass
+class FitBatchResult:
+    """Best timbres [batch, n_timbre] found, their distances and the starts' distances."""
+
+    timbre: np.ndarray
+    distance: np.ndarray
+    start_distance: np.ndarray
+
+
+def fit_batch(
+    y: np.ndarray,
+    pitch,
+    velocity,
+    start: np.ndarray,
+    free: list[str] | tuple[str, ...],
+    steps: int = 80,
+    lr: float = 0.05,
+    sample_rate: int = SAMPLE_RATE,
+    hold_s: float = HOLD_S,
+    tail_s: float = TAIL_S,
+    fft_sizes: tuple[int, ...] = FFT_SIZES,
+) -> FitBatchResult:
+    """Fit the ``free`` timbre values of a batch of notes ``y [batch, n]`` by Adam on the
+    spectral loss, in learning space, from ``start [batch, n_timbre]`` (physical units).
+    The ratio stays as in ``start`` (grid-search it outside). Each note keeps the best
+    timbre seen, so the result is never worse than its start."""
+    unknown = [n for n in free if n not in _T or n == "mod_ratio"]
+    if unknown:
+        raise ValueError(f"cannot fit {unknown}; fit any of {[n for n in TIMBRE_NAMES if n != 'mod_ratio']}")
+    start = np.asarray(start, dtype=np.float64)
+    nb = NoteBatch(pitch, velocity, start[:, _T["mod_ratio"]], sample_rate, hold_s, tail_s)
+    targets = SpectralTargets(y, fft_sizes)
+    mask = torch.zeros(len(TIMBRE_NAMES), dtype=torch.bool)
+    for name in free:
+        mask[_T[name]] = True
+    u0 = to_learning(torch.from_numpy(start))
+    u_free = u0[:, mask].clone().float().requires_grad_(True)
+    opt = torch.optim.Adam([u_free], lr=lr)
+    best_t = torch.from_numpy(start).clone()
+    best_d = None
+    start_d = None
+    for step in range(steps + 1):
+        u = u0.float().clone()
+        u[:, mask] = u_free
+        timbre = from_learning(u)
+        d = spectral_loss(targets, render(nb, timbre))
+        with torch.no_grad():
+            if best_d is None:
+                best_d = d.detach().double().clone()
+                start_d = best_d.clone()
+            else:
+                better = d.detach().double() < best_d
+                best_d = torch.where(better, d.detach().double(), best_d)
+                best_t[better] = timbre.detach().double()[better]
+        if step == steps:
+            break
+        opt.zero_grad()
+        d.sum().backward()
+        opt.step()
+    return FitBatchResult(best_t.numpy(), best_d.numpy(), start_d.numpy())
