@@ -9,9 +9,9 @@ from concurrent.futures import ProcessPoolExecutor
 
 import numpy as np
 
-from engine import TIMBRE_NAMES, render_notes
+from engine import TIMBRE_NAMES, Theta, render_notes
 from training.fit import fit_timbre
-from training.heuristics import heuristic_timbre, seed_timbre
+from training.heuristics import V1_TIMBRE_NAMES, heuristic_timbre, pad_v1, seed_timbre
 from training.notes import HOLD_S, NOTE_SAMPLES, TAIL_S, Note, load_audio
 from training.spectral import SpectralTarget
 
@@ -19,15 +19,17 @@ __all__ = ["extract_note", "extract_notes", "full_theta"]
 
 
 def full_theta(timbre: Sequence[float], pitch: float, velocity: float) -> dict[str, float]:
-    """The 10-value theta dict of a 16 kHz, 4 s note of ``timbre`` [6]."""
+    """The full theta dict of a 16 kHz, 4 s note of ``timbre``: theta v1's six timbre
+    values (v2's additions then take their defaults, off) or all of them."""
     d = {
         "pitch_midi": float(pitch),
         "velocity": float(max(1, velocity)),
         "sample_rate": 16000.0,
         "duration_s": HOLD_S + TAIL_S,
     }
-    d.update({k: float(v) for k, v in zip(TIMBRE_NAMES, timbre)})
-    return d
+    names = TIMBRE_NAMES if len(timbre) == len(TIMBRE_NAMES) else V1_TIMBRE_NAMES
+    d.update({k: float(v) for k, v in zip(names, timbre)})
+    return Theta.from_dict(d).to_dict()
 
 
 def extract_note(note: Note, fit: bool = True, local_iters: int = 3) -> dict:
@@ -38,7 +40,7 @@ def extract_note(note: Note, fit: bool = True, local_iters: int = 3) -> dict:
     heur = heuristic_timbre(y, note.pitch)
     target = SpectralTarget(y)
     d_seed, d_heur = target.distance(
-        render_notes(np.stack([seed, heur]), note.pitch, note.velocity)
+        render_notes(pad_v1(np.stack([seed, heur])), note.pitch, note.velocity)
     )
     out = {
         "seed_timbre": seed.tolist(),

@@ -21,6 +21,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from engine import PARAMS, TIMBRE_NAMES, render_notes
+from training.heuristics import V1_TIMBRE_NAMES, pad_v1
 from training.notes import HOLD_S, SAMPLE_RATE, TAIL_S
 from training.spectral import SpectralTarget
 
@@ -34,14 +35,16 @@ _ENV_GRIDS = {
     2: (0.0, 0.05, 0.1, 0.2, 0.3, 0.45, 0.6, 0.75, 0.9, 1.0),  # sustain
     3: (0.01, 0.03, 0.06, 0.1, 0.2, 0.4, 0.7, 1.0, 1.5, 2.5),  # release_s
 }
-_TIMBRE = [p for p in PARAMS if p.timbre]
+# The grid fit searches theta v1's six timbre values (v2's additions stay off); the
+# differentiable refit (training.refit) fits the rest.
+_TIMBRE = [p for p in PARAMS if p.name in V1_TIMBRE_NAMES]
 _LO = np.array([p.minimum for p in _TIMBRE])
 _HI = np.array([p.maximum for p in _TIMBRE])
 # Local-search start steps in learning space (log for times/ratio/index, linear sustain).
 _STEPS = np.array([0.5, 0.5, 0.1, 0.5, 0.15, 0.3])
 _SPEC_N = 2048
 _ENV_HOP = 256
-assert tuple(p.name for p in _TIMBRE) == TIMBRE_NAMES
+assert tuple(p.name for p in _TIMBRE) == V1_TIMBRE_NAMES == TIMBRE_NAMES[:6]
 
 
 @dataclass
@@ -96,7 +99,7 @@ class _Renderer:
         pitch, velocity, sr, hold, tail = self.args
         self.count += len(timbres)
         return render_notes(
-            timbres,
+            pad_v1(timbres),
             pitch,
             velocity,
             sr,

@@ -126,7 +126,21 @@ def heuristic_timbre(
     return _clamp(np.array([attack, decay, sustain, release, ratio, index]))
 
 
+#: The timbre values of theta schema 1, which the heuristics and the grid fit estimate
+#: (schema 2 appended index_peak, index_decay_s, noise_level and noise_decay_s).
+V1_TIMBRE_NAMES: tuple[str, ...] = TIMBRE_NAMES[:6]
+_V2_EXTRA_DEFAULTS = np.array([p.default for p in PARAMS if p.timbre][6:])
+
+
+def pad_v1(timbres: np.ndarray) -> np.ndarray:
+    """v1 timbres ``[..., 6]`` -> all timbre values ``[..., n_timbre]``, v2's additions at
+    their defaults (off: no index peak, no noise)."""
+    t = np.asarray(timbres, dtype=np.float64)
+    extra = np.broadcast_to(_V2_EXTRA_DEFAULTS, t.shape[:-1] + _V2_EXTRA_DEFAULTS.shape)
+    return np.concatenate([t, extra], axis=-1)
+
+
 def _clamp(t: np.ndarray) -> np.ndarray:
-    lo = np.array([_RANGE[k][0] for k in TIMBRE_NAMES])
-    hi = np.array([_RANGE[k][1] for k in TIMBRE_NAMES])
+    lo = np.array([_RANGE[k][0] for k in V1_TIMBRE_NAMES])
+    hi = np.array([_RANGE[k][1] for k in V1_TIMBRE_NAMES])
     return np.clip(np.nan_to_num(t, nan=0.0), lo, hi)

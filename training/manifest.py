@@ -16,7 +16,7 @@ from pathlib import Path
 
 import numpy as np
 
-from engine import PARAM_NAMES, Theta
+from engine import SCHEMA_VERSION, Theta, ThetaError, upgrade_theta_dict
 from training.notes import Note
 
 __all__ = ["write_manifest", "read_manifest", "manifest_thetas", "cached_embeddings"]
@@ -54,7 +54,13 @@ def read_manifest(path: str | os.PathLike) -> list[dict]:
             for key in ("note_id", "audio_path", "captions", "theta"):
                 if key not in rec:
                     raise ValueError(f"{path}:{lineno}: missing field {key!r}")
-            Theta.from_dict(rec["theta"], strict=True)
+            # A record's theta is of its own schema version (1 when it does not say):
+            # brought to this one, every parameter present.
+            try:
+                theta = upgrade_theta_dict(rec["theta"], rec.get("schema_version", 1))
+                rec["theta"] = Theta.from_dict(theta, strict=rec.get("schema_version", 1) == SCHEMA_VERSION).to_dict()
+            except ThetaError as exc:
+                raise ValueError(f"{path}:{lineno}: {exc}") from exc
             ap = Path(rec["audio_path"])
             if not ap.is_absolute():
                 rec["audio_path"] = str(path.parent / ap)
@@ -67,8 +73,9 @@ def manifest_note(rec: dict) -> Note:
 
 
 def manifest_thetas(records: Sequence[dict]) -> np.ndarray:
-    """Theta of each record in schema order, ``[n, 10]`` float64."""
-    return np.array([[r["theta"][k] for k in PARAM_NAMES] for r in records], dtype=np.float64)
+    """Theta of each record in schema order, ``[n, len(PARAM_NAMES)]`` float64."""
+    # Missing names (a record of theta schema 1) take their defaults.
+    return np.array([Theta.from_dict(r["theta"]).to_array() for r in records], dtype=np.float64)
 
 
 def cached_embeddings(texts: Sequence[str], encoder, cache_path: str | os.PathLike) -> np.ndarray:
