@@ -126,11 +126,23 @@ def main() -> None:
     flow_t = []
     for _ in range(100):
         t = time.perf_counter()
-        predictor._infer(emb, np.zeros((1, 10)))
+        predictor._infer(emb, np.zeros((1, predictor.checkpoint.flow.dim)))
         flow_t.append(time.perf_counter() - t)
     print(
         f"  of which flow inverse + schema (cached embedding): median {_ms(statistics.median(flow_t))}"
     )
+
+    # What the live host runs per prompt: a whole key table (every key anchor x velocity
+    # layer in one batch) for a key-tracked checkpoint, a flat one otherwise.
+    table_t = []
+    for i, p in enumerate(_prompts(args.n + 400)[400:]):
+        t = time.perf_counter()
+        predictor.predict_table(p)
+        table_t.append(time.perf_counter() - t)
+    table_t.sort()
+    print(f"warm prompt -> key table ({'key-tracked' if predictor.key_tracked else 'flat'}), "
+          f"{args.n} different prompts: median {_ms(statistics.median(table_t))}, "
+          f"p90 {_ms(table_t[int(0.9 * len(table_t))])}, max {_ms(table_t[-1])}")  # fmt: skip
 
     rep = []
     for _ in range(1000):

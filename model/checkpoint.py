@@ -16,9 +16,10 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+import numpy as np
 import torch
 
-from engine import PARAM_NAMES, SCHEMA_VERSION
+from engine import SCHEMA_VERSION
 from model._hf import sha256_file
 from model.encoders import TextEncoder, encoder_names
 from model.errors import CheckpointError
@@ -28,6 +29,8 @@ from model.normalise import Normaliser, ThetaNormaliser
 __all__ = [
     "CHECKPOINT_FORMAT",
     "CHECKPOINT_FORMAT_VERSION",
+    "KEY_FEATURES",
+    "key_features",
     "META_FILE",
     "WEIGHTS_FILE",
     "Checkpoint",
@@ -37,9 +40,21 @@ __all__ = [
 ]
 
 CHECKPOINT_FORMAT = "promptsynth.flow"
-CHECKPOINT_FORMAT_VERSION = 1
+#: 2: the flow may model the timbre values alone, conditioned on the text embedding
+#: and the note's pitch and velocity (meta ``condition.key_features``).
+CHECKPOINT_FORMAT_VERSION = 2
 WEIGHTS_FILE = "model.safetensors"
 META_FILE = "meta.json"
+#: Number of note features a key-conditioned flow is given after the embedding.
+KEY_FEATURES = 2
+
+
+def key_features(pitch, velocity) -> np.ndarray:
+    """The note features of a key-conditioned flow, ``[n, 2]``: pitch and velocity,
+    centred and scaled to about -1..1 over the keyboard's useful range."""
+    p = np.atleast_1d(np.asarray(pitch, dtype=np.float64))
+    v = np.broadcast_to(np.asarray(velocity, dtype=np.float64), p.shape)
+    return np.stack([(p - 60.0) / 24.0, (v - 80.0) / 40.0], axis=-1)
 
 
 @dataclass
@@ -52,6 +67,8 @@ class Checkpoint:
     encoder_name: str
     encoder_dim: int
     meta: dict[str, Any] = field(default_factory=dict)
+    #: Note features after the embedding in the flow's context (0: text alone).
+    key_features: int = 0
 
 
 def save_checkpoint(
@@ -64,12 +81,15 @@ def save_checkpoint(
     data: Mapping[str, Any] | None = None,
     training: Mapping[str, Any] | None = None,
     metrics: Mapping[str, Any] | None = None,
+    key_features: int = 0,
 ) -> Path:
     """Write ``flow``'s weights (as they are now: pass the EMA copy if training keeps one)
     and the metadata into ``folder`` (created if needed; files replaced atomically).
 
     ``encoder``: the encoder instance the flow was trained with, or its registry name.
     ``data``, ``training``, ``metrics``: JSON-able summaries stored as given.
+    ``key_features``: 0, or KEY_FEATURES for a flow whose context ends with the note's
+    :func:`key_features` (it then models the values the theta normaliser names).
     Returns the folder.
     """
     from safetensors.torch import save_file
@@ -78,22 +98,25 @@ def save_checkpoint(
     if isinstance(encoder, TextEncoder):
         enc = {"name": encoder.name, "dim": int(encoder.dim), "source": encoder.source}
     else:
-        enc = {"name": str(encoder), "dim": int(flow.context_dim), "source": ""}
+        enc = {"name": str(encoder), "dim": int(flow.context_dim) - key_features, "source": ""}
     if enc["name"] not in encoder_names():
         raise CheckpointError(
             f"unknown encoder {enc['name']!r}; known: {', '.join(encoder_names())}"
         )
-    if enc["dim"] != flow.context_dim:
+    if key_features not in (0, KEY_FEATURES):
+        raise CheckpointError(f"key_features must be 0 or {KEY_FEATURES}, got {key_features!r}")
+    if enc["dim"] + key_features != flow.context_dim:
         raise CheckpointError(
-            f"encoder {enc['name']!r} gives {enc['dim']}-d embeddings but the flow takes {flow.context_dim}"
+            f"encoder {enc['name']!r} gives {enc['dim']}-d embeddings (+{key_features} note "
+            f"features) but the flow takes {flow.context_dim}"
         )
-    if flow.dim != len(PARAM_NAMES) or theta_normaliser.size != flow.dim:
+    if theta_normaliser.size != flow.dim:
         raise CheckpointError(
-            f"flow and theta normaliser must have {len(PARAM_NAMES)} dims (schema v{SCHEMA_VERSION})"
+            f"flow has {flow.dim} dims but the theta normaliser {theta_normaliser.size}"
         )
-    if embedding_normaliser.size != flow.context_dim:
+    if embedding_normaliser.size != enc["dim"]:
         raise CheckpointError(
-            f"embedding normaliser has {embedding_normaliser.size} features, flow context {flow.context_dim}"
+            f"embedding normaliser has {embedding_normaliser.size} features, encoder {enc['dim']}"
         )
 
     folder.mkdir(parents=True, exist_ok=True)
@@ -104,7 +127,8 @@ def save_checkpoint(
         "format": CHECKPOINT_FORMAT,
         "format_version": CHECKPOINT_FORMAT_VERSION,
         "theta_schema_version": SCHEMA_VERSION,
-        "theta_names": list(PARAM_NAMES),
+        "theta_names": list(theta_normaliser.names),
+        "condition": {"text": enc["name"], "key_features": int(key_features)},
         "encoder": enc,
         "flow": {"class": type(flow).__name__, **flow.config},
         "theta_normaliser": theta_normaliser.to_dict(),
@@ -154,11 +178,11 @@ def read_meta(folder: str | Path) -> dict[str, Any]:
             f"1..{CHECKPOINT_FORMAT_VERSION} (upgrade promptsynth for newer ones)"
         )
     schema = meta.get("theta_schema_version")
-    if schema != SCHEMA_VERSION:
+    if isinstance(schema, bool) or not isinstance(schema, int) or not 1 <= schema <= SCHEMA_VERSION:
         raise CheckpointError(
             f"checkpoint {folder} was trained for theta schema version {schema!r}, but this "
-            f"promptsynth uses version {SCHEMA_VERSION}; retrain it (`promptsynth train`) or "
-            "use a promptsynth release with that schema"
+            f"promptsynth reads versions 1..{SCHEMA_VERSION}; upgrade promptsynth, or retrain "
+            "it (`promptsynth train`)"
         )
     return meta
 
@@ -194,15 +218,23 @@ def load_checkpoint(folder: str | Path) -> Checkpoint:
         flow = ConditionalRealNVP(**cfg)
     except (TypeError, ValueError) as exc:
         raise CheckpointError(f"{folder}: bad flow hyper-parameters {cfg}: {exc}") from exc
-    if flow.dim != len(PARAM_NAMES):
-        raise CheckpointError(f"{folder}: flow has {flow.dim} dims, theta has {len(PARAM_NAMES)}")
-    if flow.context_dim != enc["dim"]:
+    kf = (meta.get("condition") or {}).get("key_features", 0)
+    if kf not in (0, KEY_FEATURES) or isinstance(kf, bool):
         raise CheckpointError(
-            f"{folder}: flow takes {flow.context_dim}-d context but encoder {enc['name']!r} is {enc['dim']}-d"
+            f"{folder}: condition.key_features must be 0 or {KEY_FEATURES}, got {kf!r}"
+        )
+    if flow.context_dim != enc["dim"] + kf:
+        raise CheckpointError(
+            f"{folder}: flow takes {flow.context_dim}-d context but encoder {enc['name']!r} is "
+            f"{enc['dim']}-d (+{kf} note features)"
         )
     theta_norm = ThetaNormaliser.from_dict(meta.get("theta_normaliser") or {})
+    if flow.dim != theta_norm.size:
+        raise CheckpointError(
+            f"{folder}: flow has {flow.dim} dims but the theta normaliser names {theta_norm.size}"
+        )
     emb_norm = Normaliser.from_dict(
-        meta.get("embedding_normaliser") or {}, size=flow.context_dim, what="embedding normaliser"
+        meta.get("embedding_normaliser") or {}, size=enc["dim"], what="embedding normaliser"
     )
 
     wpath = folder / WEIGHTS_FILE
@@ -221,4 +253,4 @@ def load_checkpoint(folder: str | Path) -> Checkpoint:
     if not all(torch.isfinite(t).all() for t in state.values() if t.is_floating_point()):
         raise CheckpointError(f"{wpath} holds NaN or infinite weights")
     flow.eval()
-    return Checkpoint(flow, theta_norm, emb_norm, enc["name"], enc["dim"], meta)
+    return Checkpoint(flow, theta_norm, emb_norm, enc["name"], enc["dim"], meta, int(kf))

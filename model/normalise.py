@@ -7,12 +7,12 @@ duration_s in NSynth) gets std 1, so it is only centred.
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from typing import Any
 
 import numpy as np
 
-from engine import PARAM_NAMES, SCHEMA_VERSION, clamp_array, from_learning, to_learning
+from engine import PARAM_NAMES, SCHEMA_VERSION, clamp_array, param
 from model.errors import CheckpointError
 
 __all__ = ["MIN_STD", "Normaliser", "ThetaNormaliser"]
@@ -78,42 +78,89 @@ class Normaliser:
 
 
 class ThetaNormaliser(Normaliser):
-    """Physical theta ``[..., 10]`` -> learning space (schema) -> z-score, and back.
+    """Physical values of some theta parameters ``[..., len(names)]`` -> learning space
+    (schema) -> z-score, and back.
 
-    All parameters in schema order (``engine.PARAM_NAMES``).
+    ``names`` are the parameters the flow models, in schema order: all of them
+    (``engine.PARAM_NAMES``, as checkpoints of theta schema 1 did) or the timbre values
+    alone (``engine.TIMBRE_NAMES``: the key-conditioned models, which are told the pitch
+    and velocity). :meth:`full` fills in the others with their defaults.
     """
 
+    def __init__(self, mean: np.ndarray, std: np.ndarray, names: Sequence[str] = PARAM_NAMES) -> None:
+        super().__init__(mean, std)
+        names = tuple(names)
+        unknown = [n for n in names if n not in PARAM_NAMES]
+        if unknown:
+            raise ValueError(f"unknown parameter(s) {unknown}; known: {list(PARAM_NAMES)}")
+        if len(names) != self.size:
+            raise ValueError(f"{len(names)} names for {self.size} features")
+        self.names = names
+        self._params = [param(n) for n in names]
+        self._cols = np.array([PARAM_NAMES.index(n) for n in names])
+
     @classmethod
-    def fit(cls, theta: np.ndarray) -> ThetaNormaliser:
-        """From physical theta ``[n_samples, 10]`` (validated values, schema order)."""
+    def fit(cls, theta: np.ndarray, names: Sequence[str] = PARAM_NAMES) -> ThetaNormaliser:
+        """From physical values ``[n_samples, len(names)]`` (validated, in ``names`` order)."""
+        names = tuple(names)
         theta = np.asarray(theta, dtype=np.float64)
-        if theta.ndim != 2 or theta.shape[1] != len(PARAM_NAMES):
-            raise ValueError(
-                f"theta must have shape [n_samples, {len(PARAM_NAMES)}], got {theta.shape}"
-            )
-        base = Normaliser.fit(to_learning(theta))
-        return cls(base.mean, base.std)
+        if theta.ndim != 2 or theta.shape[1] != len(names):
+            raise ValueError(f"theta must have shape [n_samples, {len(names)}], got {theta.shape}")
+        base = Normaliser.fit(cls._learn(names, theta))
+        return cls(base.mean, base.std, names)
+
+    @staticmethod
+    def _learn(names: Sequence[str], values: np.ndarray) -> np.ndarray:
+        v = np.asarray(values, dtype=np.float64)
+        return np.stack([param(n).to_learning(v[..., i]) for i, n in enumerate(names)], axis=-1)
 
     def encode(self, theta: np.ndarray) -> np.ndarray:
-        """Physical theta ``[..., 10]`` -> the flow's space ``[..., 10]``."""
-        return self.transform(to_learning(theta))
+        """Physical values ``[..., len(names)]`` -> the flow's space."""
+        return self.transform(self._learn(self.names, theta))
 
     def decode(self, x: np.ndarray) -> np.ndarray:
-        """The flow's space ``[..., 10]`` -> physical theta, clamped into range, NaN -> default."""
+        """The flow's space -> physical values ``[..., len(names)]``, clamped into range,
+        NaN -> default."""
+        u = self.inverse(x)
         with np.errstate(over="ignore", invalid="ignore"):
-            return clamp_array(from_learning(self.inverse(x)))
+            v = np.stack([p.from_learning(u[..., i]) for i, p in enumerate(self._params)], axis=-1)
+        lo = np.array([p.minimum for p in self._params])
+        hi = np.array([p.maximum for p in self._params])
+        default = np.array([p.default for p in self._params])
+        return np.clip(np.where(np.isnan(v), default, v), lo, hi)
+
+    def full(self, values: np.ndarray) -> np.ndarray:
+        """Values ``[..., len(names)]`` -> all parameters ``[..., len(PARAM_NAMES)]``, the
+        others at their defaults (clamped into range)."""
+        v = np.asarray(values, dtype=np.float64)
+        out = np.broadcast_to(clamp_array(np.full(len(PARAM_NAMES), np.nan)), v.shape[:-1] + (len(PARAM_NAMES),)).copy()
+        out[..., self._cols] = v
+        return clamp_array(out)
+
+    def pick(self, theta: np.ndarray) -> np.ndarray:
+        """All parameters ``[..., len(PARAM_NAMES)]`` -> this normaliser's columns."""
+        return np.asarray(theta, dtype=np.float64)[..., self._cols]
 
     def to_dict(self) -> dict[str, Any]:
-        return {"schema_version": SCHEMA_VERSION, "names": list(PARAM_NAMES), **super().to_dict()}
+        return {"schema_version": SCHEMA_VERSION, "names": list(self.names), **super().to_dict()}
 
     @classmethod
     def from_dict(
         cls, d: Mapping[str, Any], *, size: int | None = None, what: str = "theta normaliser"
     ) -> ThetaNormaliser:
+        """Names may be any parameters of this schema, in schema order (a checkpoint of
+        theta schema 1 names the 10 of version 1, which version 2 kept)."""
         names = d.get("names", list(PARAM_NAMES))
-        if list(names) != list(PARAM_NAMES):
+        if (
+            not isinstance(names, list)
+            or not names
+            or any(n not in PARAM_NAMES for n in names)
+            or [PARAM_NAMES.index(n) for n in names] != sorted(PARAM_NAMES.index(n) for n in names)
+            or len(set(names)) != len(names)
+        ):
             raise CheckpointError(
-                f"{what} is for parameters {names}; this schema (version {SCHEMA_VERSION}) has {list(PARAM_NAMES)}"
+                f"{what} is for parameters {names}; this schema (version {SCHEMA_VERSION}) has "
+                f"{list(PARAM_NAMES)} (a {what} must name some of them, in that order)"
             )
-        base = Normaliser.from_dict(d, size=len(PARAM_NAMES), what=what)
-        return cls(base.mean, base.std)
+        base = Normaliser.from_dict(d, size=len(names), what=what)
+        return cls(base.mean, base.std, names)

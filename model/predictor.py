@@ -11,17 +11,19 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from engine import Theta
-from model.checkpoint import META_FILE, Checkpoint, load_checkpoint
+from engine import KEY_ANCHORS, TIMBRE_NAMES, VELOCITY_LAYERS, KeyTable, Theta
+from model.checkpoint import META_FILE, Checkpoint, key_features, load_checkpoint
 from model.encoders import TextEncoder, get_encoder
 from model.errors import ModelError, check_prompt
 
-__all__ = ["DEFAULT_CHECKPOINT", "MAX_CANDIDATES", "MAX_TEMPERATURE", "Predictor"]
+__all__ = ["CENTER_KEY", "DEFAULT_CHECKPOINT", "MAX_CANDIDATES", "MAX_TEMPERATURE", "Predictor"]
 
 #: Where the trained default checkpoint lives once the training issue ships it.
 DEFAULT_CHECKPOINT = Path(__file__).resolve().parent / "checkpoints" / "default"
 MAX_TEMPERATURE = 10.0
 MAX_CANDIDATES = 256
+#: The note a key-conditioned model's single patch (``predict``) is taken at.
+CENTER_KEY = (60, 100)
 
 
 class Predictor:
@@ -32,6 +34,12 @@ class Predictor:
     into the schema's ranges (NaN -> default), so it always validates.
     Deterministic predictions are cached per prompt (``cache_size`` entries), and the
     encoder caches embeddings, so a repeated prompt costs next to nothing.
+
+    A key-conditioned checkpoint (``key_tracked``) gives a timbre per note:
+    :meth:`predict_table` computes a whole :class:`engine.KeyTable` (every key anchor x
+    velocity layer, one batched pass, one latent for all rows so the table is one
+    instrument), and the single-patch methods answer for :data:`CENTER_KEY`. A text-only
+    checkpoint's table is flat.
     """
 
     def __init__(
@@ -47,6 +55,14 @@ class Predictor:
         self._flow = checkpoint.flow.eval()
         self._dtype = next(self._flow.parameters()).dtype
         self._cache: OrderedDict[str, Theta] = OrderedDict()
+        self._tables: OrderedDict[str, KeyTable] = OrderedDict()
+        self._kf = int(checkpoint.key_features)
+        self._names = checkpoint.theta_normaliser.names
+        if self._kf and tuple(self._names) != TIMBRE_NAMES:
+            raise ModelError(
+                f"a key-conditioned checkpoint must model the timbre values {list(TIMBRE_NAMES)}, "
+                f"this one models {list(self._names)}"
+            )
         self._cache_size = int(cache_size)
         self._lock = threading.Lock()
 
@@ -80,8 +96,16 @@ class Predictor:
             encoder = get_encoder(ckpt.encoder_name)
         predictor = cls(ckpt, encoder)
         if warm:
-            predictor._infer(encoder._encode(["warm up"]), np.zeros((1, ckpt.flow.dim)))
+            emb = encoder._encode(["warm up"])
+            predictor._infer(emb, np.zeros((1, ckpt.flow.dim)))
+            if predictor.key_tracked:
+                predictor._table(emb[0], np.zeros(ckpt.flow.dim))
         return predictor
+
+    @property
+    def key_tracked(self) -> bool:
+        """Whether the checkpoint's patches change with the key and velocity."""
+        return self._kf > 0
 
     @property
     def meta(self) -> dict:
@@ -163,18 +187,82 @@ class Predictor:
         mixed = _slerp(emb[0], emb[1], float(t))
         return self._infer(mixed[None], np.zeros((1, self._flow.dim)))[0]
 
-    def _context(self, emb: np.ndarray) -> torch.Tensor:
+    def predict_table(
+        self, prompt: str, temperature: float = 0.0, seed: int | None = None
+    ) -> KeyTable:
+        """The prompt's timbre for every key anchor and velocity layer (``KEY_ANCHORS`` x
+        ``VELOCITY_LAYERS``) as one batch with one latent z (0 at temperature 0); a
+        text-only checkpoint gives the flat table of :meth:`predict`."""
+        temperature = _check_temperature(temperature)
+        key = check_prompt(prompt)
+        if not self._kf:
+            return KeyTable.flat(self.predict(key, temperature, seed))
+        if temperature == 0.0:
+            with self._lock:
+                hit = self._tables.get(key)
+                if hit is not None:
+                    self._tables.move_to_end(key)
+                    return hit
+        emb = self.encoder.encode([key])
+        table = self._table(emb[0], _latent((1, self._flow.dim), temperature, seed)[0])
+        if temperature == 0.0:
+            with self._lock:
+                self._tables[key] = table
+                while len(self._tables) > self._cache_size:
+                    self._tables.popitem(last=False)
+        return table
+
+    def interpolate_table(self, prompt_a: str, prompt_b: str, t: float) -> KeyTable:
+        """:meth:`interpolate`, as a table (flat for a text-only checkpoint)."""
+        if not self._kf:
+            return KeyTable.flat(self.interpolate(prompt_a, prompt_b, t))
+        if isinstance(t, bool) or not isinstance(t, (int, float)) or not 0.0 <= float(t) <= 1.0:
+            raise ModelError(f"t must be a number in range 0..1, got {t!r}")
+        emb = self.encoder.encode([check_prompt(prompt_a), check_prompt(prompt_b)]).astype(
+            np.float64
+        )
+        return self._table(_slerp(emb[0], emb[1], float(t)), np.zeros(self._flow.dim))
+
+    def _table(self, emb: np.ndarray, z: np.ndarray) -> KeyTable:
+        keys = np.repeat(np.array(KEY_ANCHORS), len(VELOCITY_LAYERS))
+        vels = np.tile(np.array(VELOCITY_LAYERS), len(KEY_ANCHORS))
+        n = keys.shape[0]
+        values = self._decode(np.repeat(emb[None], n, axis=0), np.repeat(z[None], n, axis=0), keys, vels)
+        return KeyTable(
+            KEY_ANCHORS,
+            VELOCITY_LAYERS,
+            values.reshape(len(KEY_ANCHORS), len(VELOCITY_LAYERS), -1),
+            names=self._names,
+            clamp=True,
+        )
+
+    def _context(self, emb: np.ndarray, pitch=None, velocity=None) -> torch.Tensor:
         c = self.checkpoint.embedding_normaliser.transform(emb)
+        if self._kf:
+            if pitch is None:
+                pitch, velocity = CENTER_KEY
+            feats = key_features(pitch, velocity)
+            c = np.concatenate([c, np.broadcast_to(feats, (c.shape[0], feats.shape[-1]))], axis=-1)
         return torch.as_tensor(c, dtype=self._dtype)
 
-    def _infer(self, emb: np.ndarray, z: np.ndarray) -> list[Theta]:
+    def _decode(self, emb: np.ndarray, z: np.ndarray, pitch=None, velocity=None) -> np.ndarray:
+        """Physical values of the checkpoint's parameters, ``[n, len(names)]``."""
         with torch.inference_mode():
-            x = self._flow.inverse(torch.as_tensor(z, dtype=self._dtype), self._context(emb))
-        physical = self.checkpoint.theta_normaliser.decode(x.double().numpy())
-        return [Theta.from_array(row, clamp=True) for row in physical]
+            x = self._flow.inverse(
+                torch.as_tensor(z, dtype=self._dtype), self._context(emb, pitch, velocity)
+            )
+        return self.checkpoint.theta_normaliser.decode(x.double().numpy())
+
+    def _infer(self, emb: np.ndarray, z: np.ndarray) -> list[Theta]:
+        norm = self.checkpoint.theta_normaliser
+        full = norm.full(self._decode(emb, z))
+        if self._kf:
+            full[:, 0], full[:, 1] = CENTER_KEY
+        return [Theta.from_array(row, clamp=True) for row in full]
 
     def _log_prob(self, emb: np.ndarray, theta: np.ndarray) -> np.ndarray:
-        x = self.checkpoint.theta_normaliser.encode(theta)
+        norm = self.checkpoint.theta_normaliser
+        x = norm.encode(norm.pick(theta))
         with torch.inference_mode():
             lp = self._flow.log_prob(torch.as_tensor(x, dtype=self._dtype), self._context(emb))
         return np.nan_to_num(lp.double().numpy(), nan=-np.inf)

@@ -23,7 +23,7 @@ from pathlib import Path
 
 import numpy as np
 
-from engine import TIMBRE_NAMES, render_notes, to_learning
+from engine import PARAM_NAMES, TIMBRE_NAMES, KeyTable, render_notes, to_learning
 from training.captions import PARAPHRASES, family_prompt
 from training.manifest import manifest_thetas, read_manifest
 from training.notes import load_audio
@@ -32,11 +32,19 @@ from training.spectral import log_mel, spectral_distance
 
 __all__ = ["evaluate", "report_markdown"]
 
-_TIMBRE_IDX = [4, 5, 6, 7, 8, 9]
+_TIMBRE_IDX = [PARAM_NAMES.index(n) for n in TIMBRE_NAMES]
 
 
 def _timbres(theta: np.ndarray) -> np.ndarray:
     return np.atleast_2d(theta)[:, _TIMBRE_IDX]
+
+
+def _at(patch, pitch: int, velocity: int) -> np.ndarray:
+    """The timbre ``[n_timbre]`` a patch gives a note: a KeyTable's row for the key and
+    velocity, or a full theta array's timbre values."""
+    if isinstance(patch, KeyTable):
+        return patch.lookup(int(pitch), int(velocity))
+    return _timbres(patch)[0]
 
 
 def evaluate(
@@ -45,11 +53,23 @@ def evaluate(
     max_notes: int | None = 400,
     seed: int = 0,
     progress: bool = True,
+    flatten: bool = False,
 ) -> dict:
-    """Evaluate ``checkpoint`` on the validation instruments recorded in it."""
+    """Evaluate ``checkpoint`` on the validation instruments recorded in it.
+
+    The model's patch for a prompt is its key table (flat for a text-only checkpoint);
+    each note is scored with the table's timbre for its pitch and velocity. ``flatten``:
+    use the table's timbre at key 60, velocity 100 for every note instead (what the
+    model gives without following the key).
+    """
     from model import Predictor
 
     pred = Predictor.load(checkpoint, warm=False)
+
+    def patch(prompt: str) -> KeyTable:
+        table = pred.predict_table(prompt)
+        return KeyTable.flat(table.lookup(60, 100)) if flatten else table
+
     records = read_manifest(manifest)
     val_insts = set((pred.meta.get("data") or {}).get("val_instruments") or [])
     if not val_insts:
@@ -72,19 +92,22 @@ def evaluate(
         return clamp_array(from_learning(learn))
 
     families = [f for f in NSYNTH_FAMILIES if f in set(fams_train)]
-    model_fam = {f: pred.predict(family_prompt(f)).to_array() for f in families}
+    model_fam = {f: patch(family_prompt(f)) for f in families}
     extra = sorted({r["family"] for r in val} - set(model_fam))
     for f in extra:
-        model_fam[f] = pred.predict(family_prompt(f)).to_array()
+        model_fam[f] = patch(family_prompt(f))
     para_fam = [
-        {f: pred.predict(PARAPHRASES[f][k]).to_array() for f in families}
+        {f: patch(PARAPHRASES[f][k]) for f in families}
         for k in range(min(len(v) for v in PARAPHRASES.values()))
     ]
 
-    # Per-parameter error over (note, caption) pairs.
+    # Per-parameter error over (note, caption) pairs, the model told each note's key.
     caps = [(r, c) for r in val for c in r["captions"]]
-    predicted = np.stack([t.to_array() for t in pred.predict_many([c for _, c in caps])])
     truth = manifest_thetas([r for r, _ in caps])
+    predicted = truth.copy()
+    predicted[:, _TIMBRE_IDX] = np.stack(
+        [_at(patch(c), r["pitch"], r["velocity"]) for r, c in caps]
+    )
     err_model = np.abs(to_learning(predicted) - to_learning(truth))[:, _TIMBRE_IDX]
     base = np.stack([fam_mean.get(r["family"], global_mean) for r, _ in caps])
     err_base = np.abs(base - to_learning(truth))[:, _TIMBRE_IDX]
@@ -113,7 +136,7 @@ def evaluate(
             "fitted_label": manifest_thetas([r])[0],
         }
         names = list(cands)
-        renders = render_notes(_timbres(np.stack([cands[k] for k in names])), p, v)
+        renders = render_notes(np.stack([_at(cands[k], p, v) for k in names]), p, v)
         d = spectral_distance(np.repeat(y[None], len(names), 0), renders)
         for k, dk in zip(names, d):
             dist[k].append(float(dk))
@@ -125,8 +148,8 @@ def evaluate(
             ("model", model_fam),
             ("family_mean", {g: physical(fam_mean[g]) for g in families}),
         ] + [(f"paraphrase_{k}", t) for k, t in enumerate(para_fam)]:
-            th = np.stack([table[g] for g in families])
-            feats = log_mel(render_notes(_timbres(th), p, v))
+            th = np.stack([_at(table[g], p, v) for g in families])
+            feats = log_mel(render_notes(th, p, v))
             got = families[int(np.argmin(((feats - ref) ** 2).sum(-1)))]
             hits[label].append(got == f)
     retrieval = {k: round(float(np.mean(v)), 4) for k, v in hits.items()}
@@ -134,23 +157,27 @@ def evaluate(
 
     # Does each paraphrase's patch sound nearest its own family's patch? Log-mel distance
     # summed over renders at pitches 48/60/72, velocity 100.
-    def sound(theta_rows):
+    def sound(patches):
         return np.concatenate(
-            [log_mel(render_notes(_timbres(theta_rows), pitch, 100)) for pitch in (48, 60, 72)],
+            [
+                log_mel(render_notes(np.stack([_at(t, pitch, 100) for t in patches]), pitch, 100))
+                for pitch in (48, 60, 72)
+            ],
             axis=1,
         )
 
-    fam_feats = sound(np.stack([model_fam[f] for f in families]))
+    fam_feats = sound([model_fam[f] for f in families])
     near = []
     per_prompt = {}
     for f in families:
         for prompt in PARAPHRASES[f]:
-            q = sound(pred.predict(prompt).to_array()[None])[0]
+            q = sound([patch(prompt)])[0]
             g = families[int(np.argmin(((fam_feats - q) ** 2).sum(-1)))]
             near.append(g == f)
             per_prompt[prompt] = g
     report = {
         "checkpoint": str(checkpoint),
+        "key_tracked": pred.key_tracked and not flatten,
         "val_instruments": sorted(val_insts),
         "val_notes": len(val),
         "families": families,
@@ -166,8 +193,8 @@ def evaluate(
         },
         "paraphrase_nearest_family_patch": round(float(np.mean(near)), 4) if near else None,
         "paraphrase_nearest_family": per_prompt,
-        "family_patches": {
-            f: dict(zip(TIMBRE_NAMES, np.round(_timbres(model_fam[f])[0], 4).tolist()))
+        "family_patches_at_key_60_velocity_100": {
+            f: dict(zip(TIMBRE_NAMES, np.round(_at(model_fam[f], 60, 100), 4).tolist()))
             for f in families
         },
     }
@@ -180,7 +207,12 @@ def report_markdown(report: dict) -> str:
     fr = report["family_retrieval_accuracy"]
     lines = [
         f"Validation: {report['val_notes']} notes of {len(report['val_instruments'])} instruments "
-        "never trained on.",
+        "never trained on. Patches: "
+        + (
+            "key-tracked (each note gets the table's timbre for its pitch and velocity)."
+            if report.get("key_tracked")
+            else "flat (one timbre for every note)."
+        ),
         "",
         "| patch rendered at each real note's pitch and velocity | spectral distance (lower is better) |",
         "|---|---|",

@@ -62,6 +62,9 @@ class TrainConfig:
     mixing: str = "permutation"
     val_fraction: float = 0.2
     seed: int = 0
+    #: Condition the flow on each note's pitch and velocity as well as the text (the
+    #: model then predicts a timbre per key: a key-tracked patch); False: text alone.
+    key_tracked: bool = True
 
 
 class FlowLoss(nn.Module):
@@ -109,7 +112,9 @@ def train(
 ) -> dict:
     """Train on a manifest; write the EMA checkpoint to ``out_dir`` with ``train_log.csv``,
     ``curves.png`` and ``split.json``. Returns a summary dict."""
+    from engine import PARAM_NAMES, TIMBRE_NAMES
     from model import Normaliser, ThetaNormaliser, get_encoder, save_checkpoint
+    from model.checkpoint import KEY_FEATURES, key_features
     from model.flow import ConditionalRealNVP
 
     cfg = cfg or TrainConfig()
@@ -135,24 +140,34 @@ def train(
     texts = sorted({cap for r in records for cap in r["captions"]})
     emb = cached_embeddings(texts, encoder, manifest.parent / f"embeddings-{cfg.encoder}.npz")
     emb_of = {t: e for t, e in zip(texts, emb)}
+    # The flow models the timbre values; pitch and velocity are given (key_tracked) or
+    # left out (the patch is then one for the whole keyboard).
     thetas = manifest_thetas(records)
-    theta_norm = ThetaNormaliser.fit(thetas[train_idx])
-    x_all = theta_norm.encode(thetas).astype(np.float32)
+    cols = [PARAM_NAMES.index(n) for n in TIMBRE_NAMES]
+    theta_norm = ThetaNormaliser.fit(thetas[train_idx][:, cols], TIMBRE_NAMES)
+    x_all = theta_norm.encode(thetas[:, cols]).astype(np.float32)
+    keys_all = key_features(thetas[:, 0], thetas[:, 1]).astype(np.float32)
+    n_key = KEY_FEATURES if cfg.key_tracked else 0
 
     def tensors(ps):
         if not ps:
-            return None, None
+            return None, None, None
         x = torch.from_numpy(np.stack([x_all[i] for i, _ in ps]))
         e = np.stack([emb_of[c] for _, c in ps]).astype(np.float32)
-        return x, e
+        k = np.stack([keys_all[i] for i, _ in ps])
+        return x, e, k
 
-    x_tr, e_tr = tensors(tr_pairs)
+    def context(e, k):
+        c = emb_norm.transform(e).astype(np.float32)
+        if n_key:
+            c = np.concatenate([c, k], axis=1)
+        return torch.from_numpy(c)
+
+    x_tr, e_tr, k_tr = tensors(tr_pairs)
     emb_norm = Normaliser.fit(e_tr)
-    c_tr = torch.from_numpy(emb_norm.transform(e_tr).astype(np.float32))
-    x_va, e_va = tensors(va_pairs)
-    c_va = (
-        torch.from_numpy(emb_norm.transform(e_va).astype(np.float32)) if e_va is not None else None
-    )
+    c_tr = context(e_tr, k_tr)
+    x_va, e_va, k_va = tensors(va_pairs)
+    c_va = context(e_va, k_va) if e_va is not None else None
 
     flow = ConditionalRealNVP(
         dim=x_tr.shape[1],
@@ -292,6 +307,7 @@ def train(
             encoder,
             data=data,
             training={"config": asdict(cfg), **summary},
+            key_features=n_key,
         )
         with open(out / "split.json", "w") as f:
             json.dump(

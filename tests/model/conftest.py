@@ -8,7 +8,7 @@ import numpy as np
 import pytest
 import torch
 
-from engine import PARAMS
+from engine import PARAM_NAMES, PARAMS, TIMBRE_NAMES
 from model import (
     ConditionalRealNVP,
     Normaliser,
@@ -17,6 +17,7 @@ from model import (
     get_encoder,
     save_checkpoint,
 )
+from model.checkpoint import KEY_FEATURES
 
 PROMPTS = [
     "a bright bell",
@@ -31,7 +32,8 @@ PROMPTS = [
 
 
 def random_theta(n: int, seed: int = 0) -> np.ndarray:
-    """Physical theta [n, 10] inside the schema's ranges; sample_rate and duration constant."""
+    """Physical theta [n, len(PARAMS)] inside the schema's ranges; sample_rate and
+    duration constant."""
     rng = np.random.default_rng(seed)
     lo = np.array([p.minimum for p in PARAMS])
     hi = np.array([p.maximum for p in PARAMS])
@@ -61,24 +63,35 @@ def make_checkpoint(
     hidden: int = 32,
     mixing: str = "permutation",
     seed: int = 0,
+    key_tracked: bool = False,
 ) -> Path:
+    """A checkpoint with random weights: over every theta value and conditioned on the
+    text alone, or (``key_tracked``) over the timbre values and conditioned on the text
+    and the note's pitch and velocity."""
     theta = random_theta(64, seed)
     emb = encoder.encode([f"{p} {i}" for i, p in enumerate(PROMPTS * 8)])
+    if key_tracked:
+        names = TIMBRE_NAMES
+        theta = theta[:, [PARAM_NAMES.index(n) for n in names]]
+    else:
+        names = PARAM_NAMES
+    kf = KEY_FEATURES if key_tracked else 0
     flow = perturb(
         ConditionalRealNVP(
-            10, encoder.dim, n_layers=n_layers, hidden=hidden, mixing=mixing, seed=seed
+            len(names), encoder.dim + kf, n_layers=n_layers, hidden=hidden, mixing=mixing, seed=seed
         ),
         seed=seed,
     )
     return save_checkpoint(
         folder,
         flow,
-        ThetaNormaliser.fit(theta),
+        ThetaNormaliser.fit(theta, names),
         Normaliser.fit(emb),
         encoder,
         data={"n_examples": 64, "source": "random test data"},
         metrics={"val_nll": 1.5},
         training={"epochs": 0},
+        key_features=kf,
     )
 
 

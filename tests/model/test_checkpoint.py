@@ -40,7 +40,7 @@ register_encoder(FakeEncoder.name, FakeEncoder)
 @pytest.fixture
 def parts():
     enc = FakeEncoder()
-    flow = perturb(ConditionalRealNVP(10, enc.dim, n_layers=3, hidden=16, mixing="lu")).eval()
+    flow = perturb(ConditionalRealNVP(len(PARAM_NAMES), enc.dim, n_layers=3, hidden=16, mixing="lu")).eval()
     emb = enc.encode([f"prompt {i}" for i in range(20)])
     return flow, ThetaNormaliser.fit(random_theta(30)), Normaliser.fit(emb), enc
 
@@ -59,7 +59,7 @@ def test_round_trip(tmp_path, parts):
     )
     assert sorted(p.name for p in folder.iterdir()) == ["meta.json", "model.safetensors"]
     meta = json.loads((folder / "meta.json").read_text())
-    assert meta["format"] == "promptsynth.flow" and meta["format_version"] == 1
+    assert meta["format"] == "promptsynth.flow" and meta["format_version"] == 2
     assert meta["theta_schema_version"] == SCHEMA_VERSION
     assert meta["theta_names"] == list(PARAM_NAMES)
     assert meta["encoder"]["name"] == "fake-test" and meta["encoder"]["dim"] == 6
@@ -73,7 +73,7 @@ def test_round_trip(tmp_path, parts):
     assert ck.encoder_name == "fake-test" and ck.encoder_dim == 6
     assert np.array_equal(ck.theta_normaliser.mean, tn.mean)
     assert np.array_equal(ck.embedding_normaliser.std, en.std)
-    x, c = torch.randn(4, 10), torch.randn(4, 6)
+    x, c = torch.randn(4, len(PARAM_NAMES)), torch.randn(4, 6)
     with torch.no_grad():
         assert torch.equal(ck.flow(x, c)[0], flow(x, c)[0])
 
@@ -94,7 +94,9 @@ def saved(tmp_path, parts):
 def test_schema_version_mismatch_is_said_plainly(saved):
     _edit_meta(saved, theta_schema_version=SCHEMA_VERSION + 1)
     with pytest.raises(
-        CheckpointError, match=r"theta schema version 2, but this promptsynth uses version 1"
+        CheckpointError,
+        match=rf"theta schema version {SCHEMA_VERSION + 1}, but this promptsynth reads "
+        rf"versions 1..{SCHEMA_VERSION}",
     ):
         load_checkpoint(saved)
 
@@ -143,7 +145,7 @@ def test_weights_that_do_not_match(saved, tmp_path, parts):
 def test_weights_of_another_flow(tmp_path, parts):
     flow, tn, en, enc = parts
     a = save_checkpoint(tmp_path / "a", flow, tn, en, enc)
-    big = ConditionalRealNVP(10, enc.dim, n_layers=3, hidden=32, mixing="lu")
+    big = ConditionalRealNVP(len(PARAM_NAMES), enc.dim, n_layers=3, hidden=32, mixing="lu")
     b = save_checkpoint(tmp_path / "b", big, tn, en, enc)
     shutil.copy(b / "model.safetensors", a / "model.safetensors")
     _edit_meta(a, weights={})

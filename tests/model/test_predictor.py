@@ -145,7 +145,7 @@ def test_outputs_always_validate(predictor, prompt, temperature, seed):
 
 def test_a_wild_flow_still_gives_valid_patches(minilm, tmp_path):
     """Huge weights push the flow to inf/NaN; the schema's clamp still gives a patch."""
-    flow = ConditionalRealNVP(10, minilm.dim, n_layers=2, hidden=8)
+    flow = ConditionalRealNVP(len(PARAM_NAMES), minilm.dim, n_layers=2, hidden=8)
     with torch.no_grad():
         for p in flow.parameters():
             p.fill_(1e3)
@@ -203,3 +203,50 @@ def test_the_shipped_default_knows_its_families():
 def test_load_refuses_a_missing_folder(tmp_path):
     with pytest.raises(ModelError, match="meta.json is missing"):
         Predictor.load(tmp_path / "nothing")
+
+
+@pytest.fixture(scope="module")
+def keyed(minilm, tmp_path_factory) -> Predictor:
+    from tests.model.conftest import make_checkpoint
+
+    folder = make_checkpoint(tmp_path_factory.mktemp("keyed") / "ck", minilm, key_tracked=True)
+    return Predictor.load(folder)
+
+
+def test_a_text_only_checkpoint_gives_a_flat_table(predictor):
+    table = predictor.predict_table("a warm brass pad")
+    assert not predictor.key_tracked and table.is_flat
+    theta = predictor.predict("a warm brass pad")
+    assert np.allclose(table.lookup(30, 20), theta.timbre())
+    assert np.allclose(table.lookup(100, 127), theta.timbre())
+
+
+def test_a_key_tracked_table_is_the_model_at_every_anchor(keyed):
+    """One batched pass, one latent: each anchor row is exactly what the flow gives for
+    that key and velocity, and the timbre does change across the keyboard."""
+    from engine import KEY_ANCHORS, VELOCITY_LAYERS
+
+    assert keyed.key_tracked
+    table = keyed.predict_table("a plucked string")
+    assert table.keys == KEY_ANCHORS and table.velocities == VELOCITY_LAYERS
+    assert not table.is_flat
+    emb = keyed.embed(["a plucked string"])
+    z = np.zeros((1, len(TIMBRE_NAMES)))
+    for ki, vi in [(0, 0), (5, 2), (len(KEY_ANCHORS) - 1, len(VELOCITY_LAYERS) - 1)]:
+        want = keyed._decode(emb, z, KEY_ANCHORS[ki], VELOCITY_LAYERS[vi])[0]
+        assert np.allclose(table.values[ki, vi], want, rtol=1e-5)  # float32 flow, batch of 92 vs 1
+    low, high = table.lookup(24, 100), table.lookup(96, 100)
+    assert not np.allclose(low, high)
+    # Cached at temperature 0; a sampled table is one instrument too (one z for all rows).
+    assert keyed.predict_table("a plucked string") is table
+    a = keyed.predict_table("a plucked string", temperature=1.0, seed=3)
+    assert a == keyed.predict_table("a plucked string", temperature=1.0, seed=3)
+    assert a != table
+    # The single patch is the model's at the centre key, with that key's pitch and velocity.
+    theta = keyed.predict("a plucked string")
+    assert (theta.pitch_midi, theta.velocity) == (60.0, 100.0)
+    want = keyed._decode(emb, z, 60, 100)[0]
+    assert np.allclose(theta.timbre(), want, rtol=1e-5)
+    # Interpolation ends at either prompt's table.
+    ends = keyed.interpolate_table("a plucked string", "a deep sub bass", 0.0)
+    assert np.allclose(ends.values, table.values)

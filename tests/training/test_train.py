@@ -9,7 +9,9 @@ import numpy as np
 import pytest
 import torch
 
+from engine import TIMBRE_NAMES
 from model import TextEncoder, load_checkpoint, register_encoder
+from model.checkpoint import KEY_FEATURES
 from model.flow import ConditionalRealNVP
 from training.manifest import write_manifest
 from training.train import TrainConfig, train
@@ -99,8 +101,8 @@ def test_tiny_training_run_saves_ema_weights(tmp_path, ema):
     # copy (not the trained raw weights) is what the checkpoint holds.
     torch.manual_seed(cfg.seed)
     init = ConditionalRealNVP(
-        dim=10,
-        context_dim=16,
+        dim=len(TIMBRE_NAMES),
+        context_dim=16 + KEY_FEATURES,  # the text embedding, then the note's pitch and velocity
         n_layers=2,
         hidden=16,
         n_blocks=2,
@@ -116,3 +118,18 @@ def test_tiny_training_run_saves_ema_weights(tmp_path, ema):
     pred = Predictor.load(out, warm=False)
     g, f = pred.predict("a guitar note"), pred.predict("a flute note")
     assert g.mod_ratio > 0 and f.mod_ratio > 0
+    assert pred.key_tracked and ckpt.meta["condition"]["key_features"] == KEY_FEATURES
+    assert ckpt.meta["theta_names"] == list(TIMBRE_NAMES)
+
+
+def test_a_flat_training_run_conditions_on_text_alone(tmp_path):
+    data = tmp_path / "data"
+    write_manifest(data / "manifest.jsonl", _records(tmp_path))
+    cfg = TrainConfig(encoder="test-hash", epochs=2, batch_size=16, hidden=16, n_layers=2, key_tracked=False)
+    out = tmp_path / "flat"
+    train(data / "manifest.jsonl", out, cfg, progress=False)
+    from model import Predictor
+
+    pred = Predictor.load(out, warm=False)
+    assert not pred.key_tracked and pred.checkpoint.flow.context_dim == 16
+    assert pred.predict_table("a guitar note").is_flat
