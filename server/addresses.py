@@ -10,9 +10,10 @@ from __future__ import annotations
 
 from collections.abc import Callable
 
-from engine import PARAM_NAMES, TIMBRE_NAMES, QueueFull, Theta, ThetaError, param
+from engine import PARAM_NAMES, TIMBRE_NAMES, QueueFull, ThetaError, param
 from server.osc import MAX_NOTIFY_TARGETS, Action, Refused, Reply
 from server.oscargs import Arg, ArgError, parse_args
+from server.worker import patch_from_result
 
 __all__ = ["AddressSpace"]
 
@@ -179,7 +180,7 @@ class AddressSpace:
             address,
             reply,
             lambda f: self.host.apply_patch(
-                ch, patch.theta, patch.name, frame=f, prompt=patch.prompt
+                ch, patch.keytable, patch.name, frame=f, prompt=patch.prompt
             ),
         )
 
@@ -193,7 +194,7 @@ class AddressSpace:
             raise Refused(address, str(exc)) from None
 
         def apply(frame):
-            self.host.apply_patch(ch, patch.theta, patch.name, frame=frame, prompt=patch.prompt)
+            self.host.apply_patch(ch, patch.keytable, patch.name, frame=frame, prompt=patch.prompt)
             reply.send("/patch/loaded", patch.name, ch + 1)
 
         return self._engine_action(address, reply, apply)
@@ -210,8 +211,9 @@ class AddressSpace:
 
         def save(frame):
             theta, _, prompt = self.host.channel_state(ch)
+            table = self.host.channel_table(ch)
             try:
-                saved = bank.save(Patch(name, theta, prompt=prompt, source={}), name)
+                saved = bank.save(Patch(name, theta, prompt=prompt, source={}, table=table), name)
             except (PatchError, OSError) as exc:
                 reply.fail(address, f"could not save {name!r}: {exc}")
                 return
@@ -242,9 +244,9 @@ class AddressSpace:
             if not ok:
                 reply.fail("/prompt", str(value), rid)
                 return
-            theta = Theta(value)
-            self.host.apply_patch(ch, theta, text, prompt=text)
-            reply.send("/prompt/done", rid, text, *[float(x) for x in value])
+            theta, patch = patch_from_result(value)
+            self.host.apply_patch(ch, patch, text, prompt=text)
+            reply.send("/prompt/done", rid, text, *[float(x) for x in theta.to_array()])
 
         return [lambda f: self.host.submit(worker, ("predict", text, 0.0, None), done)]
 
@@ -258,9 +260,9 @@ class AddressSpace:
             if not ok:
                 reply.fail("/morph", str(value))
                 return
-            theta = Theta(value)
-            self.host.apply_patch(ch, theta, f"{a} ~ {b} @ {t:g}", prompt=None)
-            reply.send("/morph/done", a, b, float(t), *[float(x) for x in value])
+            theta, patch = patch_from_result(value)
+            self.host.apply_patch(ch, patch, f"{a} ~ {b} @ {t:g}", prompt=None)
+            reply.send("/morph/done", a, b, float(t), *[float(x) for x in theta.to_array()])
 
         return [lambda f: self.host.submit(worker, ("interpolate", a, b, t), done)]
 

@@ -14,7 +14,7 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 
-from engine import AudioOutput, Engine, Theta
+from engine import AudioOutput, Engine, KeyTable, Theta
 from server.addresses import AddressSpace
 from server.osc import OscServer, Refused
 from server.scheduler import Clock, Scheduler, SchedulerFull
@@ -72,6 +72,7 @@ class Host:
         self.bank_reason = ""
         self._lock = threading.Lock()
         self._theta = [Theta()] * 16
+        self._table: list[KeyTable | None] = [None] * 16
         self._label = ["default"] * 16
         self._prompt: list[str | None] = [None] * 16
         self._pending = 0
@@ -192,18 +193,30 @@ class Host:
         with self._lock:
             return self._theta[channel], self._label[channel], self._prompt[channel]
 
+    def channel_table(self, channel: int) -> KeyTable | None:
+        """``channel``'s key table, or None when its patch is one timbre for every key."""
+        with self._lock:
+            return self._table[channel]
+
     def apply_patch(
         self,
         channel: int,
-        theta: Theta,
+        patch: Theta | KeyTable,
         label: str,
         frame: int | None = None,
         prompt: str | None = None,
     ) -> None:
-        """Use ``theta`` for new notes on ``channel`` (0-15) and tell the notify targets."""
-        self.engine.set_patch(channel, theta, frame)
+        """Use ``patch`` (one timbre, or a key table) for new notes on ``channel`` (0-15)
+        and tell the notify targets (the values sent are the table's centre)."""
+        if isinstance(patch, KeyTable):
+            table = None if patch.is_flat else patch
+            theta = patch.center()
+        else:
+            table, theta = None, patch
+        self.engine.set_patch(channel, patch, frame)
         with self._lock:
             self._theta[channel] = theta
+            self._table[channel] = table
             self._label[channel] = label
             self._prompt[channel] = prompt
         if self.osc is not None:
@@ -215,6 +228,9 @@ class Host:
         self.engine.set_param(channel, name, value, frame)
         with self._lock:
             self._theta[channel] = self._theta[channel].replace(**{name: value})
+            table = self._table[channel]
+            if table is not None:
+                self._table[channel] = table.with_param(name, value)
 
     @property
     def midi_errors(self) -> int:

@@ -224,7 +224,7 @@ class MidiInput:
             bank = self.host.bank
             patch = bank.program(args[0]) if bank is not None else None
             if patch is not None:
-                self.host.apply_patch(ch, patch.theta, patch.name, frame=frame, prompt=patch.prompt)
+                self.host.apply_patch(ch, patch.keytable, patch.name, frame=frame, prompt=patch.prompt)
 
 
 def open_midi_inputs(host, names: list[str], virtual: list[str]) -> list[MidiInput]:

@@ -57,6 +57,22 @@ def load_predictor(model_path: str | None):
     return Predictor.load(model_path, threads=WORKER_THREADS)
 
 
+def _patch_result(theta, table) -> tuple[list[float], dict | None]:
+    """A prediction as plain data for the pipe: the theta values (schema order) and the
+    key table's dict (``KeyTable.to_dict``), None for a flat patch."""
+    return [float(v) for v in theta.to_array()], (table.to_dict() if table is not None else None)
+
+
+def patch_from_result(value) -> tuple[object, object]:
+    """(theta, what to play: a KeyTable or the theta) from a ``predict``/``interpolate``
+    result, validated."""
+    from engine import KeyTable, Theta
+
+    values, table = value
+    theta = Theta(values)
+    return theta, (KeyTable.from_dict(table) if table is not None else theta)
+
+
 def _worker_main(conn, loader: str, model_path: str | None) -> None:
     """The worker process: load, warm up, then answer requests until the pipe closes."""
     # Ctrl-C reaches the whole process group: the host, not the worker, decides when to stop.
@@ -70,6 +86,8 @@ def _worker_main(conn, loader: str, model_path: str | None) -> None:
         predictor = _resolve(loader)(model_path)
         predictor.predict("warm up", temperature=0.0)
         predictor.interpolate("warm", "bright", 0.5)
+        if getattr(predictor, "key_tracked", False):
+            predictor.predict_table("warm up")
         info = repr(predictor)
         conn.send(("ready", info))
     except BaseException as exc:  # noqa: BLE001 - the host reports any failure to load
@@ -84,10 +102,20 @@ def _worker_main(conn, loader: str, model_path: str | None) -> None:
         try:
             if op == "predict":
                 theta = predictor.predict(request[1], temperature=request[2], seed=request[3])
-                result = [float(v) for v in theta.to_array()]
+                table = (
+                    predictor.predict_table(request[1], temperature=request[2], seed=request[3])
+                    if getattr(predictor, "key_tracked", False)
+                    else None
+                )
+                result = _patch_result(theta, table)
             elif op == "interpolate":
                 theta = predictor.interpolate(request[1], request[2], request[3])
-                result = [float(v) for v in theta.to_array()]
+                table = (
+                    predictor.interpolate_table(request[1], request[2], request[3])
+                    if getattr(predictor, "key_tracked", False)
+                    else None
+                )
+                result = _patch_result(theta, table)
             elif op == "sync":
                 result = None
             else:

@@ -100,7 +100,7 @@ def _new(args) -> int:
 
     made = _predict(args)
     try:
-        patch = Patch(args.name or made.name, made.theta, made.prompt, made.source)
+        patch = Patch(args.name or made.name, made.theta, made.prompt, made.source, table=made.table)
     except PatchError as exc:
         raise CliError(str(exc)) from None
     return _save(args, patch)
@@ -152,7 +152,7 @@ def plot_patch(patch, path: str, sample_rate: int = 16000) -> None:
     theta = patch.theta
     hold = 1.5
     tail = max(0.3, min(theta.release_s * 1.2, 3.0))
-    y = render_note(theta, 60, 100, sample_rate=sample_rate, hold_s=hold, tail_s=tail)
+    y = render_note(patch.keytable, 60, 100, sample_rate=sample_rate, hold_s=hold, tail_s=tail)
     t = np.arange(len(y)) / sample_rate
     hop = 64
     frames = len(y) // hop
@@ -185,20 +185,21 @@ def _render(args) -> int:
     from engine import render_note, write_wav
 
     patch = resolve_patch(args.name, args.bank)
-    audio = render_note(patch.theta, args.pitch, args.velocity, sample_rate=args.sample_rate, hold_s=args.hold, tail_s=args.tail)
+    audio = render_note(patch.keytable, args.pitch, args.velocity, sample_rate=args.sample_rate, hold_s=args.hold, tail_s=args.tail)
     write_wav(args.out, audio, args.sample_rate)
     print(f"wrote {args.out} ({len(audio) / args.sample_rate:.2f} s) from patch {patch.name!r}")
     return 0
 
 
 def _morph(args) -> int:
-    from patches import Patch, PatchError, morph
+    from patches import Patch, PatchError, morph, morph_table
     from server.cli import CliError
 
     a = resolve_patch(args.a, args.bank)
     b = resolve_patch(args.b, args.bank)
     try:
-        patch = Patch(args.name, morph(a, b, args.t), prompt=f"{a.name} -> {b.name} at {args.t:g}")
+        table = morph_table(a, b, args.t) if (a.table is not None or b.table is not None) else None
+        patch = Patch(args.name, morph(a, b, args.t), prompt=f"{a.name} -> {b.name} at {args.t:g}", table=table)
     except PatchError as exc:
         raise CliError(str(exc)) from None
     return _save(args, patch)
@@ -231,6 +232,9 @@ def _factory(args) -> int:
 
         predictor = Predictor.load(args.model)
         thetas = predictor.predict_many([p for _, _, p in FACTORY_PROMPTS])
+        tables = [
+            predictor.predict_table(p) if predictor.key_tracked else None for _, _, p in FACTORY_PROMPTS
+        ]
     except ModelError as exc:
         raise CliError(str(exc)) from None
     out = Path(args.out) if args.out else FACTORY_DIR
@@ -238,8 +242,9 @@ def _factory(args) -> int:
     source = patch_source(predictor.meta, 0.0, None)
     keep = set()
     rows = []
-    for (program, name, prompt), theta in zip(FACTORY_PROMPTS, thetas):
-        save_patch(Patch(name, theta, prompt=prompt, source=source), out / f"{name}.json", overwrite=True)
+    for (program, name, prompt), theta, table in zip(FACTORY_PROMPTS, thetas, tables):
+        patch = Patch(name, theta, prompt=prompt, source=source, table=table)
+        save_patch(patch, out / f"{name}.json", overwrite=True)
         keep.add(f"{name}.json")
         rows.append((program, name, prompt, theta))
     for stale in out.glob("*.json"):

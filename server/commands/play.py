@@ -183,7 +183,7 @@ def run(args: argparse.Namespace) -> int:
         if args.model is not None and host.worker is not None and host.worker.state != "ready":
             raise CliError(f"--model {args.model}: {host.model_reason}")
         if first is not None:
-            host.apply_patch(0, first.theta, first.name, prompt=first.prompt)
+            host.apply_patch(0, first.keytable, first.name, prompt=first.prompt)
         if args.prompt is not None:
             if not _first_prompt(host, args.prompt):
                 raise CliError(f"--prompt: {host.model_reason or 'prediction failed'}")
@@ -250,7 +250,7 @@ def _first_patch(args):
 
 
 def _first_prompt(host, prompt: str) -> bool:
-    from engine import Theta
+    from server.worker import patch_from_result
 
     if host.worker is None or host.worker.state != "ready":
         return False
@@ -266,5 +266,6 @@ def _first_prompt(host, prompt: str) -> bool:
     if not result or not result[0][0]:
         host.model_reason = str(result[0][1]) if result else "prediction timed out"
         return False
-    host.apply_patch(0, Theta(result[0][1]), prompt, prompt=prompt)
+    _, patch = patch_from_result(result[0][1])
+    host.apply_patch(0, patch, prompt, prompt=prompt)
     return True

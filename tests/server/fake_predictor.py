@@ -8,7 +8,9 @@ from __future__ import annotations
 import os
 import time
 
-from engine import Theta
+import numpy as np
+
+from engine import KEY_ANCHORS, TIMBRE_INDEX, TIMBRE_NAMES, KeyTable, Theta
 
 
 class FakePredictor:
@@ -25,8 +27,27 @@ class FakePredictor:
         return Theta().replace(sustain=float(t))
 
 
+class FakeKeyedPredictor(FakePredictor):
+    """A key-tracked stand-in: low keys decay slowly, high keys fast (as a piano)."""
+
+    key_tracked = True
+
+    def predict_table(self, prompt: str, temperature: float = 0.0, seed: int | None = None) -> KeyTable:
+        base = self.predict(prompt, temperature, seed).timbre()
+        values = np.tile(base, (len(KEY_ANCHORS), 1, 1))
+        values[:, 0, TIMBRE_INDEX["decay_s"]] = np.linspace(4.0, 0.2, len(KEY_ANCHORS))
+        return KeyTable(KEY_ANCHORS, (100,), values, names=TIMBRE_NAMES)
+
+    def interpolate_table(self, prompt_a: str, prompt_b: str, t: float) -> KeyTable:
+        return self.predict_table(prompt_a)
+
+
 def load(path):
     return FakePredictor()
+
+
+def load_keyed(path):
+    return FakeKeyedPredictor()
 
 
 def load_broken(path):

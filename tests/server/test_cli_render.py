@@ -118,6 +118,10 @@ def test_params_lists_every_parameter(capsys):
         "release_s",
         "mod_ratio",
         "mod_index",
+        "index_peak",
+        "index_decay_s",
+        "noise_level",
+        "noise_decay_s",
     ]
     assert d["params"][4]["max"] == 2.0
 

@@ -4,10 +4,12 @@ from __future__ import annotations
 
 import threading
 
+import numpy as np
 import pytest
 
-from engine import Theta
-from server.worker import ModelWorker
+from engine import TIMBRE_INDEX, KeyTable
+from server.worker import ModelWorker, patch_from_result
+from tests.server.fake_predictor import FakeKeyedPredictor
 
 LOADER = "tests.server.fake_predictor:load"
 
@@ -46,7 +48,8 @@ def test_predictions_come_back_in_order(worker):
     worker.submit(("sync",), r.cb("sync"))
     items = r.wait(4)
     assert [t for t, _, _ in items] == ["0", "1", "2", "sync"]
-    assert Theta(items[1][2]).mod_ratio == 3.0
+    theta, patch = patch_from_result(items[1][2])
+    assert theta.mod_ratio == 3.0 and patch == theta  # a text-only model: one timbre
 
 
 def test_a_failing_prompt_fails_only_itself(worker):
@@ -55,7 +58,7 @@ def test_a_failing_prompt_fails_only_itself(worker):
     worker.submit(("interpolate", "a", "b", 0.25), r.cb("morph"))
     (_, ok1, v1), (_, ok2, v2) = r.wait(2)
     assert not ok1 and "refused" in v1
-    assert ok2 and Theta(v2).sustain == 0.25
+    assert ok2 and patch_from_result(v2)[0].sustain == 0.25
 
 
 def test_a_crash_fails_what_is_in_flight_and_the_worker_restarts(worker):
@@ -82,4 +85,24 @@ def test_a_model_that_cannot_load_fails_every_request():
         assert r.wait(1)[0][1] is False
     finally:
         w.close()
+        w.close()
+
+
+def test_a_key_tracked_model_sends_its_table():
+    """The table crosses the pipe as plain data and comes back equal, validated."""
+    w = ModelWorker(loader="tests.server.fake_predictor:load_keyed", ready_timeout_s=60).start()
+    try:
+        assert w.wait_ready(60)
+        r = Results()
+        w.submit(("predict", "abc", 0.0, None), r.cb("p"))
+        w.submit(("interpolate", "a", "b", 0.5), r.cb("m"))
+        (_, ok, value), (_, ok2, value2) = r.wait(2)
+        assert ok and ok2
+        theta, table = patch_from_result(value)
+        assert isinstance(table, KeyTable) and not table.is_flat
+        want = FakeKeyedPredictor().predict_table("abc")
+        assert table.keys == want.keys and np.allclose(table.values, want.values, rtol=1e-5)
+        assert table.lookup(20, 100)[TIMBRE_INDEX["decay_s"]] > table.lookup(100, 100)[TIMBRE_INDEX["decay_s"]]
+        assert isinstance(patch_from_result(value2)[1], KeyTable)
+    finally:
         w.close()
