@@ -112,9 +112,15 @@ class Bank:
         return len(self.names())
 
     def load(self, name: str) -> Patch:
+        """The patch ``name``: the folder's (a file added since the bank was read is
+        picked up), else the factory's."""
         n = check_name(name)
         with self._lock:
             patch = self._patches.get(n)
+            path = self.folder / f"{n}.json"
+            if patch is None and path.is_file():
+                patch = load_patch(path)  # PatchError says what is wrong with the file
+                self._patches[n] = patch
         if patch is None and self.factory is not None and n in self.factory:
             patch = self.factory.load(n)
         if patch is None:

@@ -65,12 +65,16 @@ def _patch_result(theta, table) -> tuple[list[float], dict | None]:
 
 def patch_from_result(value) -> tuple[object, object]:
     """(theta, what to play: a KeyTable or the theta) from a ``predict``/``interpolate``
-    result, validated."""
+    result, validated. With a table, the theta is the table's centre (key 60, velocity
+    100), the one every reply, notice and saved patch then shows."""
     from engine import KeyTable, Theta
 
     values, table = value
-    theta = Theta(values)
-    return theta, (KeyTable.from_dict(table) if table is not None else theta)
+    if table is None:
+        theta = Theta(values)
+        return theta, theta
+    table = KeyTable.from_dict(table)
+    return table.center(), table
 
 
 def _worker_main(conn, loader: str, model_path: str | None) -> None:

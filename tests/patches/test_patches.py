@@ -114,8 +114,18 @@ def test_bank_skips_and_reports_corrupt_files(tmp_path):
     assert bank.names() == ["good"]
     assert len(bank.errors) == 2
     assert any("broken.json" in e for e in bank.errors)
-    with pytest.raises(PatchError, match="no patch named 'broken'"):
+    # Asked for by name, the corrupt file's fault is said, not "no such patch".
+    with pytest.raises(PatchError, match="broken.json: not a valid JSON patch file"):
         bank.load("broken")
+    with pytest.raises(PatchError, match="no patch named 'absent'"):
+        bank.load("absent")
+
+
+def test_a_patch_file_added_later_is_found_by_name(tmp_path):
+    bank = Bank(tmp_path)
+    Bank(tmp_path).save(Patch("later", THETA))  # another process, say
+    assert bank.load("later").theta == THETA
+    assert "later" in bank.names()
 
 
 def test_bank_names_cannot_escape_the_folder(tmp_path):

@@ -36,13 +36,14 @@ def jack() -> None:
 
 @pytest.fixture(scope="session")
 def checkpoint(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    """A small random MiniLM checkpoint (the real encoder, an untrained flow), built in a
+    """A small random key-tracked MiniLM checkpoint (the real encoder, an untrained flow
+    conditioned on text, pitch and velocity, like the shipped default), built in a
     subprocess so this test process never imports torch."""
     folder = tmp_path_factory.mktemp("ckpt") / "minilm"
     code = (
         "import sys; from pathlib import Path; from model import get_encoder; "
         "from tests.model.conftest import make_checkpoint; "
-        "make_checkpoint(Path(sys.argv[1]), get_encoder('minilm'))"
+        "make_checkpoint(Path(sys.argv[1]), get_encoder('minilm'), key_tracked=True)"
     )
     r = subprocess.run(
         [sys.executable, "-c", code, str(folder)],

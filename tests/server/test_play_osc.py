@@ -31,7 +31,7 @@ from tests.server.conftest import (
 
 pytestmark = [pytest.mark.jack, pytest.mark.slow]
 
-N_THETA = 10
+N_THETA = 14  # theta schema 2: every value, in schema order
 SINE = [("attack_s", 0.0), ("sustain", 1.0), ("release_s", 0.001), ("mod_index", 0.0)]
 
 
@@ -42,6 +42,7 @@ def host(jack, checkpoint, tmp_path_factory):
         ["--model", str(checkpoint), "--bank", str(tmp / "bank"), "--record", str(tmp / "out.wav")]
     )
     h.wav = tmp / "out.wav"
+    h.bank = tmp / "bank"
     yield h
     h.stop()
 
@@ -123,7 +124,7 @@ def test_a_bundle_with_one_bad_message_applies_nothing(osc):
     assert osc.ask("/status", reply="/status.reply")[0] == 0  # no voice started
 
 
-def test_patch_save_list_load(osc):
+def test_patch_save_list_load(osc, host):
     osc.send("/prompt", "a plucked string", 4, 5)
     theta = osc.expect("/prompt/done", timeout=30)[2:]
     assert osc.ask("/patch/save", "pluck", 4, reply="/patch/saved") == ["pluck", 4]
@@ -132,6 +133,13 @@ def test_patch_save_list_load(osc):
     # A second save keeps the first and picks a new name.
     assert osc.ask("/patch/save", "pluck", 5, reply="/patch/saved") == ["pluck-2", 5]
     assert len(theta) == N_THETA
+    # The key-tracked model's patch is a table, and the saved file keeps it.
+    from patches import load_patch
+
+    saved = load_patch(host.bank / "pluck.json")
+    assert saved.table is not None and not saved.table.is_flat
+    assert saved.table.keys[0] == 0 and len(saved.table.velocities) == 4
+    assert saved.prompt == "a plucked string"
 
 
 def test_morph(osc):
@@ -238,6 +246,29 @@ def test_after_a_restart_prompts_work_again(osc, host):
     assert osc.ask("/status", reply="/status.reply")[3] == SR
 
 
+def test_a_key_table_patch_plays_each_key_its_own_timbre(osc, host):
+    """A patch file whose decay follows the key (long low, short high), loaded from the
+    bank by OSC: the host's engine gives each note its key's values (read back from the
+    recording in the last test)."""
+    import numpy as np
+
+    from engine import TIMBRE_INDEX, KeyTable, Theta
+    from patches import Bank, Patch
+
+    base = Theta.from_dict({"attack_s": 0.0, "sustain": 0.0, "release_s": 0.01, "mod_index": 0.0})
+    values = np.tile(base.timbre(), (2, 1, 1))
+    values[:, 0, TIMBRE_INDEX["decay_s"]] = [0.8, 0.08]
+    table = KeyTable((36, 84), (100,), values)
+    Bank(host.bank).save(Patch("by-key", None, table=table))
+    assert osc.ask("/patch/load", "by-key", 11, reply="/patch/loaded") == ["by-key", 11]
+    for pitch in (36, 84):
+        osc.send("/note", pitch, 100, 11)
+        time.sleep(1.2)
+        osc.send("/note/off", pitch, 11)
+        time.sleep(0.3)
+    osc.ask("/sync", 7, reply="/synced")
+
+
 def test_pd_example_headless(osc, host):
     """examples/pd/promptsynth.pd run by vanilla Pd with no GUI: its prompt is answered
     (the reply printed by Pd) and its note (makenote, 300 ms) is in the recording."""
@@ -297,3 +328,7 @@ def test_sigint_exits_0_and_the_recording_holds_the_notes(host, osc):
     i69 = pitches.index(69)
     assert pitches[i69 + 1] == 76
     assert ons[i69 + 1][0] - ons[i69][0] == round(0.25 * SR)
+    # The key table: key 36 decays over 0.8 s, key 84 over 0.08 s (to within a block).
+    low, high = pitches.index(36), pitches.index(84)
+    assert abs(sounding_frames(audio, ons[low][0]) - 0.8 * SR) < 0.01 * SR
+    assert abs(sounding_frames(audio, ons[high][0]) - 0.08 * SR) < 0.01 * SR

@@ -20,7 +20,7 @@ from tests.server.oscfuzz import msg
 
 pytestmark = [pytest.mark.jack, pytest.mark.slow]
 
-N_THETA = 10
+N_THETA = 14  # theta schema 2: every value, in schema order
 
 
 # -- prompts ------------------------------------------------------------------------------
