@@ -9,6 +9,7 @@ from engine.render import render_midi_file, render_note, render_notes, write_wav
 from engine.schema import (
     PARAM_NAMES,
     PARAMS,
+    RATIO_GRID,
     SCHEMA_VERSION,
     TIMBRE_INDEX,
     TIMBRE_NAMES,
@@ -19,6 +20,7 @@ from engine.schema import (
     clamp_array,
     from_learning,
     param,
+    snap_ratio,
     to_learning,
     upgrade_theta_dict,
 )
@@ -32,6 +34,8 @@ from engine.voices import (
 )
 
 __all__ = [
+    "RATIO_GRID",
+    "snap_ratio",
     "CC",
     "N_CHANNELS",
     "Engine",

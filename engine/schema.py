@@ -25,6 +25,8 @@ __all__ = [
     "param",
     "check_value",
     "upgrade_theta_dict",
+    "RATIO_GRID",
+    "snap_ratio",
 ]
 
 SCHEMA_VERSION = 2
@@ -124,6 +126,21 @@ PARAMS: tuple[Param, ...] = (
           "Time for the noise to fall linearly to 0 from note-on (8 s: about the whole note).",
           offset=1e-3),
 )
+
+#: The modulator ratios the grid fit tries and a predicted patch is snapped to: simple
+#: ratios give harmonic (or plainly clangorous) spectra, while a ratio a little off one
+#: (1.02, say) beats slowly against the carrier, which no real instrument does.
+RATIO_GRID: tuple[float, ...] = (0.5, 1.0, 1.5, 2.0, 2.5, 3.0, 3.5, 4.0, 5.0, 6.0, 7.0, 8.0, 11.0, 14.0)
+
+
+def snap_ratio(ratio: float | np.ndarray) -> float | np.ndarray:
+    """The nearest ratio of ``RATIO_GRID`` (nearest on a log scale)."""
+    r = np.asarray(ratio, dtype=np.float64)
+    grid = np.asarray(RATIO_GRID)
+    idx = np.argmin(np.abs(np.log(np.maximum(r[..., None], 1e-9) / grid)), axis=-1)
+    out = grid[idx]
+    return float(out) if np.ndim(ratio) == 0 else out
+
 
 PARAM_NAMES: tuple[str, ...] = tuple(p.name for p in PARAMS)
 TIMBRE_NAMES: tuple[str, ...] = tuple(p.name for p in PARAMS if p.timbre)

@@ -54,6 +54,7 @@ def evaluate(
     seed: int = 0,
     progress: bool = True,
     flatten: bool = False,
+    snap: bool = True,
 ) -> dict:
     """Evaluate ``checkpoint`` on the validation instruments recorded in it.
 
@@ -64,7 +65,7 @@ def evaluate(
     """
     from model import Predictor
 
-    pred = Predictor.load(checkpoint, warm=False)
+    pred = Predictor.load(checkpoint, warm=False, snap=snap)
 
     def patch(prompt: str) -> KeyTable:
         table = pred.predict_table(prompt)
@@ -178,6 +179,7 @@ def evaluate(
     report = {
         "checkpoint": str(checkpoint),
         "key_tracked": pred.key_tracked and not flatten,
+        "ratio_snapped": snap,
         "val_instruments": sorted(val_insts),
         "val_notes": len(val),
         "families": families,
@@ -212,6 +214,11 @@ def report_markdown(report: dict) -> str:
             "key-tracked (each note gets the table's timbre for its pitch and velocity)."
             if report.get("key_tracked")
             else "flat (one timbre for every note)."
+        )
+        + (
+            " Modulator ratios snapped to the grid, as the host plays them."
+            if report.get("ratio_snapped", True)
+            else " The flow's raw modulator ratios (not snapped)."
         ),
         "",
         "| patch rendered at each real note's pitch and velocity | spectral distance (lower is better) |",

@@ -20,14 +20,13 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from engine import PARAMS, TIMBRE_NAMES, render_notes
+from engine import PARAMS, RATIO_GRID, TIMBRE_NAMES, render_notes
 from training.heuristics import V1_TIMBRE_NAMES, pad_v1
 from training.notes import HOLD_S, SAMPLE_RATE, TAIL_S
 from training.spectral import SpectralTarget
 
 __all__ = ["FitResult", "fit_timbre", "RATIO_GRID", "INDEX_GRID"]
 
-RATIO_GRID = (0.5, 1.0, 1.5, 2.0, 2.5, 3.0, 3.5, 4.0, 5.0, 6.0, 7.0, 8.0, 11.0, 14.0)
 INDEX_GRID = (0.0, 0.2, 0.4, 0.7, 1.0, 1.5, 2.0, 3.0, 4.0, 6.0, 8.0, 12.0)
 _ENV_GRIDS = {
     0: (0.001, 0.003, 0.01, 0.02, 0.04, 0.08, 0.15, 0.3, 0.6, 1.2),  # attack_s

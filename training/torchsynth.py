@@ -201,6 +201,11 @@ def fit_batch(
         mask[_T[name]] = True
     u0 = to_learning(torch.from_numpy(start))
     u_free = u0[:, mask].clone().float().requires_grad_(True)
+    # Steps are projected back into range in learning space, so no value ever sits past
+    # its bound, where the clamp in from_learning would give it no gradient (a noise level
+    # pushed below 0 would stay at 0 for good).
+    u_lo = to_learning(_LO[None])[:, mask].float()
+    u_hi = to_learning(_HI[None])[:, mask].float()
     opt = torch.optim.Adam([u_free], lr=lr)
     best_t = torch.from_numpy(start).clone()
     best_d = None
@@ -223,4 +228,6 @@ def fit_batch(
         opt.zero_grad()
         d.sum().backward()
         opt.step()
+        with torch.no_grad():
+            u_free.copy_(torch.maximum(torch.minimum(u_free, u_hi), u_lo))
     return FitBatchResult(best_t.numpy(), best_d.numpy(), start_d.numpy())

@@ -197,6 +197,12 @@ def register(sub: argparse._SubParsersAction) -> None:
         help="score every note with the patch's timbre at key 60, velocity 100 (how the "
         "model does without following the key)",
     )
+    e.add_argument(
+        "--no-snap",
+        action="store_true",
+        help="score the flow's raw modulator ratios instead of the grid-snapped ones the "
+        "host plays",
+    )
     e.set_defaults(func=_eval)
 
 
@@ -314,7 +320,9 @@ def _eval(args: argparse.Namespace) -> int:
     from training.evaluate import evaluate, report_markdown, write_report
 
     try:
-        report = evaluate(args.model, manifest, max_notes=args.max_notes, flatten=args.flatten)
+        report = evaluate(
+            args.model, manifest, max_notes=args.max_notes, flatten=args.flatten, snap=not args.no_snap
+        )
     except ValueError as exc:
         raise _cli_error(str(exc)) from exc
     jp, mp = write_report(report, args.out or args.model)

@@ -8,7 +8,7 @@ import torch
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from engine import PARAM_NAMES, TIMBRE_NAMES, Theta
+from engine import PARAM_NAMES, RATIO_GRID, TIMBRE_NAMES, Theta, snap_ratio
 from model import (
     DEFAULT_CHECKPOINT,
     ConditionalRealNVP,
@@ -232,9 +232,16 @@ def test_a_key_tracked_table_is_the_model_at_every_anchor(keyed):
     assert not table.is_flat
     emb = keyed.embed(["a plucked string"])
     z = np.zeros((1, len(TIMBRE_NAMES)))
+    r = TIMBRE_NAMES.index("mod_ratio")
+    others = [i for i in range(len(TIMBRE_NAMES)) if i != r]
     for ki, vi in [(0, 0), (5, 2), (len(KEY_ANCHORS) - 1, len(VELOCITY_LAYERS) - 1)]:
         want = keyed._decode(emb, z, KEY_ANCHORS[ki], VELOCITY_LAYERS[vi])[0]
-        assert np.allclose(table.values[ki, vi], want, rtol=1e-5)  # float32 flow, batch of 92 vs 1
+        # float32 flow, a batch of 93 rows against one
+        assert np.allclose(table.values[ki, vi, others], want[others], rtol=1e-5)
+    # The ratio is the centre key's, snapped to the grid, on every key.
+    centre_ratio = keyed._decode(emb, z, 60, 100)[0, r]
+    assert (table.values[..., r] == snap_ratio(centre_ratio)).all()
+    assert snap_ratio(centre_ratio) in RATIO_GRID
     low, high = table.lookup(24, 100), table.lookup(96, 100)
     assert not np.allclose(low, high)
     # Cached at temperature 0; a sampled table is one instrument too (one z for all rows).
@@ -246,7 +253,19 @@ def test_a_key_tracked_table_is_the_model_at_every_anchor(keyed):
     theta = keyed.predict("a plucked string")
     assert (theta.pitch_midi, theta.velocity) == (60.0, 100.0)
     want = keyed._decode(emb, z, 60, 100)[0]
-    assert np.allclose(theta.timbre(), want, rtol=1e-5)
+    assert np.allclose(theta.timbre()[others], want[others], rtol=1e-5)
+    assert theta.mod_ratio == snap_ratio(want[r])
     # Interpolation ends at either prompt's table.
     ends = keyed.interpolate_table("a plucked string", "a deep sub bass", 0.0)
     assert np.allclose(ends.values, table.values)
+
+
+def test_snapping_can_be_turned_off(minilm_checkpoint):
+    """Without snapping, the ratio is the flow's own (here off the grid)."""
+    raw = Predictor.load(minilm_checkpoint, snap=False)
+    snapped = Predictor.load(minilm_checkpoint)
+    for prompt in PROMPTS:
+        a, b = raw.predict(prompt), snapped.predict(prompt)
+        assert b.mod_ratio == snap_ratio(a.mod_ratio) and b.mod_ratio in RATIO_GRID
+        assert a.replace(mod_ratio=b.mod_ratio) == b  # nothing else differs
+    assert any(raw.predict(p).mod_ratio not in RATIO_GRID for p in PROMPTS)
