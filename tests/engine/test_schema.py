@@ -122,3 +122,13 @@ def test_learning_transform_round_trips(data):
     back = from_learning(to_learning(arr))
     assert np.allclose(back, arr, rtol=1e-9, atol=1e-9)
     assert all(math.isfinite(x) for x in to_learning(arr))
+
+
+def test_snap_ratio_takes_the_nearest_grid_ratio_on_a_log_scale():
+    from engine import RATIO_GRID, snap_ratio
+
+    assert snap_ratio(1.02) == 1.0 and snap_ratio(2.9) == 3.0 and snap_ratio(0.1) == 0.5
+    assert snap_ratio(9.3) == 8.0  # log-nearest: 9.3/8 < 11/9.3
+    assert snap_ratio(9.5) == 11.0
+    out = snap_ratio(np.array([1.3, 16.0]))
+    assert out.tolist() == [1.5, 14.0] and set(out) <= set(RATIO_GRID)
