@@ -259,12 +259,17 @@ def _factory(args) -> int:
         "shipped model (temperature 0). Program numbers follow General MIDI, so a GM keyboard's program",
         "change selects the matching sound. Regenerate after training a new default model.",
         "",
-        "| program | name | prompt | attack s | decay s | sustain | release s | ratio | index |",
-        "|---|---|---|---|---|---|---|---|---|",
+        "Each patch holds a key table (its timbre per key and velocity) when the model is key-tracked;",
+        "the columns show its values at key 60, velocity 100 (index peak and noise level: v2's",
+        "struck brightness and breath, with their decay times in the files).",
+        "",
+        "| program | name | prompt | attack s | decay s | sustain | release s | ratio | index | index peak | noise |",
+        "|---|---|---|---|---|---|---|---|---|---|---|",
     ]
     for program, name, prompt, t in sorted(rows):
         lines.append(f"| {program} | {name} | {prompt} | {t.attack_s:.3g} | {t.decay_s:.3g} | {t.sustain:.2f} | "
-                     f"{t.release_s:.3g} | {t.mod_ratio:.3g} | {t.mod_index:.3g} |")
+                     f"{t.release_s:.3g} | {t.mod_ratio:.3g} | {t.mod_index:.3g} | {t.index_peak:.2g} | "
+                     f"{t.noise_level:.2g} |")
     (out / "README.md").write_text("\n".join(lines) + "\n")
     bank = Bank(out, create=False)
     print(f"wrote {len(rows)} patches and bank.json to {out}" + (f"; problems: {bank.errors}" if bank.errors else ""))
