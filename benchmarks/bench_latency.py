@@ -49,7 +49,7 @@ class Probe:
         self.armed = False
         self.onsets: list[tuple[float, int]] = []  # (render time of the sample, frame)
         self.patch_ch = 0
-        self._patch = self.engine.patch[0].copy()
+        self._patch = self.engine.tables[0]
         self.patch_changes: list[float] = []
         self.silent_since = 0
 
@@ -64,9 +64,9 @@ class Probe:
             off = int(nz[0])
             self.onsets.append((t + off / self.sr, start + off))
             self.silent_since = 0
-        row = self.engine.patch[self.patch_ch]
-        if not np.array_equal(row, self._patch):
-            self._patch[:] = row
+        table = self.engine.tables[self.patch_ch]  # a new KeyTable object per patch change
+        if table is not self._patch:
+            self._patch = table
             self.patch_changes.append(t)
 
 
@@ -184,7 +184,7 @@ def main() -> int:
 
     # /prompt -> new patch in use (channel 2), each prompt new to the model's caches.
     probe.patch_ch = 1
-    probe._patch[:] = host.engine.patch[1]
+    probe._patch = host.engine.tables[1]
     pl = []
     for i in range(args.n):
         k = len(probe.patch_changes)

@@ -135,7 +135,7 @@ def main() -> None:
     # What the live host runs per prompt: a whole key table (every key anchor x velocity
     # layer in one batch) for a key-tracked checkpoint, a flat one otherwise.
     table_t = []
-    for i, p in enumerate(_prompts(args.n + 400)[400:]):
+    for p in _prompts(args.n + 400)[400:]:
         t = time.perf_counter()
         predictor.predict_table(p)
         table_t.append(time.perf_counter() - t)

@@ -104,22 +104,21 @@ def _worker_main(conn, loader: str, model_path: str | None) -> None:
             return
         op = request[0]
         try:
+            # A key-tracked model's patch is its table (the host shows the table's centre).
+            keyed = getattr(predictor, "key_tracked", False)
             if op == "predict":
-                theta = predictor.predict(request[1], temperature=request[2], seed=request[3])
-                table = (
-                    predictor.predict_table(request[1], temperature=request[2], seed=request[3])
-                    if getattr(predictor, "key_tracked", False)
-                    else None
-                )
-                result = _patch_result(theta, table)
+                if keyed:
+                    table = predictor.predict_table(request[1], temperature=request[2], seed=request[3])
+                    result = _patch_result(table.center(), table)
+                else:
+                    theta = predictor.predict(request[1], temperature=request[2], seed=request[3])
+                    result = _patch_result(theta, None)
             elif op == "interpolate":
-                theta = predictor.interpolate(request[1], request[2], request[3])
-                table = (
-                    predictor.interpolate_table(request[1], request[2], request[3])
-                    if getattr(predictor, "key_tracked", False)
-                    else None
-                )
-                result = _patch_result(theta, table)
+                if keyed:
+                    table = predictor.interpolate_table(request[1], request[2], request[3])
+                    result = _patch_result(table.center(), table)
+                else:
+                    result = _patch_result(predictor.interpolate(request[1], request[2], request[3]), None)
             elif op == "sync":
                 result = None
             else:
