@@ -13,7 +13,7 @@ import mido
 import pytest
 import soundfile as sf
 
-from tests.conftest import cpu_steal_s
+from tests.conftest import cpu_steal_s, steal_resolution_s
 from tests.server.conftest import SR, HostProcess, OscClient, onsets
 
 pytestmark = [pytest.mark.jack, pytest.mark.slow]
@@ -125,11 +125,12 @@ def test_sigint_and_the_recording(host, out):
     assert pitches[i + 1] == 65, ons
     gap = ons[i + 1][0] - ons[i][0]
     sent_gap = (SENT["65"] - SENT["62"]) * SR
-    # Timestamped on arrival: the spacing they were sent with is kept to within
-    # scheduling jitter, not a whole block. CPU stolen by the hypervisor between the two
-    # makes the JACK device drop cycles (its frames then lag the wall clock by as much),
-    # so only that much more is allowed, and nothing when there was no steal.
-    assert abs(gap - sent_gap) < (0.01 + SENT["stolen"]) * SR, (gap, sent_gap, SENT)
+    # Timestamped on arrival: the spacing they were sent with is kept to within 10 ms of
+    # scheduling jitter. CPU stolen by the hypervisor between the two makes the JACK
+    # device drop cycles (its frames then lag the wall clock by as much), so that much
+    # more is allowed, plus what the steal counter cannot see (one tick per CPU).
+    allowed = 0.01 + SENT["stolen"] + steal_resolution_s()
+    assert abs(gap - sent_gap) < allowed * SR, (gap, sent_gap, SENT)
     assert pitches[i + 2] == round(50 + 12 * 8191 / 8192), ons
 
 
