@@ -121,8 +121,8 @@ class ThetaNormaliser(Normaliser):
     def decode(self, x: np.ndarray) -> np.ndarray:
         """The flow's space -> physical values ``[..., len(names)]``, clamped into range,
         NaN -> default."""
-        u = self.inverse(x)
-        with np.errstate(over="ignore", invalid="ignore"):
+        with np.errstate(over="ignore", invalid="ignore"):  # wild flow outputs: clamped below
+            u = self.inverse(x)
             v = np.stack([p.from_learning(u[..., i]) for i, p in enumerate(self._params)], axis=-1)
         lo = np.array([p.minimum for p in self._params])
         hi = np.array([p.maximum for p in self._params])
