@@ -148,10 +148,9 @@ class Engine:
         """Change one timbre value of ``channel``'s patch, sounding notes included.
 
         The value becomes flat across the channel's key table: every key and velocity
-        gets it until the next ``set_patch``. Index, ratio and sustain glide (10 ms);
-        attack/decay/release keep the envelope's level; index_peak and noise_level are
-        set at once; index_decay_s and noise_decay_s apply from the note's current time
-        since note-on.
+        gets it until the next ``set_patch``. Index, ratio, sustain, index_peak and
+        noise_level glide (10 ms); attack/decay/release keep the envelope's level;
+        index_decay_s and noise_decay_s apply from the note's current time since note-on.
         """
         ch = _check_int("channel", channel, 0, 15)
         p = param(name)
@@ -305,9 +304,10 @@ class Engine:
         vb.sustain_tgt[i] = pt[_T["sustain"]]
         vb.ratio_tgt[i] = pt[_T["mod_ratio"]]
         vb.index_tgt[i] = pt[_T["mod_index"]]
-        vb.index_peak[i] = pt[_T["index_peak"]]
+        # The peak and the noise restart with the note: no glide from the old values.
+        vb.index_peak[i] = vb.index_peak_tgt[i] = pt[_T["index_peak"]]
         vb.index_decay_s[i] = pt[_T["index_decay_s"]]
-        vb.noise_level[i] = pt[_T["noise_level"]]
+        vb.noise_level[i] = vb.noise_level_tgt[i] = pt[_T["noise_level"]]
         vb.noise_decay_s[i] = pt[_T["noise_decay_s"]]
         amp = float(velocity_to_amp(velocity))
         vb.amp[i] = amp
@@ -414,14 +414,16 @@ class Engine:
         if name in ("attack_s", "decay_s", "release_s"):
             vb.set_time(idx, name, value)
         else:
-            # Smoothed (the first three) or set at once (the index peak and the noise).
+            # Smoothed (levels: their targets glide over SMOOTH_S) or set (the peak's and
+            # the noise's decay times: their lines are recomputed from the current t_on,
+            # which steps the level when a decay is under way).
             target = {
                 "sustain": vb.sustain_tgt,
                 "mod_ratio": vb.ratio_tgt,
                 "mod_index": vb.index_tgt,
-                "index_peak": vb.index_peak,
+                "index_peak": vb.index_peak_tgt,
                 "index_decay_s": vb.index_decay_s,
-                "noise_level": vb.noise_level,
+                "noise_level": vb.noise_level_tgt,
                 "noise_decay_s": vb.noise_decay_s,
             }[name]
             target[idx] = value

@@ -56,9 +56,9 @@ def render_notes(
     vb.sustain[:] = vb.sustain_tgt[:] = t[:, _T["sustain"]]
     vb.ratio[:] = vb.ratio_tgt[:] = t[:, _T["mod_ratio"]]
     vb.index[:] = vb.index_tgt[:] = t[:, _T["mod_index"]]
-    vb.index_peak[:] = t[:, _T["index_peak"]]
+    vb.index_peak[:] = vb.index_peak_tgt[:] = t[:, _T["index_peak"]]
     vb.index_decay_s[:] = t[:, _T["index_decay_s"]]
-    vb.noise_level[:] = t[:, _T["noise_level"]]
+    vb.noise_level[:] = vb.noise_level_tgt[:] = t[:, _T["noise_level"]]
     vb.noise_decay_s[:] = t[:, _T["noise_decay_s"]]
     vb.noise_first[:] = [noise_start(p) for p in pitch]
     vb.mod_scale[:] = 1.0

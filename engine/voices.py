@@ -77,6 +77,7 @@ _FIELDS = (
     "age", "held", "pedal_held", "fading",
     "gain_l", "gain_r", "gain_l_tgt", "gain_r_tgt", "mod_scale",
     "t_on", "index_peak", "index_decay_s", "noise_level", "noise_decay_s", "noise_first",
+    "index_peak_tgt", "noise_level_tgt",
 )
 _F = {name: i for i, name in enumerate(_FIELDS)}
 # The four gain rows are adjacent: current left, right, then their targets.
@@ -274,24 +275,37 @@ class VoiceBank:
         # Index peak and noise: lines from 1 at note-on (t_on = 0) to 0 at their decay
         # time, scaled by peak (times the mod-wheel scale) and noise level, clipped at 0.
         # Skipped while no voice has one still sounding: the common case costs 2 tests.
+        # Live changes of the peak and the noise level glide like the index (their
+        # targets); the line then runs from the old value's point to the new one's, which
+        # is the same line as without a change when there is none.
         t_on = self.t_on[:n]
+        t_end = t_on + m / sr
         peak = self.index_peak[:n]
-        use_peak = bool(peak.any()) and bool(((peak > 0.0) & (t_on < self.index_decay_s[:n])).any())
+        peak_tgt = self.index_peak_tgt[:n]
+        use_peak = (bool(peak.any()) or bool(peak_tgt.any())) and bool(
+            (((peak > 0.0) | (peak_tgt > 0.0)) & (t_on < self.index_decay_s[:n])).any()
+        )
         nlev = self.noise_level[:n]
-        use_noise = bool(nlev.any()) and bool(((nlev > 0.0) & (t_on < self.noise_decay_s[:n])).any())
+        nlev_tgt = self.noise_level_tgt[:n]
+        use_noise = (bool(nlev.any()) or bool(nlev_tgt.any())) and bool(
+            (((nlev > 0.0) | (nlev_tgt > 0.0)) & (t_on < self.noise_decay_s[:n])).any()
+        )
         n_lines = 8 if use_noise else 7 if use_peak else 6
         if use_peak:
-            g = peak * scale
+            peak1 = peak + (peak_tgt - peak) * alpha
             inv = 1.0 / self.index_decay_s[:n]
-            c0[6] = g * (1.0 - t_on * inv)
-            c1[6] = -g * inv / sr
+            c0[6] = peak * scale * (1.0 - t_on * inv)
+            c1[6] = (peak1 * scale * (1.0 - t_end * inv) - c0[6]) / m
+            self.index_peak[:n] = peak1
         elif use_noise:
             c0[6] = 0.0
             c1[6] = 0.0
         if use_noise:
+            nlev1 = nlev + (nlev_tgt - nlev) * alpha
             inv = 1.0 / self.noise_decay_s[:n]
             c0[7] = nlev * (1.0 - t_on * inv)
-            c1[7] = -nlev * inv / sr
+            c1[7] = (nlev1 * (1.0 - t_end * inv) - c0[7]) / m
+            self.noise_level[:n] = nlev1
 
         lines = self._lines[: n_lines * n * m].reshape(n_lines, n, m)
         np.matmul(self._coef[:n_lines, :n], self._ramp[:, :m], out=lines)
