@@ -10,19 +10,17 @@ the number recorded is the engine's, not the torch render's.
 
 from __future__ import annotations
 
-import os
 import time
 from collections.abc import Sequence
 
 import numpy as np
-import torch
 
 from engine import SCHEMA_VERSION, TIMBRE_NAMES, Theta, render_notes
 from training.notes import HOLD_S, SAMPLE_RATE, TAIL_S, load_audio
-from training.spectral import SpectralTarget
+from training.spectral import spectral_distance
 from training.torchsynth import fit_batch
 
-__all__ = ["FREE_SETS", "refit_records", "engine_distances"]
+__all__ = ["FREE_SETS", "refit_records", "engine_distances", "relabelled"]
 
 _V1 = ("attack_s", "decay_s", "sustain", "release_s", "mod_index")
 #: Named sets of fitted values, for the comparison of what each v2 addition brings.
@@ -44,11 +42,10 @@ def _timbre(rec: dict) -> np.ndarray:
 def engine_distances(records: Sequence[dict], timbres: np.ndarray, audio: np.ndarray) -> np.ndarray:
     """Distance of each note to the numpy engine's render of its timbre at its pitch and
     velocity (the evaluation's distance)."""
-    out = np.empty(len(records))
-    for i, rec in enumerate(records):
-        r = render_notes(timbres[i : i + 1], rec["pitch"], rec["velocity"], SAMPLE_RATE, HOLD_S, TAIL_S)
-        out[i] = SpectralTarget(audio[i]).distance(r)[0]
-    return out
+    pitch = np.array([r["pitch"] for r in records], dtype=np.float64)
+    velocity = np.array([r["velocity"] for r in records], dtype=np.float64)
+    renders = render_notes(timbres, pitch, velocity, SAMPLE_RATE, HOLD_S, TAIL_S)
+    return np.atleast_1d(spectral_distance(np.atleast_2d(audio), renders))
 
 
 def refit_records(
@@ -109,6 +106,3 @@ def relabelled(records: Sequence[dict], timbres: np.ndarray, distances: np.ndarr
         out.append(r)
     return out
 
-
-def default_threads() -> None:
-    torch.set_num_threads(int(os.environ.get("PROMPTSYNTH_FIT_THREADS", "1")))

@@ -22,13 +22,16 @@ __all__ = [
     "SpectralTarget",
     "spectral_distance",
     "spectrograms",
+    "stft_magnitudes",
+    "reference",
+    "distance_to",
     "log_mel",
     "loudness_normalise",
 ]
 
 FFT_SIZES: tuple[int, ...] = (256, 512, 1024, 2048)
 EPS = 1e-3
-_WINDOWS: dict[int, torch.Tensor] = {}
+_WINDOWS: dict[tuple[int, torch.dtype], torch.Tensor] = {}
 
 
 def loudness_normalise(x: np.ndarray) -> np.ndarray:
@@ -38,13 +41,22 @@ def loudness_normalise(x: np.ndarray) -> np.ndarray:
     return (x / np.maximum(rms, 1e-8)).astype(np.float32)
 
 
-def _window(n: int) -> torch.Tensor:
-    w = _WINDOWS.get(n)
+def _window(n: int, dtype: torch.dtype = torch.float32) -> torch.Tensor:
+    w = _WINDOWS.get((n, dtype))
     if w is None:
-        w = torch.hann_window(n, dtype=torch.float32)
+        w = torch.hann_window(n, dtype=dtype)
         w = w / w.sum()
-        _WINDOWS[n] = w
+        _WINDOWS[(n, dtype)] = w
     return w
+
+
+def stft_magnitudes(xt: torch.Tensor, fft_sizes: tuple[int, ...] = FFT_SIZES) -> list[torch.Tensor]:
+    """|STFT| of the (already loudness-normalised) rows of ``xt [batch, n_samples]`` at
+    each FFT size, hop n/4: ``[batch, n // 2 + 1, n_frames]`` each. Differentiable."""
+    return [
+        torch.stft(xt, n, n // 4, window=_window(n, xt.dtype), center=True, return_complex=True).abs()
+        for n in fft_sizes
+    ]
 
 
 def spectrograms(x: np.ndarray, fft_sizes: tuple[int, ...] = FFT_SIZES) -> list[torch.Tensor]:
@@ -52,18 +64,19 @@ def spectrograms(x: np.ndarray, fft_sizes: tuple[int, ...] = FFT_SIZES) -> list[
 
     Returns one tensor per size, shape ``[batch, n // 2 + 1, n_frames]``, float32.
     """
-    xt = torch.from_numpy(loudness_normalise(np.atleast_2d(x)))
-    out = []
-    for n in fft_sizes:
-        spec = torch.stft(xt, n, n // 4, window=_window(n), center=True, return_complex=True)
-        out.append(spec.abs())
-    return out
+    return stft_magnitudes(torch.from_numpy(loudness_normalise(np.atleast_2d(x))), fft_sizes)
 
 
-def _distance(
+def reference(mag: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+    """What ``distance_to`` needs of a reference's magnitudes: them, their log, their norm."""
+    return mag, torch.log(mag + EPS), torch.linalg.vector_norm(mag, dim=(1, 2)).clamp_min(1e-8)
+
+
+def distance_to(
     ref: torch.Tensor, ref_log: torch.Tensor, ref_norm: torch.Tensor, mag: torch.Tensor
 ) -> torch.Tensor:
-    """Log-magnitude L1 plus spectral convergence of ``mag [b, f, t]`` against ``ref``."""
+    """Log-magnitude L1 plus spectral convergence of ``mag [b, f, t]`` against ``ref``
+    (one size's term of the distance; ``reference`` gives the first three arguments)."""
     log_term = (torch.log(mag + EPS) - ref_log).abs().mean(dim=(1, 2))
     conv = torch.linalg.vector_norm(mag - ref, dim=(1, 2)) / ref_norm
     return log_term + conv
@@ -81,8 +94,7 @@ class SpectralTarget:
         self.n_samples = int(np.asarray(y).shape[-1])
         self._ref = []
         for mag in spectrograms(np.asarray(y)[None, :], self.fft_sizes):
-            norm = torch.linalg.vector_norm(mag, dim=(1, 2)).clamp_min(1e-8)
-            self._ref.append((mag, torch.log(mag + EPS), norm))
+            self._ref.append(reference(mag))
 
     def distance(self, renders: np.ndarray) -> np.ndarray:
         """Distance of each row of ``renders [batch, n_samples]`` to the target, [batch]."""
@@ -94,7 +106,7 @@ class SpectralTarget:
             for (ref, ref_log, ref_norm), mag in zip(
                 self._ref, spectrograms(renders, self.fft_sizes)
             ):
-                total += _distance(ref, ref_log, ref_norm, mag)
+                total += distance_to(ref, ref_log, ref_norm, mag)
         return (total / len(self.fft_sizes)).numpy().astype(np.float64)
 
 
@@ -107,8 +119,7 @@ def spectral_distance(a: np.ndarray, b: np.ndarray) -> np.ndarray | float:
     total = torch.zeros(a2.shape[0])
     with torch.no_grad():
         for sa, sb in zip(spectrograms(a2), spectrograms(b2)):
-            norm = torch.linalg.vector_norm(sa, dim=(1, 2)).clamp_min(1e-8)
-            total += _distance(sa, torch.log(sa + EPS), norm, sb)
+            total += distance_to(*reference(sa), sb)
     d = (total / len(FFT_SIZES)).numpy().astype(np.float64)
     return float(d[0]) if np.ndim(a) == 1 else d
 

@@ -19,7 +19,7 @@ import torch
 from engine import PARAMS, TIMBRE_NAMES
 from engine.voices import NOISE, NOISE_TABLE_SIZE, noise_start
 from training.notes import HOLD_S, SAMPLE_RATE, TAIL_S
-from training.spectral import EPS, FFT_SIZES
+from training.spectral import FFT_SIZES, distance_to, reference, stft_magnitudes
 
 __all__ = ["NoteBatch", "render", "spectral_loss", "SpectralTargets", "fit_batch", "FitBatchResult"]
 
@@ -120,26 +120,11 @@ def render(nb: NoteBatch, timbre: torch.Tensor) -> torch.Tensor:
     return nb.amp * env * (tone + gain * nb.noise)
 
 
-_WINDOWS: dict[tuple[int, torch.dtype], torch.Tensor] = {}
-
-
-def _window(n: int, dtype: torch.dtype) -> torch.Tensor:
-    w = _WINDOWS.get((n, dtype))
-    if w is None:
-        w = torch.hann_window(n, dtype=dtype)
-        w = w / w.sum()
-        _WINDOWS[(n, dtype)] = w
-    return w
-
-
 def _specs(x: torch.Tensor, fft_sizes) -> list[torch.Tensor]:
-    """|STFT| of loudness-normalised rows (as ``training.spectral.spectrograms``)."""
+    """|STFT| of loudness-normalised rows (as ``training.spectral.spectrograms``, in torch
+    so that gradients flow)."""
     rms = x.pow(2).mean(dim=-1, keepdim=True).sqrt().clamp_min(1e-8)
-    x = x / rms
-    return [
-        torch.stft(x, n, n // 4, window=_window(n, x.dtype), center=True, return_complex=True).abs()
-        for n in fft_sizes
-    ]
+    return stft_magnitudes(x / rms, fft_sizes)
 
 
 class SpectralTargets:
@@ -148,19 +133,14 @@ class SpectralTargets:
     def __init__(self, y: np.ndarray | torch.Tensor, fft_sizes=FFT_SIZES) -> None:
         y = torch.as_tensor(np.asarray(y, dtype=np.float32))
         self.fft_sizes = tuple(fft_sizes)
-        self.refs = []
-        for mag in _specs(y, self.fft_sizes):
-            norm = torch.linalg.vector_norm(mag, dim=(1, 2)).clamp_min(1e-8)
-            self.refs.append((mag, torch.log(mag + EPS), norm))
+        self.refs = [reference(mag) for mag in _specs(y, self.fft_sizes)]
 
 
 def spectral_loss(targets: SpectralTargets, x: torch.Tensor) -> torch.Tensor:
     """Per-row distance ``[batch]``: ``training.spectral``'s distance, differentiable."""
     total = 0.0
-    for (ref, ref_log, ref_norm), mag in zip(targets.refs, _specs(x, targets.fft_sizes)):
-        log_term = (torch.log(mag + EPS) - ref_log).abs().mean(dim=(1, 2))
-        conv = torch.linalg.vector_norm(mag - ref, dim=(1, 2)) / ref_norm
-        total = total + log_term + conv
+    for ref, mag in zip(targets.refs, _specs(x, targets.fft_sizes)):
+        total = total + distance_to(*ref, mag)
     return total / len(targets.fft_sizes)
 
 
