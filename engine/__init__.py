@@ -19,6 +19,7 @@ from engine.schema import (
     check_value,
     clamp_array,
     from_learning,
+    learning_transforms,
     param,
     snap_ratio,
     to_learning,
@@ -34,6 +35,7 @@ from engine.voices import (
 )
 
 __all__ = [
+    "learning_transforms",
     "RATIO_GRID",
     "snap_ratio",
     "CC",

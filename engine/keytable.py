@@ -20,7 +20,15 @@ from collections.abc import Mapping, Sequence
 
 import numpy as np
 
-from engine.schema import PARAMS, TIMBRE_INDEX, TIMBRE_NAMES, Theta, ThetaError, param
+from engine.schema import (
+    PARAMS,
+    TIMBRE_INDEX,
+    TIMBRE_NAMES,
+    Theta,
+    ThetaError,
+    learning_transforms,
+    param,
+)
 
 __all__ = ["KeyTable", "KEY_ANCHORS", "VELOCITY_LAYERS", "N_KEYS"]
 
@@ -36,18 +44,17 @@ _N = len(_TP)
 _MIN = np.array([p.minimum for p in _TP])
 _MAX = np.array([p.maximum for p in _TP])
 _DEFAULT = np.array([p.default for p in _TP])
-_LOG = np.array([p.scale == "log" for p in _TP])
-_OFFSET = np.array([p.offset for p in _TP])
+_TO_LEARNING, _FROM_LEARNING = learning_transforms(TIMBRE_NAMES)
 
 
 def _to_learning(v: np.ndarray) -> np.ndarray:
     """Physical timbre ``[..., n_timbre]`` -> learning space (schema transforms)."""
-    return np.where(_LOG, np.log(np.where(_LOG, v + _OFFSET, 1.0)), v)
+    return _TO_LEARNING(v)
 
 
 def _from_learning(x: np.ndarray) -> np.ndarray:
     """Learning space ``[..., n_timbre]`` -> physical, clipped into range (rounding only)."""
-    return np.clip(np.where(_LOG, np.exp(x) - _OFFSET, x), _MIN, _MAX)
+    return np.clip(_FROM_LEARNING(x), _MIN, _MAX)
 
 
 def _anchor_weights(anchors: np.ndarray, points: np.ndarray) -> tuple[np.ndarray, np.ndarray]:

@@ -308,22 +308,37 @@ def clamp_array(values: np.ndarray) -> np.ndarray:
     return np.clip(v, _MIN, _MAX)
 
 
+def learning_transforms(names: Iterable[str] = PARAM_NAMES):
+    """``(to_learning, from_learning)`` for arrays ``[..., len(names)]`` of the parameters
+    ``names`` (in that order), vectorised: each parameter's ``Param.to_learning`` /
+    ``Param.from_learning``, the transforms precomputed once (cheap enough for the audio
+    thread). ``from_learning`` does not clamp."""
+    ps = [param(n) for n in names]
+    log = np.array([p.scale == "log" for p in ps])
+    off = np.array([p.offset for p in ps], dtype=np.float64)
+
+    def to(values: np.ndarray) -> np.ndarray:
+        v = np.asarray(values, dtype=np.float64)
+        return np.where(log, np.log(np.where(log, v + off, 1.0)), v)
+
+    def back(values: np.ndarray) -> np.ndarray:
+        x = np.asarray(values, dtype=np.float64)
+        return np.where(log, np.exp(np.where(log, x, 0.0)) - off, x)
+
+    return to, back
+
+
+_TO_LEARNING, _FROM_LEARNING = learning_transforms()
+
+
 def to_learning(values: np.ndarray) -> np.ndarray:
     """Physical ``[..., n_params]`` -> learning space."""
-    v = np.asarray(values, dtype=np.float64)
-    out = np.empty_like(v)
-    for i, p in enumerate(PARAMS):
-        out[..., i] = p.to_learning(v[..., i])
-    return out
+    return _TO_LEARNING(values)
 
 
 def from_learning(values: np.ndarray) -> np.ndarray:
     """Learning space ``[..., n_params]`` -> physical values (not clamped)."""
-    v = np.asarray(values, dtype=np.float64)
-    out = np.empty_like(v)
-    for i, p in enumerate(PARAMS):
-        out[..., i] = p.from_learning(v[..., i])
-    return out
+    return _FROM_LEARNING(values)
 
 
-__all__ += ["clamp_array", "to_learning", "from_learning"]
+__all__ += ["clamp_array", "to_learning", "from_learning", "learning_transforms"]

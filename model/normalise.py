@@ -12,7 +12,7 @@ from typing import Any
 
 import numpy as np
 
-from engine import PARAM_NAMES, SCHEMA_VERSION, clamp_array, param
+from engine import PARAM_NAMES, SCHEMA_VERSION, clamp_array, learning_transforms, param
 from model.errors import CheckpointError
 
 __all__ = ["MIN_STD", "Normaliser", "ThetaNormaliser"]
@@ -97,6 +97,7 @@ class ThetaNormaliser(Normaliser):
             raise ValueError(f"{len(names)} names for {self.size} features")
         self.names = names
         self._params = [param(n) for n in names]
+        self._to_learning, self._from_learning = learning_transforms(names)
         self._cols = np.array([PARAM_NAMES.index(n) for n in names])
 
     @classmethod
@@ -106,24 +107,19 @@ class ThetaNormaliser(Normaliser):
         theta = np.asarray(theta, dtype=np.float64)
         if theta.ndim != 2 or theta.shape[1] != len(names):
             raise ValueError(f"theta must have shape [n_samples, {len(names)}], got {theta.shape}")
-        base = Normaliser.fit(cls._learn(names, theta))
+        base = Normaliser.fit(learning_transforms(names)[0](theta))
         return cls(base.mean, base.std, names)
-
-    @staticmethod
-    def _learn(names: Sequence[str], values: np.ndarray) -> np.ndarray:
-        v = np.asarray(values, dtype=np.float64)
-        return np.stack([param(n).to_learning(v[..., i]) for i, n in enumerate(names)], axis=-1)
 
     def encode(self, theta: np.ndarray) -> np.ndarray:
         """Physical values ``[..., len(names)]`` -> the flow's space."""
-        return self.transform(self._learn(self.names, theta))
+        return self.transform(self._to_learning(theta))
 
     def decode(self, x: np.ndarray) -> np.ndarray:
         """The flow's space -> physical values ``[..., len(names)]``, clamped into range,
         NaN -> default."""
         with np.errstate(over="ignore", invalid="ignore"):  # wild flow outputs: clamped below
             u = self.inverse(x)
-            v = np.stack([p.from_learning(u[..., i]) for i, p in enumerate(self._params)], axis=-1)
+            v = self._from_learning(u)
         lo = np.array([p.minimum for p in self._params])
         hi = np.array([p.maximum for p in self._params])
         default = np.array([p.default for p in self._params])

@@ -20,7 +20,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from engine import PARAMS, RATIO_GRID, TIMBRE_NAMES, render_notes
+from engine import PARAMS, RATIO_GRID, TIMBRE_NAMES, learning_transforms, render_notes
 from training.heuristics import V1_TIMBRE_NAMES, pad_v1
 from training.notes import HOLD_S, SAMPLE_RATE, TAIL_S
 from training.spectral import SpectralTarget
@@ -56,13 +56,11 @@ class FitResult:
     n_renders: int
 
 
-def _to_learn(t: np.ndarray) -> np.ndarray:
-    return np.stack([p.to_learning(t[..., i]) for i, p in enumerate(_TIMBRE)], axis=-1)
+_to_learn, _from_learn_raw = learning_transforms(V1_TIMBRE_NAMES)
 
 
 def _from_learn(u: np.ndarray) -> np.ndarray:
-    t = np.stack([p.from_learning(u[..., i]) for i, p in enumerate(_TIMBRE)], axis=-1)
-    return np.clip(t, _LO, _HI)
+    return np.clip(_from_learn_raw(u), _LO, _HI)
 
 
 def _avg_log_spectrum(x: np.ndarray, sample_rate: int) -> np.ndarray:
