@@ -1,8 +1,9 @@
 """The polyphonic engine: 16 MIDI channels, voice allocation, events, limiter.
 
-Threads: any thread may call the event methods (``note_on``, ``control_change`` ...);
-they validate their arguments, then queue an event. Only ``render``/``render_into``
-(the audio callback, or an offline loop) touch the voices.
+Threads: any thread may call the event methods (``note_on``, ``control_change`` ...,
+from :class:`engine.sender.EventSender`); they validate their arguments, then queue an
+event. Only ``render``/``render_into`` (the render thread, or an offline loop) touch the
+voices.
 """
 
 from __future__ import annotations
@@ -14,65 +15,47 @@ import numpy as np
 from engine.events import IMMEDIATE, EventQueue, QueueFull
 from engine.keytable import KeyTable
 from engine.limiter import Limiter
-from engine.schema import TIMBRE_INDEX, TIMBRE_NAMES, Theta, ThetaError, param
+from engine.schema import TIMBRE_INDEX, TIMBRE_NAMES, Theta
+from engine.sender import (
+    BEND,
+    CC,
+    CONTROL,
+    N_CHANNELS,
+    NOTE_OFF,
+    NOTE_ON,
+    PANIC,
+    PARAM,
+    PATCH,
+    EventSender,
+    _check_int,
+)
 from engine.voices import VoiceBank, midi_to_hz, noise_start, velocity_to_amp
 
 __all__ = ["Engine", "QueueFull", "N_CHANNELS", "CC"]
 
-N_CHANNELS = 16
-
-
-class CC:
-    """MIDI controller numbers the engine understands."""
-
-    MOD_WHEEL = 1
-    DATA_ENTRY_MSB = 6
-    VOLUME = 7
-    PAN = 10
-    DATA_ENTRY_LSB = 38
-    SUSTAIN = 64
-    NRPN_LSB = 98
-    NRPN_MSB = 99
-    RPN_LSB = 100
-    RPN_MSB = 101
-    ALL_SOUND_OFF = 120
-    RESET_ALL_CONTROLLERS = 121
-    ALL_NOTES_OFF = 123
-
-
-# Event kinds.
-_NOTE_ON, _NOTE_OFF, _CC, _BEND, _PATCH, _PARAM, _PANIC = range(7)
 _T = TIMBRE_INDEX
 _DEFAULT_TABLE = KeyTable.flat(Theta())
 _N_TIMBRE = len(TIMBRE_NAMES)
 
 
-def _check_int(name: str, value: object, lo: int, hi: int) -> int:
-    if isinstance(value, bool) or not isinstance(value, (int, np.integer)):
-        raise TypeError(f"{name} must be int, got {type(value).__name__}")
-    if not lo <= value <= hi:
-        raise ValueError(f"{name} must be in range {lo}..{hi}, got {value}")
-    return int(value)
-
-
-def _check_frame(frame: object) -> int:
-    if frame is None:
-        return IMMEDIATE
-    if isinstance(frame, bool) or not isinstance(frame, (int, np.integer)) or frame < 0:
-        raise ValueError(f"frame must be a non-negative int or None, got {frame!r}")
-    return int(frame)
-
-
-class Engine:
+class Engine(EventSender):
     """A polyphonic FM/ADSR synthesizer with 16 MIDI channels (0-15, as mido).
 
     Args:
         sample_rate: Hz.
         max_voices: sounding notes at once (1..1024); beyond it the engine steals.
         master_gain: linear gain before the limiter.
+        queue: the event queue to read (the live engine's lives in shared memory);
+            None: a private one.
     """
 
-    def __init__(self, sample_rate: int = 48000, max_voices: int = 32, master_gain: float = 1.0) -> None:
+    def __init__(
+        self,
+        sample_rate: int = 48000,
+        max_voices: int = 32,
+        master_gain: float = 1.0,
+        queue: EventQueue | None = None,
+    ) -> None:
         if isinstance(sample_rate, bool) or not isinstance(sample_rate, (int, float)) or not 8000 <= sample_rate <= 384000:
             raise ValueError(f"sample_rate must be in range 8000..384000, got {sample_rate!r}")
         self.sample_rate = int(sample_rate)
@@ -80,7 +63,7 @@ class Engine:
         # Twice the slots: a stolen voice fades out in a slot of its own.
         self.voices = VoiceBank(2 * self.max_voices, self.sample_rate)
         # A patch travels as a KeyTable reference, so events need only a few values.
-        self.queue = EventQueue(capacity=8192, n_values=4)
+        self.queue = EventQueue(capacity=8192, n_values=4) if queue is None else queue
         self.limiter = Limiter(self.sample_rate)
         self.frame = 0
         self.master_gain = master_gain
@@ -92,6 +75,9 @@ class Engine:
         # Channel state (audio thread owns it once rendering has begun).
         #: Each channel's patch; new notes read their timbre from it by key and velocity.
         self.tables: list[KeyTable] = [_DEFAULT_TABLE] * N_CHANNELS
+        #: Patches applied per channel (a reader in another thread or process can tell
+        #: when a patch it sent is in use).
+        self.patch_serial = np.zeros(N_CHANNELS, dtype=np.int64)
         # Live set_param values per channel (NaN: none); they override the table, flat.
         self._override = np.full((N_CHANNELS, _N_TIMBRE), np.nan)
         self._has_override = np.zeros(N_CHANNELS, dtype=bool)
@@ -120,21 +106,6 @@ class Engine:
             raise ValueError(f"master_gain must be in range 0..4, got {value!r}")
         self._master_gain = float(value)
 
-    def set_patch(self, channel: int, patch: Theta | KeyTable, frame: int | None = None) -> None:
-        """Use ``patch`` for new notes on ``channel`` from ``frame`` on.
-
-        A Theta plays the same timbre on every key; a KeyTable gives each note the timbre
-        of its key and velocity. Earlier ``set_param`` changes of the channel are dropped.
-        """
-        ch = _check_int("channel", channel, 0, 15)
-        if isinstance(patch, Theta):
-            table = KeyTable.flat(patch)
-        elif isinstance(patch, KeyTable):
-            table = patch
-        else:
-            raise TypeError(f"patch must be a Theta or a KeyTable, got {type(patch).__name__}")
-        self.queue.push(_PATCH, ch, _check_frame(frame), obj=table)
-
     def channel_table(self, channel: int) -> KeyTable:
         """``channel``'s patch as of the last rendered block, ``set_param`` changes included."""
         ch = _check_int("channel", channel, 0, 15)
@@ -143,58 +114,6 @@ class Engine:
             if not np.isnan(v):
                 table = table.with_param(TIMBRE_NAMES[i], v)
         return table
-
-    def set_param(self, channel: int, name: str, value: float, frame: int | None = None) -> None:
-        """Change one timbre value of ``channel``'s patch, sounding notes included.
-
-        The value becomes flat across the channel's key table: every key and velocity
-        gets it until the next ``set_patch``. Index, ratio, sustain, index_peak and
-        noise_level glide (10 ms); attack/decay/release keep the envelope's level;
-        index_decay_s and noise_decay_s apply from the note's current time since note-on.
-        """
-        ch = _check_int("channel", channel, 0, 15)
-        p = param(name)
-        if not p.timbre:
-            raise ThetaError(f"{name} is not a timbre parameter; timbre parameters: {', '.join(TIMBRE_NAMES)}")
-        v = p.check(value)
-        self.queue.push(_PARAM, ch, _check_frame(frame), (float(_T[name]), v))
-
-    def note_on(self, channel: int, pitch: int, velocity: int, frame: int | None = None) -> None:
-        """Start a note (velocity 0 is a note-off)."""
-        ch = _check_int("channel", channel, 0, 15)
-        p = _check_int("pitch", pitch, 0, 127)
-        v = _check_int("velocity", velocity, 0, 127)
-        f = _check_frame(frame)
-        if v == 0:
-            self.queue.push(_NOTE_OFF, ch, f, (p,))
-        else:
-            self.queue.push(_NOTE_ON, ch, f, (p, v))
-
-    def note_off(self, channel: int, pitch: int, frame: int | None = None) -> None:
-        ch = _check_int("channel", channel, 0, 15)
-        p = _check_int("pitch", pitch, 0, 127)
-        self.queue.push(_NOTE_OFF, ch, _check_frame(frame), (p,))
-
-    def control_change(self, channel: int, control: int, value: int, frame: int | None = None) -> None:
-        ch = _check_int("channel", channel, 0, 15)
-        c = _check_int("control", control, 0, 127)
-        v = _check_int("value", value, 0, 127)
-        self.queue.push(_CC, ch, _check_frame(frame), (c, v))
-
-    def pitch_bend(self, channel: int, value: int, frame: int | None = None) -> None:
-        """Bend ``channel`` by value in -8192..8191 (0 = centre), scaled by its bend range."""
-        ch = _check_int("channel", channel, 0, 15)
-        v = _check_int("value", value, -8192, 8191)
-        self.queue.push(_BEND, ch, _check_frame(frame), (v,))
-
-    def all_notes_off(self, channel: int | None = None, frame: int | None = None) -> None:
-        for ch in range(N_CHANNELS) if channel is None else (channel,):
-            self.control_change(ch, CC.ALL_NOTES_OFF, 0, frame)
-
-    def panic(self, frame: int | None = None) -> None:
-        """Silence everything (5 ms fades) on every channel and lift every sustain pedal,
-        at ``frame`` (None: the next block)."""
-        self.queue.push(_PANIC, 0, _check_frame(frame), ())
 
     @property
     def active_voices(self) -> int:
@@ -243,9 +162,10 @@ class Engine:
                     self.voices.render(out[pos:off])
                     pos = off
                 kind = int(q.p_kind[idx])
-                if kind == _PATCH:
+                if kind == PATCH:
                     ch = int(q.p_chan[idx])
                     self.tables[ch] = q.take_object(idx)
+                    self.patch_serial[ch] += 1
                     self._override[ch] = np.nan
                     self._has_override[ch] = False
                 else:
@@ -261,18 +181,18 @@ class Engine:
     # -- event handling (audio thread) ----------------------------------------------------
 
     def _apply(self, kind: int, ch: int, vals: np.ndarray) -> None:
-        if kind == _NOTE_ON:
+        if kind == NOTE_ON:
             self._note_on(ch, int(vals[0]), float(vals[1]))
-        elif kind == _NOTE_OFF:
+        elif kind == NOTE_OFF:
             self._note_off(ch, int(vals[0]))
-        elif kind == _CC:
+        elif kind == CONTROL:
             self._cc(ch, int(vals[0]), int(vals[1]))
-        elif kind == _BEND:
+        elif kind == BEND:
             self.bend[ch] = vals[0]
             self._update_pitch(ch)
-        elif kind == _PARAM:
+        elif kind == PARAM:
             self._param(ch, int(vals[0]), float(vals[1]))
-        elif kind == _PANIC:
+        elif kind == PANIC:
             vb = self.voices
             vb.fade(np.flatnonzero(vb.fading[: vb.n] == 0))
             self.pedal[:] = False

@@ -1,13 +1,21 @@
-"""A preallocated event queue between control threads and the audio thread.
+"""A preallocated event queue between control threads and the render thread.
 
 Producers (OSC server, MIDI input, the main thread) push under a lock that only
-producers share. The audio thread never takes it: it reads the ring between its own
+producers share. The render thread never takes it: it reads the ring between its own
 read counter and the producers' published write counter, then keeps events that are
 not yet due in a pending table of its own until their frame comes.
 
-An event may also carry one object (a patch's key table) by reference: it waits in a
-dict under the event's sequence number, and the audio thread pops it when it applies the
-event. Nothing big is copied per event, and a dict insert/pop is atomic under the GIL.
+An event may also carry one object (a patch's key table). In one process it travels by
+reference: it waits in a dict under the event's sequence number and the render thread
+pops it when it applies the event. The ring can also live in memory shared with another
+process (:meth:`EventQueue.layout` gives the size): producers in one process, the render
+thread in the other. Then a key table is copied into one of a few slots of the shared
+memory and rebuilt on the other side when its event is drained.
+
+Ordering: a producer writes an event (and its slot), passes a fence, then publishes the
+write counter; the consumer reads the counter, passes a fence, then reads the events.
+The fence is a lock released and taken again: a store-release and a load-acquire on
+every platform, so that no CPU shows the counter before the data it covers.
 """
 
 from __future__ import annotations
@@ -26,25 +34,61 @@ class QueueFull(RuntimeError):
     """The engine's event queue is full; the event was not queued."""
 
 
+def _fence(lock: threading.Lock) -> None:
+    lock.acquire()
+    lock.release()
+
+
 class EventQueue:
-    """Fixed-size event ring plus the audio thread's table of pending events.
+    """Fixed-size event ring plus the render thread's table of pending events.
 
     Args:
         capacity: events the ring holds, and pending events the table holds.
         n_values: float values carried by each event.
+        buffer: shared memory (a writable buffer of :meth:`layout`'s size) to hold the
+            ring, its counters and the table slots; None: private memory.
+        table_slots, table_rows, table_cols: key-table slots in ``buffer``: how many,
+            anchors x layers each may hold, and values per anchor.
     """
 
-    def __init__(self, capacity: int = 8192, n_values: int = 8) -> None:
+    def __init__(
+        self,
+        capacity: int = 8192,
+        n_values: int = 8,
+        buffer=None,
+        table_slots: int = 16,
+        table_rows: int = 1024,
+        table_cols: int = 10,
+    ) -> None:
         self.capacity = int(capacity)
         self.n_values = int(n_values)
-        self._frame = np.zeros(self.capacity, dtype=np.int64)
-        self._kind = np.zeros(self.capacity, dtype=np.int32)
-        self._chan = np.zeros(self.capacity, dtype=np.int32)
-        self._vals = np.zeros((self.capacity, self.n_values), dtype=np.float64)
-        self._write = 0
-        self._read = 0
-        self._lock = threading.Lock()
-        # The audio thread's own table (never touched by producers).
+        self.shared = buffer is not None
+        self._slots = int(table_slots) if self.shared else 0
+        self._rows = int(table_rows)
+        self._cols = int(table_cols)
+        mem = buffer if buffer is not None else bytearray(self.layout(capacity, n_values, 0, 0, 0))
+        views = {}
+        offset = 0
+        for name, dtype, shape in self._fields(self.capacity, self.n_values, self._slots, self._rows, self._cols):
+            n = int(np.prod(shape)) * np.dtype(dtype).itemsize
+            views[name] = np.frombuffer(mem, dtype=dtype, count=int(np.prod(shape)), offset=offset).reshape(shape)
+            offset += n
+        self._frame = views["frame"]
+        self._kind = views["kind"]
+        self._chan = views["chan"]
+        self._vals = views["vals"]
+        self._slot = views["slot"]  # key-table slot of each ring entry, -1: none
+        self._ctr = views["ctr"]  # [write, read]
+        self._slot_dims = views["slot_dims"]  # per slot: n_keys, n_velocities
+        self._slot_keys = views["slot_keys"]
+        self._slot_vels = views["slot_vels"]
+        self._slot_vals = views["slot_vals"]
+        self._lock = threading.Lock()  # producers only
+        self._fence_lock = threading.Lock()  # a fence per side, never held long
+        # Producer side: the ring position that last used each slot.
+        self._slot_pos = np.full(max(self._slots, 1), -1, dtype=np.int64)
+        self._next_slot = 0
+        # The render thread's own table (never touched by producers).
         self.p_frame = np.zeros(self.capacity, dtype=np.int64)
         self.p_kind = np.zeros(self.capacity, dtype=np.int32)
         self.p_chan = np.zeros(self.capacity, dtype=np.int32)
@@ -55,14 +99,40 @@ class EventQueue:
         # Objects carried by events, by sequence number (see ``take_object``).
         self._objects: dict[int, object] = {}
 
+    @staticmethod
+    def _fields(capacity: int, n_values: int, slots: int, rows: int, cols: int):
+        return (
+            ("ctr", np.int64, (2,)),
+            ("frame", np.int64, (capacity,)),
+            ("vals", np.float64, (capacity, n_values)),
+            ("kind", np.int32, (capacity,)),
+            ("chan", np.int32, (capacity,)),
+            ("slot", np.int32, (capacity,)),
+            ("slot_dims", np.int64, (max(slots, 1), 2)),
+            ("slot_keys", np.int64, (max(slots, 1), 128)),
+            ("slot_vels", np.int64, (max(slots, 1), 128)),
+            ("slot_vals", np.float64, (slots, rows, cols)),
+        )
+
+    @classmethod
+    def layout(cls, capacity: int, n_values: int, table_slots: int, table_rows: int, table_cols: int) -> int:
+        """Bytes of shared memory a queue of these dimensions needs."""
+        return sum(
+            int(np.prod(shape)) * np.dtype(dtype).itemsize
+            for _, dtype, shape in cls._fields(capacity, n_values, table_slots, table_rows, table_cols)
+        )
+
+    # -- producers -----------------------------------------------------------------------
+
     def push(self, kind: int, channel: int, frame: int, values: tuple[float, ...] = (), obj: object = None) -> None:
         """Queue one event; raise QueueFull rather than block or drop silently.
 
-        ``obj`` (optional) travels by reference; the audio thread gets it with
-        ``take_object``."""
+        ``obj`` (optional) reaches the render thread through ``take_object``; in a shared
+        queue it must be a KeyTable."""
         with self._lock:
-            w = self._write
-            if w - self._read >= self.capacity:
+            w = int(self._ctr[0])
+            r = int(self._ctr[1])
+            if w - r >= self.capacity:
                 raise QueueFull(f"engine event queue is full ({self.capacity} events waiting)")
             i = w % self.capacity
             self._frame[i] = frame
@@ -71,25 +141,52 @@ class EventQueue:
             row = self._vals[i]
             row[:] = 0.0
             row[: len(values)] = values
+            self._slot[i] = -1
             if obj is not None:
-                self._objects[w] = obj
+                if self.shared:
+                    self._slot[i] = self._put_table(obj, w, r)
+                else:
+                    self._objects[w] = obj
             # Publishing the counter last: the reader never sees a half-written event.
-            self._write = w + 1
+            _fence(self._fence_lock)
+            self._ctr[0] = w + 1
+
+    def _put_table(self, table, w: int, r: int) -> int:
+        s = self._next_slot
+        if self._slot_pos[s] >= r:
+            raise QueueFull(f"too many patch changes waiting ({self._slots}); try again shortly")
+        keys, vels, vals = table.keys, table.velocities, table.values
+        rows = len(keys) * len(vels)
+        if rows > self._rows or vals.shape[2] != self._cols:
+            raise ValueError(
+                f"a live patch holds at most {self._rows} key x velocity anchors of "
+                f"{self._cols} values, got {len(keys)} x {len(vels)} of {vals.shape[2]}"
+            )
+        self._slot_dims[s] = (len(keys), len(vels))
+        self._slot_keys[s, : len(keys)] = keys
+        self._slot_vels[s, : len(vels)] = vels
+        self._slot_vals[s, :rows] = vals.reshape(rows, -1)
+        self._slot_pos[s] = w
+        self._next_slot = (s + 1) % self._slots
+        return s
 
     def pending_in_ring(self) -> int:
-        return self._write - self._read
+        return int(self._ctr[0]) - int(self._ctr[1])
+
+    # -- the render thread ---------------------------------------------------------------
 
     def drain(self) -> None:
-        """Audio thread: move newly pushed events into the pending table.
+        """Render thread: move newly pushed events into the pending table.
 
         Slice copies (at most two: the ring wraps once), so that a burst of a thousand
-        events costs the callback a few array copies, not a Python loop per event."""
-        w = self._write
-        r = self._read
+        events costs a few array copies, not a Python loop per event."""
+        w = int(self._ctr[0])
+        r = int(self._ctr[1])
         room = self.capacity - self.p_count
         take = min(w - r, room)
         if take <= 0:
             return
+        _fence(self._fence_lock)
         c = self.p_count
         done = 0
         while done < take:
@@ -102,12 +199,23 @@ class EventQueue:
             self.p_vals[dst] = self._vals[i : i + n]
             self.p_seq[dst] = self._ramp[:n]
             self.p_seq[dst] += r + done
+            if self.shared:
+                for j in np.flatnonzero(self._slot[i : i + n] >= 0).tolist():
+                    self._objects[r + done + j] = self._get_table(int(self._slot[i + j]))
             done += n
         self.p_count = c + take
-        self._read = r + take
+        # Slots read: the producers may reuse them once this counter passes them.
+        self._ctr[1] = r + take
+
+    def _get_table(self, s: int):
+        from engine.keytable import KeyTable
+
+        nk, nv = (int(x) for x in self._slot_dims[s])
+        vals = self._slot_vals[s, : nk * nv].reshape(nk, nv, -1).copy()
+        return KeyTable(self._slot_keys[s, :nk].tolist(), self._slot_vels[s, :nv].tolist(), vals)
 
     def take_due(self, end_frame: int) -> np.ndarray | None:
-        """Audio thread: indices into the pending table of events due before
+        """Render thread: indices into the pending table of events due before
         ``end_frame``, in (frame, arrival) order; None if there are none.
 
         The caller handles them, then calls ``discard(indices)``.
@@ -122,7 +230,7 @@ class EventQueue:
         return due[order]
 
     def discard(self, indices: np.ndarray) -> None:
-        """Audio thread: drop handled events from the pending table, keeping order."""
+        """Render thread: drop handled events from the pending table, keeping order."""
         c = self.p_count
         keep = np.ones(c, dtype=bool)
         keep[indices] = False
@@ -133,7 +241,7 @@ class EventQueue:
         self.p_count = m
 
     def take_object(self, index: int) -> object:
-        """Audio thread: the object pushed with pending event ``index`` (None if none);
+        """Render thread: the object pushed with pending event ``index`` (None if none);
         it is released from the queue."""
         return self._objects.pop(int(self.p_seq[index]), None)
 

@@ -1,0 +1,132 @@
+"""The checked event API shared by the engine and the live host's proxy of it.
+
+Any thread may call these methods: each checks its arguments (errors name the argument,
+its range and the value) and pushes one event onto ``self.queue``, a preallocated
+:class:`engine.events.EventQueue` (full -> ``QueueFull``, never a block). Where the
+queue is read is the subclass's business: :class:`engine.Engine` renders in the same
+process; the live host's engine renders in a process of its own.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+from engine.events import IMMEDIATE, EventQueue, QueueFull
+from engine.keytable import KeyTable
+from engine.schema import TIMBRE_INDEX, TIMBRE_NAMES, Theta, ThetaError, param
+
+__all__ = ["CC", "EventSender", "N_CHANNELS", "QueueFull"]
+
+N_CHANNELS = 16
+
+# Event kinds.
+NOTE_ON, NOTE_OFF, CONTROL, BEND, PATCH, PARAM, PANIC = range(7)
+_T = TIMBRE_INDEX
+
+
+class CC:
+    """MIDI controller numbers the engine understands."""
+
+    MOD_WHEEL = 1
+    DATA_ENTRY_MSB = 6
+    VOLUME = 7
+    PAN = 10
+    DATA_ENTRY_LSB = 38
+    SUSTAIN = 64
+    NRPN_LSB = 98
+    NRPN_MSB = 99
+    RPN_LSB = 100
+    RPN_MSB = 101
+    ALL_SOUND_OFF = 120
+    RESET_ALL_CONTROLLERS = 121
+    ALL_NOTES_OFF = 123
+
+
+def _check_int(name: str, value: object, lo: int, hi: int) -> int:
+    if isinstance(value, bool) or not isinstance(value, (int, np.integer)):
+        raise TypeError(f"{name} must be int, got {type(value).__name__}")
+    if not lo <= value <= hi:
+        raise ValueError(f"{name} must be in range {lo}..{hi}, got {value}")
+    return int(value)
+
+
+def _check_frame(frame: object) -> int:
+    if frame is None:
+        return IMMEDIATE
+    if isinstance(frame, bool) or not isinstance(frame, (int, np.integer)) or frame < 0:
+        raise ValueError(f"frame must be a non-negative int or None, got {frame!r}")
+    return int(frame)
+
+
+class EventSender:
+    """The engine's event methods; a subclass provides ``self.queue``."""
+
+    queue: EventQueue
+
+    def set_patch(self, channel: int, patch: Theta | KeyTable, frame: int | None = None) -> None:
+        """Use ``patch`` for new notes on ``channel`` from ``frame`` on.
+
+        A Theta plays the same timbre on every key; a KeyTable gives each note the timbre
+        of its key and velocity. Earlier ``set_param`` changes of the channel are dropped.
+        """
+        ch = _check_int("channel", channel, 0, 15)
+        if isinstance(patch, Theta):
+            table = KeyTable.flat(patch)
+        elif isinstance(patch, KeyTable):
+            table = patch
+        else:
+            raise TypeError(f"patch must be a Theta or a KeyTable, got {type(patch).__name__}")
+        self.queue.push(PATCH, ch, _check_frame(frame), obj=table)
+
+    def set_param(self, channel: int, name: str, value: float, frame: int | None = None) -> None:
+        """Change one timbre value of ``channel``'s patch, sounding notes included.
+
+        The value becomes flat across the channel's key table: every key and velocity
+        gets it until the next ``set_patch``. Index, ratio, sustain, index_peak and
+        noise_level glide (10 ms); attack/decay/release keep the envelope's level;
+        index_decay_s and noise_decay_s apply from the note's current time since note-on.
+        """
+        ch = _check_int("channel", channel, 0, 15)
+        p = param(name)
+        if not p.timbre:
+            raise ThetaError(f"{name} is not a timbre parameter; timbre parameters: {', '.join(TIMBRE_NAMES)}")
+        v = p.check(value)
+        self.queue.push(PARAM, ch, _check_frame(frame), (float(_T[name]), v))
+
+    def note_on(self, channel: int, pitch: int, velocity: int, frame: int | None = None) -> None:
+        """Start a note (velocity 0 is a note-off)."""
+        ch = _check_int("channel", channel, 0, 15)
+        p = _check_int("pitch", pitch, 0, 127)
+        v = _check_int("velocity", velocity, 0, 127)
+        f = _check_frame(frame)
+        if v == 0:
+            self.queue.push(NOTE_OFF, ch, f, (p,))
+        else:
+            self.queue.push(NOTE_ON, ch, f, (p, v))
+
+    def note_off(self, channel: int, pitch: int, frame: int | None = None) -> None:
+        ch = _check_int("channel", channel, 0, 15)
+        p = _check_int("pitch", pitch, 0, 127)
+        self.queue.push(NOTE_OFF, ch, _check_frame(frame), (p,))
+
+    def control_change(self, channel: int, control: int, value: int, frame: int | None = None) -> None:
+        ch = _check_int("channel", channel, 0, 15)
+        c = _check_int("control", control, 0, 127)
+        v = _check_int("value", value, 0, 127)
+        self.queue.push(CONTROL, ch, _check_frame(frame), (c, v))
+
+    def pitch_bend(self, channel: int, value: int, frame: int | None = None) -> None:
+        """Bend ``channel`` by value in -8192..8191 (0 = centre), scaled by its bend range."""
+        ch = _check_int("channel", channel, 0, 15)
+        v = _check_int("value", value, -8192, 8191)
+        self.queue.push(BEND, ch, _check_frame(frame), (v,))
+
+    def all_notes_off(self, channel: int | None = None, frame: int | None = None) -> None:
+        for ch in range(N_CHANNELS) if channel is None else (channel,):
+            self.control_change(ch, CC.ALL_NOTES_OFF, 0, frame)
+
+    def panic(self, frame: int | None = None) -> None:
+        """Silence everything (5 ms fades) on every channel and lift every sustain pedal,
+        at ``frame`` (None: the next block)."""
+        self.queue.push(PANIC, 0, _check_frame(frame), ())
+
