@@ -4,7 +4,14 @@ from engine.engine import CC, N_CHANNELS, Engine
 from engine.events import QueueFull
 from engine.keytable import KEY_ANCHORS, VELOCITY_LAYERS, KeyTable
 from engine.limiter import Limiter, soft_clip
-from engine.output import AudioError, AudioOutput, Recorder, list_devices
+from engine.output import (
+    LATENCY_PRESETS,
+    AudioError,
+    AudioOutput,
+    Recorder,
+    list_devices,
+    parse_latency,
+)
 from engine.render import render_midi_file, render_note, render_notes, write_wav
 from engine.schema import (
     PARAM_NAMES,
@@ -49,6 +56,8 @@ __all__ = [
     "soft_clip",
     "AudioError",
     "AudioOutput",
+    "LATENCY_PRESETS",
+    "parse_latency",
     "Recorder",
     "list_devices",
     "render_midi_file",

@@ -1,13 +1,21 @@
-"""Live audio output through sounddevice (PortAudio), with an optional recording.
+"""Live audio output: the engine renders ahead on a thread of its own into a ring buffer
+that PortAudio's callback, written in C (rtmixer), plays.
 
-The callback contract: fill ``outdata`` entirely from ``Engine.render_into``, read
-``status`` every call, take no lock, do no I/O. The recording is copied into a
-preallocated ring there and written to disk by a separate thread.
+No Python runs on the device's real-time thread. The render thread renders each block a
+fixed time (``ahead``) before the device takes it, so a late render (a busy machine, a
+garbage collection, another thread holding the GIL) eats into that margin instead of
+causing a click. Measured on JACK's own xrun count, beside a silent client and pyo, in
+``benchmarks/bench_xruns.py``; why this design and its figures: docs/engine.md.
+
+The render thread's contract: no file I/O, no lock another thread holds for long, no
+waiting on anything but time; the recording is copied into a preallocated ring there and
+written to disk by a separate thread.
 """
 
 from __future__ import annotations
 
 import gc
+import math
 import os
 import threading
 import time
@@ -16,14 +24,39 @@ import numpy as np
 
 from engine.engine import Engine
 
-__all__ = ["AudioOutput", "AudioError", "Recorder", "list_devices"]
+__all__ = [
+    "AudioOutput",
+    "AudioError",
+    "Recorder",
+    "list_devices",
+    "parse_latency",
+    "LATENCY_PRESETS",
+    "RENDER_PRIORITY",
+]
 
-#: Callbacks whose start times anchor :meth:`AudioOutput.frame_at` (8 blocks: 21 ms at
-#: 128 frames and 48 kHz). The earliest-running of them sets the clock, so one callback
-#: delayed by a busy machine does not shift the notes that arrive just after it, while
-#: a lasting shift (the device dropped cycles after an underrun) is followed within
-#: the window.
+#: Clock observations whose minimum anchors :meth:`AudioOutput.frame_at` (8 blocks: 21 ms
+#: at 128 frames and 48 kHz). The render thread notes when it sees the device take a
+#: block; it sees it a little after the fact, by a varying delay, so the earliest of the
+#: recent observations is the true pacing. A lasting shift (the device dropped cycles)
+#: is followed within the window.
 CLOCK_WINDOW = 8
+#: Render-ahead presets, in blocks: ``low`` keeps /note to sound under 10 ms at 128
+#: frames and 48 kHz with JACK's own latency (1.5 + 1 blocks + 2.7 ms = 9.3 ms);
+#: ``high`` trades 5 more ms for a margin of 4 blocks.
+LATENCY_PRESETS = {"low": 1.5, "high": 4.0}
+#: SCHED_FIFO priority of the render thread: above every ordinary thread, below JACK's
+#: server (10 by default) and its clients' process threads (5), which must never wait
+#: for it.
+RENDER_PRIORITY = 3
+#: Blocks of render time kept as headroom measurements (the lateness distribution).
+_HEADROOM_WINDOW = 4096
+#: Collect Python's young garbage this often, on the render thread right after a block
+#: (the cyclic collector is off while streaming: it would run wherever an allocation
+#: trips it, the render thread included, and a full pass takes milliseconds).
+_GC_YOUNG_S = 0.5
+_GC_FULL_S = 10.0
+#: How often the device's own underflow count is fetched from the C callback.
+_STATS_S = 0.25
 
 
 class AudioError(RuntimeError):
@@ -36,6 +69,15 @@ def _sd():
     except OSError as exc:  # PortAudio library missing
         raise AudioError(f"cannot load PortAudio ({exc}); install libportaudio2") from exc
     return sd
+
+
+def _rtmixer():
+    _sd()
+    try:
+        import rtmixer
+    except ImportError as exc:
+        raise AudioError(f"cannot load rtmixer ({exc}); pip install rtmixer") from exc
+    return rtmixer
 
 
 def list_devices() -> list[dict]:
@@ -55,8 +97,55 @@ def list_devices() -> list[dict]:
     return result
 
 
+def parse_latency(value: float | str, blocksize: int, sample_rate: int) -> float:
+    """Render-ahead in seconds from ``low``, ``high`` or seconds (half a block .. 0.5 s).
+
+    Raises ValueError naming what is accepted."""
+    period = blocksize / sample_rate
+    if isinstance(value, str) and value in LATENCY_PRESETS:
+        return LATENCY_PRESETS[value] * period
+    try:
+        s = float(value)
+    except (TypeError, ValueError):
+        s = math.nan
+    if isinstance(value, bool) or not (0.5 * period <= s <= 0.5):
+        raise ValueError(
+            f"latency must be 'low', 'high' or seconds of render-ahead in range "
+            f"{0.5 * period:.4f}..0.5 (half a block at least), got {value!r}"
+        )
+    return s
+
+
+def _warm_up(sample_rate: int, blocksize: int) -> None:
+    """Run every code path the render thread takes once, on a scratch engine: a first
+    call can cost milliseconds (numpy imports parts of itself lazily: the first
+    ``np.percentile`` takes 8 ms), and it must not happen on the first block that needs it."""
+    from engine.keytable import KEY_ANCHORS, VELOCITY_LAYERS, KeyTable
+    from engine.schema import Theta
+
+    np.percentile(np.arange(8.0), [1, 50])
+    scratch = Engine(sample_rate, max_voices=2)
+    theta = Theta().replace(index_peak=2.0, index_decay_s=0.5, noise_level=0.1, noise_decay_s=0.5)
+    flat = KeyTable.flat(theta)
+    scratch.set_patch(0, KeyTable(KEY_ANCHORS, VELOCITY_LAYERS,
+                                  np.broadcast_to(flat.values[0, 0], (len(KEY_ANCHORS), len(VELOCITY_LAYERS), flat.values.shape[2]))))
+    out = np.zeros((blocksize, 2), dtype=np.float32)
+    for pitch in (60, 64, 67):
+        scratch.note_on(0, pitch, 90)
+    scratch.control_change(0, 64, 127)
+    scratch.pitch_bend(0, 100)
+    scratch.set_param(0, "mod_index", 2.0)
+    scratch.render_into(out)
+    scratch.note_off(0, 60)
+    scratch.control_change(0, 64, 0)
+    scratch.panic()
+    for _ in range(4):
+        scratch.render_into(out)
+    gc.collect(0)
+
+
 class Recorder:
-    """Writes what the callback played to a WAV file from a background thread.
+    """Writes what the engine rendered to a WAV file from a background thread.
 
     Args:
         path: output .wav (32-bit float).
@@ -69,16 +158,17 @@ class Recorder:
 
         self.path = os.fspath(path)
         self._ring = np.zeros((int(ring_s * sample_rate), 2), dtype=np.float32)
-        self._write = 0  # frames pushed (audio thread)
+        self._write = 0  # frames pushed (render thread)
         self._read = 0  # frames written (writer thread)
         self.dropped_frames = 0
         self._file = sf.SoundFile(self.path, "w", samplerate=int(sample_rate), channels=2, subtype="FLOAT")
         self._stop = threading.Event()
+        self._lock = threading.Lock()  # writer thread and close() only
         self._thread = threading.Thread(target=self._run, name="promptsynth-recorder", daemon=True)
         self._thread.start()
 
     def push(self, block: np.ndarray) -> None:
-        """Audio thread: copy one block into the ring (no lock, no allocation)."""
+        """Render thread: copy one block into the ring (no lock, no allocation)."""
         n = block.shape[0]
         cap = self._ring.shape[0]
         if self._write + n - self._read > cap:
@@ -92,13 +182,16 @@ class Recorder:
         self._write += n
 
     def _flush(self) -> None:
-        cap = self._ring.shape[0]
-        w = self._write
-        while self._read < w:
-            i = self._read % cap
-            n = min(w - self._read, cap - i)
-            self._file.write(self._ring[i:i + n])
-            self._read += n
+        with self._lock:
+            if self._file.closed:
+                return
+            cap = self._ring.shape[0]
+            w = self._write
+            while self._read < w:
+                i = self._read % cap
+                n = min(w - self._read, cap - i)
+                self._file.write(self._ring[i:i + n])
+                self._read += n
 
     def _run(self) -> None:
         while not self._stop.wait(0.05):
@@ -111,18 +204,22 @@ class Recorder:
         self._stop.set()
         self._thread.join()
         self._flush()
-        self._file.close()
+        with self._lock:
+            self._file.close()
 
 
 class AudioOutput:
-    """Streams an Engine to an output device.
+    """Streams an Engine to an output device, rendering ahead on a thread of its own.
 
     Args:
         engine: the engine to render; its sample rate is the stream's.
         device: PortAudio device index or a substring of its name; None = default.
-        blocksize: frames per callback.
-        latency: seconds, or "low"/"high" as PortAudio understands them.
-        record: optional path of a WAV file receiving exactly what is played.
+        blocksize: frames per block (the device's callback and the engine's render).
+        latency: how far ahead of the device the engine renders: "low" (1.5 blocks),
+            "high" (4 blocks) or seconds. What a note costs in all: :attr:`latency_ms`.
+        record: optional path of a WAV file receiving every rendered block, sample-exact
+            on the engine's frames.
+        priority: SCHED_FIFO priority asked for the render thread (0: do not ask).
     """
 
     def __init__(
@@ -132,89 +229,157 @@ class AudioOutput:
         blocksize: int = 128,
         latency: float | str = "low",
         record: str | os.PathLike | None = None,
+        priority: int = RENDER_PRIORITY,
     ) -> None:
         if isinstance(blocksize, bool) or not isinstance(blocksize, int) or not 16 <= blocksize <= 8192:
             raise ValueError(f"blocksize must be an int in range 16..8192, got {blocksize!r}")
         self.engine = engine
         self.device = device
         self.blocksize = blocksize
-        self.latency = latency
-        self.underflows = 0
-        self.callback_errors = 0
+        self.ahead_s = parse_latency(latency, blocksize, engine.sample_rate)
+        self.priority = int(priority)
+        #: Blocks that ran dry before the render thread filled them (it was late): clicks.
+        self.ring_underruns = 0
+        #: Underflows the device reported (under JACK: an xrun anywhere in the graph).
+        self.device_underflows = 0
+        self.render_errors = 0
         self.last_error: str | None = None
+        #: How the render thread is scheduled ("SCHED_FIFO 3", or why not).
+        self.priority_note = "not started"
+        self._priority_set = False
         self._record_path = record
         self.recorder: Recorder | None = None
-        self._stream = None
-        # Each callback's start time less its first frame's time: the smallest of the
-        # recent ones is the stream's true pacing (a late callback only adds to it).
-        self._offsets = np.full(CLOCK_WINDOW, np.inf)
-        self._offsets[0] = time.monotonic()
+        self._mixer = None
+        self._ring = None
+        self._action = None
+        self._thread: threading.Thread | None = None
+        self._running = False
+        self._device_latency_s = 0.0
+        self._written = 0  # frames written into the ring (= engine frames rendered)
+        self._consumed = 0  # frames the device has taken from the ring, as last seen
+        self._offsets = [math.inf] * CLOCK_WINDOW
+        self._offset = time.monotonic()
         self._n_clock = 0
+        self._headroom = np.full(_HEADROOM_WINDOW, np.nan)
+        self._n_headroom = 0
+        self.headroom_min_s = math.inf
+        self._busy_s = 0.0
+        self._load = 0.0
+        self.gc_max_s = 0.0
         self._closed = False
         self._blas_limit = None
+        self._gc_was_enabled = True
 
     # -- lifecycle -----------------------------------------------------------------------
 
-    def start(self) -> AudioOutput:
+    def start(self, thread: bool = True) -> AudioOutput:
+        """Open the stream and start rendering on a thread of the output's own; with
+        ``thread=False`` the caller renders by calling :meth:`run` (a process whose only
+        job is rendering does, on its main thread)."""
         if self._closed:
             raise AudioError("this AudioOutput is closed; make a new one")
-        if self._stream is not None:
+        if self._mixer is not None:
             return self
         sd = _sd()
+        rtmixer = _rtmixer()
         # The voices' matrix products run in BLAS. A multi-threaded BLAS hands them to
-        # worker threads of ordinary priority, so a busy machine stalls the real-time
-        # callback behind them (underruns); one thread keeps the work on the callback's.
+        # worker threads of ordinary priority, so a busy machine stalls the render thread
+        # behind them; one thread keeps the work on the render thread.
         from threadpoolctl import threadpool_limits
 
         self._blas_limit = threadpool_limits(limits=1, user_api="blas")
-        # Python's cyclic garbage collector runs in whichever thread allocates, the audio
-        # callback included, and a full pass over every object of a large program (numpy,
-        # a test runner, the host) takes milliseconds: an underrun. Freezing what exists
-        # now leaves the collector only the objects made from here on.
+        # Python's cyclic garbage collector runs in whichever thread allocates, the render
+        # thread included, and a full pass over a large program takes milliseconds. What
+        # exists now is frozen (never scanned again) and the collector is switched off
+        # while streaming; the render thread collects the young objects itself, right
+        # after a block, when it is furthest ahead.
         gc.collect()
         gc.freeze()
+        self._gc_was_enabled = gc.isenabled()
+        gc.disable()
+        mixer = None
         try:
             if self._record_path is not None:
                 self.recorder = Recorder(self._record_path, self.engine.sample_rate)
-            self._stream = sd.OutputStream(
+            mixer = rtmixer.Mixer(
                 samplerate=self.engine.sample_rate,
                 blocksize=self.blocksize,
                 device=self.device,
                 channels=2,
-                dtype="float32",
-                latency=self.latency,
-                callback=self._callback,
-                finished_callback=self._finished,
+                latency="low",
             )
-            self._stream.start()
+            # Ring: a power of two (PortAudio's ring buffer), room for the render-ahead
+            # and a margin, at least 16 blocks.
+            need = (math.ceil(self.ahead_s * self.engine.sample_rate / self.blocksize) + 16) * self.blocksize
+            self._ring = rtmixer.RingBuffer(8, 1 << (need - 1).bit_length())
+            self._block = np.zeros((self.blocksize, 2), dtype=np.float32)
+            _warm_up(self.engine.sample_rate, self.blocksize)
+            self.headroom_ms()
+            # Whole blocks covering the render-ahead before the device's first callback.
+            for _ in range(max(1, math.ceil(self.ahead_s * self.engine.sample_rate / self.blocksize))):
+                self._render_one()
+            mixer.start()
+            self._action = mixer.play_ringbuffer(self._ring)
+            self._device_latency_s = float(mixer.latency)
         except (sd.PortAudioError, ValueError) as exc:
-            self._stream = None
+            if mixer is not None:
+                mixer.close()
             if self.recorder is not None:
                 self.recorder.close()
-            self._restore_blas()
+            self._restore()
             raise AudioError(
                 f"cannot open audio output (device={self.device!r}, sample rate "
                 f"{self.engine.sample_rate}, block {self.blocksize}): {exc}. "
                 "`promptsynth devices` lists the devices; with JACK the sample rate must equal jackd's."
             ) from exc
+        self._mixer = mixer
+        now = time.monotonic()
+        # Until the device is seen taking a block: it takes frame 0's block about now.
+        self._offset = now - self.blocksize / self.engine.sample_rate
+        self._offsets = [self._offset] + [math.inf] * (CLOCK_WINDOW - 1)
+        self._running = True
+        self._priority_set = False
+        if not thread:
+            self._set_priority()  # this thread renders: the priority is its own
+            self._priority_set = True
+        if thread:
+            self._thread = threading.Thread(target=self.run, name="promptsynth-render", daemon=True)
+            self._thread.start()
         return self
 
     def stop(self) -> None:
-        """Stop the stream and finalise the recording; safe to call twice."""
-        stream, self._stream = self._stream, None
-        if stream is not None:
+        """Stop rendering and the stream, finalise the recording; safe to call twice."""
+        self._stop_thread()
+        mixer, self._mixer = self._mixer, None
+        if mixer is not None:
             try:
-                stream.stop()
+                mixer.stop()
             finally:
-                stream.close()
+                mixer.close()
         if self.recorder is not None:
             self.recorder.close()
-        self._restore_blas()
+        self._restore()
 
-    def _restore_blas(self) -> None:
+    def abandon(self) -> None:
+        """The audio server died: stop rendering and finalise the recording, but leave
+        the stream alone (closing a PortAudio JACK stream whose server died blocks for
+        seconds and then aborts the process). Exit the process soon after."""
+        self._stop_thread()
+        if self.recorder is not None:
+            self.recorder.close()
+
+    def _stop_thread(self) -> None:
+        self._running = False
+        thread, self._thread = self._thread, None
+        if thread is not None:
+            thread.join(timeout=2.0)
+
+    def _restore(self) -> None:
         limit, self._blas_limit = self._blas_limit, None
         if limit is not None:
             limit.restore_original_limits()
+            if self._gc_was_enabled:
+                gc.enable()
 
     def close(self) -> None:
         self.stop()
@@ -233,21 +398,63 @@ class AudioOutput:
 
     @property
     def active(self) -> bool:
-        return self._stream is not None and self._stream.active
+        return self._mixer is not None and self._mixer.active
+
+    @property
+    def underflows(self) -> int:
+        """Every underrun a listener would hear: the ring ran dry, or the device underflowed."""
+        return self.ring_underruns + self.device_underflows
+
+    @property
+    def callback_errors(self) -> int:
+        """Blocks that raised in the engine (played as silence); kept for old callers."""
+        return self.render_errors
 
     @property
     def cpu_load(self) -> float:
-        """PortAudio's estimate of the fraction of the callback's time budget in use."""
-        return float(self._stream.cpu_load) if self._stream is not None else 0.0
+        """Fraction of the block period the render thread spends rendering (smoothed)."""
+        return self._load
 
     @property
-    def output_latency_ms(self) -> float:
-        return float(self._stream.latency) * 1000.0 if self._stream is not None else 0.0
+    def device_latency_ms(self) -> float:
+        """The device's own output latency (PortAudio's figure)."""
+        return self._device_latency_s * 1000.0
+
+    @property
+    def ahead_ms(self) -> float:
+        """How far ahead of the device each block is rendered."""
+        return self.ahead_s * 1000.0
+
+    @property
+    def latency_ms(self) -> float:
+        """From an event's arrival to its sound: the render-ahead, one block (events wait
+        for the block they fall in) and the device's latency."""
+        return (self.ahead_s + self.blocksize / self.engine.sample_rate + self._device_latency_s) * 1000.0
+
+    #: Old name of :attr:`latency_ms` (the /status field): the whole output latency.
+    output_latency_ms = latency_ms
+
+    def headroom_ms(self) -> dict[str, float]:
+        """How far ahead of the device the render thread stayed: for the recent blocks
+        (up to 4096), the time left between a block's render ending and the device taking
+        it: min, 1st percentile and median, in ms, plus the minimum since start. A
+        negative value is an underrun."""
+        n = min(self._n_headroom, _HEADROOM_WINDOW)
+        if n == 0:
+            return {"min": math.nan, "p1": math.nan, "median": math.nan, "min_ever": math.nan, "blocks": 0}
+        h = self._headroom[:n] * 1000.0
+        return {
+            "min": float(h.min()),
+            "p1": float(np.percentile(h, 1)),
+            "median": float(np.median(h)),
+            "min_ever": self.headroom_min_s * 1000.0,
+            "blocks": self._n_headroom,
+        }
 
     @property
     def device_name(self) -> str:
         sd = _sd()
-        idx = self._stream.device if self._stream is not None else sd.default.device[1]
+        idx = self._mixer.device if self._mixer is not None else sd.default.device[1]
         try:
             return str(sd.query_devices(idx)["name"])
         except (sd.PortAudioError, ValueError, TypeError):
@@ -255,32 +462,127 @@ class AudioOutput:
 
     def frame_at(self, when: float | None = None) -> int:
         """The engine frame at which an event that arrived at monotonic time ``when``
-        should sound: one block later than its arrival, so that its spacing to other
-        events is kept to the sample.
-        """
+        should sound: a fixed time after its arrival (:attr:`latency_ms` less the device's
+        own), so that its spacing to other events is kept to the sample."""
         t = time.monotonic() if when is None else when
-        offset = float(self._offsets.min())
-        f = int(round((t - offset) * self.engine.sample_rate)) + self.blocksize
+        sr = self.engine.sample_rate
+        f = int(round((t - self._offset) * sr + self.ahead_s * sr))
         return max(f, self.engine.frame)
 
-    # -- the audio thread ----------------------------------------------------------------
+    # -- the render thread ---------------------------------------------------------------
 
-    def _callback(self, outdata, frames, time_info, status) -> None:
-        if status.output_underflow:
-            self.underflows += 1
-        self._offsets[self._n_clock % CLOCK_WINDOW] = (
-            time.monotonic() - self.engine.frame / self.engine.sample_rate
-        )
-        self._n_clock += 1
+    def _render_one(self) -> None:
+        """Render the next block into the ring (and the recording)."""
+        out = self._block
         try:
-            self.engine.render_into(outdata)
+            self.engine.render_into(out)
         except Exception as exc:  # noqa: BLE001 - the stream must outlive any bug
-            outdata.fill(0.0)
-            self.callback_errors += 1
+            out.fill(0.0)
+            self.render_errors += 1
             self.last_error = repr(exc)
-            self.engine.frame += frames
+            self.engine.frame += out.shape[0]
+        self._ring.write(out)
+        self._written += out.shape[0]
         if self.recorder is not None:
-            self.recorder.push(outdata)
+            self.recorder.push(out)
 
-    def _finished(self) -> None:
-        pass
+    def _set_priority(self) -> None:
+        if self.priority <= 0:
+            self.priority_note = "normal (not asked)"
+            return
+        try:
+            # pid 0: the calling thread (Linux schedules threads, not processes).
+            os.sched_setscheduler(0, os.SCHED_FIFO, os.sched_param(self.priority))
+            self.priority_note = f"SCHED_FIFO {self.priority}"
+        except (AttributeError, OSError) as exc:
+            self.priority_note = f"normal (SCHED_FIFO {self.priority} refused: {exc})"
+
+    def run(self, hook=None) -> None:
+        """Render until :meth:`stop` (the render thread's loop). ``hook()``, if given, is
+        called after each pass (at least once a block); returning False ends the loop."""
+        if not self._priority_set:
+            self._set_priority()
+        sr = float(self.engine.sample_rate)
+        block = self.blocksize
+        period = block / sr
+        poll = period / 2.3
+        ahead = self.ahead_s
+        ring = self._ring
+        mixer = self._mixer
+        clock = time.monotonic
+        sleep = time.sleep
+        offsets = self._offsets
+        next_young = clock() + _GC_YOUNG_S
+        next_full = clock() + _GC_FULL_S
+        next_stats = clock() + _STATS_S
+        stats_action = None
+        busy_start = clock()
+        while self._running:
+            now = clock()
+            avail = ring.read_available
+            consumed = self._written - avail
+            if consumed != self._consumed:
+                # The device took a block since the last look: it took frame `consumed`'s
+                # block no later than now.
+                self._consumed = consumed
+                offsets[self._n_clock % CLOCK_WINDOW] = now - consumed / sr
+                self._n_clock += 1
+                self._offset = min(offsets)
+            if self._action not in mixer.actions:
+                # The ring ran dry: rtmixer stops playing it. Count it, refill, restart.
+                self.ring_underruns += 1
+                while ring.read_available < ahead * sr + block and ring.write_available >= block:
+                    self._render_one()
+                self._action = mixer.play_ringbuffer(ring)
+                continue
+            # Render each block `ahead` seconds before the device takes it (block j is
+            # taken at offset + (j + 1) * period), or at once if the ring is nearly dry.
+            due = self._offset + (self._written + block) / sr - ahead
+            rendered = False
+            while (now >= due or ring.read_available < block) and ring.write_available >= block:
+                t0 = clock()
+                self._render_one()
+                t1 = clock()
+                self._busy_s += t1 - t0
+                if self._n_clock >= CLOCK_WINDOW:
+                    # The time left before the device takes this block (once the clock
+                    # has been seen running: before, it is a guess).
+                    h = self._offset + self._written / sr - t1
+                    self._headroom[self._n_headroom % _HEADROOM_WINDOW] = h
+                    self._n_headroom += 1
+                    if h < self.headroom_min_s:
+                        self.headroom_min_s = h
+                due += period
+                now = t1
+                rendered = True
+            if rendered:
+                if now >= next_young:
+                    t0 = clock()
+                    if now >= next_full:
+                        gc.collect()
+                        next_full = now + _GC_FULL_S
+                    else:
+                        gc.collect(0)
+                    dt = clock() - t0
+                    self.gc_max_s = max(self.gc_max_s, dt)
+                    next_young = now + _GC_YOUNG_S
+                if now >= next_stats:
+                    if stats_action is not None and stats_action not in mixer.actions:
+                        self.device_underflows += int(stats_action.stats.output_underflows)
+                        stats_action = None
+                    if stats_action is None:
+                        stats_action = mixer.fetch_and_reset_stats()
+                    elapsed = now - busy_start
+                    self._load = 0.5 * self._load + 0.5 * (self._busy_s / elapsed if elapsed > 0 else 0.0)
+                    self._busy_s = 0.0
+                    busy_start = now
+                    next_stats = now + _STATS_S
+            if hook is not None and hook() is False:
+                break
+            now = clock()
+            # Sleep until the next block is due, but look at the ring every `poll`: the
+            # clock is anchored on when a take is first seen, and a look at a fixed phase
+            # of the period would see every take equally late (by up to a period). Looks
+            # 1/2.3 of a period apart sweep all phases, so the earliest of the window's
+            # observations is within a tenth of a look of the take itself.
+            sleep(min(max(due - now, 5e-5), poll))
