@@ -287,6 +287,10 @@ class AddressSpace:
                 int(osc.errors) if osc is not None else 0,
                 int(worker.restarts) if worker is not None else 0,
                 int(self.host.midi_errors),
+                float(out.ahead_ms),
+                float(out.headroom_ms()["min"]),
+                int(out.ring_underruns),
+                int(out.device_underflows),
             )
 
         return [status]

@@ -8,13 +8,13 @@ address space shares: each channel's current patch, pending model requests, the 
 from __future__ import annotations
 
 import gc
-import sys
 import threading
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 
-from engine import AudioOutput, Engine, KeyTable, Theta
+from engine import KeyTable, Theta
+from engine.live import LiveEngine, LiveOutput
 from server.addresses import AddressSpace
 from server.osc import OscServer, Refused
 from server.scheduler import Clock, Scheduler, SchedulerFull
@@ -59,12 +59,18 @@ class Host:
 
     def __init__(self, config: HostConfig) -> None:
         self.config = config
-        self.engine = Engine(config.sample_rate, config.max_voices)
+        # The engine renders in a process of its own (engine.live): no thread of this
+        # process can hold it off.
+        self.engine = LiveEngine(config.sample_rate, config.max_voices)
         # A burst of events is spread over blocks rather than underrunning one.
         self.engine.max_events_per_block = MAX_EVENTS_PER_BLOCK
-        self.output = AudioOutput(
-            self.engine, config.device, config.blocksize, config.latency, record=config.record
-        )
+        try:
+            self.output = LiveOutput(
+                self.engine, config.device, config.blocksize, config.latency, record=config.record
+            )
+        except ValueError:
+            self.engine.close()
+            raise
         self.scheduler: Scheduler | None = None
         self.clock: Clock | None = None
         self.osc: OscServer | None = None
@@ -87,9 +93,6 @@ class Host:
 
     def start(self, ready_timeout_s: float = 120.0) -> Host:
         t0 = time.monotonic()
-        # The audio callback is Python: it must get the GIL well within one block (2.7 ms
-        # at 128 frames), not after the default 5 ms switch interval.
-        sys.setswitchinterval(min(sys.getswitchinterval(), 0.0005))
         if self.config.use_model:
             self.worker = ModelWorker(
                 self.config.model, self.config.model_loader, ready_timeout_s
@@ -149,8 +152,10 @@ class Host:
             self.scheduler.close()
         if self.output.active:
             self.engine.panic()
-            # Let the panic's short fade play out (and reach the recording).
-            time.sleep(max(0.05, 4.0 * self.output.blocksize / self.engine.sample_rate))
+            # Let the panic's short fade be rendered and played out (and reach the
+            # recording): the render-ahead, then a few blocks.
+            block_s = self.output.blocksize / self.engine.sample_rate
+            time.sleep(max(0.05, self.output.ahead_s + 4.0 * block_s))
         self.output.close()
         if self.worker is not None:
             self.worker.close()
@@ -178,8 +183,7 @@ class Host:
             self.osc.close()
         if self.scheduler is not None:
             self.scheduler.close()
-        if self.output.recorder is not None:
-            self.output.recorder.close()
+        self.output.abandon()
         if self.worker is not None:
             self.worker.close()
 
@@ -296,6 +300,7 @@ class Host:
     def describe(self) -> str:
         """The one ready line."""
         midi = ", ".join(p.name for p in self.midi) or "none"
+        block_s = self.output.blocksize / self.engine.sample_rate
         if self.worker is not None and self.worker.state == "ready":
             model = "ready"
         else:
@@ -303,6 +308,8 @@ class Host:
         return (
             f"promptsynth ready: osc {self.osc.host}:{self.osc.port} | midi in: {midi} | "
             f"device: {self.output.device_name} | {self.engine.sample_rate} Hz, block "
-            f"{self.output.blocksize} | output latency {self.output.output_latency_ms:.1f} ms | "
+            f"{self.output.blocksize} | latency {self.output.latency_ms:.1f} ms (render-ahead "
+            f"{self.output.ahead_ms:.1f} + block {1000 * block_s:.1f} + device "
+            f"{self.output.device_latency_ms:.1f}) | render thread: {self.output.priority_note} | "
             f"model: {model} | ready in {self.ready_s:.2f} s"
         )

@@ -1,0 +1,413 @@
+"""The live engine: an :class:`Engine` in a process of its own, fed through shared memory.
+
+The process that takes notes (OSC, MIDI, the prompt line) runs several Python threads;
+any of them holding the GIL can hold off a render thread in the same process (measured:
+OSC at 5,000 packets a second made the render thread miss its block several times in
+8 s). So the engine renders in a process whose only job it is: ``python -m engine.live``.
+It runs :class:`engine.output.AudioOutput`'s loop on its main thread, rendering each
+block ahead of the device into the ring that PortAudio's C callback plays.
+
+- :class:`LiveEngine` is the host's side: the same checked event API as ``Engine``
+  (``note_on``, ``set_patch`` ...), pushing onto an :class:`engine.events.EventQueue` in
+  shared memory, and the render process's state read back from it (frame, voices,
+  patches applied).
+- :class:`LiveOutput` starts and stops the render process and gives the same figures as
+  ``AudioOutput`` (latency, underruns, headroom, :meth:`LiveOutput.frame_at`).
+
+The shared memory is a file in /dev/shm (or the temp folder) that both processes map:
+a status block the render process writes once per pass, a control block the host
+writes (stop, abandon), then the event queue.
+"""
+
+from __future__ import annotations
+
+import json
+import mmap
+import os
+import select
+import signal
+import subprocess
+import sys
+import tempfile
+import time
+
+import numpy as np
+
+from engine.events import EventQueue
+from engine.output import AudioError, parse_latency
+from engine.schema import TIMBRE_NAMES
+from engine.sender import N_CHANNELS, EventSender
+
+__all__ = ["LiveEngine", "LiveOutput", "QUEUE_CAPACITY"]
+
+#: Events the shared ring holds.
+QUEUE_CAPACITY = 8192
+_N_VALUES = 4
+#: Key tables that may wait in the ring at once, and anchors x layers each may hold.
+_TABLE_SLOTS = 16
+_TABLE_ROWS = 1024
+
+# Status block (float64, written by the render process).
+(S_STATE, S_FRAME, S_OFFSET, S_VOICES, S_RING, S_DEVICE, S_ERRORS, S_LOAD, S_HEAD_MIN,
+ S_HEAD_MIN_EVER, S_HEAD_P1, S_HEAD_MEDIAN, S_DEVICE_LATENCY, S_GC_MAX, S_BEAT) = range(15)
+_N_STATUS = 16
+_STARTING, _RUNNING, _STOPPED = 0.0, 1.0, 2.0
+# Control block (int64, written by the host).
+C_STOP, C_ABANDON = range(2)
+_N_CONTROL = 2
+# How often the render process refreshes its percentiles (they cost ~50 us).
+_PERCENTILES_S = 0.25
+
+
+def _layout() -> tuple[int, int, int, int]:
+    """(status, serial, control, queue) byte offsets and the total size."""
+    status = _N_STATUS * 8
+    serial = N_CHANNELS * 8
+    control = _N_CONTROL * 8
+    queue = EventQueue.layout(QUEUE_CAPACITY, _N_VALUES, _TABLE_SLOTS, _TABLE_ROWS, len(TIMBRE_NAMES))
+    return status, serial, control, status + serial + control + queue
+
+
+class _Shared:
+    """The shared memory file, mapped, with numpy views of its blocks."""
+
+    def __init__(self, path: str, create: bool) -> None:
+        n_status, n_serial, n_control, size = _layout()
+        self.path = path
+        flags = os.O_RDWR | (os.O_CREAT | os.O_EXCL if create else 0)
+        fd = os.open(path, flags, 0o600)
+        try:
+            if create:
+                os.ftruncate(fd, size)
+            self.map = mmap.mmap(fd, size)
+        finally:
+            os.close(fd)
+        self.status = np.frombuffer(self.map, np.float64, _N_STATUS, 0)
+        self.serial = np.frombuffer(self.map, np.int64, N_CHANNELS, n_status)
+        self.control = np.frombuffer(self.map, np.int64, _N_CONTROL, n_status + n_serial)
+        self.queue_buffer = memoryview(self.map)[n_status + n_serial + n_control:]
+
+    def queue(self) -> EventQueue:
+        return EventQueue(QUEUE_CAPACITY, _N_VALUES, buffer=self.queue_buffer, table_slots=_TABLE_SLOTS,
+                          table_rows=_TABLE_ROWS, table_cols=len(TIMBRE_NAMES))
+
+
+def _shm_folder() -> str:
+    return "/dev/shm" if os.path.isdir("/dev/shm") and os.access("/dev/shm", os.W_OK) else tempfile.gettempdir()
+
+
+class LiveEngine(EventSender):
+    """The host's handle on the engine that renders in the render process.
+
+    The event methods check and queue exactly as :class:`engine.Engine`'s do; the state
+    is the render process's as of its last pass (a block ago at most).
+
+    Args:
+        sample_rate: Hz (the device's).
+        max_voices: sounding notes at once (1..1024).
+    """
+
+    def __init__(self, sample_rate: int = 48000, max_voices: int = 32) -> None:
+        if isinstance(sample_rate, bool) or not isinstance(sample_rate, int) or not 8000 <= sample_rate <= 384000:
+            raise ValueError(f"sample_rate must be in range 8000..384000, got {sample_rate!r}")
+        if isinstance(max_voices, bool) or not isinstance(max_voices, int) or not 1 <= max_voices <= 1024:
+            raise ValueError(f"max_voices must be in range 1..1024, got {max_voices!r}")
+        self.sample_rate = sample_rate
+        self.max_voices = max_voices
+        #: Most events the render process applies in one block (the rest follow).
+        self.max_events_per_block: int | None = None
+        fd, path = tempfile.mkstemp(prefix="promptsynth-engine-", dir=_shm_folder())
+        os.close(fd)
+        os.unlink(path)
+        self._shared = _Shared(path, create=True)
+        self.queue = self._shared.queue()
+
+    @property
+    def frame(self) -> int:
+        """Frames rendered so far."""
+        return int(self._shared.status[S_FRAME])
+
+    @property
+    def active_voices(self) -> int:
+        """Voices sounding (fading ones included), as of the render process's last pass."""
+        return int(self._shared.status[S_VOICES])
+
+    def patch_serial(self, channel: int) -> int:
+        """Patches applied on ``channel`` so far (it grows when a ``set_patch`` takes effect)."""
+        return int(self._shared.serial[channel])
+
+    def close(self) -> None:
+        """Remove the shared memory file (the mapping stays valid until exit)."""
+        try:
+            os.unlink(self._shared.path)
+        except FileNotFoundError:
+            pass
+
+
+class LiveOutput:
+    """Runs a :class:`LiveEngine`'s render process: the stream, rendering ahead.
+
+    Args: as :class:`engine.output.AudioOutput` (the engine is the LiveEngine).
+    """
+
+    def __init__(
+        self,
+        engine: LiveEngine,
+        device: int | str | None = None,
+        blocksize: int = 128,
+        latency: float | str = "low",
+        record: str | os.PathLike | None = None,
+    ) -> None:
+        if isinstance(blocksize, bool) or not isinstance(blocksize, int) or not 16 <= blocksize <= 8192:
+            raise ValueError(f"blocksize must be an int in range 16..8192, got {blocksize!r}")
+        self.engine = engine
+        self.device = device
+        self.blocksize = blocksize
+        self.ahead_s = parse_latency(latency, blocksize, engine.sample_rate)
+        self._latency = latency
+        self.record_path = os.fspath(record) if record is not None else None
+        self._proc: subprocess.Popen | None = None
+        self._info: dict = {}
+        self._status = engine._shared.status
+        self._control = engine._shared.control
+        self.exit_note = ""
+
+    # -- lifecycle -----------------------------------------------------------------------
+
+    def start(self, timeout_s: float = 30.0) -> LiveOutput:
+        """Start the render process; return once it plays (AudioError if it cannot)."""
+        if self._proc is not None:
+            return self
+        spec = {
+            "path": self.engine._shared.path,
+            "sample_rate": self.engine.sample_rate,
+            "max_voices": self.engine.max_voices,
+            "max_events_per_block": self.engine.max_events_per_block,
+            "device": self.device,
+            "blocksize": self.blocksize,
+            "latency": self._latency,
+            "record": self.record_path,
+            "parent": os.getpid(),
+        }
+        self._proc = subprocess.Popen(
+            [sys.executable, "-m", "engine.live", json.dumps(spec)],
+            stdin=subprocess.DEVNULL,
+            stdout=subprocess.PIPE,
+            text=True,
+            # Ctrl-C in a terminal goes to the whole group; the host, not the render
+            # process, decides how to stop (all notes off, the fade played, then stop).
+            start_new_session=True,
+        )
+        line = self._read_line(timeout_s)
+        if not line.startswith("ready "):
+            self._proc.wait(timeout=5)
+            self._proc = None
+            reason = line[len("error: "):] if line.startswith("error: ") else (
+                line or "the render process ended without a word")
+            raise AudioError(reason)
+        self._info = json.loads(line[len("ready "):])
+        # Both processes have it mapped: the file can go (nothing is left behind if the
+        # host is killed).
+        self.engine.close()
+        return self
+
+    def _read_line(self, timeout_s: float) -> str:
+        out = self._proc.stdout
+        ready, _, _ = select.select([out], [], [], timeout_s)
+        if not ready:
+            self._proc.kill()
+            return f"the render process did not start within {timeout_s:g} s"
+        return out.readline().strip()
+
+    def stop(self) -> None:
+        """Stop the render process (the stream is closed and the recording finalised
+        there); safe to call twice."""
+        proc, self._proc = self._proc, None
+        if proc is None:
+            return
+        self._control[C_STOP] = 1
+        try:
+            proc.wait(timeout=10)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+            proc.wait()
+        self.exit_note = f"render process exit status {proc.returncode}"
+
+    def abandon(self) -> None:
+        """The audio server died: the render process finalises the recording and exits
+        without touching the stream (closing a PortAudio JACK stream whose server died
+        blocks and then aborts)."""
+        proc, self._proc = self._proc, None
+        if proc is None:
+            return
+        self._control[C_ABANDON] = 1
+        try:
+            proc.wait(timeout=5)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+            proc.wait()
+
+    def close(self) -> None:
+        self.stop()
+        self.engine.close()
+
+    def __enter__(self) -> LiveOutput:
+        return self.start()
+
+    def __exit__(self, *exc) -> None:
+        self.close()
+
+    # -- state ---------------------------------------------------------------------------
+
+    @property
+    def active(self) -> bool:
+        return self._proc is not None and self._proc.poll() is None and self._status[S_STATE] == _RUNNING
+
+    @property
+    def died(self) -> str | None:
+        """Why the render process ended while it should play, or None while it plays."""
+        if self._proc is None:
+            return None
+        rc = self._proc.poll()
+        return None if rc is None else f"the render process ended (exit status {rc})"
+
+    @property
+    def ring_underruns(self) -> int:
+        return int(self._status[S_RING])
+
+    @property
+    def device_underflows(self) -> int:
+        return int(self._status[S_DEVICE])
+
+    @property
+    def underflows(self) -> int:
+        return self.ring_underruns + self.device_underflows
+
+    @property
+    def render_errors(self) -> int:
+        return int(self._status[S_ERRORS])
+
+    callback_errors = render_errors
+
+    @property
+    def cpu_load(self) -> float:
+        return float(self._status[S_LOAD])
+
+    @property
+    def device_latency_ms(self) -> float:
+        return float(self._status[S_DEVICE_LATENCY]) * 1000.0
+
+    @property
+    def ahead_ms(self) -> float:
+        return self.ahead_s * 1000.0
+
+    @property
+    def latency_ms(self) -> float:
+        return self.ahead_ms + 1000.0 * self.blocksize / self.engine.sample_rate + self.device_latency_ms
+
+    output_latency_ms = latency_ms
+
+    def headroom_ms(self) -> dict[str, float]:
+        s = self._status
+        return {
+            "min": float(s[S_HEAD_MIN]) * 1000.0,
+            "p1": float(s[S_HEAD_P1]) * 1000.0,
+            "median": float(s[S_HEAD_MEDIAN]) * 1000.0,
+            "min_ever": float(s[S_HEAD_MIN_EVER]) * 1000.0,
+        }
+
+    @property
+    def gc_max_ms(self) -> float:
+        return float(self._status[S_GC_MAX]) * 1000.0
+
+    @property
+    def device_name(self) -> str:
+        return str(self._info.get("device", "?"))
+
+    @property
+    def priority_note(self) -> str:
+        return str(self._info.get("priority", "?"))
+
+    @property
+    def pid(self) -> int | None:
+        return self._proc.pid if self._proc is not None else None
+
+    def frame_at(self, when: float | None = None) -> int:
+        """As :meth:`engine.output.AudioOutput.frame_at`, on the render process's clock."""
+        t = time.monotonic() if when is None else when
+        sr = self.engine.sample_rate
+        s = self._status
+        f = int(round((t - float(s[S_OFFSET])) * sr + self.ahead_s * sr))
+        return max(f, int(s[S_FRAME]))
+
+
+# -- the render process ------------------------------------------------------------------
+
+
+def _render_main(spec: dict) -> int:
+    from engine.engine import Engine
+    from engine.output import AudioOutput
+
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
+    # The recorder's writer is the only other Python thread here: let the render loop
+    # have the GIL back within half a millisecond of asking.
+    sys.setswitchinterval(0.0005)
+    shared = _Shared(spec["path"], create=False)
+    status, control = shared.status, shared.control
+    engine = Engine(spec["sample_rate"], spec["max_voices"], queue=shared.queue())
+    engine.max_events_per_block = spec["max_events_per_block"]
+    out = AudioOutput(engine, spec["device"], spec["blocksize"], spec["latency"], record=spec["record"])
+    stopping = []
+    signal.signal(signal.SIGTERM, lambda *a: stopping.append(1))
+    try:
+        out.start(thread=False)
+    except AudioError as exc:
+        print(f"error: {exc}", flush=True)
+        return 1
+    status[S_STATE] = _RUNNING
+    parent = spec["parent"]
+    clock = time.monotonic
+    state = {"next_pct": clock() + _PERCENTILES_S, "next_parent": clock() + 1.0}
+
+    def publish() -> bool:
+        now = clock()
+        status[S_FRAME] = engine.frame
+        status[S_OFFSET] = out._offset
+        status[S_VOICES] = engine.voices.n
+        status[S_RING] = out.ring_underruns
+        status[S_DEVICE] = out.device_underflows
+        status[S_ERRORS] = out.render_errors
+        status[S_LOAD] = out.cpu_load
+        status[S_BEAT] = now
+        shared.serial[:] = engine.patch_serial
+        if now >= state["next_pct"]:
+            state["next_pct"] = now + _PERCENTILES_S
+            h = out.headroom_ms()
+            status[S_HEAD_MIN] = h["min"] / 1000.0
+            status[S_HEAD_MIN_EVER] = h["min_ever"] / 1000.0
+            status[S_HEAD_P1] = h["p1"] / 1000.0
+            status[S_HEAD_MEDIAN] = h["median"] / 1000.0
+            status[S_DEVICE_LATENCY] = out.device_latency_ms / 1000.0
+            status[S_GC_MAX] = out.gc_max_s
+        if now >= state["next_parent"]:
+            state["next_parent"] = now + 1.0
+            if os.getppid() != parent:  # the host is gone: nobody will stop us
+                stopping.append(1)
+        return not (control[C_STOP] or control[C_ABANDON] or stopping)
+
+    status[S_DEVICE_LATENCY] = out.device_latency_ms / 1000.0
+    publish()  # the clock and the frame, before the host asks for them
+    print("ready " + json.dumps({"device": out.device_name, "priority": out.priority_note}), flush=True)
+    out.run(publish)
+    if control[C_ABANDON]:
+        out.abandon()
+        status[S_STATE] = _STOPPED
+        sys.stdout.flush()
+        os._exit(0)
+    out.stop()
+    status[S_STATE] = _STOPPED
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(_render_main(json.loads(sys.argv[1])))
