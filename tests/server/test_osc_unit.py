@@ -30,9 +30,15 @@ class FakeOutput:
         self.underflows = 0
         self.cpu_load = 0.0
         self.output_latency_ms = 2.7
+        self.ahead_ms = 4.0
+        self.ring_underruns = 0
+        self.device_underflows = 0
         self.active = False
         self.t0 = time.monotonic()
         self.skew = 1.0
+
+    def headroom_ms(self):
+        return {"min": 3.0}
 
     def frame_at(self, when=None):
         t = time.monotonic() if when is None else when
