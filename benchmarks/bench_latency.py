@@ -1,18 +1,21 @@
 """Latency figures of the live host, on the real audio path (JACK dummy in CI).
 
-    python benchmarks/bench_latency.py [--model CHECKPOINT] [--n 30]
+    python benchmarks/bench_latency.py [--model CHECKPOINT] [--n 30] [--latency low]
 
 Prints:
-- OSC /note and MIDI note-on -> first non-zero output sample: time from sending to the
-  moment that sample is rendered (block callback time + its offset), and the same plus the
-  stream's output latency (what reaches the DAC);
+- OSC /note and MIDI note-on -> its first sample taken by the device: from sending to
+  the moment PortAudio's callback takes the block holding that sample (read from the
+  recording, placed on the render process's clock), and the same plus the device's own
+  output latency (what reaches the DAC); the host's ready line gives the figure it
+  promises for the total;
 - placement error of timetagged bundles: onsets of notes tagged k * 100 ms apart, against
   k * 4800 frames (samples; 0 = exact);
-- /prompt -> the new patch in use: from sending the prompt to the block in which the
-  engine switched the channel's patch (warm, each prompt new to the model's cache).
+- /prompt -> the new patch in use: from sending the prompt to the render process
+  applying the patch (its per-channel patch counter, warm, each prompt new to the
+  model's cache).
 
-The host runs in this process (the same Host `promptsynth play` builds) so that the audio
-callback can be watched; the model still runs in its worker process.
+The host runs in this process (the same Host `promptsynth play` builds); the engine
+renders in its render process and the model runs in its worker process.
 """
 
 from __future__ import annotations
@@ -33,41 +36,8 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from pythonosc import osc_bundle_builder, osc_message, osc_message_builder  # noqa: E402
 
+from engine.live import S_OFFSET  # noqa: E402
 from server.host import Host, HostConfig  # noqa: E402
-
-
-class Probe:
-    """Wraps Engine.render_into: notes the time of the first non-zero sample after arm(),
-    and the block in which channel ``ch``'s patch changed."""
-
-    def __init__(self, host: Host) -> None:
-        self.host = host
-        self.engine = host.engine
-        self._render = self.engine.render_into
-        self.engine.render_into = self._wrapped
-        self.sr = self.engine.sample_rate
-        self.armed = False
-        self.onsets: list[tuple[float, int]] = []  # (render time of the sample, frame)
-        self.patch_ch = 0
-        self._patch = self.engine.tables[0]
-        self.patch_changes: list[float] = []
-        self.silent_since = 0
-
-    def _wrapped(self, out) -> None:
-        t = time.monotonic()
-        start = self.engine.frame
-        self._render(out)
-        nz = np.flatnonzero(out[:, 0])
-        if nz.size == 0:
-            self.silent_since += out.shape[0]
-        elif self.silent_since > 0:
-            off = int(nz[0])
-            self.onsets.append((t + off / self.sr, start + off))
-            self.silent_since = 0
-        table = self.engine.tables[self.patch_ch]  # a new KeyTable object per patch change
-        if table is not self._patch:
-            self._patch = table
-            self.patch_changes.append(t)
 
 
 def msg(address: str, *args) -> bytes:
@@ -93,24 +63,40 @@ def summary(xs: list[float], unit: str = "ms") -> str:
     )
 
 
-def bench_notes(host: Host, probe: Probe, send, n: int) -> list[float]:
-    lat = []
+def onset_frames(audio: np.ndarray, min_gap: int = 2000) -> list[int]:
+    """First non-zero frame after each run of at least ``min_gap`` silent frames."""
+    nz = np.flatnonzero(audio[:, 0] != 0.0)
+    if nz.size == 0:
+        return []
+    return [int(nz[0])] + [int(b) for a, b in zip(nz[:-1], nz[1:]) if b - a > min_gap]
+
+
+def send_notes(send, n: int) -> list[float]:
+    """Send n short notes, 80 ms apart; their send times (monotonic)."""
+    times = []
     for i in range(n):
-        k = len(probe.onsets)
-        t = time.monotonic()
+        times.append(time.monotonic())
         send(60 + i % 12, True)
-        if wait_for(lambda k=k: len(probe.onsets) > k, 2.0):
-            lat.append((probe.onsets[k][0] - t) * 1000)
         time.sleep(0.03)
         send(60 + i % 12, False)
         time.sleep(0.05)
-    return lat
+    return times
+
+
+def take_time(host: Host, frame: int) -> float:
+    """When the device takes ``frame`` (monotonic), on the render process's clock: block
+    j is taken at offset + (j + 1) * period."""
+    sr = host.engine.sample_rate
+    block = host.output.blocksize
+    offset = float(host.engine._shared.status[S_OFFSET])
+    return offset + (frame // block + 1) * block / sr + (frame % block) / sr
 
 
 def main() -> int:
     ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     ap.add_argument("--model", help="checkpoint folder (default: a random MiniLM one built now)")
     ap.add_argument("--n", type=int, default=30)
+    ap.add_argument("--latency", default="low", help="the host's --latency (render-ahead)")
     args = ap.parse_args()
     model = args.model
     if model is None:
@@ -120,13 +106,15 @@ def main() -> int:
         model = str(make_checkpoint(Path(tempfile.mkdtemp()) / "ckpt", get_encoder("minilm")))
     os.environ.setdefault("JACK_NO_START_SERVER", "1")
     port_name = f"bench-{os.getpid()}"
+    wav = Path(tempfile.mkdtemp()) / "bench.wav"
+    latency = args.latency if args.latency in ("low", "high") else float(args.latency)
     t0 = time.monotonic()
     host = Host(
-        HostConfig(osc_port=0, model=model, bank=tempfile.mkdtemp(), midi_virtual=[port_name])
+        HostConfig(osc_port=0, model=model, bank=tempfile.mkdtemp(), midi_virtual=[port_name],
+                   record=str(wav), latency=latency)
     ).start()
     print(f"start to ready (in-process, imports excluded): {time.monotonic() - t0:.2f} s")
     print(host.describe())
-    probe = Probe(host)
     underruns_at_ready = host.output.underflows
     sock = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
     sock.bind(("127.0.0.1", 0))
@@ -135,16 +123,10 @@ def main() -> int:
     for name, v in [("attack_s", 0.0), ("sustain", 1.0), ("release_s", 0.001), ("mod_index", 0.0)]:
         sock.sendto(msg(f"/param/{name}", v, 1), target)
     time.sleep(0.2)
-    latency_ms = host.output.output_latency_ms
-    block_ms = 1000 * host.output.blocksize / host.engine.sample_rate
+    device_ms = host.output.device_latency_ms
 
-    osc = bench_notes(
-        host, probe, lambda p, on: sock.sendto(msg("/note", p, 100 if on else 0), target), args.n
-    )
-    print(
-        f"OSC /note -> first sample rendered: {summary(osc)}; +output latency {latency_ms:.2f} ms "
-        f"(block {block_ms:.2f} ms)"
-    )
+    osc_sent = send_notes(lambda p, on: sock.sendto(msg("/note", p, 100 if on else 0), target), args.n)
+    time.sleep(0.2)
 
     import mido
 
@@ -152,19 +134,13 @@ def main() -> int:
         f"promptsynth:{port_name}"
     )
     time.sleep(0.2)
-    midi = bench_notes(
-        host,
-        probe,
-        lambda p, on: out.send(mido.Message("note_on", note=p, velocity=100 if on else 0)),
-        args.n,
+    midi_sent = send_notes(
+        lambda p, on: out.send(mido.Message("note_on", note=p, velocity=100 if on else 0)), args.n
     )
     out.close()
-    print(
-        f"MIDI note-on -> first sample rendered: {summary(midi)}; +output latency {latency_ms:.2f} ms"
-    )
+    time.sleep(0.2)
 
     # Bundles tagged k * 100 ms apart (4800 frames), sent out of order, 0.5 s ahead.
-    k0 = len(probe.onsets)
     base = time.time() + 0.5
     step = 4800 / host.engine.sample_rate
     order = list(range(args.n))
@@ -174,34 +150,53 @@ def main() -> int:
             b = osc_bundle_builder.OscBundleBuilder(base + k * step + dt)
             b.add_content(osc_message.OscMessage(msg("/note", 72, vel)))
             sock.sendto(b.build().dgram, target)
-    wait_for(lambda: len(probe.onsets) >= k0 + args.n, 0.5 + args.n * step + 2)
-    frames = [f for _, f in probe.onsets[k0 : k0 + args.n]]
+    time.sleep(0.5 + args.n * step + 0.5)
+    takes = [take_time(host, 0)]  # the clock, kept before the host stops
+
+    # /prompt -> new patch in use (channel 2), each prompt new to the model's caches.
+    pl = []
+    for i in range(args.n):
+        k = host.engine.patch_serial(1)
+        t = time.monotonic()
+        sock.sendto(
+            msg("/prompt", f"benchmark timbre {i} {os.getpid()} {time.time()}", 2, i), target
+        )
+        if wait_for(lambda k=k: host.engine.patch_serial(1) > k, 10.0):
+            pl.append((time.monotonic() - t) * 1000)
+        time.sleep(0.05)
+    under = host.output.underflows - underruns_at_ready
+    sock.close()
+    host.close()
+
+    import soundfile as sf
+
+    audio, _ = sf.read(str(wav), dtype="float32")
+    onsets = onset_frames(audio)
+    n = args.n
+    if len(onsets) < 3 * n:
+        print(f"only {len(onsets)} onsets in the recording for {3 * n} notes")
+        return 1
+    offset0 = takes[0]  # take time of frame 0's block
+
+    def when(frame: int) -> float:
+        block = host.output.blocksize
+        sr = host.engine.sample_rate
+        return offset0 + (frame // block) * block / sr + (frame % block) / sr
+
+    osc_lat = [(when(f) - t) * 1000 for f, t in zip(onsets[:n], osc_sent)]
+    midi_lat = [(when(f) - t) * 1000 for f, t in zip(onsets[n : 2 * n], midi_sent)]
+    print(f"promised by the ready line: {host.output.latency_ms:.2f} ms to the DAC "
+          f"({host.output.latency_ms - device_ms:.2f} ms to the device)")
+    print(f"OSC /note -> taken by the device: {summary(osc_lat)}; +device latency {device_ms:.2f} ms")
+    print(f"MIDI note-on -> taken by the device: {summary(midi_lat)}; +device latency {device_ms:.2f} ms")
+    frames = onsets[2 * n : 3 * n]
     errors = [abs(f - frames[0] - k * 4800) for k, f in enumerate(frames)]
     print(
         f"timetagged bundles, placement error vs k*4800 frames: max {max(errors)} samples, "
         f"mean {statistics.mean(errors):.2f} (n={len(frames)}; re-anchors {host.clock.reanchors})"
     )
-
-    # /prompt -> new patch in use (channel 2), each prompt new to the model's caches.
-    probe.patch_ch = 1
-    probe._patch = host.engine.tables[1]
-    pl = []
-    for i in range(args.n):
-        k = len(probe.patch_changes)
-        t = time.monotonic()
-        sock.sendto(
-            msg("/prompt", f"benchmark timbre {i} {os.getpid()} {time.time()}", 2, i), target
-        )
-        if wait_for(lambda k=k: len(probe.patch_changes) > k, 10.0):
-            pl.append((probe.patch_changes[k] - t) * 1000)
-        time.sleep(0.05)
     print(f"/prompt -> new patch in use (warm, uncached prompt): {summary(pl)}")
-    print(
-        f"underruns: {underruns_at_ready} while starting, {host.output.underflows - underruns_at_ready} "
-        "during the measurements"
-    )
-    sock.close()
-    host.close()
+    print(f"underruns: {underruns_at_ready} while starting, {under} during the measurements")
     return 0
 
 

@@ -315,6 +315,11 @@ def soak(args) -> dict:
         "fails": replies["/fail"],
         "fail_examples": sorted({f for c in clients for f in c.fails})[:10],
         "underruns": end[1] - start_status[1],
+        # Of them: blocks the render thread filled too late (ring), and the device's own
+        # underflows (under JACK: an xrun anywhere in the graph).
+        "ring_underruns": end[13] - start_status[13],
+        "device_underflows": end[14] - start_status[14],
+        "headroom_min_ms": round(end[12], 3),
         "cpu_load_max": round(cpu_max, 3),
         "rss_base_kb": rss_base,
         "rss_end_kb": rss_end,

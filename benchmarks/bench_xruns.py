@@ -1,0 +1,330 @@
+"""JACK's own xrun count: the live host beside a silent client and pyo, in one run.
+
+    python benchmarks/bench_xruns.py [--seconds 8] [--rounds 3] [--voices 32 64]
+        [--latency low high] [--scenarios held churn fuzz burst] [--no-pyo] [--no-model]
+
+Starts its own JACK server (``jackd -n promptsynth-bench -d dummy -r 48000 -p 128``,
+real-time scheduling as `.ci/run` starts one) and, in interleaved rounds, runs on it:
+
+- ``silent``: a sounddevice client whose (Python) callback writes silence;
+- ``pyo``: pyo with 32 FM/ADSR voices (when pyo is installed: ``pip install -e .[bench]``);
+- ``host``: `promptsynth play` at each --voices and --latency, under each scenario:
+  ``held`` (a held chord of that many notes), ``churn`` (the chord, 4 note-ons and
+  4 note-offs every 50 ms and a /prompt each second), ``fuzz`` (the chord and hostile OSC
+  at the host's packet limit, 5,000 packets a second) and ``burst`` (the chord and a
+  1,000-note JACK MIDI burst every 2 s).
+
+For each phase it prints JACK's xruns from jackd's log: ``client`` (``JackEngine::XRun:
+client = ... was not finished``, a client missed the cycle's deadline) and ``driver``
+(``JackTimedDriver::Process XRun``: the server's own thread woke late, the machine's
+doing), the hypervisor's steal in the same seconds, and for the host its own count of
+blocks the render thread did not fill in time (``ring``) and its smallest headroom
+(how far ahead of the device it stayed, ms). Target: the host has 0 client xruns and
+0 ring underruns in every round where the silent client and pyo have 0.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import random
+import re
+import socket
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT))
+
+from pythonosc import osc_message, osc_message_builder  # noqa: E402
+
+SERVER = "promptsynth-bench"
+SR = 48000
+BLOCK = 128
+PROMPTS = ["a warm nylon guitar", "a soft flute", "a bowed cello", "a glassy bell", "a dark bass"]
+
+SILENT = """
+import sys, time, sounddevice as sd
+def cb(outdata, frames, t, status):
+    outdata.fill(0)
+with sd.OutputStream(samplerate=48000, blocksize=128, channels=2, dtype="float32", latency="low", callback=cb):
+    print("ready", flush=True)
+    sys.stdin.read()
+"""
+
+PYO = """
+import sys, pyo
+s = pyo.Server(sr=48000, nchnls=2, buffersize=128, duplex=0, audio="jack")
+s.setVerbosity(0)
+s.boot()
+voices = []
+for i in range(32):
+    env = pyo.Adsr(attack=0.01, decay=0.5, sustain=0.7, release=0.3, dur=0, mul=0.02)
+    fm = pyo.FM(carrier=440.0 * 2 ** ((36 + i - 69) / 12), ratio=2.0, index=3.0, mul=env).out()
+    env.play()
+    voices.append((env, fm))
+s.start()
+print("ready", flush=True)
+sys.stdin.read()
+s.stop()
+"""
+
+
+def osc(address: str, *args) -> bytes:
+    b = osc_message_builder.OscMessageBuilder(address=address)
+    for a in args:
+        b.add_arg(a)
+    return b.build().dgram
+
+
+class Jack:
+    """Our own jackd; every line of its log is kept with the phase running when it came."""
+
+    def __init__(self) -> None:
+        self.phase: str | None = None
+        self.counts: dict[str, dict[str, int]] = {}
+        #: Client xruns by the client that missed its deadline, over the whole run.
+        self.who: dict[str, int] = {}
+        self.proc = subprocess.Popen(
+            ["jackd", "-n", SERVER, "-d", "dummy", "-r", str(SR), "-p", str(BLOCK)],
+            stdout=subprocess.PIPE,
+            stderr=subprocess.STDOUT,
+            text=True,
+        )
+        threading.Thread(target=self._read, daemon=True).start()
+        env = dict(os.environ, JACK_DEFAULT_SERVER=SERVER)
+        for _ in range(50):
+            if subprocess.run(["jack_lsp"], env=env, capture_output=True).returncode == 0:
+                return
+            time.sleep(0.2)
+        raise RuntimeError("jackd did not start")
+
+    def _read(self) -> None:
+        for line in self.proc.stdout:
+            if self.phase is None:
+                continue
+            c = self.counts.setdefault(self.phase, {"client": 0, "driver": 0})
+            if "JackEngine::XRun" in line:
+                c["client"] += 1
+                m = re.search(r"client = (.+?) was not finished", line)
+                if m:
+                    self.who[m.group(1)] = self.who.get(m.group(1), 0) + 1
+            elif "XRun" in line or "xrun" in line:
+                c["driver"] += 1
+
+    def close(self) -> None:
+        self.proc.terminate()
+        self.proc.wait(timeout=10)
+
+
+def steal_ms() -> float:
+    with open("/proc/stat") as f:
+        return int(f.readline().split()[8]) * 1000.0 / os.sysconf("SC_CLK_TCK")
+
+
+class Host:
+    """`promptsynth play` on the bench's JACK server, with an OSC socket to drive it."""
+
+    def __init__(self, voices: int, latency: str, use_model: bool, env: dict) -> None:
+        self.bank = tempfile.mkdtemp(prefix="ps-bench-bank-")
+        cmd = [sys.executable, "-m", "server", "play", "--osc-port", "0", "--voices", str(voices),
+               "--latency", latency, "--midi-virtual", "bench", "--bank", self.bank]
+        if not use_model:
+            cmd.append("--no-model")
+        self.proc = subprocess.Popen(cmd, cwd=ROOT, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                                     text=True, env=dict(env, PYTHONUNBUFFERED="1"))
+        line = self.proc.stdout.readline()
+        m = re.search(r"osc [\d.]+:(\d+)", line)
+        if not m:
+            self.proc.kill()
+            raise RuntimeError(f"host did not start: {line!r} {self.proc.stderr.read()[-2000:]}")
+        self.ready_line = line.strip()
+        self.target = ("127.0.0.1", int(m.group(1)))
+        self.sock = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+        self.sock.bind(("127.0.0.1", 0))
+        self.sock.settimeout(0.2)
+
+    def send(self, data: bytes) -> None:
+        self.sock.sendto(data, self.target)
+
+    def status(self) -> list:
+        self.send(osc("/status"))
+        deadline = time.monotonic() + 20  # after a flood, behind what waits in the socket
+        while time.monotonic() < deadline:
+            try:
+                data, _ = self.sock.recvfrom(65536)
+            except (TimeoutError, OSError):
+                continue
+            if data.startswith(b"#bundle"):
+                continue
+            m = osc_message.OscMessage(data)
+            if m.address == "/status.reply":
+                return list(m.params)
+        raise RuntimeError("no /status reply")
+
+    def chord(self, n: int) -> None:
+        self.send(osc("/panic"))
+        time.sleep(0.2)
+        for i in range(n):
+            self.send(osc("/note", 36 + i % 60, 90, 1 + i % 16))
+
+    def close(self) -> None:
+        self.proc.stdin and self.proc.stdin.close()
+        self.proc.send_signal(2)
+        try:
+            self.proc.wait(timeout=20)
+        except subprocess.TimeoutExpired:
+            self.proc.kill()
+
+
+def drive(host: Host, scenario: str, seconds: float, voices: int) -> None:
+    """Traffic for one phase (the chord is already held)."""
+    end = time.monotonic() + seconds
+    rng = random.Random(1)
+    if scenario == "held":
+        time.sleep(seconds)
+    elif scenario == "churn":
+        next_prompt = time.monotonic()
+        held: list[int] = []
+        while time.monotonic() < end:
+            for _ in range(4):
+                p = rng.randrange(40, 100)
+                host.send(osc("/note", p, rng.randrange(40, 128), 16))
+                held.append(p)
+            while len(held) > 4:
+                host.send(osc("/note/off", held.pop(0), 16))
+            if time.monotonic() >= next_prompt:
+                host.send(osc("/prompt", rng.choice(PROMPTS), 15, rng.randrange(100)))
+                next_prompt += 1.0
+            time.sleep(0.05)
+    elif scenario == "fuzz":
+        from tests.server.oscfuzz import raw_cases
+
+        cases = [d for d, _ in raw_cases(2000)]
+        # A socket of its own: the /fail replies it earns are not read.
+        sock = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+        i = 0
+        while time.monotonic() < end:
+            t0 = time.monotonic()
+            for _ in range(50):  # 50 packets per 10 ms: 5,000 a second, the host's limit
+                sock.sendto(cases[i % len(cases)], host.target)
+                i += 1
+            time.sleep(max(0.0, 0.01 - (time.monotonic() - t0)))
+        sock.close()
+    elif scenario == "burst":
+        import rtmidi
+
+        out = rtmidi.MidiOut(rtmidi.API_UNIX_JACK, name="ps-bench")
+        names = out.get_ports()
+        match = [i for i, n in enumerate(names) if n.endswith("promptsynth:bench")]
+        if not match:
+            raise RuntimeError(f"host MIDI port not found among {names}")
+        out.open_port(match[0])
+        time.sleep(0.2)
+        notes = [(0x90 | (i // 128) % 16, i % 128) for i in range(1000)]
+        while time.monotonic() < end:
+            for st, p in notes:
+                out.send_message([st, p, 100])
+            time.sleep(1.0)
+            for st, p in notes:
+                out.send_message([st & 0x0F | 0x80, p, 0])
+            time.sleep(1.0)
+        out.close_port()
+        del out
+
+
+def run_client(code: str, env: dict) -> subprocess.Popen:
+    proc = subprocess.Popen([sys.executable, "-c", code], stdin=subprocess.PIPE, stdout=subprocess.PIPE,
+                            stderr=subprocess.PIPE, text=True, env=env)
+    for line in proc.stdout:  # pyo prints a banner first
+        if line.startswith("ready"):
+            return proc
+    proc.kill()
+    raise RuntimeError(f"client did not start: {proc.stderr.read()[-1500:]}")
+
+
+def main() -> int:
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("--seconds", type=float, default=8.0, help="seconds per phase")
+    ap.add_argument("--rounds", type=int, default=3)
+    ap.add_argument("--voices", type=int, nargs="+", default=[32, 64])
+    ap.add_argument("--latency", nargs="+", default=["low"], help="host --latency settings")
+    ap.add_argument("--scenarios", nargs="+", default=["held", "churn", "fuzz", "burst"])
+    ap.add_argument("--no-pyo", action="store_true")
+    ap.add_argument("--no-model", action="store_true", help="churn sends no prompts")
+    args = ap.parse_args()
+    try:
+        import pyo  # noqa: F401
+
+        have_pyo = not args.no_pyo
+    except ImportError:
+        have_pyo = False
+    env = dict(os.environ, JACK_DEFAULT_SERVER=SERVER, JACK_NO_START_SERVER="1", PYO_GUI_WX="0")
+    os.environ.update(JACK_DEFAULT_SERVER=SERVER, JACK_NO_START_SERVER="1")
+    jack = Jack()
+    rows = []
+
+    def phase(name: str, rnd: int, body, host: Host | None = None) -> None:
+        key = f"{name}#{rnd}"
+        s0 = host.status() if host else None
+        st0 = steal_ms()
+        jack.phase = key
+        body()
+        jack.phase = None
+        st1 = steal_ms()
+        row = {"phase": name, "round": rnd, **jack.counts.get(key, {"client": 0, "driver": 0}),
+               "steal_ms": st1 - st0}
+        if host:
+            s1 = host.status()
+            row["ring"] = s1[13] - s0[13]
+            row["device"] = s1[14] - s0[14]
+            row["headroom_ms"] = s1[12]
+        rows.append(row)
+        print(_fmt(row), flush=True)
+
+    print(f"{'phase':<28}{'round':>6}{'client':>8}{'driver':>8}{'steal_ms':>10}{'ring':>6}{'device':>8}{'headroom_ms':>13}")
+    try:
+        for rnd in range(1, args.rounds + 1):
+            controls = [("silent", SILENT)] + ([("pyo-32", PYO)] if have_pyo else [])
+            for name, code in controls:
+                proc = run_client(code, env)
+                time.sleep(0.5)
+                phase(name, rnd, lambda: time.sleep(args.seconds))
+                proc.stdin.close()
+                proc.wait(timeout=10)
+            for latency in args.latency:
+                for voices in args.voices:
+                    host = Host(voices, latency, not args.no_model, env)
+                    try:
+                        time.sleep(1.0)
+                        for sc in args.scenarios:
+                            host.chord(voices)
+                            time.sleep(0.3)
+                            phase(f"host-{voices}-{latency}-{sc}", rnd,
+                                  lambda sc=sc, host=host, voices=voices: drive(host, sc, args.seconds, voices), host)
+                    finally:
+                        host.close()
+    finally:
+        jack.close()
+    print("\nclient xruns by client:", jack.who or "none")
+    print("\ntotals over rounds (client xruns / driver xruns / ring underruns, steal ms):")
+    names = dict.fromkeys(r["phase"] for r in rows)
+    for n in names:
+        rs = [r for r in rows if r["phase"] == n]
+        ring = sum(r.get("ring", 0) for r in rs)
+        print(f"  {n:<28} {sum(r['client'] for r in rs):>4} / {sum(r['driver'] for r in rs):>4} / "
+              f"{ring if 'ring' in rs[0] else '-':>4}   steal {sum(r['steal_ms'] for r in rs):.0f}")
+    return 0
+
+
+def _fmt(r: dict) -> str:
+    ring = f"{r['ring']:>6}{r['device']:>8}{r['headroom_ms']:>13.2f}" if "ring" in r else f"{'-':>6}{'-':>8}{'-':>13}"
+    return f"{r['phase']:<28}{r['round']:>6}{r['client']:>8}{r['driver']:>8}{r['steal_ms']:>10.0f}{ring}"
+
+
+if __name__ == "__main__":
+    sys.exit(main())
