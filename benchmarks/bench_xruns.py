@@ -15,7 +15,10 @@ real-time scheduling as `.ci/run` starts one) and, in interleaved rounds, runs o
   1,000-note JACK MIDI burst every 2 s).
 
 For each phase it prints JACK's xruns from jackd's log: ``client`` (``JackEngine::XRun:
-client = ... was not finished``, a client missed the cycle's deadline) and ``driver``
+client = ... was not finished``, a client missed the cycle's deadline; ``host``: of them,
+the host's own clients, ``control``: a silent client that runs beside the host in every
+host phase, the control in the same window; a late client makes the clients after it in
+the graph late too) and ``driver``
 (``JackTimedDriver::Process XRun``: the server's own thread woke late, the machine's
 doing), the hypervisor's steal in the same seconds, and for the host its own count of
 blocks the render thread did not fill in time (``ring``) and its smallest headroom
@@ -43,6 +46,11 @@ sys.path.insert(0, str(ROOT))
 from pythonosc import osc_message, osc_message_builder  # noqa: E402
 
 SERVER = "promptsynth-bench"
+#: The host's JACK clients: the render process's audio, its MIDI ports (rtmidi).
+HOST_CLIENTS = ("promptsynth", "RtMidiIn Client")
+#: A silent client that runs beside the host in every host phase: the control measured
+#: in the same window (it is Python on JACK's thread, like the "silent" phase's).
+CONTROL = "silent-control"
 SR = 48000
 BLOCK = 128
 PROMPTS = ["a warm nylon guitar", "a soft flute", "a bowed cello", "a glassy bell", "a dark bass"]
@@ -54,6 +62,20 @@ def cb(outdata, frames, t, status):
 with sd.OutputStream(samplerate=48000, blocksize=128, channels=2, dtype="float32", latency="low", callback=cb):
     print("ready", flush=True)
     sys.stdin.read()
+"""
+
+SILENT_BESIDE = """
+import sys, jack
+c = jack.Client("silent-control", no_start_server=True)
+port = c.outports.register("out")
+@c.set_process_callback
+def process(frames):
+    port.get_array().fill(0.0)
+c.activate()
+print("ready", flush=True)
+sys.stdin.read()
+c.deactivate()
+c.close()
 """
 
 PYO = """
@@ -89,8 +111,12 @@ class Jack:
         self.counts: dict[str, dict[str, int]] = {}
         #: Client xruns by the client that missed its deadline, over the whole run.
         self.who: dict[str, int] = {}
+        self._lock = threading.Lock()
+        self._pending: set[str] = set()
+        self._pending_counts: dict = {}
+        self.phase_start = time.monotonic()
         self.proc = subprocess.Popen(
-            ["jackd", "-n", SERVER, "-d", "dummy", "-r", str(SR), "-p", str(BLOCK)],
+            ["stdbuf", "-oL", "-eL", "jackd", "-n", SERVER, "-d", "dummy", "-r", str(SR), "-p", str(BLOCK)],
             stdout=subprocess.PIPE,
             stderr=subprocess.STDOUT,
             text=True,
@@ -104,17 +130,53 @@ class Jack:
         raise RuntimeError("jackd did not start")
 
     def _read(self) -> None:
+        last = 0.0
         for line in self.proc.stdout:
-            if self.phase is None:
+            now = time.monotonic()
+            if self.phase is None or ("XRun" not in line and "xrun" not in line):
                 continue
-            c = self.counts.setdefault(self.phase, {"client": 0, "driver": 0})
-            if "JackEngine::XRun" in line:
-                c["client"] += 1
-                m = re.search(r"client = (.+?) was not finished", line)
-                if m:
-                    self.who[m.group(1)] = self.who.get(m.group(1), 0) + 1
-            elif "XRun" in line or "xrun" in line:
-                c["driver"] += 1
+            with self._lock:
+                c = self.counts.setdefault(self.phase, {"client": 0, "driver": 0})
+                # Lines less than 1 ms apart belong to one late cycle (one event): a
+                # late client makes those after it in the graph late too.
+                if now - last > 0.001:
+                    self._flush()
+                if not self._pending:
+                    self._pending_counts = c  # the phase the event began in
+                last = now
+                if "JackEngine::XRun" in line:
+                    c["client"] += 1
+                    m = re.search(r"client = (.+?) was not finished", line)
+                    if m:
+                        who = m.group(1)
+                        self._pending.add(who)
+                        self.who[who] = self.who.get(who, 0) + 1
+                        if who.startswith(HOST_CLIENTS):
+                            c["host"] = c.get("host", 0) + 1
+                        elif who == CONTROL:
+                            c["control"] = c.get("control", 0) + 1
+                else:
+                    c["driver"] += 1
+                    self._pending.add("(driver)")
+            if os.environ.get("BENCH_XRUN_TIMES"):
+                print(f"    {now - self.phase_start:7.3f} s {self.phase}: {line.strip()}", flush=True)
+
+    def flush(self) -> None:
+        """Count the event in progress (at the end of a phase)."""
+        with self._lock:
+            self._flush()
+
+    def _flush(self) -> None:
+        if self._pending:
+            self._event(self._pending_counts, self._pending)
+            self._pending = set()
+
+    @staticmethod
+    def _event(c: dict, clients: set[str]) -> None:
+        """Count one late cycle; "ours" when only the host's clients were late in it."""
+        c["events"] = c.get("events", 0) + 1
+        if clients and all(w.startswith(HOST_CLIENTS) for w in clients):
+            c["ours"] = c.get("ours", 0) + 1
 
     def close(self) -> None:
         self.proc.terminate()
@@ -151,12 +213,22 @@ class Host:
     def send(self, data: bytes) -> None:
         self.sock.sendto(data, self.target)
 
-    def status(self) -> list:
-        self.send(osc("/status"))
-        deadline = time.monotonic() + 20  # after a flood, behind what waits in the socket
+    def status(self, watcher: bool = False) -> list:
+        """/status, over a socket of its own for the watcher thread."""
+        if watcher:
+            if not hasattr(self, "wsock"):
+                self.wsock = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+                self.wsock.bind(("127.0.0.1", 0))
+                self.wsock.settimeout(0.2)
+            return self._ask_status(self.wsock, 2.0)
+        return self._ask_status(self.sock)
+
+    def _ask_status(self, sock: socket.socket, wait_s: float = 20.0) -> list:
+        sock.sendto(osc("/status"), self.target)
+        deadline = time.monotonic() + wait_s  # after a flood, behind what waits in the socket
         while time.monotonic() < deadline:
             try:
-                data, _ = self.sock.recvfrom(65536)
+                data, _ = sock.recvfrom(65536)
             except (TimeoutError, OSError):
                 continue
             if data.startswith(b"#bundle"):
@@ -234,7 +306,7 @@ def drive(host: Host, scenario: str, seconds: float, voices: int) -> None:
                 out.send_message([st & 0x0F | 0x80, p, 0])
             time.sleep(1.0)
         out.close_port()
-        del out
+        out.delete()  # the JACK client itself, or it lingers in the graph
 
 
 def run_client(code: str, env: dict) -> subprocess.Popen:
@@ -256,6 +328,7 @@ def main() -> int:
     ap.add_argument("--scenarios", nargs="+", default=["held", "churn", "fuzz", "burst"])
     ap.add_argument("--no-pyo", action="store_true")
     ap.add_argument("--no-model", action="store_true", help="churn sends no prompts")
+    ap.add_argument("--no-controls", action="store_true", help="skip the silent client and pyo")
     args = ap.parse_args()
     try:
         import pyo  # noqa: F401
@@ -272,24 +345,47 @@ def main() -> int:
         key = f"{name}#{rnd}"
         s0 = host.status() if host else None
         st0 = steal_ms()
+        jack.phase_start = time.monotonic()
         jack.phase = key
+        headroom = []
+        if host:
+            # /status gives the last second's smallest headroom: ask every half second.
+            done = threading.Event()
+
+            def watch():
+                while not done.wait(0.5):
+                    try:
+                        headroom.append(host.status(watcher=True)[12])
+                    except RuntimeError:  # lost in a flood (the kernel drops beyond it)
+                        pass
+
+            watcher = threading.Thread(target=watch, daemon=True)
+            watcher.start()
         body()
+        if host:
+            done.set()
+            watcher.join()
+        time.sleep(0.05)  # the log's last lines of the phase
+        jack.flush()
         jack.phase = None
         st1 = steal_ms()
-        row = {"phase": name, "round": rnd, **jack.counts.get(key, {"client": 0, "driver": 0}),
-               "steal_ms": st1 - st0}
+        row = {"phase": name, "round": rnd, "host": 0, "control": 0, "events": 0, "ours": 0,
+               **jack.counts.get(key, {"client": 0, "driver": 0}), "steal_ms": st1 - st0}
         if host:
             s1 = host.status()
             row["ring"] = s1[13] - s0[13]
             row["device"] = s1[14] - s0[14]
-            row["headroom_ms"] = s1[12]
+            row["headroom_ms"] = min(headroom + [s1[12]])
         rows.append(row)
         print(_fmt(row), flush=True)
 
-    print(f"{'phase':<28}{'round':>6}{'client':>8}{'driver':>8}{'steal_ms':>10}{'ring':>6}{'device':>8}{'headroom_ms':>13}")
+    print(f"{'phase':<28}{'round':>6}{'events':>7}{'ours':>5}{'client':>8}{'host':>6}{'control':>8}{'driver':>8}{'steal_ms':>10}"
+          f"{'ring':>6}{'device':>8}{'headroom_ms':>13}")
     try:
         for rnd in range(1, args.rounds + 1):
             controls = [("silent", SILENT)] + ([("pyo-32", PYO)] if have_pyo else [])
+            if args.no_controls:
+                controls = []
             for name, code in controls:
                 proc = run_client(code, env)
                 time.sleep(0.5)
@@ -298,6 +394,9 @@ def main() -> int:
                 proc.wait(timeout=10)
             for latency in args.latency:
                 for voices in args.voices:
+                    # The control joins the graph before the host: nothing changes the
+                    # graph during the host's phases but what the phase does.
+                    beside = run_client(SILENT_BESIDE, env)
                     host = Host(voices, latency, not args.no_model, env)
                     try:
                         time.sleep(1.0)
@@ -308,22 +407,31 @@ def main() -> int:
                                   lambda sc=sc, host=host, voices=voices: drive(host, sc, args.seconds, voices), host)
                     finally:
                         host.close()
+                        beside.stdin.close()
+                        beside.wait(timeout=10)
     finally:
         jack.close()
     print("\nclient xruns by client:", jack.who or "none")
-    print("\ntotals over rounds (client xruns / driver xruns / ring underruns, steal ms):")
+    print("\ntotals over rounds: late cycles (events), those where only the host's clients were late "
+          "(ours); client xruns (the host's clients', the control's) / driver xruns / "
+          "ring underruns; steal ms; rounds with no xrun at all")
     names = dict.fromkeys(r["phase"] for r in rows)
     for n in names:
         rs = [r for r in rows if r["phase"] == n]
         ring = sum(r.get("ring", 0) for r in rs)
-        print(f"  {n:<28} {sum(r['client'] for r in rs):>4} / {sum(r['driver'] for r in rs):>4} / "
-              f"{ring if 'ring' in rs[0] else '-':>4}   steal {sum(r['steal_ms'] for r in rs):.0f}")
+        clean = sum(1 for r in rs if r["client"] == 0 and r["driver"] == 0 and r.get("ring", 0) == 0)
+        print(f"  {n:<28} events {sum(r['events'] for r in rs):>3}, ours {sum(r['ours'] for r in rs):>3};  "
+              f"{sum(r['client'] for r in rs):>4} ({sum(r['host'] for r in rs)}, "
+              f"{sum(r['control'] for r in rs)}) / {sum(r['driver'] for r in rs):>3} / "
+              f"{ring if 'ring' in rs[0] else '-':>3};  steal {sum(r['steal_ms'] for r in rs):>4.0f};  "
+              f"clean {clean}/{len(rs)}")
     return 0
 
 
 def _fmt(r: dict) -> str:
     ring = f"{r['ring']:>6}{r['device']:>8}{r['headroom_ms']:>13.2f}" if "ring" in r else f"{'-':>6}{'-':>8}{'-':>13}"
-    return f"{r['phase']:<28}{r['round']:>6}{r['client']:>8}{r['driver']:>8}{r['steal_ms']:>10.0f}{ring}"
+    return (f"{r['phase']:<28}{r['round']:>6}{r['events']:>7}{r['ours']:>5}{r['client']:>8}{r['host']:>6}{r['control']:>8}{r['driver']:>8}"
+            f"{r['steal_ms']:>10.0f}{ring}")
 
 
 if __name__ == "__main__":

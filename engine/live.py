@@ -40,6 +40,8 @@ from engine.sender import N_CHANNELS, EventSender
 
 __all__ = ["LiveEngine", "LiveOutput", "QUEUE_CAPACITY"]
 
+#: The render process's JACK client: its ports are ``promptsynth-audio:out_0`` and ``_1``.
+JACK_CLIENT_NAME = "promptsynth-audio"
 #: Events the shared ring holds.
 QUEUE_CAPACITY = 8192
 _N_VALUES = 4
@@ -356,7 +358,10 @@ def _render_main(spec: dict) -> int:
     status, control = shared.status, shared.control
     engine = Engine(spec["sample_rate"], spec["max_voices"], queue=shared.queue())
     engine.max_events_per_block = spec["max_events_per_block"]
-    out = AudioOutput(engine, spec["device"], spec["blocksize"], spec["latency"], record=spec["record"])
+    out = AudioOutput(
+        engine, spec["device"], spec["blocksize"], spec["latency"], record=spec["record"],
+        client_name=JACK_CLIENT_NAME,
+    )
     stopping = []
     signal.signal(signal.SIGTERM, lambda *a: stopping.append(1))
     try:

@@ -48,8 +48,9 @@ LATENCY_PRESETS = {"low": 1.5, "high": 4.0}
 #: server (10 by default) and its clients' process threads (5), which must never wait
 #: for it.
 RENDER_PRIORITY = 3
-#: Blocks of render time kept as headroom measurements (the lateness distribution).
-_HEADROOM_WINDOW = 4096
+#: Seconds of blocks whose headroom (how far ahead of the device each was finished) the
+#: lateness figures cover: the last second, so that /status shows what happens now.
+HEADROOM_WINDOW_S = 1.0
 #: Collect Python's young garbage this often, on the render thread right after a block
 #: (the cyclic collector is off while streaming: it would run wherever an allocation
 #: trips it, the render thread included, and a full pass takes milliseconds).
@@ -114,6 +115,26 @@ def parse_latency(value: float | str, blocksize: int, sample_rate: int) -> float
             f"{0.5 * period:.4f}..0.5 (half a block at least), got {value!r}"
         )
     return s
+
+
+def _set_jack_client_name(sd, name: str) -> None:
+    """Name PortAudio's JACK client (PaJack_SetClientName), which takes effect when
+    PortAudio initialises: so restart it. Without PortAudio's JACK support, nothing."""
+    import ctypes
+
+    try:
+        set_name = ctypes.CDLL(sd._libname).PaJack_SetClientName
+    except (OSError, AttributeError):
+        return
+    # PortAudio keeps the pointer: the bytes must outlive the stream.
+    global _JACK_NAME
+    _JACK_NAME = name.encode()
+    set_name(ctypes.c_char_p(_JACK_NAME))
+    sd._terminate()
+    sd._initialize()
+
+
+_JACK_NAME = b""
 
 
 def _warm_up(sample_rate: int, blocksize: int) -> None:
@@ -220,6 +241,9 @@ class AudioOutput:
         record: optional path of a WAV file receiving every rendered block, sample-exact
             on the engine's frames.
         priority: SCHED_FIFO priority asked for the render thread (0: do not ask).
+        client_name: under JACK, the client's name (its ports are ``NAME:out_0`` ...);
+            None: PortAudio's default. Setting it restarts PortAudio in this process, so
+            only a process without other streams (the render process) sets it.
     """
 
     def __init__(
@@ -230,6 +254,7 @@ class AudioOutput:
         latency: float | str = "low",
         record: str | os.PathLike | None = None,
         priority: int = RENDER_PRIORITY,
+        client_name: str | None = None,
     ) -> None:
         if isinstance(blocksize, bool) or not isinstance(blocksize, int) or not 16 <= blocksize <= 8192:
             raise ValueError(f"blocksize must be an int in range 16..8192, got {blocksize!r}")
@@ -238,6 +263,7 @@ class AudioOutput:
         self.blocksize = blocksize
         self.ahead_s = parse_latency(latency, blocksize, engine.sample_rate)
         self.priority = int(priority)
+        self.client_name = client_name
         #: Blocks that ran dry before the render thread filled them (it was late): clicks.
         self.ring_underruns = 0
         #: Underflows the device reported (under JACK: an xrun anywhere in the graph).
@@ -260,7 +286,8 @@ class AudioOutput:
         self._offsets = [math.inf] * CLOCK_WINDOW
         self._offset = time.monotonic()
         self._n_clock = 0
-        self._headroom = np.full(_HEADROOM_WINDOW, np.nan)
+        self._headroom_window = max(16, int(HEADROOM_WINDOW_S * engine.sample_rate / blocksize))
+        self._headroom = np.full(self._headroom_window, np.nan)
         self._n_headroom = 0
         self.headroom_min_s = math.inf
         self._busy_s = 0.0
@@ -282,6 +309,8 @@ class AudioOutput:
             return self
         sd = _sd()
         rtmixer = _rtmixer()
+        if self.client_name is not None:
+            _set_jack_client_name(sd, self.client_name)
         # The voices' matrix products run in BLAS. A multi-threaded BLAS hands them to
         # worker threads of ordinary priority, so a busy machine stalls the render thread
         # behind them; one thread keeps the work on the render thread.
@@ -436,10 +465,10 @@ class AudioOutput:
 
     def headroom_ms(self) -> dict[str, float]:
         """How far ahead of the device the render thread stayed: for the recent blocks
-        (up to 4096), the time left between a block's render ending and the device taking
+        (the last second's), the time left between a block's render ending and the device taking
         it: min, 1st percentile and median, in ms, plus the minimum since start. A
         negative value is an underrun."""
-        n = min(self._n_headroom, _HEADROOM_WINDOW)
+        n = min(self._n_headroom, self._headroom_window)
         if n == 0:
             return {"min": math.nan, "p1": math.nan, "median": math.nan, "min_ever": math.nan, "blocks": 0}
         h = self._headroom[:n] * 1000.0
@@ -548,7 +577,7 @@ class AudioOutput:
                     # The time left before the device takes this block (once the clock
                     # has been seen running: before, it is a guess).
                     h = self._offset + self._written / sr - t1
-                    self._headroom[self._n_headroom % _HEADROOM_WINDOW] = h
+                    self._headroom[self._n_headroom % self._headroom_window] = h
                     self._n_headroom += 1
                     if h < self.headroom_min_s:
                         self.headroom_min_s = h

@@ -1,14 +1,12 @@
-"""Real-time scheduling for the host's own threads, so that the GIL cannot be held
-hostage by a thread that the kernel has preempted.
+"""Real-time scheduling for the host's timing threads: the MIDI poller (it timestamps
+what arrives) and the bundle scheduler (it queues timetagged events in time).
 
-The audio callback is Python: every block it must take the GIL. JACK runs it at a
-real-time priority, but the GIL goes to whichever thread holds it, and a host thread at
-ordinary priority (OSC, scheduler, model manager) that the kernel preempts while holding
-it (a busy machine: a model training, a browser) keeps the callback waiting for a whole
-time slice: an underrun. Running those threads at the lowest real-time priority, below
-the audio thread, means nothing ordinary can preempt them; each holds the GIL for at most
-the switch interval (0.5 ms) and hands it over. Their work is small and bounded (the OSC
-thread is rate-limited), so they cannot starve the machine.
+Both do small, bounded work at the lowest real-time priority, so that a busy machine
+(a model training, a browser) cannot delay a timestamp or a scheduled event by a time
+slice. The engine renders in a process of its own (engine.live) and never waits for
+this process's GIL. The OSC receiver and the model manager stay at ordinary priority: a
+flood of packets keeps the OSC thread busy, and at a real-time priority that starved
+JACK's client threads through the kernel's real-time throttling.
 
 Where the process may not use real-time scheduling (no rtprio limit for the user, not
 Linux), threads stay as they are and :func:`promote_current_thread` returns False.

@@ -268,10 +268,6 @@ class ModelWorker:
         return False, "model worker stopped"
 
     def _manage(self) -> None:
-        from server.rt import promote_current_thread
-
-        # Not the model process: only this thread, which passes results on.
-        promote_current_thread()
         backoff = 0.5
         first = True
         while not self._closed:
