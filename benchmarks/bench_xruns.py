@@ -11,8 +11,12 @@ real-time scheduling as `.ci/run` starts one) and, in interleaved rounds, runs o
 - ``host``: `promptsynth play` at each --voices and --latency, under each scenario:
   ``held`` (a held chord of that many notes), ``churn`` (the chord, 4 note-ons and
   4 note-offs every 50 ms and a /prompt each second), ``fuzz`` (the chord and hostile OSC
-  at the host's packet limit, 5,000 packets a second) and ``burst`` (the chord and a
-  1,000-note JACK MIDI burst every 2 s).
+  at the host's packet limit, 5,000 packets a second), ``burst`` (the chord and a
+  1,000-note JACK MIDI burst every 2 s), ``hotplug`` (the chord, and a MIDI keyboard
+  process that appears, holds three keys and closes its port, about once a second; the
+  host follows it with ``--midi-in ps-hotplug``) and ``hotplug-kill`` (the same, the
+  keyboard process killed instead: JACK then counts the dead client and the host's input
+  connected to it as late, whatever the host does).
 
 For each phase it prints JACK's xruns from jackd's log: ``client`` (``JackEngine::XRun:
 client = ... was not finished``, a client missed the cycle's deadline; ``host``: of them,
@@ -47,7 +51,7 @@ from pythonosc import osc_message, osc_message_builder  # noqa: E402
 
 SERVER = "promptsynth-bench"
 #: The host's JACK clients: the render process's audio, its MIDI ports (rtmidi).
-HOST_CLIENTS = ("promptsynth", "RtMidiIn Client")
+HOST_CLIENTS = ("promptsynth",)
 #: A silent client that runs beside the host in every host phase: the control measured
 #: in the same window (it is Python on JACK's thread, like the "silent" phase's).
 CONTROL = "silent-control"
@@ -76,6 +80,18 @@ print("ready", flush=True)
 sys.stdin.read()
 c.deactivate()
 c.close()
+"""
+
+KEYBOARD = """
+import sys, mido
+out = mido.Backend("mido.backends.rtmidi/UNIX_JACK", load=True).open_output(
+    "ps-hotplug", virtual=True, client_name="ps-bench-kbd")
+print("ready", flush=True)
+for line in sys.stdin:
+    for p in line.split():
+        out.send(mido.Message("note_on", note=int(p), velocity=100))
+    print("sent", flush=True)
+out.close()  # end of input: the port goes away as a driver removes an unplugged device
 """
 
 PYO = """
@@ -194,7 +210,8 @@ class Host:
     def __init__(self, voices: int, latency: str, use_model: bool, env: dict) -> None:
         self.bank = tempfile.mkdtemp(prefix="ps-bench-bank-")
         cmd = [sys.executable, "-m", "server", "play", "--osc-port", "0", "--voices", str(voices),
-               "--latency", latency, "--midi-virtual", "bench", "--bank", self.bank]
+               "--latency", latency, "--midi-virtual", "bench", "--midi-in", "ps-hotplug",
+               "--bank", self.bank]
         if not use_model:
             cmd.append("--no-model")
         self.proc = subprocess.Popen(cmd, cwd=ROOT, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
@@ -287,6 +304,24 @@ def drive(host: Host, scenario: str, seconds: float, voices: int) -> None:
                 i += 1
             time.sleep(max(0.0, 0.01 - (time.monotonic() - t0)))
         sock.close()
+    elif scenario in ("hotplug", "hotplug-kill"):
+        # A keyboard plugged in, three keys held, unplugged (its port closed, or the
+        # process killed), again and again.
+        while time.monotonic() < end:
+            kbd = subprocess.Popen([sys.executable, "-c", KEYBOARD], stdin=subprocess.PIPE,
+                                   stdout=subprocess.PIPE, text=True)
+            kbd.stdout.readline()
+            time.sleep(0.2)  # the host connects it within 50 ms
+            kbd.stdin.write("60 64 67\n")
+            kbd.stdin.flush()
+            kbd.stdout.readline()
+            time.sleep(0.3)
+            if scenario == "hotplug":
+                kbd.stdin.close()
+            else:
+                kbd.kill()
+            kbd.wait()
+            time.sleep(0.2)
     elif scenario == "burst":
         import rtmidi
 
@@ -325,7 +360,7 @@ def main() -> int:
     ap.add_argument("--rounds", type=int, default=3)
     ap.add_argument("--voices", type=int, nargs="+", default=[32, 64])
     ap.add_argument("--latency", nargs="+", default=["low"], help="host --latency settings")
-    ap.add_argument("--scenarios", nargs="+", default=["held", "churn", "fuzz", "burst"])
+    ap.add_argument("--scenarios", nargs="+", default=["held", "churn", "fuzz", "burst", "hotplug"])
     ap.add_argument("--no-pyo", action="store_true")
     ap.add_argument("--no-model", action="store_true", help="churn sends no prompts")
     ap.add_argument("--no-controls", action="store_true", help="skip the silent client and pyo")

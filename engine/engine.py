@@ -87,6 +87,7 @@ class Engine(EventSender):
         self.volume = np.full(N_CHANNELS, 100.0)
         self.pan = np.full(N_CHANNELS, 64.0)
         self.pedal = np.zeros(N_CHANNELS, dtype=bool)
+        self.sostenuto = np.zeros(N_CHANNELS, dtype=bool)
         self._rpn = np.full((N_CHANNELS, 2), 127, dtype=np.int64)
         self._rpn_data = np.zeros((N_CHANNELS, 2))
         self._gain_lr = np.zeros((N_CHANNELS, 2))
@@ -196,6 +197,7 @@ class Engine(EventSender):
             vb = self.voices
             vb.fade(np.flatnonzero(vb.fading[: vb.n] == 0))
             self.pedal[:] = False
+            self.sostenuto[:] = False
 
     def _find(self, ch: int, pitch: int) -> int:
         vb = self.voices
@@ -273,6 +275,8 @@ class Engine(EventSender):
         if self.pedal[ch]:
             vb.held[i] = 0.0
             vb.pedal_held[i] = 1.0
+        elif vb.sost[i]:
+            vb.held[i] = 0.0  # the sostenuto pedal holds it until it is lifted
         else:
             vb.start_release(i)
 
@@ -297,9 +301,28 @@ class Engine(EventSender):
             if self.pedal[ch] and not down:
                 idx = self._channel_voices(ch)
                 idx = idx[vb.pedal_held[idx] > 0]
+                vb.pedal_held[idx] = 0.0
+                idx = idx[vb.sost[idx] == 0]  # the sostenuto pedal still holds those
                 if idx.size:
                     vb.start_release(idx)
             self.pedal[ch] = down
+        elif control == CC.SOSTENUTO:
+            down = value >= 64
+            idx = self._channel_voices(ch)
+            if down and not self.sostenuto[ch]:
+                # It holds the notes sounding now (keys down, or held by the sustain
+                # pedal); notes started later are not held by it.
+                idx = idx[(vb.released[idx] == 0) & ((vb.held[idx] > 0) | (vb.pedal_held[idx] > 0))]
+                vb.sost[idx] = 1.0
+            elif not down and self.sostenuto[ch]:
+                idx = idx[vb.sost[idx] > 0]
+                vb.sost[idx] = 0.0
+                idx = idx[(vb.held[idx] == 0) & (vb.released[idx] == 0)]
+                if self.pedal[ch]:
+                    vb.pedal_held[idx] = 1.0
+                elif idx.size:
+                    vb.start_release(idx)
+            self.sostenuto[ch] = down
         elif control in (CC.RPN_MSB, CC.RPN_LSB):
             self._rpn[ch, 0 if control == CC.RPN_MSB else 1] = value
         elif control in (CC.NRPN_MSB, CC.NRPN_LSB):
@@ -319,6 +342,7 @@ class Engine(EventSender):
             self._update_pitch(ch)
             self._rpn[ch] = 127
             self._cc(ch, CC.SUSTAIN, 0)
+            self._cc(ch, CC.SOSTENUTO, 0)
         elif control == CC.ALL_NOTES_OFF:
             idx = self._channel_voices(ch)
             idx = idx[vb.released[idx] == 0]

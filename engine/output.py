@@ -232,6 +232,10 @@ class Recorder:
 class AudioOutput:
     """Streams an Engine to an output device, rendering ahead on a thread of its own.
 
+    The render thread shares this process's GIL: other busy Python threads here can hold
+    it off. A program that does much else in Python (the live host: OSC, MIDI, the model)
+    runs the same loop in a process of its own instead (:class:`engine.live.LiveOutput`).
+
     Args:
         engine: the engine to render; its sample rate is the stream's.
         device: PortAudio device index or a substring of its name; None = default.

@@ -33,6 +33,7 @@ class CC:
     PAN = 10
     DATA_ENTRY_LSB = 38
     SUSTAIN = 64
+    SOSTENUTO = 66
     NRPN_LSB = 98
     NRPN_MSB = 99
     RPN_LSB = 100
@@ -126,7 +127,7 @@ class EventSender:
             self.control_change(ch, CC.ALL_NOTES_OFF, 0, frame)
 
     def panic(self, frame: int | None = None) -> None:
-        """Silence everything (5 ms fades) on every channel and lift every sustain pedal,
-        at ``frame`` (None: the next block)."""
+        """Silence everything (5 ms fades) on every channel and lift every sustain and
+        sostenuto pedal, at ``frame`` (None: the next block)."""
         self.queue.push(PANIC, 0, _check_frame(frame), ())
 

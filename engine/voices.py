@@ -77,7 +77,7 @@ _FIELDS = (
     "age", "held", "pedal_held", "fading",
     "gain_l", "gain_r", "gain_l_tgt", "gain_r_tgt", "mod_scale",
     "t_on", "index_peak", "index_decay_s", "noise_level", "noise_decay_s", "noise_first",
-    "index_peak_tgt", "noise_level_tgt",
+    "index_peak_tgt", "noise_level_tgt", "sost",
 )
 _F = {name: i for i, name in enumerate(_FIELDS)}
 # The four gain rows are adjacent: current left, right, then their targets.
@@ -148,6 +148,7 @@ class VoiceBank:
         self.rel_dur[idx] = self.release_s[idx] if duration_s is None else duration_s
         self.held[idx] = 0.0
         self.pedal_held[idx] = 0.0
+        self.sost[idx] = 0.0
 
     def fade(self, idx: np.ndarray | int) -> None:
         """Fade voices ``idx`` out over FADE_S (stolen or silenced): no click."""
@@ -163,6 +164,7 @@ class VoiceBank:
         self.fading[i] = 0.0
         self.held[i] = 1.0
         self.pedal_held[i] = 0.0
+        self.sost[i] = 0.0
         self.t_on[i] = 0.0
         self.noise_first[i] = noise_start(self.pitch[i])
 

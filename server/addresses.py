@@ -70,6 +70,7 @@ class AddressSpace:
             "/status": ((), self._status),
             "/notify": (_spec(Arg("port", "int", 0, 65535)), self._notify),
             "/sync": (_spec(Arg("id", "int", -(2**31), 2**31 - 1)), self._sync),
+            "/midi/list": ((), self._midi_list),
         }
         for name in TIMBRE_NAMES:
             self._routes[f"/param/{name}"] = (_spec(Arg(name, "float"), _CH), self._param)
@@ -291,6 +292,7 @@ class AddressSpace:
                 float(out.headroom_ms()["min"]),
                 int(out.ring_underruns),
                 int(out.device_underflows),
+                int(self.host.midi_inputs),
             )
 
         return [status]
@@ -312,6 +314,22 @@ class AddressSpace:
             reply.send("/notify.reply", port)
 
         return [notify]
+
+    def _midi_list(self, address, v, reply):
+        hub = self.host.midi
+
+        def answer(frame):
+            connected = [p.name for p in hub.inputs] if hub is not None else []
+            try:
+                from server.midi_in import list_inputs
+
+                others = [n for n in list_inputs() if n not in connected]
+            except Exception as exc:  # noqa: BLE001 - no MIDI backend: say so
+                reply.fail(address, f"cannot list MIDI inputs: {exc}")
+                return
+            reply.send("/midi/list.reply", len(connected), *connected, *others)
+
+        return [answer]
 
     def _sync(self, address, v, reply):
         (sid,) = v

@@ -74,7 +74,10 @@ class Host:
         self.scheduler: Scheduler | None = None
         self.clock: Clock | None = None
         self.osc: OscServer | None = None
-        self.midi: list = []
+        self.midi = None  # a MidiHub once started
+        #: Called as ``on_midi_change(line)`` when a MIDI input is connected or lost (the
+        #: play command prints it); the notify targets get /midi/connected, /midi/lost.
+        self.on_midi_change: Callable[[str], None] | None = None
         self.worker: ModelWorker | None = None
         self.model_reason = "" if config.use_model else "no model: started with --no-model"
         self.bank = None
@@ -110,9 +113,11 @@ class Host:
                 self.config.osc_port,
                 allow=self.config.osc_allow,
             )
-            from server.midi_in import open_midi_inputs
+            from server.midi_in import MidiHub
 
-            self.midi = open_midi_inputs(self, self.config.midi_in, self.config.midi_virtual)
+            self.midi = MidiHub(
+                self, self.config.midi_in, self.config.midi_virtual, on_change=self._midi_changed
+            )
             if self.worker is not None:
                 self.worker.wait_ready()
                 if self.worker.state != "ready":
@@ -144,8 +149,8 @@ class Host:
         if self._closed:
             return
         self._closed = True
-        for port in self.midi:
-            port.close()
+        if self.midi is not None:
+            self.midi.close()
         if self.osc is not None:
             self.osc.close()
         if self.scheduler is not None:
@@ -179,6 +184,8 @@ class Host:
         if self._closed:
             return
         self._closed = True
+        if self.midi is not None:
+            self.midi.abandon()
         if self.osc is not None:
             self.osc.close()
         if self.scheduler is not None:
@@ -242,7 +249,26 @@ class Host:
     @property
     def midi_errors(self) -> int:
         """MIDI messages that could not be applied, over all inputs."""
-        return sum(port.errors for port in self.midi)
+        return self.midi.errors if self.midi is not None else 0
+
+    @property
+    def midi_inputs(self) -> int:
+        """MIDI inputs open now (virtual ports and connected sources)."""
+        return len(self.midi.inputs) if self.midi is not None else 0
+
+    def _midi_changed(self, kind: str, name: str, released: int) -> None:
+        """A MIDI source connected or vanished (the hub's thread): tell the notify
+        targets and the play command."""
+        if kind == "lost":
+            line = f"MIDI input lost: {name} (released {released} note{'s' * (released != 1)})"
+            address, args = "/midi/lost", (name, released)
+        else:
+            line = f"MIDI input connected: {name}"
+            address, args = "/midi/connected", (name,)
+        if self.osc is not None:
+            self.osc.notify(address, *args)
+        if self.on_midi_change is not None:
+            self.on_midi_change(line)
 
     @property
     def pending_requests(self) -> int:
@@ -299,7 +325,12 @@ class Host:
 
     def describe(self) -> str:
         """The one ready line."""
-        midi = ", ".join(p.name for p in self.midi) or "none"
+        names = [p.name for p in self.midi.inputs] if self.midi is not None else []
+        waiting = self.midi.waiting() if self.midi is not None else []
+        if self.midi is not None and self.midi.all:
+            names.insert(0, "all")
+        names += [f"waiting for {w!r}" for w in waiting]
+        midi = ", ".join(names) or "none"
         block_s = self.output.blocksize / self.engine.sample_rate
         if self.worker is not None and self.worker.state == "ready":
             model = "ready"

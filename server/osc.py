@@ -42,6 +42,9 @@ REPLY_ADDRESSES = frozenset(
         "/patch/saved",
         "/patch/list.reply",
         "/patch/changed",
+        "/midi/list.reply",
+        "/midi/connected",
+        "/midi/lost",
     ]
 )
 #: Most packets handled per second (in 10 ms windows); more wait in the socket buffer.

@@ -68,7 +68,9 @@ def register(subparsers) -> None:
         action="append",
         default=[],
         metavar="NAME",
-        help="open the MIDI input whose name contains NAME (repeatable)",
+        help="play from the MIDI source whose name contains NAME, whenever it is there: "
+        "connected when it appears (now or later), its notes released when it vanishes; "
+        "'all': every MIDI source, those that appear later included (repeatable)",
     )
     m.add_argument(
         "--midi-virtual",
@@ -77,7 +79,7 @@ def register(subparsers) -> None:
         metavar="NAME",
         help="open a virtual MIDI input called NAME that others connect to (repeatable)",
     )
-    m.add_argument("--list-midi", action="store_true", help="list MIDI inputs and exit")
+    m.add_argument("--list-midi", action="store_true", help="list MIDI sources and exit")
     s = p.add_argument_group("sound")
     s.add_argument(
         "--model", metavar="PATH", help="model checkpoint folder (default: the shipped one)"
@@ -129,7 +131,9 @@ def run(args: argparse.Namespace) -> int:
             names = list_inputs()
         except MidiError as exc:
             raise CliError(str(exc)) from None
-        print("\n".join(names) if names else "no MIDI inputs")
+        print("\n".join(names) if names else "no MIDI sources now")
+        print("(--midi-in NAME plays from the one whose name contains NAME, --midi-in all from "
+              "every one; both also connect those that appear later)")
         return 0
     if args.prompt is not None and args.patch is not None:
         raise CliError("give --prompt or --patch, not both")
@@ -193,6 +197,17 @@ def run(args: argparse.Namespace) -> int:
                 raise CliError(f"--prompt: {host.model_reason or 'prediction failed'}")
         if host.bank is None:
             print(f"promptsynth play: no patch bank ({host.bank_reason})", file=sys.stderr)
+        for want in host.midi.waiting() if host.midi is not None else []:
+            try:
+                there = ", ".join(host.midi.available()) or "none"
+            except MidiError:
+                there = "unknown"
+            print(
+                f"promptsynth play: no MIDI source matches {want!r} yet; playing from it when "
+                f"it appears (sources now: {there}; --list-midi lists them)",
+                file=sys.stderr,
+                flush=True,
+            )
         if not is_loopback(host.osc.host):
             who = (
                 "only " + ", ".join(str(n) for n in allow)
@@ -206,6 +221,7 @@ def run(args: argparse.Namespace) -> int:
                 file=sys.stderr,
                 flush=True,
             )
+        host.on_midi_change = lambda line: print(f"promptsynth play: {line}", file=sys.stderr, flush=True)
         print(host.describe(), flush=True)
         while not stop.wait(0.25):
             died = host.output.died

@@ -131,6 +131,36 @@ def test_sustain_pedal_holds_and_restrike_does_not_stack():
     assert e.active_voices == 0
 
 
+def test_sostenuto_holds_the_notes_down_when_pressed_and_only_those():
+    e = make(theta=PURE.replace(release_s=0.02))
+    e.note_on(0, 60, 100)
+    e.note_on(0, 64, 100)
+    run(e, 0.05)
+    e.control_change(0, CC.SOSTENUTO, 127)  # holds 60 and 64
+    e.note_on(0, 67, 100)  # played after: not held by it
+    run(e, 0.05)
+    for pitch in (60, 64, 67):
+        e.note_off(0, pitch)
+    run(e, 0.2)
+    assert sorted(p for _, p in e.sounding_notes()) == [60, 64]
+    e.control_change(0, CC.SUSTAIN, 127)
+    e.control_change(0, CC.SOSTENUTO, 0)  # the sustain pedal now holds them
+    run(e, 0.2)
+    assert sorted(p for _, p in e.sounding_notes()) == [60, 64]
+    e.control_change(0, CC.SUSTAIN, 0)
+    run(e, 0.1)
+    assert e.active_voices == 0
+    # Reset all controllers lifts it too.
+    e.note_on(1, 50, 100)
+    e.control_change(1, CC.SOSTENUTO, 100)
+    e.note_off(1, 50)
+    run(e, 0.1)
+    assert e.active_voices == 1
+    e.control_change(1, CC.RESET_ALL_CONTROLLERS, 0)
+    run(e, 0.1)
+    assert e.active_voices == 0
+
+
 def _pitch_of(engine, seconds=1.0):
     y = run(engine, seconds)[:, 0]
     return peak_frequency(y[SR // 20 :], SR)

@@ -7,6 +7,7 @@ import pytest
 import soundfile as sf
 
 from engine import AudioError, AudioOutput, Engine, Theta
+from engine.live import LiveEngine, LiveOutput
 from tests.conftest import assert_no_underruns, cpu_steal_s, steal_resolution_s
 
 pytestmark = pytest.mark.jack
@@ -14,47 +15,70 @@ SR = 48000  # must equal jackd's -r
 
 
 def test_ten_seconds_of_32_voices_without_underflow(jack, xruns, tmp_path):
-    engine = Engine(SR, max_voices=32)
+    """The live path (the render process, as `promptsynth play` runs it): no block late
+    in 10 s of 32 voices unless JACK itself missed cycles in the same window."""
+    engine = LiveEngine(SR, max_voices=32)
     theta = Theta.from_dict(
         {"attack_s": 0.01, "decay_s": 0.5, "sustain": 0.6, "mod_index": 3.0, "mod_ratio": 2.0}
     )
-    for ch in range(16):
-        engine.set_patch(ch, theta)
     rec = tmp_path / "rec.wav"
-    with AudioOutput(engine, blocksize=128, record=rec) as out:
+    headroom = []
+    with LiveOutput(engine, blocksize=128, record=rec) as out:
+        for ch in range(16):
+            engine.set_patch(ch, theta)
         for i in range(32):
             engine.note_on(i % 16, 40 + i, 90)
+        time.sleep(0.1)
         t0 = time.monotonic()
         steal0 = cpu_steal_s()
-        x0 = xruns.count
+        x0, ring0 = xruns.count, out.ring_underruns
         f0 = engine.frame
         while time.monotonic() - t0 < 10.0:
             time.sleep(0.25)
             assert engine.active_voices == 32
+            headroom.append(out.headroom_ms()["min"])  # the last second's smallest
         elapsed = time.monotonic() - t0
         frames = engine.frame - f0
-        ring, errors = out.ring_underruns, out.render_errors
+        ring, errors = out.ring_underruns - ring0, out.render_errors
         control = xruns.count - x0
         stolen = cpu_steal_s() - steal0
-        headroom = out.headroom_ms()
         # 1.5 blocks ahead, one block, the device's own latency.
         assert out.latency_ms == pytest.approx(2.5 * 128 / SR * 1000 + out.device_latency_ms)
     assert errors == 0
     assert_no_underruns(ring, control, "in 10 s of 32 voices")
-    # The render thread kept ahead of the device: it rendered every block of the run
-    # with time to spare (a block rendered late shows as a negative headroom).
-    assert headroom["blocks"] >= 3000 and headroom["median"] > 0, headroom
+    # The render process kept ahead of the device: every block of the run was finished
+    # before the device took it (a block rendered late shows as a negative headroom).
     if control == 0:
-        assert headroom["min"] > 0, headroom
-    # The callback ran at real-time pace: the clock is JACK's, not a free-running loop
-    # (which would run hundreds of times faster). The dummy device drops the cycles it
-    # misses while the hypervisor steals CPU, so frames may lag by that much more.
+        assert min(headroom) > 0, headroom
+    # It ran at real-time pace: the clock is JACK's, not a free-running loop (which would
+    # run hundreds of times faster). The dummy device drops the cycles it misses while
+    # the hypervisor steals CPU, so frames may lag by that much more.
     assert frames / SR == pytest.approx(elapsed, abs=0.1 + stolen + steal_resolution_s())
     audio, sr = sf.read(rec, dtype="float32")
     assert sr == SR and audio.shape[1] == 2
     assert audio.shape[0] >= frames
     assert np.max(np.abs(audio)) <= 1.0
     assert np.sqrt(np.mean(audio[SR:] ** 2)) > 0.05
+
+
+def test_the_in_process_output_keeps_up_too(jack, tmp_path):
+    """AudioOutput renders on a thread of the calling process (the same loop): 3 s of 32
+    voices play at real-time pace, recorded. Its timing is only as good as the other
+    Python threads of that process allow (they share its GIL): the live host uses the
+    render process above."""
+    engine = Engine(SR, max_voices=32)
+    for ch in range(16):
+        engine.set_patch(ch, Theta.from_dict({"mod_index": 3.0, "sustain": 0.6}))
+    with AudioOutput(engine, blocksize=128, record=tmp_path / "r.wav") as out:
+        for i in range(32):
+            engine.note_on(i % 16, 40 + i, 90)
+        t0, f0, steal0 = time.monotonic(), engine.frame, cpu_steal_s()
+        time.sleep(3.0)
+        frames, elapsed = engine.frame - f0, time.monotonic() - t0
+        stolen = cpu_steal_s() - steal0
+        assert engine.active_voices == 32 and out.render_errors == 0
+        assert out.headroom_ms()["median"] > 0
+    assert frames / SR == pytest.approx(elapsed, abs=0.1 + stolen + steal_resolution_s())
 
 
 def test_recording_holds_exactly_what_was_played(jack, tmp_path):

@@ -37,3 +37,48 @@ def test_any_bytes_give_only_well_formed_messages(data):
         assert kind in (0x80, 0x90, 0xA0, 0xB0, 0xC0, 0xD0, 0xE0) and 0 <= ch <= 15
         assert all(0 <= a <= 127 for a in args)
         assert len(args) == (1 if kind in (0xC0, 0xD0) else 2)
+
+
+class _Engine:
+    """Records the events an input queues (the engine's side is tested elsewhere)."""
+
+    def __init__(self) -> None:
+        self.events: list[tuple] = []
+
+    def note_on(self, ch, pitch, vel, frame=None):
+        self.events.append(("on", ch, pitch, vel))
+
+    def note_off(self, ch, pitch, frame=None):
+        self.events.append(("off", ch, pitch))
+
+    def control_change(self, ch, control, value, frame=None):
+        self.events.append(("cc", ch, control, value))
+
+    def pitch_bend(self, ch, value, frame=None):
+        self.events.append(("bend", ch, value))
+
+
+def test_an_input_knows_what_it_holds_and_releases_exactly_that():
+    """What a vanished keyboard leaves sounding: its unfinished notes and its pedals."""
+    from types import SimpleNamespace
+
+    from server.midi_in import MidiInput
+
+    engine = _Engine()
+    port = MidiInput.__new__(MidiInput)  # no rtmidi port: only the bookkeeping
+    port.host = SimpleNamespace(engine=engine, bank=None)
+    port.held, port.pedals, port.errors = set(), set(), 0
+    for kind, ch, args in [
+        (0x90, 0, (60, 100)), (0x90, 0, (64, 100)), (0x90, 0, (64, 0)),  # 64 ended (vel 0)
+        (0x90, 1, (67, 90)), (0x80, 1, (67, 0)),  # 67 ended
+        (0xB0, 2, (64, 127)), (0xB0, 3, (66, 100)), (0xB0, 3, (66, 0)),  # sostenuto up again
+        (0x90, 4, (70, 90)), (0xB0, 4, (123, 0)),  # all notes off on channel 5
+        (0x90, 5, (72, 90)),
+    ]:
+        port.handle(kind, ch, args, None)
+    assert port.held == {(0, 60), (5, 72)}
+    assert port.pedals == {(2, 64)}
+    engine.events.clear()
+    assert port.release() == 2
+    assert engine.events == [("off", 0, 60), ("off", 5, 72), ("cc", 2, 64, 0)]
+    assert port.held == set() and port.pedals == set() and port.release() == 0

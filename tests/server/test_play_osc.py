@@ -71,7 +71,7 @@ def test_status_reply(osc):
     )
     # Fields appended later (docs/osc.md): dropped, failed, errors, restarts, midi_errors,
     # then the render-ahead, the smallest recent headroom and the two kinds of underrun.
-    counts, (ahead_ms, headroom_ms, ring, device) = stage[:5], stage[5:]
+    counts, (ahead_ms, headroom_ms, ring, device, midi_inputs) = stage[:5], stage[5:]
     assert all(isinstance(v, int) for v in counts)
     assert sr == SR and block == 128
     assert voices >= 0 and underruns >= 0 and 0.0 <= cpu < 1.0
@@ -81,6 +81,7 @@ def test_status_reply(osc):
     assert ahead_ms + 128 / SR * 1000 < latency_ms < 10.0
     assert 0.0 < headroom_ms <= ahead_ms
     assert ring + device == underruns
+    assert midi_inputs == 0
 
 
 def test_prompt_replies_with_theta_in_schema_order(osc):

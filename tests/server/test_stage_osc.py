@@ -76,8 +76,8 @@ def barrier(osc) -> list:
 def test_status_has_the_stage_fields_at_the_end(osc):
     s = status(osc)
     # voices underruns cpu sr block latency | dropped failed errors restarts midi_errors |
-    # render-ahead, headroom, ring underruns, device underflows
-    assert len(s) == 15, s
+    # render-ahead, headroom, ring underruns, device underflows, MIDI inputs
+    assert len(s) == 16, s
     assert s[6:11] == [0, 0, 0, 0, 0]
 
 
