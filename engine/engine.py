@@ -220,17 +220,7 @@ class Engine(EventSender):
         if self._has_override[ch]:
             ov = self._override[ch]
             pt = np.where(np.isnan(ov), pt, ov)
-        vb.attack_s[i] = pt[_T["attack_s"]]
-        vb.decay_s[i] = pt[_T["decay_s"]]
-        vb.release_s[i] = pt[_T["release_s"]]
-        vb.sustain_tgt[i] = pt[_T["sustain"]]
-        vb.ratio_tgt[i] = pt[_T["mod_ratio"]]
-        vb.index_tgt[i] = pt[_T["mod_index"]]
-        # The peak and the noise restart with the note: no glide from the old values.
-        vb.index_peak[i] = vb.index_peak_tgt[i] = pt[_T["index_peak"]]
-        vb.index_decay_s[i] = pt[_T["index_decay_s"]]
-        vb.noise_level[i] = vb.noise_level_tgt[i] = pt[_T["noise_level"]]
-        vb.noise_decay_s[i] = pt[_T["noise_decay_s"]]
+        vb.set_timbre(i, pt, fresh=not retrigger)
         amp = float(velocity_to_amp(velocity))
         vb.amp[i] = amp
         vb.gain_l_tgt[i] = amp * self._gain_lr[ch, 0]
@@ -240,10 +230,7 @@ class Engine(EventSender):
         if retrigger:
             vb.retrigger(i)
         else:
-            # A fresh voice: start its smoothed values at their targets.
-            vb.sustain[i] = vb.sustain_tgt[i]
-            vb.ratio[i] = vb.ratio_tgt[i]
-            vb.index[i] = vb.index_tgt[i]
+            # A fresh voice: its gains start at their targets.
             vb.gain_l[i] = vb.gain_l_tgt[i]
             vb.gain_r[i] = vb.gain_r_tgt[i]
             vb.noise_first[i] = noise_start(pitch)  # t_on is 0 in a fresh slot

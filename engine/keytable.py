@@ -24,9 +24,9 @@ from engine.schema import (
     PARAMS,
     TIMBRE_INDEX,
     TIMBRE_NAMES,
+    TIMBRE_SPACE,
     Theta,
     ThetaError,
-    learning_transforms,
     param,
 )
 
@@ -41,20 +41,13 @@ VELOCITY_LAYERS: tuple[int, ...] = (32, 64, 96, 127)
 
 _TP = tuple(p for p in PARAMS if p.timbre)
 _N = len(_TP)
-_MIN = np.array([p.minimum for p in _TP])
-_MAX = np.array([p.maximum for p in _TP])
-_DEFAULT = np.array([p.default for p in _TP])
-_TO_LEARNING, _FROM_LEARNING = learning_transforms(TIMBRE_NAMES)
-
-
-def _to_learning(v: np.ndarray) -> np.ndarray:
-    """Physical timbre ``[..., n_timbre]`` -> learning space (schema transforms)."""
-    return _TO_LEARNING(v)
-
-
-def _from_learning(x: np.ndarray) -> np.ndarray:
-    """Learning space ``[..., n_timbre]`` -> physical, clipped into range (rounding only)."""
-    return np.clip(_FROM_LEARNING(x), _MIN, _MAX)
+_MIN = TIMBRE_SPACE.minimum
+_MAX = TIMBRE_SPACE.maximum
+_DEFAULT = TIMBRE_SPACE.default
+#: Physical timbre ``[..., n_timbre]`` <-> learning space (the schema's transforms; back
+#: from learning space clipped into range, which only rounding needs).
+_to_learning = TIMBRE_SPACE.to_learning
+_from_learning = TIMBRE_SPACE.from_learning
 
 
 def _anchor_weights(anchors: np.ndarray, points: np.ndarray) -> tuple[np.ndarray, np.ndarray]:

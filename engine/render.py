@@ -50,16 +50,7 @@ def render_notes(
     vb = VoiceBank(b, sample_rate)
     for _ in range(b):
         vb.add()
-    vb.attack_s[:] = t[:, _T["attack_s"]]
-    vb.decay_s[:] = t[:, _T["decay_s"]]
-    vb.release_s[:] = t[:, _T["release_s"]]
-    vb.sustain[:] = vb.sustain_tgt[:] = t[:, _T["sustain"]]
-    vb.ratio[:] = vb.ratio_tgt[:] = t[:, _T["mod_ratio"]]
-    vb.index[:] = vb.index_tgt[:] = t[:, _T["mod_index"]]
-    vb.index_peak[:] = vb.index_peak_tgt[:] = t[:, _T["index_peak"]]
-    vb.index_decay_s[:] = t[:, _T["index_decay_s"]]
-    vb.noise_level[:] = vb.noise_level_tgt[:] = t[:, _T["noise_level"]]
-    vb.noise_decay_s[:] = t[:, _T["noise_decay_s"]]
+    vb.set_timbre(slice(None), t, fresh=True)
     vb.noise_first[:] = [noise_start(p) for p in pitch]
     vb.mod_scale[:] = 1.0
     vb.held[:] = 1.0

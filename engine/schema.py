@@ -308,24 +308,56 @@ def clamp_array(values: np.ndarray) -> np.ndarray:
     return np.clip(v, _MIN, _MAX)
 
 
+@dataclass(frozen=True)
+class Space:
+    """Bounds, defaults and learning transforms of some parameters, as arrays in their
+    order: the one table that key tables, the fits and the torch render read.
+
+    ``log[i]``: parameter i is learned as ``log(value + offset[i])``."""
+
+    names: tuple[str, ...]
+    minimum: np.ndarray
+    maximum: np.ndarray
+    default: np.ndarray
+    log: np.ndarray
+    offset: np.ndarray
+
+    def to_learning(self, values: np.ndarray) -> np.ndarray:
+        v = np.asarray(values, dtype=np.float64)
+        return np.where(self.log, np.log(np.where(self.log, v + self.offset, 1.0)), v)
+
+    def from_learning(self, values: np.ndarray, clamp: bool = True) -> np.ndarray:
+        x = np.asarray(values, dtype=np.float64)
+        v = np.where(self.log, np.exp(np.where(self.log, x, 0.0)) - self.offset, x)
+        return np.clip(v, self.minimum, self.maximum) if clamp else v
+
+
+def space(names: Iterable[str]) -> Space:
+    """The :class:`Space` of the parameters ``names``, in that order."""
+    ps = [param(n) for n in names]
+
+    def arr(values, dtype=np.float64):
+        a = np.array(values, dtype=dtype)
+        a.flags.writeable = False
+        return a
+
+    return Space(
+        tuple(p.name for p in ps),
+        arr([p.minimum for p in ps]),
+        arr([p.maximum for p in ps]),
+        arr([p.default for p in ps]),
+        arr([p.scale == "log" for p in ps], bool),
+        arr([p.offset for p in ps]),
+    )
+
+
 def learning_transforms(names: Iterable[str] = PARAM_NAMES):
     """``(to_learning, from_learning)`` for arrays ``[..., len(names)]`` of the parameters
     ``names`` (in that order), vectorised: each parameter's ``Param.to_learning`` /
     ``Param.from_learning``, the transforms precomputed once (cheap enough for the audio
     thread). ``from_learning`` does not clamp."""
-    ps = [param(n) for n in names]
-    log = np.array([p.scale == "log" for p in ps])
-    off = np.array([p.offset for p in ps], dtype=np.float64)
-
-    def to(values: np.ndarray) -> np.ndarray:
-        v = np.asarray(values, dtype=np.float64)
-        return np.where(log, np.log(np.where(log, v + off, 1.0)), v)
-
-    def back(values: np.ndarray) -> np.ndarray:
-        x = np.asarray(values, dtype=np.float64)
-        return np.where(log, np.exp(np.where(log, x, 0.0)) - off, x)
-
-    return to, back
+    s = space(names)
+    return s.to_learning, lambda values: s.from_learning(values, clamp=False)
 
 
 _TO_LEARNING, _FROM_LEARNING = learning_transforms()
@@ -341,4 +373,7 @@ def from_learning(values: np.ndarray) -> np.ndarray:
     return _FROM_LEARNING(values)
 
 
-__all__ += ["clamp_array", "to_learning", "from_learning", "learning_transforms"]
+#: The timbre values' space (a patch's values, schema order).
+TIMBRE_SPACE = space(TIMBRE_NAMES)
+
+__all__ += ["clamp_array", "to_learning", "from_learning", "learning_transforms", "Space", "space", "TIMBRE_SPACE"]

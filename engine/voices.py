@@ -24,6 +24,8 @@ import math
 
 import numpy as np
 
+from engine.schema import TIMBRE_INDEX
+
 __all__ = [
     "VoiceBank",
     "midi_to_hz",
@@ -67,6 +69,15 @@ def velocity_to_amp(velocity: float | np.ndarray) -> float | np.ndarray:
     """The seed's loudness curve: (velocity / 127) ** 1.5."""
     return (np.asarray(velocity, dtype=np.float64) / 127.0) ** 1.5
 
+
+# Where each timbre value sits in a timbre vector (schema order).
+_ATTACK, _DECAY, _RELEASE, _SUSTAIN, _RATIO, _INDEX, _PEAK, _PEAK_DECAY, _NOISE, _NOISE_DECAY = (
+    TIMBRE_INDEX[name]
+    for name in (
+        "attack_s", "decay_s", "release_s", "sustain", "mod_ratio", "mod_index",
+        "index_peak", "index_decay_s", "noise_level", "noise_decay_s",
+    )
+)
 
 # Row indices of the per-voice state array.
 _FIELDS = (
@@ -167,6 +178,32 @@ class VoiceBank:
         self.sost[i] = 0.0
         self.t_on[i] = 0.0
         self.noise_first[i] = noise_start(self.pitch[i])
+
+    def set_timbre(self, idx: np.ndarray | int | slice, timbre: np.ndarray, fresh: bool) -> None:
+        """Voices ``idx`` take a note's timbre: ``timbre`` ``[n_timbre]`` or ``[len(idx),
+        n_timbre]``, physical values in schema order (``TIMBRE_NAMES``). The one place
+        where timbre values become voice fields: live note-ons and offline renders both
+        come here.
+
+        ``fresh``: a new voice, whose smoothed values (sustain, ratio, index) start at
+        their targets; otherwise (a retrigger) they glide there from where they are. The
+        index peak and the noise restart with every note.
+        """
+        t = np.asarray(timbre, dtype=np.float64).T
+        self.attack_s[idx] = t[_ATTACK]
+        self.decay_s[idx] = t[_DECAY]
+        self.release_s[idx] = t[_RELEASE]
+        self.sustain_tgt[idx] = t[_SUSTAIN]
+        self.ratio_tgt[idx] = t[_RATIO]
+        self.index_tgt[idx] = t[_INDEX]
+        self.index_peak[idx] = self.index_peak_tgt[idx] = t[_PEAK]
+        self.index_decay_s[idx] = t[_PEAK_DECAY]
+        self.noise_level[idx] = self.noise_level_tgt[idx] = t[_NOISE]
+        self.noise_decay_s[idx] = t[_NOISE_DECAY]
+        if fresh:
+            self.sustain[idx] = self.sustain_tgt[idx]
+            self.ratio[idx] = self.ratio_tgt[idx]
+            self.index[idx] = self.index_tgt[idx]
 
     def set_time(self, idx: np.ndarray, name: str, seconds: float) -> None:
         """Change attack/decay/release of sounding voices without a jump in level."""

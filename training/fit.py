@@ -20,7 +20,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from engine import PARAMS, RATIO_GRID, TIMBRE_NAMES, learning_transforms, render_notes
+from engine import RATIO_GRID, TIMBRE_NAMES, render_notes, space
 from training.heuristics import V1_TIMBRE_NAMES, pad_v1
 from training.notes import HOLD_S, SAMPLE_RATE, TAIL_S
 from training.spectral import SpectralTarget
@@ -36,14 +36,14 @@ _ENV_GRIDS = {
 }
 # The grid fit searches theta v1's six timbre values (v2's additions stay off); the
 # differentiable refit (training.refit) fits the rest.
-_TIMBRE = [p for p in PARAMS if p.name in V1_TIMBRE_NAMES]
-_LO = np.array([p.minimum for p in _TIMBRE])
-_HI = np.array([p.maximum for p in _TIMBRE])
+_SPACE = space(V1_TIMBRE_NAMES)
+_LO = _SPACE.minimum
+_HI = _SPACE.maximum
 # Local-search start steps in learning space (log for times/ratio/index, linear sustain).
 _STEPS = np.array([0.5, 0.5, 0.1, 0.5, 0.15, 0.3])
 _SPEC_N = 2048
 _ENV_HOP = 256
-assert tuple(p.name for p in _TIMBRE) == V1_TIMBRE_NAMES == TIMBRE_NAMES[:6]
+assert _SPACE.names == V1_TIMBRE_NAMES == TIMBRE_NAMES[:6]
 
 
 @dataclass
@@ -56,7 +56,11 @@ class FitResult:
     n_renders: int
 
 
-_to_learn, _from_learn_raw = learning_transforms(V1_TIMBRE_NAMES)
+_to_learn = _SPACE.to_learning
+
+
+def _from_learn_raw(u: np.ndarray) -> np.ndarray:
+    return _SPACE.from_learning(u, clamp=False)
 
 
 def _from_learn(u: np.ndarray) -> np.ndarray:

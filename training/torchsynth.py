@@ -16,19 +16,20 @@ from dataclasses import dataclass
 import numpy as np
 import torch
 
-from engine import PARAMS, TIMBRE_NAMES
+from engine import TIMBRE_NAMES, TIMBRE_SPACE
 from engine.voices import NOISE, NOISE_TABLE_SIZE, noise_start
 from training.notes import HOLD_S, SAMPLE_RATE, TAIL_S
 from training.spectral import FFT_SIZES, distance_to, reference, stft_magnitudes
 
 __all__ = ["NoteBatch", "render", "spectral_loss", "SpectralTargets", "fit_batch", "FitBatchResult"]
 
-_TIMBRE = [p for p in PARAMS if p.timbre]
 _T = {name: i for i, name in enumerate(TIMBRE_NAMES)}
-_LO = torch.tensor([p.minimum for p in _TIMBRE], dtype=torch.float64)
-_HI = torch.tensor([p.maximum for p in _TIMBRE], dtype=torch.float64)
-_OFFSET = torch.tensor([p.offset for p in _TIMBRE], dtype=torch.float64)
-_LOG = torch.tensor([p.scale == "log" for p in _TIMBRE])
+# The engine's table of bounds and transforms (engine.schema.TIMBRE_SPACE), as tensors;
+# tests/training/test_torchsynth.py holds these transforms to the engine's.
+_LO = torch.from_numpy(TIMBRE_SPACE.minimum.copy())
+_HI = torch.from_numpy(TIMBRE_SPACE.maximum.copy())
+_OFFSET = torch.from_numpy(TIMBRE_SPACE.offset.copy())
+_LOG = torch.from_numpy(TIMBRE_SPACE.log.copy())
 
 
 def to_learning(t: torch.Tensor) -> torch.Tensor:

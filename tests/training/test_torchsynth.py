@@ -87,3 +87,26 @@ def test_fitting_recovers_the_v2_values_of_a_known_patch():
     assert res.timbre[1, TIMBRE_INDEX["noise_level"]] > 0.1  # and the breath
     with pytest.raises(ValueError, match="cannot fit"):
         fit_batch(y, pitch, vel, start, free=("mod_ratio",), steps=1)
+
+
+def test_the_torch_learning_transforms_are_the_engines():
+    """The refit moves values in the torch render's learning space; key tables and the
+    model read the engine's (engine.TIMBRE_SPACE). They must be one transform."""
+    from engine import TIMBRE_SPACE, KeyTable
+
+    rng = np.random.default_rng(5)
+    lo, hi = TIMBRE_SPACE.minimum, TIMBRE_SPACE.maximum
+    values = lo + (hi - lo) * rng.random((500, len(TIMBRE_NAMES)))
+    values[:7] = np.stack([lo, hi, (lo + hi) / 2, lo, hi, lo, hi])  # the bounds themselves
+    engine_u = TIMBRE_SPACE.to_learning(values)
+    torch_u = to_learning(torch.from_numpy(values)).numpy()
+    np.testing.assert_allclose(torch_u, engine_u, rtol=0, atol=1e-12)
+    # Back, clamped into range, from anywhere in learning space.
+    wild = engine_u + rng.normal(0, 3, engine_u.shape)
+    np.testing.assert_allclose(
+        from_learning(torch.from_numpy(wild)).numpy(), TIMBRE_SPACE.from_learning(wild), atol=1e-9
+    )
+    # And the key table interpolates in that same space.
+    table = KeyTable([0, 127], [64], values[7:9, None, :])
+    expected = TIMBRE_SPACE.from_learning(engine_u[7] + (engine_u[8] - engine_u[7]) * 63 / 127)
+    np.testing.assert_allclose(table.lookup(63, 64), expected, atol=1e-9)
