@@ -1,0 +1,61 @@
+"""Voice allocation: which voice slot a note plays in, and which voice is stolen."""
+
+from __future__ import annotations
+
+import numpy as np
+
+from engine.voices import VoiceBank
+
+__all__ = ["Allocator"]
+
+
+class Allocator:
+    """Finds a note's voice and claims slots in a :class:`VoiceBank`.
+
+    Args:
+        voices: the bank (twice ``max_voices`` slots: a stolen voice fades out in a slot
+            of its own).
+        max_voices: sounding notes at once; beyond it a voice is stolen.
+    """
+
+    def __init__(self, voices: VoiceBank, max_voices: int) -> None:
+        self.voices = voices
+        self.max_voices = max_voices
+        self._age = 0.0
+
+    def find(self, ch: int, pitch: int) -> int:
+        """The voice of ``pitch`` on ``ch`` that is not fading out, or -1."""
+        vb = self.voices
+        n = vb.n
+        hit = np.flatnonzero((vb.chan[:n] == ch) & (vb.pitch[:n] == pitch) & (vb.fading[:n] == 0))
+        return int(hit[0]) if hit.size else -1
+
+    def allocate(self) -> int:
+        """A free slot; else steal the quietest released voice; else the oldest."""
+        vb = self.voices
+        n = vb.n
+        live = vb.fading[:n] == 0
+        if int(live.sum()) >= self.max_voices:
+            released = np.flatnonzero(live & (vb.released[:n] > 0))
+            if released.size:
+                victim = released[np.argmin(vb.level[:n][released])]
+            else:
+                cand = np.flatnonzero(live)
+                victim = cand[np.argmin(vb.age[:n][cand])]
+            vb.fade(int(victim))
+        if vb.n >= vb.capacity:
+            # Every spare slot is fading: cut the quietest fade short.
+            fading = np.flatnonzero(vb.fading[: vb.n] > 0)
+            vb.remove(int(fading[np.argmin(vb.level[: vb.n][fading])]))
+        return vb.add()
+
+    def touch(self, i: int) -> None:
+        """Voice ``i`` was (re)started now: it is the newest (the last to be stolen)."""
+        self._age += 1.0
+        self.voices.age[i] = self._age
+
+    def channel(self, ch: int) -> np.ndarray:
+        """Indices of ``ch``'s voices that are not fading out."""
+        vb = self.voices
+        n = vb.n
+        return np.flatnonzero((vb.chan[:n] == ch) & (vb.fading[:n] == 0))

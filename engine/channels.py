@@ -1,0 +1,241 @@
+"""MIDI channel state and what MIDI messages mean: patches, controllers, pedals, bend.
+
+:class:`Channels` owns the 16 channels' state (each one's patch and live parameter
+changes, bend and its range, mod wheel, volume, pan, pedals, RPN) and turns events into
+changes of the voices, through the :class:`engine.allocator.Allocator`. Only the render
+thread calls it (from :meth:`engine.Engine.render_into`).
+"""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+
+from engine.allocator import Allocator
+from engine.keytable import KeyTable
+from engine.schema import TIMBRE_NAMES, Theta
+from engine.sender import BEND, CC, CONTROL, N_CHANNELS, NOTE_OFF, NOTE_ON, PANIC, PARAM
+from engine.voices import VoiceBank, midi_to_hz, noise_start, velocity_to_amp
+
+__all__ = ["Channels", "DEFAULT_TABLE"]
+
+#: What a channel plays before it is given a patch.
+DEFAULT_TABLE = KeyTable.flat(Theta())
+_N_TIMBRE = len(TIMBRE_NAMES)
+
+
+class Channels:
+    """The 16 MIDI channels (0-15) of one engine.
+
+    Args:
+        voices: the engine's voice bank.
+        allocator: its voice allocation.
+        sample_rate: Hz (pitch increments).
+    """
+
+    def __init__(self, voices: VoiceBank, allocator: Allocator, sample_rate: int) -> None:
+        self.voices = voices
+        self.allocator = allocator
+        self.sample_rate = sample_rate
+        #: Each channel's patch; new notes read their timbre from it by key and velocity.
+        self.tables: list[KeyTable] = [DEFAULT_TABLE] * N_CHANNELS
+        #: Patches applied per channel (a reader in another thread or process can tell
+        #: when a patch it sent is in use).
+        self.patch_serial = np.zeros(N_CHANNELS, dtype=np.int64)
+        # Live set_param values per channel (NaN: none); they override the table, flat.
+        self._override = np.full((N_CHANNELS, _N_TIMBRE), np.nan)
+        self._has_override = np.zeros(N_CHANNELS, dtype=bool)
+        self.bend = np.zeros(N_CHANNELS)
+        self.bend_range = np.full(N_CHANNELS, 2.0)
+        self.mod_wheel = np.zeros(N_CHANNELS)
+        self.volume = np.full(N_CHANNELS, 100.0)
+        self.pan = np.full(N_CHANNELS, 64.0)
+        self.pedal = np.zeros(N_CHANNELS, dtype=bool)
+        self.sostenuto = np.zeros(N_CHANNELS, dtype=bool)
+        self._rpn = np.full((N_CHANNELS, 2), 127, dtype=np.int64)
+        self._rpn_data = np.zeros((N_CHANNELS, 2))
+        self._gain_lr = np.zeros((N_CHANNELS, 2))
+        for ch in range(N_CHANNELS):
+            self._update_channel_gain(ch)
+
+    def table(self, ch: int) -> KeyTable:
+        """``ch``'s patch with its ``set_param`` changes applied."""
+        table = self.tables[ch]
+        for i, v in enumerate(self._override[ch].tolist()):
+            if not np.isnan(v):
+                table = table.with_param(TIMBRE_NAMES[i], v)
+        return table
+
+    def set_patch(self, ch: int, table: KeyTable) -> None:
+        """New notes on ``ch`` play ``table``; its ``set_param`` changes are dropped."""
+        self.tables[ch] = table
+        self.patch_serial[ch] += 1
+        self._override[ch] = np.nan
+        self._has_override[ch] = False
+
+    def apply(self, kind: int, ch: int, vals: np.ndarray) -> None:
+        """Apply one event of ``kind`` (engine.sender's kinds, not PATCH) to ``ch``."""
+        if kind == NOTE_ON:
+            self.note_on(ch, int(vals[0]), float(vals[1]))
+        elif kind == NOTE_OFF:
+            self.note_off(ch, int(vals[0]))
+        elif kind == CONTROL:
+            self.control(ch, int(vals[0]), int(vals[1]))
+        elif kind == BEND:
+            self.bend[ch] = vals[0]
+            self._update_pitch(ch)
+        elif kind == PARAM:
+            self.param(ch, int(vals[0]), float(vals[1]))
+        elif kind == PANIC:
+            vb = self.voices
+            vb.fade(np.flatnonzero(vb.fading[: vb.n] == 0))
+            self.pedal[:] = False
+            self.sostenuto[:] = False
+
+    def note_on(self, ch: int, pitch: int, velocity: float) -> None:
+        vb = self.voices
+        i = self.allocator.find(ch, pitch)
+        retrigger = i >= 0
+        if not retrigger:
+            i = self.allocator.allocate()
+            vb.chan[i] = ch
+            vb.pitch[i] = pitch
+        self.allocator.touch(i)
+        vb.held[i] = 1.0
+        pt = self.tables[ch].lookup(pitch, int(velocity))
+        if self._has_override[ch]:
+            ov = self._override[ch]
+            pt = np.where(np.isnan(ov), pt, ov)
+        vb.set_timbre(i, pt, fresh=not retrigger)
+        amp = float(velocity_to_amp(velocity))
+        vb.amp[i] = amp
+        vb.gain_l_tgt[i] = amp * self._gain_lr[ch, 0]
+        vb.gain_r_tgt[i] = amp * self._gain_lr[ch, 1]
+        vb.mod_scale[i] = 1.0 + self.mod_wheel[ch] / 127.0
+        vb.inc_c[i] = self._inc(ch, pitch)
+        if retrigger:
+            vb.retrigger(i)
+        else:
+            # A fresh voice: its gains start at their targets.
+            vb.gain_l[i] = vb.gain_l_tgt[i]
+            vb.gain_r[i] = vb.gain_r_tgt[i]
+            vb.noise_first[i] = noise_start(pitch)  # t_on is 0 in a fresh slot
+
+    def note_off(self, ch: int, pitch: int) -> None:
+        vb = self.voices
+        i = self.allocator.find(ch, pitch)
+        if i < 0 or vb.held[i] == 0:
+            return
+        if self.pedal[ch]:
+            vb.held[i] = 0.0
+            vb.pedal_held[i] = 1.0
+        elif vb.sost[i]:
+            vb.held[i] = 0.0  # the sostenuto pedal holds it until it is lifted
+        else:
+            vb.start_release(i)
+
+    def control(self, ch: int, control: int, value: int) -> None:
+        vb = self.voices
+        if control == CC.MOD_WHEEL:
+            self.mod_wheel[ch] = value
+            vb.mod_scale[self.allocator.channel(ch)] = 1.0 + value / 127.0
+        elif control in (CC.VOLUME, CC.PAN):
+            (self.volume if control == CC.VOLUME else self.pan)[ch] = value
+            self._update_channel_gain(ch)
+            idx = self.allocator.channel(ch)
+            vb.gain_l_tgt[idx] = vb.amp[idx] * self._gain_lr[ch, 0]
+            vb.gain_r_tgt[idx] = vb.amp[idx] * self._gain_lr[ch, 1]
+        elif control == CC.SUSTAIN:
+            down = value >= 64
+            if self.pedal[ch] and not down:
+                idx = self.allocator.channel(ch)
+                idx = idx[vb.pedal_held[idx] > 0]
+                vb.pedal_held[idx] = 0.0
+                idx = idx[vb.sost[idx] == 0]  # the sostenuto pedal still holds those
+                if idx.size:
+                    vb.start_release(idx)
+            self.pedal[ch] = down
+        elif control == CC.SOSTENUTO:
+            down = value >= 64
+            idx = self.allocator.channel(ch)
+            if down and not self.sostenuto[ch]:
+                # It holds the notes sounding now (keys down, or held by the sustain
+                # pedal); notes started later are not held by it.
+                idx = idx[(vb.released[idx] == 0) & ((vb.held[idx] > 0) | (vb.pedal_held[idx] > 0))]
+                vb.sost[idx] = 1.0
+            elif not down and self.sostenuto[ch]:
+                idx = idx[vb.sost[idx] > 0]
+                vb.sost[idx] = 0.0
+                idx = idx[(vb.held[idx] == 0) & (vb.released[idx] == 0)]
+                if self.pedal[ch]:
+                    vb.pedal_held[idx] = 1.0
+                elif idx.size:
+                    vb.start_release(idx)
+            self.sostenuto[ch] = down
+        elif control in (CC.RPN_MSB, CC.RPN_LSB):
+            self._rpn[ch, 0 if control == CC.RPN_MSB else 1] = value
+        elif control in (CC.NRPN_MSB, CC.NRPN_LSB):
+            self._rpn[ch] = 127  # data entry after an NRPN must not touch an RPN
+        elif control in (CC.DATA_ENTRY_MSB, CC.DATA_ENTRY_LSB):
+            if self._rpn[ch, 0] == 0 and self._rpn[ch, 1] == 0:
+                self._rpn_data[ch, 0 if control == CC.DATA_ENTRY_MSB else 1] = value
+                # RPN 0: semitones (MSB) + cents (LSB).
+                self.bend_range[ch] = self._rpn_data[ch, 0] + self._rpn_data[ch, 1] / 100.0
+                self._update_pitch(ch)
+        elif control == CC.ALL_SOUND_OFF:
+            vb.fade(self.allocator.channel(ch))
+        elif control == CC.RESET_ALL_CONTROLLERS:
+            self.mod_wheel[ch] = 0.0
+            vb.mod_scale[self.allocator.channel(ch)] = 1.0
+            self.bend[ch] = 0.0
+            self._update_pitch(ch)
+            self._rpn[ch] = 127
+            self.control(ch, CC.SUSTAIN, 0)
+            self.control(ch, CC.SOSTENUTO, 0)
+        elif control == CC.ALL_NOTES_OFF:
+            idx = self.allocator.channel(ch)
+            idx = idx[vb.released[idx] == 0]
+            if idx.size:
+                vb.start_release(idx)
+
+    def param(self, ch: int, t_index: int, value: float) -> None:
+        self._override[ch, t_index] = value
+        self._has_override[ch] = True
+        name = TIMBRE_NAMES[t_index]
+        vb = self.voices
+        idx = self.allocator.channel(ch)
+        if name in ("attack_s", "decay_s", "release_s"):
+            vb.set_time(idx, name, value)
+        else:
+            # Smoothed (levels: their targets glide over SMOOTH_S) or set (the peak's and
+            # the noise's decay times: their lines are recomputed from the current t_on,
+            # which steps the level when a decay is under way).
+            target = {
+                "sustain": vb.sustain_tgt,
+                "mod_ratio": vb.ratio_tgt,
+                "mod_index": vb.index_tgt,
+                "index_peak": vb.index_peak_tgt,
+                "index_decay_s": vb.index_decay_s,
+                "noise_level": vb.noise_level_tgt,
+                "noise_decay_s": vb.noise_decay_s,
+            }[name]
+            target[idx] = value
+
+    def _inc(self, ch: int, pitch: float | np.ndarray) -> float | np.ndarray:
+        semis = self.bend[ch] / 8192.0 * self.bend_range[ch]
+        return 2.0 * math.pi * midi_to_hz(np.asarray(pitch) + semis) / self.sample_rate
+
+    def _update_pitch(self, ch: int) -> None:
+        vb = self.voices
+        idx = np.flatnonzero(vb.chan[: vb.n] == ch)
+        if idx.size:
+            vb.inc_c[idx] = self._inc(ch, vb.pitch[idx])
+
+    def _update_channel_gain(self, ch: int) -> None:
+        vol = (self.volume[ch] / 127.0) ** 2
+        # 0 = left, 64 = centre, 127 = right; equal-power law, exact at the centre.
+        pos = (self.pan[ch] - 64.0) / (64.0 if self.pan[ch] <= 64 else 63.0)
+        angle = (pos + 1.0) * (math.pi / 4.0)
+        self._gain_lr[ch] = (vol * math.cos(angle), vol * math.sin(angle))
+
