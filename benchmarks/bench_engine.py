@@ -26,20 +26,21 @@ import time
 
 import numpy as np
 
-from engine import Engine, Theta
+from engine import Engine, KeyTable
 
 SR = 48000
 VOICES = (1, 8, 32, 64, 128)
 BLOCKS = (64, 128, 256)
-THETA = Theta.from_dict({"attack_s": 0.01, "decay_s": 0.5, "sustain": 0.7, "release_s": 0.3, "mod_ratio": 2.0, "mod_index": 3.0})
-THETA_V2 = THETA.replace(index_peak=4.0, index_decay_s=8.0, noise_level=0.2, noise_decay_s=8.0)
+TIMBRE = {"attack_s": 0.01, "decay_s": 0.5, "sustain": 0.7, "release_s": 0.3, "mod_ratio": 2.0, "mod_index": 3.0}
+PATCH = KeyTable.flat(TIMBRE)
+PATCH_V2 = KeyTable.flat({**TIMBRE, "index_peak": 4.0, "index_decay_s": 8.0, "noise_level": 0.2, "noise_decay_s": 8.0})
 
 
-def bench_engine(n_voices: int, block: int, seconds: float, theta: Theta = THETA) -> float:
+def bench_engine(n_voices: int, block: int, seconds: float, patch: KeyTable = PATCH) -> float:
     """Median microseconds per block with n_voices sounding."""
     e = Engine(SR, max_voices=max(n_voices, 1))
     for ch in range(16):
-        e.set_patch(ch, theta)
+        e.set_patch(ch, patch)
     for i in range(n_voices):
         e.note_on(i % 16, 36 + i % 72, 100)
     out = np.zeros((block, 2), dtype=np.float32)
@@ -55,11 +56,11 @@ def bench_engine(n_voices: int, block: int, seconds: float, theta: Theta = THETA
     return float(np.median(times) * 1e6)
 
 
-def bench_engine_paced(n_voices: int, block: int, seconds: float, theta: Theta = THETA) -> tuple[float, float]:
+def bench_engine_paced(n_voices: int, block: int, seconds: float, patch: KeyTable = PATCH) -> tuple[float, float]:
     """(median, p99) microseconds per block, one block per block period."""
     e = Engine(SR, max_voices=max(n_voices, 1))
     for ch in range(16):
-        e.set_patch(ch, theta)
+        e.set_patch(ch, patch)
     for i in range(n_voices):
         e.note_on(i % 16, 36 + i % 72, 100)
     out = np.zeros((block, 2), dtype=np.float32)
@@ -132,7 +133,7 @@ def main() -> None:
         period = block / SR * 1e6
         for n in VOICES:
             us = bench_engine(n, block, args.seconds)
-            us2 = bench_engine(n, block, args.seconds, THETA_V2)
+            us2 = bench_engine(n, block, args.seconds, PATCH_V2)
             py = None if args.no_pyo else bench_pyo(n, block, args.seconds)
             py_s = f"{py:8.1f} {period / py:8.1f} {py / us:7.2f}" if py else f"{'-':>8} {'-':>8} {'-':>7}"
             print(f"{block:5d} {n:6d} {period:9.1f} {us:8.1f} {period / us:7.1f} {us2:8.1f} {period / us2:7.1f} {py_s}")
@@ -144,7 +145,7 @@ def main() -> None:
     for block in (128,):
         for n in (32, 64):
             m1, p1 = bench_engine_paced(n, block, max(args.seconds, 4.0))
-            m2, p2 = bench_engine_paced(n, block, max(args.seconds, 4.0), THETA_V2)
+            m2, p2 = bench_engine_paced(n, block, max(args.seconds, 4.0), PATCH_V2)
             print(f"{block:5d} {n:6d} {block / SR * 1e6:9.1f} {m1:8.1f} {p1:8.1f} {m2:8.1f} {p2:8.1f}")
     print("target at 128 frames, 64 voices: median <= 267 us, p99 <= 1000 us")
 

@@ -26,7 +26,7 @@ import time; t0 = time.perf_counter()
 from model import Predictor
 p = Predictor.load({path!r}, threads={threads!r})
 t1 = time.perf_counter()
-p.predict("a first prompt after loading")
+p.patch("a first prompt after loading")
 print(t1 - t0, time.perf_counter() - t1)
 """
 
@@ -110,14 +110,17 @@ def main() -> None:
 
     print(f"torch threads: {torch.get_num_threads()}; flow: {predictor.checkpoint.flow.config}")
     for p in _prompts(5):
-        predictor.predict("warm-up " + p)
+        predictor.patch("warm-up " + p)
+    # What the live host runs per prompt: the patch (a whole key table, every key anchor x
+    # velocity layer in one batch, for a key-tracked checkpoint; a flat one otherwise).
     times = []
     for p in _prompts(args.n):
         t = time.perf_counter()
-        predictor.predict(p)
+        predictor.patch(p)
         times.append(time.perf_counter() - t)
     times.sort()
-    print(f"warm prompt -> theta, {args.n} different prompts: median {_ms(statistics.median(times))}, "
+    print(f"warm prompt -> patch ({'key-tracked' if predictor.key_tracked else 'flat'}), "
+          f"{args.n} different prompts: median {_ms(statistics.median(times))}, "
           f"p90 {_ms(times[int(0.9 * len(times))])}, max {_ms(times[-1])}")  # fmt: skip
 
     emb = predictor.embed(["a warm brass pad"])
@@ -126,43 +129,31 @@ def main() -> None:
     flow_t = []
     for _ in range(100):
         t = time.perf_counter()
-        predictor._infer(emb, np.zeros((1, predictor.checkpoint.flow.dim)))
+        predictor._patches(emb, np.zeros((1, predictor.checkpoint.flow.dim)))
         flow_t.append(time.perf_counter() - t)
     print(
-        f"  of which flow inverse + schema (cached embedding): median {_ms(statistics.median(flow_t))}"
+        f"  of which the flow and the table (cached embedding): median {_ms(statistics.median(flow_t))}"
     )
-
-    # What the live host runs per prompt: a whole key table (every key anchor x velocity
-    # layer in one batch) for a key-tracked checkpoint, a flat one otherwise.
-    table_t = []
-    for p in _prompts(args.n + 400)[400:]:
-        t = time.perf_counter()
-        predictor.predict_table(p)
-        table_t.append(time.perf_counter() - t)
-    table_t.sort()
-    print(f"warm prompt -> key table ({'key-tracked' if predictor.key_tracked else 'flat'}), "
-          f"{args.n} different prompts: median {_ms(statistics.median(table_t))}, "
-          f"p90 {_ms(table_t[int(0.9 * len(table_t))])}, max {_ms(table_t[-1])}")  # fmt: skip
 
     rep = []
     for _ in range(1000):
         t = time.perf_counter()
-        predictor.predict("a warm brass pad")
+        predictor.patch("a warm brass pad")
         rep.append(time.perf_counter() - t)
     print(f"repeated prompt: median {_ms(statistics.median(rep))}, max {_ms(max(rep))}")
 
     sampled = []
     for i in range(50):
         t = time.perf_counter()
-        predictor.predict("a warm brass pad", temperature=1.0, seed=i)
+        predictor.patch("a warm brass pad", temperature=1.0, seed=i)
         sampled.append(time.perf_counter() - t)
     print(f"repeated prompt at temperature 1 (cached embedding, flow run): median "
           f"{_ms(statistics.median(sampled))}")  # fmt: skip
 
     batch = _prompts(args.n + 200)[200:]
     t = time.perf_counter()
-    predictor.predict_many(batch)
-    print(f"predict_many of {len(batch)} new prompts: {_ms(time.perf_counter() - t)}")
+    predictor.patches(batch)
+    print(f"patches() of {len(batch)} new prompts: {_ms(time.perf_counter() - t)}")
     t = time.perf_counter()
     predictor.candidates("a glassy bell", 16, 1.0, seed=0)
     print(f"candidates(n=16): {_ms(time.perf_counter() - t)}")

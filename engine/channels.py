@@ -14,14 +14,14 @@ import numpy as np
 
 from engine.allocator import Allocator
 from engine.keytable import KeyTable
-from engine.schema import TIMBRE_NAMES, Theta
+from engine.schema import TIMBRE_NAMES
 from engine.sender import BEND, CC, CONTROL, N_CHANNELS, NOTE_OFF, NOTE_ON, PANIC, PARAM
 from engine.voices import VoiceBank, midi_to_hz, noise_start, velocity_to_amp
 
 __all__ = ["Channels", "DEFAULT_TABLE"]
 
 #: What a channel plays before it is given a patch.
-DEFAULT_TABLE = KeyTable.flat(Theta())
+DEFAULT_TABLE = KeyTable.flat()
 _N_TIMBRE = len(TIMBRE_NAMES)
 
 

@@ -163,17 +163,55 @@ class KeyTable:
 
     # -- construction ------------------------------------------------------------------
 
+    def parts(self) -> tuple:
+        """Everything a table is made of, expanded: ``(keys, velocities, values [K, V, n],
+        phys [128, V, n], learn [128, V, n], vj [128], vw [128])``. :meth:`from_parts`
+        rebuilds the table from them without checking or expanding again (the live
+        engine's render process does, for a table that crossed shared memory)."""
+        return (self.keys, self.velocities, self.values, self._phys, self._learn,
+                np.asarray(self._vj, dtype=np.int64), np.asarray(self._vw))
+
     @classmethod
-    def flat(cls, theta_or_timbre: Theta | Sequence[float] | np.ndarray) -> KeyTable:
-        """The same timbre on every key and velocity (one anchor, one layer).
+    def from_parts(cls, keys, velocities, values, phys, learn, vj, vw) -> KeyTable:
+        """A table from :meth:`parts` of one that was built (and checked) already."""
+        t = cls.__new__(cls)
+        t.keys = tuple(int(x) for x in keys)
+        t.velocities = tuple(int(x) for x in velocities)
+        for name, arr in (("values", values), ("_phys", phys), ("_learn", learn)):
+            a = np.array(arr, dtype=np.float64)
+            a.flags.writeable = False
+            object.__setattr__(t, name, a)
+        t._vj = [int(x) for x in vj]
+        t._vw = [float(x) for x in vw]
+        t._center = None
+        return t
+
+
+    @classmethod
+    def flat(cls, timbre: Mapping[str, float] | Sequence[float] | np.ndarray | Theta = ()) -> KeyTable:
+        """The same timbre on every key and velocity (one anchor, one layer): a patch of
+        one sound.
 
         Args:
-            theta_or_timbre: a Theta, or ``[n_timbre]`` physical values in schema order.
+            timbre: timbre values by name (those left out take their defaults; none: the
+                default patch), or ``[n_timbre]`` physical values in schema order, or a
+                seed-style :class:`Theta` (its timbre values; old files, old checkpoints).
+
+        >>> KeyTable.flat({"mod_index": 3.0}).center()["mod_index"]
+        3.0
         """
-        if isinstance(theta_or_timbre, Theta):
-            t = theta_or_timbre.timbre()
+        if isinstance(timbre, Theta):
+            t = timbre.timbre()
+        elif isinstance(timbre, Mapping) or (isinstance(timbre, (tuple, list)) and len(timbre) == 0):
+            d = dict(timbre)
+            t = _DEFAULT.copy()
+            for name, value in d.items():
+                p = param(name)
+                if not p.timbre:
+                    raise ThetaError(f"{name} is not a timbre parameter; timbre parameters: {', '.join(TIMBRE_NAMES)}")
+                t[TIMBRE_INDEX[name]] = p.check(value)
         else:
-            t = np.asarray(theta_or_timbre, dtype=np.float64)
+            t = np.asarray(timbre, dtype=np.float64)
             if t.shape != (_N,):
                 raise ThetaError(f"timbre must have shape ({_N},) in order {', '.join(TIMBRE_NAMES)}, got {t.shape}")
         return cls((60,), (100,), t[None, None, :])
@@ -212,12 +250,12 @@ class KeyTable:
         phys = self._phys[pitch]
         return np.where(lo == hi, phys[j], _from_learning(lo + (hi - lo) * w))
 
-    def center(self) -> Theta:
-        """The timbre at key 60, velocity 100, as a Theta (other values default)."""
+    def center(self) -> dict[str, float]:
+        """The timbre at key 60, velocity 100, by name in schema order: what a reply or a
+        listing shows of a patch."""
         if self._center is None:
-            d = dict(zip(TIMBRE_NAMES, self.lookup(60, 100).tolist()))
-            self._center = Theta.from_dict(d)
-        return self._center
+            self._center = dict(zip(TIMBRE_NAMES, self.lookup(60, 100).tolist()))
+        return dict(self._center)
 
     # -- files -------------------------------------------------------------------------
 

@@ -9,12 +9,10 @@ import numpy as np
 
 from engine.engine import N_CHANNELS, Engine
 from engine.keytable import KeyTable
-from engine.schema import TIMBRE_INDEX, TIMBRE_NAMES, Theta
+from engine.schema import TIMBRE_NAMES
 from engine.voices import VoiceBank, midi_to_hz, noise_start, velocity_to_amp
 
 __all__ = ["render_note", "render_notes", "render_midi_file", "write_wav"]
-
-_T = TIMBRE_INDEX
 
 
 def render_notes(
@@ -65,42 +63,40 @@ def render_notes(
 
 
 def render_note(
-    theta: Theta | KeyTable,
+    patch: KeyTable,
     pitch: float,
     velocity: float,
     sample_rate: int = 16000,
     hold_s: float = 3.0,
     tail_s: float = 1.0,
 ) -> np.ndarray:
-    """One NSynth-style note of ``theta``'s timbre: held ``hold_s``, then ``tail_s`` of release.
+    """One NSynth-style note of ``patch``: held ``hold_s``, then ``tail_s`` of release.
 
-    A KeyTable gives the timbre of the nearest key and velocity (``lookup``).
+    The note takes the patch's timbre at the nearest key and velocity (``lookup``); pitch,
+    velocity, sample rate and length are the render's, not the patch's.
     Returns a 1-D float32 array of round((hold_s + tail_s) * sample_rate) samples.
     """
-    if isinstance(theta, Theta):
-        timbre = theta.timbre()
-    elif isinstance(theta, KeyTable):
-        key = min(max(int(round(pitch)), 0), 127)
-        timbre = theta.lookup(key, min(max(int(round(velocity)), 1), 127))
-    else:
-        raise TypeError(f"theta must be a Theta or a KeyTable, got {type(theta).__name__}")
+    if not isinstance(patch, KeyTable):
+        raise TypeError(f"patch must be a KeyTable (KeyTable.flat(values) for one timbre), got {type(patch).__name__}")
+    key = min(max(int(round(pitch)), 0), 127)
+    timbre = patch.lookup(key, min(max(int(round(velocity)), 1), 127))
     return render_notes(timbre[None, :], pitch, velocity, sample_rate, hold_s, tail_s)[0]
 
 
 def render_midi_file(
     path: str | os.PathLike,
-    patches: Theta | KeyTable | Mapping[int, Theta | KeyTable],
+    patches: KeyTable | Mapping[int, KeyTable],
     sample_rate: int = 48000,
     max_voices: int = 64,
     tail_s: float = 2.0,
     block: int = 256,
-    program_patches: Sequence[Theta | KeyTable | None] | None = None,
+    program_patches: Sequence[KeyTable | None] | None = None,
 ) -> np.ndarray:
     """Bounce a standard MIDI file through the engine, offline.
 
     Args:
         path: .mid file.
-        patches: one Theta or KeyTable for every channel, or {channel 0-15: either}.
+        patches: one patch for every channel, or {channel 0-15: patch}.
         program_patches: optional 128 entries; a program change selects entry N if set.
         tail_s: seconds rendered after the last event, for releases to ring out.
 
@@ -114,10 +110,10 @@ def render_midi_file(
     except (OSError, EOFError, ValueError, KeyError, IndexError) as exc:
         raise ValueError(f"cannot read MIDI file {os.fspath(path)!r}: {exc}") from exc
     eng = Engine(sample_rate=sample_rate, max_voices=max_voices)
-    if isinstance(patches, (Theta, KeyTable)):
+    if isinstance(patches, KeyTable):
         patches = {ch: patches for ch in range(N_CHANNELS)}
-    for ch, theta in patches.items():
-        eng.set_patch(ch, theta, frame=0)
+    for ch, patch in patches.items():
+        eng.set_patch(ch, patch, frame=0)
     chunks = []
     now = 0.0
     for msg in mid:  # yields messages with delta time in seconds, tempo applied
@@ -143,9 +139,9 @@ def _send(eng: Engine, msg, frame: int, program_patches) -> None:
     elif t == "pitchwheel":
         eng.pitch_bend(msg.channel, msg.pitch, frame)
     elif t == "program_change" and program_patches is not None:
-        theta = program_patches[msg.program]
-        if theta is not None:
-            eng.set_patch(msg.channel, theta, frame)
+        patch = program_patches[msg.program]
+        if patch is not None:
+            eng.set_patch(msg.channel, patch, frame)
 
 
 def write_wav(path: str | os.PathLike, audio: np.ndarray, sample_rate: int) -> None:

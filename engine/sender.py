@@ -13,7 +13,7 @@ import numpy as np
 
 from engine.events import IMMEDIATE, EventQueue, QueueFull
 from engine.keytable import KeyTable
-from engine.schema import TIMBRE_INDEX, TIMBRE_NAMES, Theta, ThetaError, param
+from engine.schema import TIMBRE_INDEX, TIMBRE_NAMES, ThetaError, param
 
 __all__ = ["CC", "EventSender", "N_CHANNELS", "QueueFull"]
 
@@ -64,20 +64,17 @@ class EventSender:
 
     queue: EventQueue
 
-    def set_patch(self, channel: int, patch: Theta | KeyTable, frame: int | None = None) -> None:
-        """Use ``patch`` for new notes on ``channel`` from ``frame`` on.
-
-        A Theta plays the same timbre on every key; a KeyTable gives each note the timbre
-        of its key and velocity. Earlier ``set_param`` changes of the channel are dropped.
-        """
+    def set_patch(self, channel: int, patch: KeyTable, frame: int | None = None) -> None:
+        """Use ``patch`` for new notes on ``channel`` from ``frame`` on: each note takes
+        the timbre of its key and velocity (a flat table: the same on every key). Earlier
+        ``set_param`` changes of the channel are dropped."""
         ch = _check_int("channel", channel, 0, 15)
-        if isinstance(patch, Theta):
-            table = KeyTable.flat(patch)
-        elif isinstance(patch, KeyTable):
-            table = patch
-        else:
-            raise TypeError(f"patch must be a Theta or a KeyTable, got {type(patch).__name__}")
-        self.queue.push(PATCH, ch, _check_frame(frame), obj=table)
+        if not isinstance(patch, KeyTable):
+            raise TypeError(
+                f"patch must be a KeyTable (KeyTable.flat(values) plays one timbre on every "
+                f"key), got {type(patch).__name__}"
+            )
+        self.queue.push(PATCH, ch, _check_frame(frame), obj=patch)
 
     def set_param(self, channel: int, name: str, value: float, frame: int | None = None) -> None:
         """Change one timbre value of ``channel``'s patch, sounding notes included.

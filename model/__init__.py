@@ -18,7 +18,7 @@ _WHERE = {
     "PromptError": "model.errors",
     "check_prompt": "model.errors",
     # encoders
-    "TextEncoder": "model.encoders",
+    "TextEncoder": "model.text_encoder",
     "encoder_names": "model.encoders",
     "get_encoder": "model.encoders",
     "register_encoder": "model.encoders",
@@ -90,7 +90,7 @@ if TYPE_CHECKING:  # for type checkers and IDEs; at run time __getattr__ does th
     from model.checkpoint import Checkpoint, load_checkpoint, read_meta, save_checkpoint
     from model.clap import CLAP_MODEL_ID, ClapEncoder
     from model.coupling import AffineCoupling
-    from model.encoders import TextEncoder, encoder_names, get_encoder, register_encoder
+    from model.encoders import encoder_names, get_encoder, register_encoder
     from model.errors import (
         MAX_PROMPT_CHARS,
         CheckpointError,
@@ -103,3 +103,4 @@ if TYPE_CHECKING:  # for type checkers and IDEs; at run time __getattr__ does th
     from model.mixing import LUMixing, Permutation
     from model.normalise import Normaliser, ThetaNormaliser
     from model.predictor import DEFAULT_CHECKPOINT, Predictor
+    from model.text_encoder import TextEncoder

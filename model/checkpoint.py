@@ -21,10 +21,11 @@ import torch
 
 from engine import SCHEMA_VERSION
 from model._hf import sha256_file
-from model.encoders import TextEncoder, encoder_names
+from model.encoders import encoder_names
 from model.errors import CheckpointError
 from model.flow import ConditionalRealNVP
 from model.normalise import Normaliser, ThetaNormaliser
+from model.text_encoder import TextEncoder
 
 __all__ = [
     "CHECKPOINT_FORMAT",

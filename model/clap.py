@@ -13,8 +13,8 @@ from pathlib import Path
 import numpy as np
 
 from model._hf import offline_transformers
-from model.encoders import TextEncoder
 from model.errors import ModelError
+from model.text_encoder import TextEncoder
 
 __all__ = ["CLAP_MODEL_ID", "ClapEncoder", "clap_folder"]
 

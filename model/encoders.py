@@ -1,18 +1,18 @@
-"""Text encoders: one small interface, an in-memory cache, and a registry by name.
+"""The registry of text encoders by name.
 
 A checkpoint names the encoder its flow was trained with (``"minilm"``, ``"clap"``);
-:func:`get_encoder` builds that encoder (once per process and set of options).
+:func:`get_encoder` builds that encoder (once per process and set of options). The
+interface they share is :class:`model.text_encoder.TextEncoder`; the encoders import it
+from there, and this registry imports them only when one is built: no import loop.
 """
 
 from __future__ import annotations
 
 import threading
-from collections import OrderedDict
-from collections.abc import Callable, Sequence
+from collections.abc import Callable
 
-import numpy as np
-
-from model.errors import ModelError, check_prompt
+from model.errors import ModelError
+from model.text_encoder import TextEncoder
 
 __all__ = [
     "TextEncoder",
@@ -20,76 +20,6 @@ __all__ = [
     "get_encoder",
     "register_encoder",
 ]
-
-
-class TextEncoder:
-    """Maps texts to L2-normalised embeddings, shape ``[n_texts, dim]``, float32.
-
-    Subclasses set ``name`` and ``dim`` and implement ``_encode(texts)`` for texts that
-    are already checked and not cached. ``encode`` checks each text (see
-    :func:`model.errors.check_prompt`), serves repeats from an LRU cache of
-    ``cache_size`` entries and normalises the rows.
-    """
-
-    name: str = ""
-    dim: int = 0
-    #: What exactly was loaded (model id, weight hash); recorded in checkpoints.
-    source: str = ""
-
-    def __init__(self, cache_size: int = 4096) -> None:
-        self._cache: OrderedDict[str, np.ndarray] = OrderedDict()
-        self._cache_size = int(cache_size)
-        self._lock = threading.Lock()
-
-    def encode(self, texts: Sequence[str]) -> np.ndarray:
-        """Embeddings of ``texts``, shape ``[len(texts), dim]``, float32, unit rows."""
-        if isinstance(texts, str):
-            raise ModelError("encode takes a list of texts, got one str; wrap it in a list")
-        cleaned = [check_prompt(t) for t in texts]
-        out = np.empty((len(cleaned), self.dim), dtype=np.float32)
-        missing: dict[str, list[int]] = {}
-        with self._lock:
-            for i, text in enumerate(cleaned):
-                row = self._cache.get(text)
-                if row is None:
-                    missing.setdefault(text, []).append(i)
-                else:
-                    self._cache.move_to_end(text)
-                    out[i] = row
-        if missing:
-            todo = list(missing)
-            emb = np.asarray(self._encode(todo), dtype=np.float32)
-            if emb.shape != (len(todo), self.dim):
-                raise ModelError(
-                    f"encoder {self.name!r} returned shape {emb.shape}, expected {(len(todo), self.dim)}"
-                )
-            emb = _unit_rows(emb)
-            with self._lock:
-                for text, row in zip(todo, emb):
-                    row.setflags(write=False)
-                    self._cache[text] = row
-                    out[missing[text]] = row
-                while len(self._cache) > self._cache_size:
-                    self._cache.popitem(last=False)
-        return out
-
-    def cache_clear(self) -> None:
-        with self._lock:
-            self._cache.clear()
-
-    def _encode(self, texts: list[str]) -> np.ndarray:
-        """Raw embeddings of distinct, checked texts, shape ``[len(texts), dim]``."""
-        raise NotImplementedError
-
-    def __repr__(self) -> str:
-        return f"{type(self).__name__}(name={self.name!r}, dim={self.dim})"
-
-
-def _unit_rows(x: np.ndarray) -> np.ndarray:
-    if not np.isfinite(x).all():
-        raise ModelError("encoder produced a non-finite embedding")
-    norm = np.linalg.norm(x, axis=1, keepdims=True)
-    return (x / np.maximum(norm, 1e-12)).astype(np.float32)
 
 
 _FACTORIES: dict[str, Callable[..., TextEncoder]] = {}

@@ -14,8 +14,8 @@ from pathlib import Path
 import numpy as np
 
 from model._hf import check_files, offline_transformers
-from model.encoders import TextEncoder
 from model.errors import ModelError
+from model.text_encoder import TextEncoder
 
 __all__ = ["MINILM_FILES", "MINILM_PACKAGE", "MiniLMEncoder", "minilm_folder"]
 

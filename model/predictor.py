@@ -1,20 +1,30 @@
-"""Predictor: prompt -> theta, the one object the live host uses."""
+"""Predictor: prompt -> patch (a key table), the one way the project turns words into a
+sound: the live host's model worker, `promptsynth render`, `patch new` and `play
+--prompt` all call :meth:`Predictor.patch`."""
 
 from __future__ import annotations
 
 import math
-import threading
-from collections import OrderedDict
 from collections.abc import Sequence
 from pathlib import Path
 
 import numpy as np
 import torch
 
-from engine import KEY_ANCHORS, TIMBRE_NAMES, VELOCITY_LAYERS, KeyTable, Theta, snap_ratio
+from engine import (
+    KEY_ANCHORS,
+    PARAM_NAMES,
+    PARAMS,
+    TIMBRE_NAMES,
+    VELOCITY_LAYERS,
+    KeyTable,
+    snap_ratio,
+)
 from model.checkpoint import META_FILE, Checkpoint, key_features, load_checkpoint
-from model.encoders import TextEncoder, get_encoder
+from model.encoders import get_encoder
 from model.errors import ModelError, check_prompt
+from model.lru import LRUCache
+from model.text_encoder import TextEncoder
 
 __all__ = ["CENTER_KEY", "DEFAULT_CHECKPOINT", "MAX_CANDIDATES", "MAX_TEMPERATURE", "Predictor"]
 
@@ -22,18 +32,22 @@ __all__ = ["CENTER_KEY", "DEFAULT_CHECKPOINT", "MAX_CANDIDATES", "MAX_TEMPERATUR
 DEFAULT_CHECKPOINT = Path(__file__).resolve().parent / "checkpoints" / "default"
 MAX_TEMPERATURE = 10.0
 MAX_CANDIDATES = 256
-#: The note a key-conditioned model's single patch (``predict``) is taken at.
+#: The note a key-conditioned model's single timbre (a patch's centre) is taken at.
 CENTER_KEY = (60, 100)
+_TIMBRE_COLS = [PARAM_NAMES.index(n) for n in TIMBRE_NAMES]
+_THETA_DEFAULTS = tuple(p.default for p in PARAMS)
+_RATIO = TIMBRE_NAMES.index("mod_ratio")
 
 
 class Predictor:
-    """Turns prompts into validated ``Theta`` through a text encoder and the flow.
+    """Turns prompts into patches (:class:`engine.KeyTable`) through a text encoder and
+    the flow.
 
     ``temperature`` is the std of the latent: 0 gives z = 0 (deterministic, the flow's
-    central patch for the prompt); t > 0 draws z ~ N(0, t^2). Every output is clamped
-    into the schema's ranges (NaN -> default), so it always validates.
-    Deterministic predictions are cached per prompt (``cache_size`` entries), and the
-    encoder caches embeddings, so a repeated prompt costs next to nothing.
+    central patch for the prompt); t > 0 draws z ~ N(0, t^2). Every value is clamped into
+    the schema's ranges (NaN -> default), so a patch always validates. Patches at
+    temperature 0 are cached per prompt (``cache_size`` entries), and the encoder caches
+    embeddings, so a repeated prompt costs next to nothing.
 
     The flow's modulator ratio is continuous, but a patch's is a choice among simple
     ratios: with ``snap`` (the default) every patch's ratio is the nearest of
@@ -41,11 +55,9 @@ class Predictor:
     little off one (1.02) beats against the carrier. On the validation instruments this
     cut the spectral distance of the family patches to the real notes by 11% (REPORT.md).
 
-    A key-conditioned checkpoint (``key_tracked``) gives a timbre per note:
-    :meth:`predict_table` computes a whole :class:`engine.KeyTable` (every key anchor x
-    velocity layer, one batched pass, one latent for all rows so the table is one
-    instrument), and the single-patch methods answer for :data:`CENTER_KEY`. A text-only
-    checkpoint's table is flat.
+    A key-conditioned checkpoint (``key_tracked``) gives a timbre per note: a patch is the
+    table over every key anchor x velocity layer, one batched pass with one latent for
+    all rows so the table is one instrument. A text-only checkpoint's patch is flat.
     """
 
     def __init__(
@@ -65,23 +77,15 @@ class Predictor:
         self.encoder = encoder
         self._flow = checkpoint.flow.eval()
         self._dtype = next(self._flow.parameters()).dtype
-        self._cache: OrderedDict[str, Theta] = OrderedDict()
-        self._tables: OrderedDict[str, KeyTable] = OrderedDict()
+        self._cache: LRUCache[str, KeyTable] = LRUCache(cache_size)
         self._kf = int(checkpoint.key_features)
         self.snap = bool(snap)
-        self._ratio_col = (
-            list(checkpoint.theta_normaliser.names).index("mod_ratio")
-            if "mod_ratio" in checkpoint.theta_normaliser.names
-            else None
-        )
         self._names = checkpoint.theta_normaliser.names
         if self._kf and tuple(self._names) != TIMBRE_NAMES:
             raise ModelError(
                 f"a key-conditioned checkpoint must model the timbre values {list(TIMBRE_NAMES)}, "
                 f"this one models {list(self._names)}"
             )
-        self._cache_size = int(cache_size)
-        self._lock = threading.Lock()
 
     @classmethod
     def load(
@@ -116,9 +120,7 @@ class Predictor:
         predictor = cls(ckpt, encoder, snap=snap)
         if warm:
             emb = encoder._encode(["warm up"])
-            predictor._infer(emb, np.zeros((1, ckpt.flow.dim)))
-            if predictor.key_tracked:
-                predictor._table(emb[0], np.zeros(ckpt.flow.dim))
+            predictor._patches(emb, np.zeros((1, ckpt.flow.dim)))
         return predictor
 
     @property
@@ -135,126 +137,102 @@ class Predictor:
         """Unit text embeddings of ``prompts``, shape ``[n, encoder.dim]``, float32."""
         return self.encoder.encode(list(prompts))
 
-    def predict(self, prompt: str, temperature: float = 0.0, seed: int | None = None) -> Theta:
-        """One patch for ``prompt``: z = 0 at temperature 0, else z ~ N(0, temperature^2)."""
-        temperature = _check_temperature(temperature)
-        if temperature == 0.0:
-            key = check_prompt(prompt)
-            with self._lock:
-                hit = self._cache.get(key)
-                if hit is not None:
-                    self._cache.move_to_end(key)
-                    return hit
-        return self.predict_many([prompt], temperature, seed)[0]
+    # -- prompt -> patch -------------------------------------------------------------------
 
-    def predict_many(
-        self, prompts: Sequence[str], temperature: float = 0.0, seed: int | None = None
-    ) -> list[Theta]:
-        """One patch per prompt, computed as one batch; see ``predict``."""
+    def patch(self, prompt: str, temperature: float = 0.0, seed: int | None = None) -> KeyTable:
+        """The patch for ``prompt``: z = 0 at temperature 0, else z ~ N(0, temperature^2)
+        drawn with ``seed``. The one way from words to a sound."""
         temperature = _check_temperature(temperature)
+        _check_seed(seed)
+        key = check_prompt(prompt)
+        if temperature == 0.0:
+            hit = self._cache.get(key)
+            if hit is not None:
+                return hit
+        emb = self.encoder.encode([key])
+        table = self._patches(emb, _latent((1, self._flow.dim), temperature, seed))[0]
+        if temperature == 0.0:
+            self._cache.put(key, table)
+        return table
+
+    def patches(self, prompts: Sequence[str]) -> list[KeyTable]:
+        """The temperature-0 patch of each prompt, computed as one batch."""
         if isinstance(prompts, str):
-            raise ModelError("predict_many takes a list of prompts, got one str")
+            raise ModelError("patches takes a list of prompts, got one str")
         cleaned = [check_prompt(p) for p in prompts]
         if not cleaned:
             return []
-        emb = self.encoder.encode(cleaned)
-        z = _latent((len(cleaned), self._flow.dim), temperature, seed)
-        thetas = self._infer(emb, z)
-        if temperature == 0.0:
-            with self._lock:
-                for key, theta in zip(cleaned, thetas):
-                    self._cache[key] = theta
-                while len(self._cache) > self._cache_size:
-                    self._cache.popitem(last=False)
-        return thetas
+        tables = self._patches(self.encoder.encode(cleaned), np.zeros((len(cleaned), self._flow.dim)))
+        for key, table in zip(cleaned, tables):
+            self._cache.put(key, table)
+        return tables
 
-    def candidates(
-        self, prompt: str, n: int = 8, temperature: float = 1.0, seed: int | None = None
-    ) -> list[Theta]:
-        """``n`` patches for ``prompt``: first the z = 0 patch, then n - 1 drawn with
-        z ~ N(0, temperature^2), ordered by the flow's log-density of each (clamped)
-        patch, highest first."""
-        if isinstance(n, bool) or not isinstance(n, int) or not 1 <= n <= MAX_CANDIDATES:
-            raise ModelError(f"n must be an int in range 1..{MAX_CANDIDATES}, got {n!r}")
-        temperature = _check_temperature(temperature)
-        _check_seed(seed)
-        first = self.predict(prompt)
-        if n == 1:
-            return [first]
-        emb = self.encoder.encode([check_prompt(prompt)])
-        z = _latent((n - 1, self._flow.dim), temperature, seed)
-        drawn = self._infer(np.repeat(emb, n - 1, axis=0), z)
-        scores = self._log_prob(emb, np.stack([t.to_array() for t in drawn]))
-        return [first] + [drawn[i] for i in np.argsort(-scores, kind="stable")]
-
-    def log_prob(self, prompt: str, theta: Theta) -> float:
-        """log p(theta | prompt) in nats, in the flow's normalised space."""
-        if not isinstance(theta, Theta):
-            raise ModelError(f"theta must be a Theta, got {type(theta).__name__}")
-        emb = self.encoder.encode([check_prompt(prompt)])
-        return float(self._log_prob(emb, theta.to_array()[None])[0])
-
-    def interpolate(self, prompt_a: str, prompt_b: str, t: float) -> Theta:
+    def morph(self, prompt_a: str, prompt_b: str, t: float) -> KeyTable:
         """The z = 0 patch for the embedding a fraction ``t`` (0..1) of the way from
         ``prompt_a``'s to ``prompt_b``'s, along the great circle between the unit
         embeddings (spherical interpolation)."""
         if isinstance(t, bool) or not isinstance(t, (int, float)) or not 0.0 <= float(t) <= 1.0:
             raise ModelError(f"t must be a number in range 0..1, got {t!r}")
-        emb = self.encoder.encode([check_prompt(prompt_a), check_prompt(prompt_b)]).astype(
-            np.float64
-        )
+        emb = self.encoder.encode([check_prompt(prompt_a), check_prompt(prompt_b)]).astype(np.float64)
         mixed = _slerp(emb[0], emb[1], float(t))
-        return self._infer(mixed[None], np.zeros((1, self._flow.dim)))[0]
+        return self._patches(mixed[None], np.zeros((1, self._flow.dim)))[0]
 
-    def predict_table(
-        self, prompt: str, temperature: float = 0.0, seed: int | None = None
-    ) -> KeyTable:
-        """The prompt's timbre for every key anchor and velocity layer (``KEY_ANCHORS`` x
-        ``VELOCITY_LAYERS``) as one batch with one latent z (0 at temperature 0); a
-        text-only checkpoint gives the flat table of :meth:`predict`."""
+    def candidates(
+        self, prompt: str, n: int = 8, temperature: float = 1.0, seed: int | None = None
+    ) -> list[KeyTable]:
+        """``n`` patches for ``prompt``: first the z = 0 patch, then n - 1 drawn with
+        z ~ N(0, temperature^2), ordered by the flow's log-density of each one's centre,
+        highest first."""
+        if isinstance(n, bool) or not isinstance(n, int) or not 1 <= n <= MAX_CANDIDATES:
+            raise ModelError(f"n must be an int in range 1..{MAX_CANDIDATES}, got {n!r}")
         temperature = _check_temperature(temperature)
-        key = check_prompt(prompt)
-        if not self._kf:
-            return KeyTable.flat(self.predict(key, temperature, seed))
-        if temperature == 0.0:
-            with self._lock:
-                hit = self._tables.get(key)
-                if hit is not None:
-                    self._tables.move_to_end(key)
-                    return hit
-        emb = self.encoder.encode([key])
-        table = self._table(emb[0], _latent((1, self._flow.dim), temperature, seed)[0])
-        if temperature == 0.0:
-            with self._lock:
-                self._tables[key] = table
-                while len(self._tables) > self._cache_size:
-                    self._tables.popitem(last=False)
-        return table
+        _check_seed(seed)
+        first = self.patch(prompt)
+        if n == 1:
+            return [first]
+        emb = self.encoder.encode([check_prompt(prompt)])
+        drawn = self._patches(np.repeat(emb, n - 1, axis=0), _latent((n - 1, self._flow.dim), temperature, seed))
+        scores = self._log_prob(emb, np.stack([_centre_values(p) for p in drawn]))
+        return [first] + [drawn[i] for i in np.argsort(-scores, kind="stable")]
 
-    def interpolate_table(self, prompt_a: str, prompt_b: str, t: float) -> KeyTable:
-        """:meth:`interpolate`, as a table (flat for a text-only checkpoint)."""
-        if not self._kf:
-            return KeyTable.flat(self.interpolate(prompt_a, prompt_b, t))
-        if isinstance(t, bool) or not isinstance(t, (int, float)) or not 0.0 <= float(t) <= 1.0:
-            raise ModelError(f"t must be a number in range 0..1, got {t!r}")
-        emb = self.encoder.encode([check_prompt(prompt_a), check_prompt(prompt_b)]).astype(
-            np.float64
-        )
-        return self._table(_slerp(emb[0], emb[1], float(t)), np.zeros(self._flow.dim))
+    def log_prob(self, prompt: str, patch: KeyTable) -> float:
+        """log p(patch's centre | prompt) in nats, in the flow's normalised space."""
+        if not isinstance(patch, KeyTable):
+            raise ModelError(f"patch must be a KeyTable, got {type(patch).__name__}")
+        emb = self.encoder.encode([check_prompt(prompt)])
+        return float(self._log_prob(emb, _centre_values(patch)[None])[0])
+
+    # -- the flow ------------------------------------------------------------------------
+
+    def _patches(self, emb: np.ndarray, z: np.ndarray) -> list[KeyTable]:
+        """One patch per row of ``emb [n, dim]`` and ``z [n, flow dim]``."""
+        if self._kf:
+            return [self._table(e, zi) for e, zi in zip(emb, z)]
+        timbres = self._timbres(emb, z)
+        return [KeyTable.flat(row) for row in timbres]
+
+    def _timbres(self, emb: np.ndarray, z: np.ndarray) -> np.ndarray:
+        """A text-only checkpoint's timbre values ``[n, n_timbre]``, clamped, snapped."""
+        # Every theta value (a checkpoint's theta may lack some: defaults), clamped.
+        full = self.checkpoint.theta_normaliser.full(self._decode(emb, z))
+        timbre = full[:, _TIMBRE_COLS]
+        if self.snap:
+            timbre[:, _RATIO] = snap_ratio(timbre[:, _RATIO])
+        return timbre
 
     def _table(self, emb: np.ndarray, z: np.ndarray) -> KeyTable:
+        """A key-conditioned checkpoint's table for one embedding ``[dim]`` and latent."""
         # Every anchor, then the centre key (whose ratio the whole table takes).
         keys = np.append(np.repeat(np.array(KEY_ANCHORS), len(VELOCITY_LAYERS)), CENTER_KEY[0])
         vels = np.append(np.tile(np.array(VELOCITY_LAYERS), len(KEY_ANCHORS)), CENTER_KEY[1])
         n = keys.shape[0]
         values = self._decode(np.repeat(emb[None], n, axis=0), np.repeat(z[None], n, axis=0), keys, vels)
-        if self.snap and self._ratio_col is not None:
-            values[:, self._ratio_col] = snap_ratio(values[-1, self._ratio_col])
-        values = values[:-1]
+        if self.snap:
+            values[:, _RATIO] = snap_ratio(values[-1, _RATIO])
         return KeyTable(
             KEY_ANCHORS,
             VELOCITY_LAYERS,
-            values.reshape(len(KEY_ANCHORS), len(VELOCITY_LAYERS), -1),
+            values[:-1].reshape(len(KEY_ANCHORS), len(VELOCITY_LAYERS), -1),
             names=self._names,
             clamp=True,
         )
@@ -276,25 +254,24 @@ class Predictor:
             )
         return self.checkpoint.theta_normaliser.decode(x.double().numpy())
 
-    def _infer(self, emb: np.ndarray, z: np.ndarray) -> list[Theta]:
+    def _log_prob(self, emb: np.ndarray, timbre: np.ndarray) -> np.ndarray:
+        """Log-densities of timbre values ``[n, n_timbre]`` (at the centre key)."""
         norm = self.checkpoint.theta_normaliser
-        values = self._decode(emb, z)
-        if self.snap and self._ratio_col is not None:
-            values[:, self._ratio_col] = snap_ratio(values[:, self._ratio_col])
-        full = norm.full(values)
+        full = np.tile(np.array([p for p in _THETA_DEFAULTS]), (timbre.shape[0], 1))
+        full[:, _TIMBRE_COLS] = timbre
         if self._kf:
             full[:, 0], full[:, 1] = CENTER_KEY
-        return [Theta.from_array(row, clamp=True) for row in full]
-
-    def _log_prob(self, emb: np.ndarray, theta: np.ndarray) -> np.ndarray:
-        norm = self.checkpoint.theta_normaliser
-        x = norm.encode(norm.pick(theta))
+        x = norm.encode(norm.pick(full))
         with torch.inference_mode():
             lp = self._flow.log_prob(torch.as_tensor(x, dtype=self._dtype), self._context(emb))
         return np.nan_to_num(lp.double().numpy(), nan=-np.inf)
 
     def __repr__(self) -> str:
         return f"Predictor(encoder={self.encoder.name!r}, flow={self._flow.config})"
+
+
+def _centre_values(patch: KeyTable) -> np.ndarray:
+    return patch.lookup(*CENTER_KEY).copy()
 
 
 def _check_temperature(temperature: object) -> float:

@@ -10,8 +10,8 @@ from patches.format import (
     check_name,
     load_patch,
     morph,
-    morph_table,
     save_patch,
+    save_patch_with_theta,
 )
 
 __all__ = [
@@ -27,6 +27,6 @@ __all__ = [
     "check_name",
     "load_patch",
     "morph",
-    "morph_table",
     "save_patch",
+    "save_patch_with_theta",
 ]

@@ -1,13 +1,13 @@
 """The patch file: versioned JSON, strictly validated, saved atomically.
 
-A patch file looks like::
+A patch is a key table (``engine.KeyTable``): the timbre at key anchors and velocity
+layers, a flat one for one sound on every key. A patch file (format 3) looks like::
 
     {
       "format": "promptsynth-patch",
-      "format_version": 2,
+      "format_version": 3,
       "name": "soft-flute",
       "schema_version": 2,
-      "theta": {"attack_s": 0.08, "decay_s": 0.4, "sustain": 0.8, ...},
       "keytable": {"keys": [0, 6, ...], "velocities": [32, 64, 96, 127],
                    "values": {"attack_s": [[...], ...], ...}},
       "prompt": "a soft flute",
@@ -15,9 +15,10 @@ A patch file looks like::
       "created": "2026-11-27T06:30:00Z"
     }
 
-``keytable`` (format 2, optional) makes the timbre follow key and velocity; without it the
-patch plays ``theta`` on every key. Format-1 files (schema 1, no table) still load: the
-parameters they lack take their defaults, which are off.
+Older files still load, converted in one place (:func:`_table_of_old_file`): format 1
+(a seed-style ``theta``, schema 1) and format 2 (``theta`` and an optional ``keytable``)
+become the key table they played: their ``keytable``, or their theta's timbre on every
+key. The parameters a schema-1 file lacks take their defaults, which are off.
 """
 
 from __future__ import annotations
@@ -46,13 +47,14 @@ __all__ = [
     "load_patch",
     "save_patch",
     "morph",
-    "morph_table",
+    "save_patch_with_theta",
 ]
 
 FORMAT = "promptsynth-patch"
-FORMAT_VERSION = 2
-#: Format versions this code reads: 1 (theta only) and 2 (optional key table).
-READ_FORMAT_VERSIONS = (1, 2)
+FORMAT_VERSION = 3
+#: Format versions this code reads: 1 (theta only), 2 (theta, optional key table) and 3
+#: (the key table).
+READ_FORMAT_VERSIONS = (1, 2, 3)
 MAX_NAME_LEN = 64
 MAX_PROMPT_LEN = 1000
 _NAME_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9 _.+()-]*$")
@@ -89,35 +91,22 @@ def _utc_now() -> str:
 
 @dataclass(frozen=True)
 class Patch:
-    """A named timbre. ``theta`` holds physical values; ``prompt`` and ``source`` say
-    where it came from (checkpoint id, encoder, temperature, seed).
-
-    ``table`` (optional) is a KeyTable: the timbre per key and velocity, which is what
-    plays when present. Then ``theta`` is its centre (key 60, velocity 100) for display
-    and for callers that take one timbre; pass ``theta=None`` to have it computed.
-    ``keytable`` is what to hand the engine: ``table``, or ``theta`` flat on every key.
-    """
+    """A named patch: ``table`` is the sound (a :class:`engine.KeyTable`); ``prompt`` and
+    ``source`` say where it came from (checkpoint id, encoder, temperature, seed)."""
 
     name: str
-    theta: Theta | None
+    table: KeyTable
     prompt: str | None = None
     source: Mapping[str, object] = field(default_factory=dict)
     created: str = field(default_factory=_utc_now)
-    table: KeyTable | None = None
 
     def __post_init__(self) -> None:
         object.__setattr__(self, "name", check_name(self.name))
-        if self.table is not None and not isinstance(self.table, KeyTable):
-            raise PatchError(f"table must be a KeyTable or None, got {type(self.table).__name__}")
-        if self.theta is None and self.table is not None:
-            object.__setattr__(self, "theta", self.table.center())
-        if not isinstance(self.theta, Theta):
-            raise PatchError(f"theta must be a Theta, got {type(self.theta).__name__}")
-
-    @property
-    def keytable(self) -> KeyTable:
-        """The patch as the engine plays it: its table, or ``theta`` flat on every key."""
-        return self.table if self.table is not None else KeyTable.flat(self.theta)
+        if not isinstance(self.table, KeyTable):
+            raise PatchError(
+                f"table must be a KeyTable (KeyTable.flat(values) for one timbre), got "
+                f"{type(self.table).__name__}"
+            )
 
     def to_dict(self) -> dict:
         d = {
@@ -125,11 +114,9 @@ class Patch:
             "format_version": FORMAT_VERSION,
             "name": self.name,
             "schema_version": SCHEMA_VERSION,
-            "theta": self.theta.to_dict(),
+            "keytable": self.table.to_dict(),
             "created": self.created,
         }
-        if self.table is not None:
-            d["keytable"] = self.table.to_dict()
         if self.prompt is not None:
             d["prompt"] = self.prompt
         if self.source:
@@ -138,7 +125,8 @@ class Patch:
 
     @classmethod
     def from_dict(cls, d: object, origin: str = "<patch>") -> Patch:
-        """Validate a parsed patch file; errors name ``origin`` and the field."""
+        """Validate a parsed patch file (any format this code reads); errors name
+        ``origin`` and the field."""
 
         def fail(msg: str) -> PatchError:
             return PatchError(f"{origin}: {msg}")
@@ -149,10 +137,9 @@ class Patch:
             raise fail(f'field "format" must be "{FORMAT}", got {d.get("format")!r}')
         fv = d.get("format_version")
         if fv not in READ_FORMAT_VERSIONS or isinstance(fv, bool) or not isinstance(fv, int):
-            raise fail(f'field "format_version" must be 1 or 2, got {fv!r}')
-        known = {"format", "format_version", "name", "schema_version", "theta", "prompt", "source", "created"}
-        if fv >= 2:
-            known.add("keytable")
+            raise fail(f'field "format_version" must be 1, 2 or 3, got {fv!r}')
+        known = {"format", "format_version", "name", "schema_version", "prompt", "source", "created"}
+        known |= {"keytable"} if fv == 3 else {"theta", "keytable"} if fv == 2 else {"theta"}
         extra = sorted(set(d) - known)
         if extra:
             raise fail(f"unknown field(s) {', '.join(extra)}; accepted: {', '.join(sorted(known))}")
@@ -160,19 +147,21 @@ class Patch:
             name = check_name(d.get("name"))
         except PatchError as exc:
             raise fail(f'field "name": {exc}') from None
-        theta_d = d.get("theta")
-        if not isinstance(theta_d, dict):
-            raise fail('field "theta" must be an object of parameter name -> number')
-        try:
-            theta = Theta.from_dict(upgrade_theta_dict(theta_d, d.get("schema_version")))
-        except ThetaError as exc:
-            raise fail(f'field "theta": {exc}') from None
-        table = None
-        if "keytable" in d:
+        if fv == 3:
+            sv = d.get("schema_version", SCHEMA_VERSION)
+            if isinstance(sv, bool) or not isinstance(sv, int) or sv > SCHEMA_VERSION:
+                raise fail(
+                    f'field "schema_version" is {sv!r}: newer than this promptsynth (theta schema '
+                    f"{SCHEMA_VERSION}); update promptsynth to read it"
+                )
+            if "keytable" not in d:
+                raise fail('field "keytable" is missing')
             try:
                 table = KeyTable.from_dict(d["keytable"])
             except ThetaError as exc:
                 raise fail(f'field "keytable": {exc}') from None
+        else:
+            table = _table_of_old_file(d, fail)
         prompt = d.get("prompt")
         if prompt is not None and (not isinstance(prompt, str) or len(prompt) > MAX_PROMPT_LEN):
             raise fail(f'field "prompt" must be a string of at most {MAX_PROMPT_LEN} characters')
@@ -187,7 +176,25 @@ class Patch:
         created = d.get("created", "")
         if not isinstance(created, str):
             raise fail('field "created" must be an ISO 8601 string')
-        return cls(name=name, theta=theta, prompt=prompt, source=source, created=created, table=table)
+        return cls(name=name, table=table, prompt=prompt, source=source, created=created)
+
+
+def _table_of_old_file(d: dict, fail) -> KeyTable:
+    """What a format-1 or format-2 file played: its key table, or its theta's timbre on
+    every key (values a schema-1 theta lacks take their defaults)."""
+    theta_d = d.get("theta")
+    if not isinstance(theta_d, dict):
+        raise fail('field "theta" must be an object of parameter name -> number')
+    try:
+        theta = Theta.from_dict(upgrade_theta_dict(theta_d, d.get("schema_version")))
+    except ThetaError as exc:
+        raise fail(f'field "theta": {exc}') from None
+    if "keytable" in d:
+        try:
+            return KeyTable.from_dict(d["keytable"])
+        except ThetaError as exc:
+            raise fail(f'field "keytable": {exc}') from None
+    return KeyTable.flat(theta)
 
 
 def load_patch(path: str | os.PathLike) -> Patch:
@@ -234,10 +241,14 @@ def save_patch(patch: Patch, path: str | os.PathLike, overwrite: bool = False) -
     A crash or kill at any moment leaves either the old file whole or the new one whole.
     Without ``overwrite`` an existing file is an error.
     """
+    return _write(path, patch.to_dict(), overwrite)
+
+
+def _write(path: str | os.PathLike, d: dict, overwrite: bool) -> Path:
     p = Path(path)
     if p.exists() and not overwrite:
         raise PatchError(f"{p} exists; pass overwrite=True (CLI: --force) to replace it")
-    data = (_dumps(patch.to_dict()) + "\n").encode("utf-8")
+    data = (_dumps(d) + "\n").encode("utf-8")
     fd, tmp = tempfile.mkstemp(prefix=".tmp-", suffix=".json", dir=p.parent)
     try:
         with os.fdopen(fd, "wb") as f:
@@ -265,42 +276,41 @@ def save_patch(patch: Patch, path: str | os.PathLike, overwrite: bool = False) -
     return p
 
 
+def save_patch_with_theta(patch: Patch, theta: Theta, path: str | os.PathLike) -> Path:
+    """``render --dump-json``: ``patch`` written as a format-2 file whose ``theta`` is the
+    seed-style theta of a rendered note (``theta`` by name: timbre, pitch, velocity, rate,
+    length), beside its ``keytable``. The one place this code writes a theta; the file
+    loads back (:func:`load_patch`) as the patch."""
+    d = patch.to_dict()
+    d["format_version"] = 2
+    d["theta"] = theta.to_dict()
+    return _write(path, d, overwrite=True)
+
+
 def _check_t(t: object) -> float:
     if isinstance(t, bool) or not isinstance(t, (int, float)) or not math.isfinite(t) or not 0.0 <= t <= 1.0:
         raise PatchError(f"t must be a number in range 0..1, got {t!r}")
     return float(t)
 
 
-def morph(a: Patch | Theta, b: Patch | Theta, t: float) -> Theta:
-    """The timbre between ``a`` (t=0) and ``b`` (t=1), interpolated in the schema's
-    learning space (log for times, ratio and index), so halfway between 10 ms and 1 s is 100 ms.
+def morph(a: Patch | KeyTable, b: Patch | KeyTable, t: float) -> KeyTable:
+    """The patch between ``a`` (t=0) and ``b`` (t=1), interpolated in the schema's
+    learning space (log for times, ratio and index: halfway between 10 ms and 1 s is
+    100 ms).
 
-    Patches' ``theta`` (their centre) is morphed; ``morph_table`` morphs key tables."""
-    t = _check_t(t)
-    ta = a.theta if isinstance(a, Patch) else a
-    tb = b.theta if isinstance(b, Patch) else b
-    la, lb = ta.to_learning(), tb.to_learning()
-    return Theta.from_learning(la + (lb - la) * t)
-
-
-def morph_table(a: Patch | Theta | KeyTable, b: Patch | Theta | KeyTable, t: float) -> KeyTable:
-    """The key table between ``a`` (t=0) and ``b`` (t=1), in learning space.
-
-    Tables with the same anchors morph anchor by anchor; a flat one (a Theta, a patch
-    without a table) takes the other's anchors, where it is the same everywhere. Tables
-    whose anchors differ cannot be matched point for point: both are flattened to their
-    centre (key 60, velocity 100) and the result is flat.
+    Tables with the same anchors morph anchor by anchor; a flat one takes the other's
+    anchors, where it is the same everywhere. Tables whose anchors differ cannot be
+    matched point for point: both are flattened to their centre (key 60, velocity 100)
+    and the result is flat.
     """
     t = _check_t(t)
 
-    def table(x: Patch | Theta | KeyTable) -> KeyTable:
+    def table(x: Patch | KeyTable) -> KeyTable:
         if isinstance(x, Patch):
-            return x.keytable
-        if isinstance(x, Theta):
-            return KeyTable.flat(x)
+            return x.table
         if isinstance(x, KeyTable):
             return x
-        raise PatchError(f"morph_table takes a Patch, Theta or KeyTable, got {type(x).__name__}")
+        raise PatchError(f"morph takes a Patch or a KeyTable, got {type(x).__name__}")
 
     ta, tb = table(a), table(b)
     if (ta.keys, ta.velocities) != (tb.keys, tb.velocities):

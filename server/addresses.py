@@ -10,10 +10,11 @@ from __future__ import annotations
 
 from collections.abc import Callable
 
-from engine import PARAM_NAMES, TIMBRE_NAMES, QueueFull, ThetaError, param
+from engine import TIMBRE_NAMES, QueueFull, ThetaError, param
 from server.osc import MAX_NOTIFY_TARGETS, Action, Refused, Reply
 from server.oscargs import Arg, ArgError, parse_args
-from server.worker import patch_from_result
+from server.state import PatchTicket, timbre_values
+from server.worker import MorphRequest, PatchRequest
 
 __all__ = ["AddressSpace"]
 
@@ -159,7 +160,7 @@ class AddressSpace:
         except ThetaError as exc:
             raise Refused(address, str(exc)) from None
         return self._engine_action(
-            address, reply, lambda f: self.host.set_param(ch, name, value, f)
+            address, reply, lambda f: self.host.channels.set_param(ch, name, value, f)
         )
 
     def _panic(self, address, v, reply):
@@ -178,11 +179,7 @@ class AddressSpace:
         if patch is None:
             raise Refused(address, f"no patch at program {number} in the bank")
         return self._engine_action(
-            address,
-            reply,
-            lambda f: self.host.apply_patch(
-                ch, patch.keytable, patch.name, frame=f, prompt=patch.prompt
-            ),
+            address, reply, lambda f: self.host.channels.apply_bank_patch(ch, patch, f)
         )
 
     def _patch_load(self, address, v, reply):
@@ -195,7 +192,7 @@ class AddressSpace:
             raise Refused(address, str(exc)) from None
 
         def apply(frame):
-            self.host.apply_patch(ch, patch.keytable, patch.name, frame=frame, prompt=patch.prompt)
+            self.host.channels.apply_bank_patch(ch, patch, frame)
             reply.send("/patch/loaded", patch.name, ch + 1)
 
         return self._engine_action(address, reply, apply)
@@ -211,10 +208,9 @@ class AddressSpace:
             raise Refused(address, str(exc)) from None
 
         def save(frame):
-            theta, _, prompt = self.host.channel_state(ch)
-            table = self.host.channel_table(ch)
+            state = self.host.channels.state(ch)
             try:
-                saved = bank.save(Patch(name, theta, prompt=prompt, source={}, table=table), name)
+                saved = bank.save(Patch(name, state.table, prompt=state.prompt), name)
             except (PatchError, OSError) as exc:
                 reply.fail(address, f"could not save {name!r}: {exc}")
                 return
@@ -229,43 +225,45 @@ class AddressSpace:
     # -- the model -----------------------------------------------------------------------
 
     def _check_prompt(self, address: str, name: str, text: str) -> str:
-        cleaned = " ".join(
-            "".join(" " if ord(c) < 32 or ord(c) == 127 else c for c in text).split()
-        )
-        if not cleaned:
-            raise Refused(address, f"{name} must contain some text")
-        return cleaned
+        """The one prompt check (``model.check_prompt``; no torch import), its error
+        naming the argument."""
+        from model.errors import PromptError, check_prompt
+
+        try:
+            return check_prompt(text)
+        except PromptError as exc:
+            # "prompt must ..." -> "text must ...": the argument as /fail names it.
+            reason = str(exc)
+            if reason.startswith("prompt "):
+                reason = name + reason[len("prompt"):]
+            raise Refused(address, reason) from None
 
     def _prompt(self, address, v, reply):
         text, ch, rid = v
         text = self._check_prompt(address, "text", text)
-        worker = self._model(address)
-
-        def done(ok, value):
-            if not ok:
-                reply.fail("/prompt", str(value), rid)
-                return
-            theta, patch = patch_from_result(value)
-            self.host.apply_patch(ch, patch, text, prompt=text)
-            reply.send("/prompt/done", rid, text, *[float(x) for x in theta.to_array()])
-
-        return [lambda f: self.host.submit(worker, ("predict", text, 0.0, None), done)]
+        self._model(address)
+        ticket = PatchTicket(
+            ch,
+            text,
+            text,
+            on_done=lambda table: reply.send("/prompt/done", rid, text, *timbre_values(table)),
+            on_fail=lambda reason: reply.fail("/prompt", reason, rid),
+        )
+        return [lambda f: self.host.request_patch(PatchRequest(text), ticket)]
 
     def _morph(self, address, v, reply):
         a, b, t, ch = v
         a = self._check_prompt(address, "prompt_a", a)
         b = self._check_prompt(address, "prompt_b", b)
-        worker = self._model(address)
-
-        def done(ok, value):
-            if not ok:
-                reply.fail("/morph", str(value))
-                return
-            theta, patch = patch_from_result(value)
-            self.host.apply_patch(ch, patch, f"{a} ~ {b} @ {t:g}", prompt=None)
-            reply.send("/morph/done", a, b, float(t), *[float(x) for x in theta.to_array()])
-
-        return [lambda f: self.host.submit(worker, ("interpolate", a, b, t), done)]
+        self._model(address)
+        ticket = PatchTicket(
+            ch,
+            f"{a} ~ {b} @ {t:g}",
+            None,
+            on_done=lambda table: reply.send("/morph/done", a, b, float(t), *timbre_values(table)),
+            on_fail=lambda reason: reply.fail("/morph", reason),
+        )
+        return [lambda f: self.host.request_patch(MorphRequest(a, b, float(t)), ticket)]
 
     # -- the host ------------------------------------------------------------------------
 
@@ -336,5 +334,5 @@ class AddressSpace:
         return [lambda f: self.host.sync(lambda: reply.send("/synced", sid))]
 
 
-# Every theta value in a reply is in schema order; a test checks the length.
-N_THETA = len(PARAM_NAMES)
+# Every reply that carries a patch carries its centre's timbre values, in schema order.
+N_TIMBRE = len(TIMBRE_NAMES)

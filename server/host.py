@@ -2,23 +2,26 @@
 
 :class:`Host` owns their lifecycle (start in an order that gets to "ready" fast: the
 model process is spawned first and loads while the rest opens) and the state the
-address space shares: each channel's current patch, pending model requests, the bank.
+address space shares: each channel's current patch (:mod:`server.state`), the model
+requests waiting, the bank. A model's answer is applied in one place
+(:meth:`Host._patch_answered`).
 """
 
 from __future__ import annotations
 
+import functools
 import gc
 import threading
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 
-from engine import KeyTable, Theta
 from engine.live import LiveEngine, LiveOutput
 from server.addresses import AddressSpace
 from server.osc import OscServer, Refused
 from server.scheduler import Clock, Scheduler, SchedulerFull
-from server.worker import DEFAULT_LOADER, ModelWorker
+from server.state import ChannelStates, PatchTicket
+from server.worker import DEFAULT_LOADER, ModelWorker, MorphRequest, PatchRequest, SyncRequest
 
 __all__ = ["Host", "HostConfig", "MAX_EVENTS_PER_BLOCK"]
 
@@ -83,10 +86,8 @@ class Host:
         self.bank = None
         self.bank_reason = ""
         self._lock = threading.Lock()
-        self._theta = [Theta()] * 16
-        self._table: list[KeyTable | None] = [None] * 16
-        self._label = ["default"] * 16
-        self._prompt: list[str | None] = [None] * 16
+        #: Each channel's patch: the one place the host keeps it (server.state).
+        self.channels = ChannelStates(self.engine, self._notify)
         self._pending = 0
         self.ready_s: float | None = None
         self._closed = False
@@ -202,49 +203,9 @@ class Host:
 
     # -- state shared with the address space and MIDI ------------------------------------
 
-    def channel_state(self, channel: int) -> tuple[Theta, str, str | None]:
-        """(theta, label, prompt) of ``channel``'s current patch."""
-        with self._lock:
-            return self._theta[channel], self._label[channel], self._prompt[channel]
-
-    def channel_table(self, channel: int) -> KeyTable | None:
-        """``channel``'s key table, or None when its patch is one timbre for every key."""
-        with self._lock:
-            return self._table[channel]
-
-    def apply_patch(
-        self,
-        channel: int,
-        patch: Theta | KeyTable,
-        label: str,
-        frame: int | None = None,
-        prompt: str | None = None,
-    ) -> None:
-        """Use ``patch`` (one timbre, or a key table) for new notes on ``channel`` (0-15)
-        and tell the notify targets (the values sent are the table's centre)."""
-        if isinstance(patch, KeyTable):
-            table = None if patch.is_flat else patch
-            theta = patch.center()
-        else:
-            table, theta = None, patch
-        self.engine.set_patch(channel, patch, frame)
-        with self._lock:
-            self._theta[channel] = theta
-            self._table[channel] = table
-            self._label[channel] = label
-            self._prompt[channel] = prompt
+    def _notify(self, address: str, *args) -> None:
         if self.osc is not None:
-            self.osc.notify(
-                "/patch/changed", channel + 1, label, *[float(x) for x in theta.to_array()]
-            )
-
-    def set_param(self, channel: int, name: str, value: float, frame: int | None = None) -> None:
-        self.engine.set_param(channel, name, value, frame)
-        with self._lock:
-            self._theta[channel] = self._theta[channel].replace(**{name: value})
-            table = self._table[channel]
-            if table is not None:
-                self._table[channel] = table.with_param(name, value)
+            self.osc.notify(address, *args)
 
     @property
     def midi_errors(self) -> int:
@@ -274,18 +235,26 @@ class Host:
     def pending_requests(self) -> int:
         return self._pending
 
-    def submit(
-        self, worker: ModelWorker, request: tuple, callback: Callable[[bool, object], None]
-    ) -> None:
+    def request_patch(self, request: PatchRequest | MorphRequest, ticket: PatchTicket) -> None:
+        """Ask the model for a patch for ``ticket.channel``. The answer is applied in one
+        place (:meth:`_patch_answered`), then ``ticket`` is told."""
+        if self.worker is None:
+            ticket.on_fail(self.model_reason or "no model")
+            return
         with self._lock:
             self._pending += 1
+        self.worker.submit(request, functools.partial(self._patch_answered, ticket))
 
-        def done(ok, value):
-            with self._lock:
-                self._pending -= 1
-            callback(ok, value)
-
-        worker.submit(request, done)
+    def _patch_answered(self, ticket: PatchTicket, ok: bool, value: object) -> None:
+        """The model's answer (the worker's manager thread): the patch goes to its
+        channel, then the one who asked hears of it."""
+        with self._lock:
+            self._pending -= 1
+        if not ok:
+            ticket.on_fail(str(value))
+            return
+        self.channels.apply(ticket.channel, value, ticket.label, ticket.prompt)
+        ticket.on_done(value)
 
     def sync(self, then: Callable[[], None]) -> None:
         """Call ``then`` once every earlier model request has been answered and every
@@ -295,7 +264,7 @@ class Host:
             self._after_frame(self.output.frame_at(), then, time.monotonic() + 1.0)
 
         if self.worker is not None and self.worker.state != "failed":
-            self.worker.submit(("sync",), after_model)
+            self.worker.submit(SyncRequest(), after_model)
         else:
             after_model()
 

@@ -293,7 +293,7 @@ class MidiInput:
             bank = self.host.bank
             patch = bank.program(args[0]) if bank is not None else None
             if patch is not None:
-                self.host.apply_patch(ch, patch.keytable, patch.name, frame=frame, prompt=patch.prompt)
+                self.host.channels.apply_bank_patch(ch, patch, frame)
 
 
 class MidiHub:

@@ -1,30 +1,42 @@
 """The model in its own process, so that no prediction ever runs on the host's threads.
 
 :class:`ModelWorker` spawns a process (``multiprocessing`` spawn context: no forked
-audio or socket state) that loads the predictor, warms it up with one prediction and
-then answers requests in order over a pipe. The host submits requests with a callback;
-a manager thread reads results and calls the callbacks. If the process dies, every
-request in flight fails with the reason and a new process is started (with back-off);
-requests made meanwhile wait for it.
+audio or socket state) that loads the predictor, warms it up with one patch and then
+answers requests in order over a pipe. The host submits a request with the one function
+that takes its answer; a manager thread reads results and calls it. If the process dies,
+every request in flight fails with the reason and a new process is started (with
+back-off); requests made meanwhile wait for it.
 
-Requests are tuples ``(op, *args)``: ``("predict", prompt, temperature, seed)``,
-``("interpolate", prompt_a, prompt_b, t)`` and ``("sync",)``, which only answers once
-every earlier request has been answered. Results are theta values in schema order.
+Requests and results are small typed records (:class:`PatchRequest`,
+:class:`MorphRequest`, :class:`SyncRequest`; a result is a validated
+:class:`engine.KeyTable` or a reason) that cross the pipe as JSON: no pickle of anything
+a user sent.
 """
 
 from __future__ import annotations
 
 import importlib
 import itertools
+import json
 import multiprocessing as mp
 import os
 import signal
 import threading
 import time
 from collections.abc import Callable
+from dataclasses import asdict, dataclass
 from multiprocessing.connection import wait as _wait
 
-__all__ = ["ModelWorker", "WorkerError", "DEFAULT_LOADER", "load_predictor"]
+__all__ = [
+    "ModelWorker",
+    "WorkerError",
+    "DEFAULT_LOADER",
+    "load_predictor",
+    "PatchRequest",
+    "MorphRequest",
+    "SyncRequest",
+    "Request",
+]
 
 #: ``module:callable`` that builds the predictor from a checkpoint path (or None).
 DEFAULT_LOADER = "server.worker:load_predictor"
@@ -35,7 +47,38 @@ DEFAULT_LOADER = "server.worker:load_predictor"
 WORKER_THREADS = 1
 WORKER_NICE = 5
 
-Callback = Callable[[bool, object], None]
+
+@dataclass(frozen=True)
+class PatchRequest:
+    """The patch for a prompt (``Predictor.patch``)."""
+
+    prompt: str
+    temperature: float = 0.0
+    seed: int | None = None
+    op: str = "patch"
+
+
+@dataclass(frozen=True)
+class MorphRequest:
+    """The patch a fraction ``t`` of the way between two prompts (``Predictor.morph``)."""
+
+    prompt_a: str
+    prompt_b: str
+    t: float
+    op: str = "morph"
+
+
+@dataclass(frozen=True)
+class SyncRequest:
+    """Answered once every earlier request has been."""
+
+    op: str = "sync"
+
+
+Request = PatchRequest | MorphRequest | SyncRequest
+_REQUESTS = {"patch": PatchRequest, "morph": MorphRequest, "sync": SyncRequest}
+#: ``answer(ok, value)``: value is a KeyTable (None for a sync) when ok, else the reason.
+Answer = Callable[[bool, object], None]
 
 
 class WorkerError(RuntimeError):
@@ -57,24 +100,23 @@ def load_predictor(model_path: str | None):
     return Predictor.load(model_path, threads=WORKER_THREADS)
 
 
-def _patch_result(theta, table) -> tuple[list[float], dict | None]:
-    """A prediction as plain data for the pipe: the theta values (schema order) and the
-    key table's dict (``KeyTable.to_dict``), None for a flat patch."""
-    return [float(v) for v in theta.to_array()], (table.to_dict() if table is not None else None)
+def _send(conn, message: dict) -> None:
+    conn.send_bytes(json.dumps(message).encode("utf-8"))
 
 
-def patch_from_result(value) -> tuple[object, object]:
-    """(theta, what to play: a KeyTable or the theta) from a ``predict``/``interpolate``
-    result, validated. With a table, the theta is the table's centre (key 60, velocity
-    100), the one every reply, notice and saved patch then shows."""
-    from engine import KeyTable, Theta
+def _recv(conn) -> dict:
+    return json.loads(conn.recv_bytes().decode("utf-8"))
 
-    values, table = value
-    if table is None:
-        theta = Theta(values)
-        return theta, theta
-    table = KeyTable.from_dict(table)
-    return table.center(), table
+
+def _answer(predictor, request: Request) -> dict:
+    """What the worker sends back for one request (the patch as ``KeyTable.to_dict``)."""
+    if isinstance(request, PatchRequest):
+        table = predictor.patch(request.prompt, temperature=request.temperature, seed=request.seed)
+    elif isinstance(request, MorphRequest):
+        table = predictor.morph(request.prompt_a, request.prompt_b, request.t)
+    else:
+        return {"ok": True, "table": None}
+    return {"ok": True, "table": table.to_dict()}
 
 
 def _worker_main(conn, loader: str, model_path: str | None) -> None:
@@ -88,48 +130,42 @@ def _worker_main(conn, loader: str, model_path: str | None) -> None:
         pass
     try:
         predictor = _resolve(loader)(model_path)
-        predictor.predict("warm up", temperature=0.0)
-        predictor.interpolate("warm", "bright", 0.5)
-        if getattr(predictor, "key_tracked", False):
-            predictor.predict_table("warm up")
-        info = repr(predictor)
-        conn.send(("ready", info))
+        predictor.patch("warm up", temperature=0.0)
+        predictor.morph("warm", "bright", 0.5)
+        _send(conn, {"ready": repr(predictor)})
     except BaseException as exc:  # noqa: BLE001 - the host reports any failure to load
-        conn.send(("error", f"{type(exc).__name__}: {exc}"))
+        _send(conn, {"error": f"{type(exc).__name__}: {exc}"})
         return
     while True:
         try:
-            rid, request = conn.recv()
-        except (EOFError, OSError):
+            message = _recv(conn)
+        except (EOFError, OSError, ValueError):
             return
-        op = request[0]
+        rid = message.pop("id")
         try:
-            # A key-tracked model's patch is its table (the host shows the table's centre).
-            keyed = getattr(predictor, "key_tracked", False)
-            if op == "predict":
-                if keyed:
-                    table = predictor.predict_table(request[1], temperature=request[2], seed=request[3])
-                    result = _patch_result(table.center(), table)
-                else:
-                    theta = predictor.predict(request[1], temperature=request[2], seed=request[3])
-                    result = _patch_result(theta, None)
-            elif op == "interpolate":
-                if keyed:
-                    table = predictor.interpolate_table(request[1], request[2], request[3])
-                    result = _patch_result(table.center(), table)
-                else:
-                    result = _patch_result(predictor.interpolate(request[1], request[2], request[3]), None)
-            elif op == "sync":
-                result = None
-            else:
-                raise ValueError(f"unknown request {op!r}")
-            reply = (rid, True, result)
+            request = _REQUESTS[message["op"]](**message)
+            reply = _answer(predictor, request)
         except Exception as exc:  # noqa: BLE001 - a bad prompt fails that request only
-            reply = (rid, False, str(exc) or type(exc).__name__)
+            reply = {"ok": False, "error": str(exc) or type(exc).__name__}
         try:
-            conn.send(reply)
+            _send(conn, {"id": rid, **reply})
         except (BrokenPipeError, OSError):
             return
+
+
+def _result(message: dict) -> tuple[bool, object]:
+    """A reply from the worker as (ok, KeyTable or None, or the reason), validated."""
+    from engine import KeyTable, ThetaError
+
+    if not message.get("ok"):
+        return False, str(message.get("error", "the model failed"))
+    table = message.get("table")
+    if table is None:
+        return True, None
+    try:
+        return True, KeyTable.from_dict(table)
+    except ThetaError as exc:
+        return False, f"the model sent an invalid patch: {exc}"
 
 
 class ModelWorker:
@@ -158,8 +194,8 @@ class ModelWorker:
         self._lock = threading.Lock()
         self._ready = threading.Event()
         self._ids = itertools.count(1)
-        self._inflight: dict[int, Callback] = {}
-        self._waiting: list[tuple[int, tuple, Callback]] = []
+        self._inflight: dict[int, Answer] = {}
+        self._waiting: list[tuple[int, Request, Answer]] = []
         self._proc = None
         self._conn = None
         self._closed = False
@@ -217,9 +253,12 @@ class ModelWorker:
 
     # -- requests ------------------------------------------------------------------------
 
-    def submit(self, request: tuple, callback: Callback) -> None:
-        """Queue ``request``; ``callback(ok, theta_values_or_reason)`` runs on the manager
-        thread. Fails at once (through the callback) when the model is not available."""
+    def submit(self, request: Request, answer: Answer) -> None:
+        """Queue ``request``; ``answer(ok, patch_or_reason)`` runs on the manager thread.
+        Fails at once (through ``answer``) when the model is not available."""
+        if not isinstance(request, (PatchRequest, MorphRequest, SyncRequest)):
+            raise TypeError(f"request must be a PatchRequest, MorphRequest or SyncRequest, got {request!r}")
+        callback = answer
         with self._lock:
             if self._closed or self.state == "failed":
                 reason = self.reason or "model worker stopped"
@@ -230,7 +269,7 @@ class ModelWorker:
                 if self.state == "ready" and self._conn is not None:
                     self._inflight[rid] = callback
                     try:
-                        self._conn.send((rid, request))
+                        _send(self._conn, {"id": rid, **asdict(request)})
                     except (BrokenPipeError, OSError):
                         pass  # the manager sees the death and fails it
                 else:
@@ -260,11 +299,13 @@ class ModelWorker:
                 return False, f"model worker did not get ready within {self.ready_timeout_s:g} s"
             if _wait([parent, proc.sentinel], timeout=min(left, 0.5)):
                 try:
-                    kind, info = parent.recv()
-                except (EOFError, OSError):
+                    message = _recv(parent)
+                except (EOFError, OSError, ValueError):
                     proc.join(timeout=1.0)
                     return False, f"model worker exited while loading (exit code {proc.exitcode})"
-                return kind == "ready", info
+                if "ready" in message:
+                    return True, str(message["ready"])
+                return False, str(message.get("error", "the model worker failed to load"))
         return False, "model worker stopped"
 
     def _manage(self) -> None:
@@ -294,7 +335,7 @@ class ModelWorker:
                 for rid, request, cb in waiting:
                     self._inflight[rid] = cb
                     try:
-                        self._conn.send((rid, request))
+                        _send(self._conn, {"id": rid, **asdict(request)})
                     except (BrokenPipeError, OSError):
                         break
             first = False
@@ -325,14 +366,14 @@ class ModelWorker:
                 continue
             if conn in ready or conn.poll():
                 try:
-                    rid, ok, value = conn.recv()
-                except (EOFError, OSError):
+                    message = _recv(conn)
+                except (EOFError, OSError, ValueError):
                     proc.join(timeout=1.0)
                     return
                 with self._lock:
-                    cb = self._inflight.pop(rid, None)
+                    cb = self._inflight.pop(message.get("id"), None)
                 if cb is not None:
-                    _call(cb, ok, value)
+                    _call(cb, *_result(message))
             elif proc.sentinel in ready:
                 proc.join(timeout=1.0)
                 return
@@ -351,7 +392,7 @@ class ModelWorker:
             _call(cb, False, reason)
 
 
-def _call(cb: Callback, ok: bool, value: object) -> None:
+def _call(cb: Answer, ok: bool, value: object) -> None:
     try:
         cb(ok, value)
     except Exception:  # noqa: BLE001 - a reply that cannot be sent must not stop the worker

@@ -68,7 +68,7 @@ def evaluate(
     pred = Predictor.load(checkpoint, warm=False, snap=snap)
 
     def patch(prompt: str) -> KeyTable:
-        table = pred.predict_table(prompt)
+        table = pred.patch(prompt)
         return KeyTable.flat(table.lookup(60, 100)) if flatten else table
 
     records = read_manifest(manifest)

@@ -11,7 +11,7 @@ the number recorded is the engine's, not the torch render's.
 from __future__ import annotations
 
 import time
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 
 import numpy as np
 
@@ -54,10 +54,11 @@ def refit_records(
     steps: int = 40,
     lr: float = 0.08,
     batch: int = 16,
-    progress: bool = True,
+    progress: Callable[[str], None] | None = None,
 ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """Fit ``free`` values of every record's label; returns (timbres [n, n_timbre],
-    engine distances after, engine distances of the start labels)."""
+    engine distances after, engine distances of the start labels). ``progress(line)``
+    hears of each batch (the CLI prints it)."""
     n = len(records)
     timbres = np.stack([_timbre(r) for r in records])
     after = np.empty(n)
@@ -82,12 +83,11 @@ def refit_records(
         keep = d < before[s : s + len(recs)]
         timbres[s : s + batch][keep] = res.timbre[keep]
         after[s : s + len(recs)] = np.where(keep, d, before[s : s + len(recs)])
-        if progress:
+        if progress is not None:
             done = s + len(recs)
-            print(
+            progress(
                 f"  refit {done}/{n}: mean distance {before[:done].mean():.4f} -> "
-                f"{after[:done].mean():.4f} ({time.time() - t0:.0f} s)",
-                flush=True,
+                f"{after[:done].mean():.4f} ({time.time() - t0:.0f} s)"
             )
     return timbres, after, before
 

@@ -89,7 +89,7 @@ def _save(args, patch) -> int:
         raise CliError(str(exc)) from None
     note = "" if used == patch.name else f" ({patch.name!r} exists; use --force to replace it)"
     print(f"saved {used!r} in {bank.folder}{note}")
-    _print_theta(patch.theta)
+    _print_timbre(patch.table)
     return 0
 
 
@@ -100,7 +100,7 @@ def _new(args) -> int:
 
     made = _predict(args)
     try:
-        patch = Patch(args.name or made.name, made.theta, made.prompt, made.source, table=made.table)
+        patch = Patch(args.name or made.name, made.table, made.prompt, made.source)
     except PatchError as exc:
         raise CliError(str(exc)) from None
     return _save(args, patch)
@@ -120,11 +120,15 @@ def _list(args) -> int:
     return 0
 
 
-def _print_theta(theta) -> None:
-    from engine import TIMBRE_NAMES, param
+def _print_timbre(table) -> None:
+    """The patch's timbre at key 60, velocity 100 (and whether it changes over keys)."""
+    from engine import param
 
-    for name in TIMBRE_NAMES:
-        print(f"  {name:10s} {theta[name]:<10.4g} {param(name).unit}")
+    if not table.is_flat:
+        print(f"  (a key table: {len(table.keys)} keys x {len(table.velocities)} velocities; "
+              "values at key 60, velocity 100)")
+    for name, value in table.center().items():
+        print(f"  {name:13s} {value:<10.4g} {param(name).unit}")
 
 
 def _show(args) -> int:
@@ -132,7 +136,7 @@ def _show(args) -> int:
     print(f"{patch.name}" + (f"  prompt: {patch.prompt}" if patch.prompt else ""))
     if patch.source:
         print("  source: " + ", ".join(f"{k}={v}" for k, v in patch.source.items()))
-    _print_theta(patch.theta)
+    _print_timbre(patch.table)
     if args.out:
         plot_patch(patch, args.out)
         print(f"wrote {args.out}")
@@ -149,10 +153,10 @@ def plot_patch(patch, path: str, sample_rate: int = 16000) -> None:
 
     from engine import render_note
 
-    theta = patch.theta
+    centre = patch.table.center()
     hold = 1.5
-    tail = max(0.3, min(theta.release_s * 1.2, 3.0))
-    y = render_note(patch.keytable, 60, 100, sample_rate=sample_rate, hold_s=hold, tail_s=tail)
+    tail = max(0.3, min(centre["release_s"] * 1.2, 3.0))
+    y = render_note(patch.table, 60, 100, sample_rate=sample_rate, hold_s=hold, tail_s=tail)
     t = np.arange(len(y)) / sample_rate
     hop = 64
     frames = len(y) // hop
@@ -175,7 +179,7 @@ def plot_patch(patch, path: str, sample_rate: int = 16000) -> None:
     a2.set_ylim(-90, 3)
     a2.set_xlabel("frequency (Hz)")
     a2.set_ylabel("dB")
-    a2.set_title(f"spectrum while held (ratio {theta.mod_ratio:.3g}, index {theta.mod_index:.3g})")
+    a2.set_title(f"spectrum while held (ratio {centre['mod_ratio']:.3g}, index {centre['mod_index']:.3g})")
     fig.tight_layout()
     fig.savefig(path, dpi=100)
     plt.close(fig)
@@ -185,21 +189,20 @@ def _render(args) -> int:
     from engine import render_note, write_wav
 
     patch = resolve_patch(args.name, args.bank)
-    audio = render_note(patch.keytable, args.pitch, args.velocity, sample_rate=args.sample_rate, hold_s=args.hold, tail_s=args.tail)
+    audio = render_note(patch.table, args.pitch, args.velocity, sample_rate=args.sample_rate, hold_s=args.hold, tail_s=args.tail)
     write_wav(args.out, audio, args.sample_rate)
     print(f"wrote {args.out} ({len(audio) / args.sample_rate:.2f} s) from patch {patch.name!r}")
     return 0
 
 
 def _morph(args) -> int:
-    from patches import Patch, PatchError, morph, morph_table
+    from patches import Patch, PatchError, morph
     from server.cli import CliError
 
     a = resolve_patch(args.a, args.bank)
     b = resolve_patch(args.b, args.bank)
     try:
-        table = morph_table(a, b, args.t) if (a.table is not None or b.table is not None) else None
-        patch = Patch(args.name, morph(a, b, args.t), prompt=f"{a.name} -> {b.name} at {args.t:g}", table=table)
+        patch = Patch(args.name, morph(a, b, args.t), prompt=f"{a.name} -> {b.name} at {args.t:g}")
     except PatchError as exc:
         raise CliError(str(exc)) from None
     return _save(args, patch)
@@ -231,10 +234,7 @@ def _factory(args) -> int:
         from model import ModelError, Predictor
 
         predictor = Predictor.load(args.model)
-        thetas = predictor.predict_many([p for _, _, p in FACTORY_PROMPTS])
-        tables = [
-            predictor.predict_table(p) if predictor.key_tracked else None for _, _, p in FACTORY_PROMPTS
-        ]
+        tables = predictor.patches([p for _, _, p in FACTORY_PROMPTS])
     except ModelError as exc:
         raise CliError(str(exc)) from None
     out = Path(args.out) if args.out else FACTORY_DIR
@@ -242,11 +242,11 @@ def _factory(args) -> int:
     source = patch_source(predictor.meta, 0.0, None)
     keep = set()
     rows = []
-    for (program, name, prompt), theta, table in zip(FACTORY_PROMPTS, thetas, tables):
-        patch = Patch(name, theta, prompt=prompt, source=source, table=table)
+    for (program, name, prompt), table in zip(FACTORY_PROMPTS, tables):
+        patch = Patch(name, table, prompt=prompt, source=source)
         save_patch(patch, out / f"{name}.json", overwrite=True)
         keep.add(f"{name}.json")
-        rows.append((program, name, prompt, theta))
+        rows.append((program, name, prompt, table.center()))
     for stale in out.glob("*.json"):
         if stale.name not in keep and stale.name != "bank.json":
             stale.unlink()
@@ -266,10 +266,10 @@ def _factory(args) -> int:
         "| program | name | prompt | attack s | decay s | sustain | release s | ratio | index | index peak | noise |",
         "|---|---|---|---|---|---|---|---|---|---|---|",
     ]
-    for program, name, prompt, t in sorted(rows):
-        lines.append(f"| {program} | {name} | {prompt} | {t.attack_s:.3g} | {t.decay_s:.3g} | {t.sustain:.2f} | "
-                     f"{t.release_s:.3g} | {t.mod_ratio:.3g} | {t.mod_index:.3g} | {t.index_peak:.2g} | "
-                     f"{t.noise_level:.2g} |")
+    for program, name, prompt, t in sorted(rows, key=lambda r: r[0]):
+        lines.append(f"| {program} | {name} | {prompt} | {t['attack_s']:.3g} | {t['decay_s']:.3g} | "
+                     f"{t['sustain']:.2f} | {t['release_s']:.3g} | {t['mod_ratio']:.3g} | {t['mod_index']:.3g} | "
+                     f"{t['index_peak']:.2g} | {t['noise_level']:.2g} |")
     (out / "README.md").write_text("\n".join(lines) + "\n")
     bank = Bank(out, create=False)
     print(f"wrote {len(rows)} patches and bank.json to {out}" + (f"; problems: {bank.errors}" if bank.errors else ""))

@@ -191,7 +191,7 @@ def run(args: argparse.Namespace) -> int:
         if args.model is not None and host.worker is not None and host.worker.state != "ready":
             raise CliError(f"--model {args.model}: {host.model_reason}")
         if first is not None:
-            host.apply_patch(0, first.keytable, first.name, prompt=first.prompt)
+            host.channels.apply_bank_patch(0, first)
         if args.prompt is not None:
             if not _first_prompt(host, args.prompt):
                 raise CliError(f"--prompt: {host.model_reason or 'prediction failed'}")
@@ -274,22 +274,29 @@ def _first_patch(args):
 
 
 def _first_prompt(host, prompt: str) -> bool:
-    from server.worker import patch_from_result
+    """``--prompt``: the same way as OSC's /prompt (the model worker, applied by the host)."""
+    from model.errors import PromptError, check_prompt
+    from server.state import PatchTicket
+    from server.worker import PatchRequest
 
     if host.worker is None or host.worker.state != "ready":
         return False
+    try:
+        text = check_prompt(prompt)
+    except PromptError as exc:
+        host.model_reason = str(exc)
+        return False
     done = threading.Event()
-    result: list = []
+    failed: list[str] = []
 
-    def cb(ok, value):
-        result.append((ok, value))
+    def fail(reason: str) -> None:
+        failed.append(reason)
         done.set()
 
-    host.submit(host.worker, ("predict", prompt, 0.0, None), cb)
-    done.wait(60.0)
-    if not result or not result[0][0]:
-        host.model_reason = str(result[0][1]) if result else "prediction timed out"
+    host.request_patch(PatchRequest(text), PatchTicket(0, text, text, lambda table: done.set(), fail))
+    if not done.wait(60.0):
+        failed.append("prediction timed out")
+    if failed:
+        host.model_reason = failed[0]
         return False
-    _, patch = patch_from_result(result[0][1])
-    host.apply_patch(0, patch, prompt, prompt=prompt)
     return True

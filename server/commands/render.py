@@ -89,31 +89,28 @@ def patch_source(meta: dict, temperature: float, seed: int | None) -> dict:
 
 
 def _predict(args):
-    from engine import Theta
+    """The patch for ``args.prompt`` (``Predictor.patch``: the one way from words to a
+    sound), named after the prompt."""
     from patches import Patch
     from server.cli import CliError
 
     try:
-        from model import ModelError, Predictor
+        from model import ModelError, Predictor, check_prompt
 
+        prompt = check_prompt(args.prompt)
         predictor = Predictor.load(args.model)
-        theta: Theta = predictor.predict(args.prompt, temperature=args.temperature, seed=args.seed)
-        table = (
-            predictor.predict_table(args.prompt, temperature=args.temperature, seed=args.seed)
-            if predictor.key_tracked
-            else None
-        )
+        table = predictor.patch(prompt, temperature=args.temperature, seed=args.seed)
     except (ModelError, ValueError) as exc:
         raise CliError(str(exc)) from None
-    name = "".join(c if c.isalnum() or c in " -_" else " " for c in args.prompt).strip()[:64] or "prompt"
+    name = "".join(c if c.isalnum() or c in " -_" else " " for c in prompt).strip()[:64] or "prompt"
     source = patch_source(predictor.meta, args.temperature, args.seed)
-    return Patch(name.replace("  ", " "), theta, prompt=args.prompt, source=source, table=table)
+    return Patch(" ".join(name.split()), table, prompt=prompt, source=source)
 
 
 def _render(args) -> int:
     import numpy as np
 
-    from engine import TIMBRE_NAMES, render_midi_file, render_note, write_wav
+    from engine import render_midi_file, render_note, write_wav
     from server.cli import CliError
 
     patch = resolve_patch(args.patch, args.bank) if args.patch else _predict(args)
@@ -123,33 +120,39 @@ def _render(args) -> int:
     if args.midi:
         sr = args.sample_rate or 48000
         try:
-            audio = render_midi_file(args.midi, patch.keytable, sample_rate=sr)
+            audio = render_midi_file(args.midi, patch.table, sample_rate=sr)
         except (ValueError, OSError) as exc:
             raise CliError(str(exc)) from None
     else:
         sr = args.sample_rate or 16000
-        audio = render_note(patch.keytable, args.pitch, args.velocity, sample_rate=sr, hold_s=args.hold, tail_s=args.tail)
+        audio = render_note(patch.table, args.pitch, args.velocity, sample_rate=sr, hold_s=args.hold, tail_s=args.tail)
     write_wav(out, audio, sr)
     peak = float(np.max(np.abs(audio))) if audio.size else 0.0
     print(f"wrote {out} ({audio.shape[0] / sr:.2f} s at {sr} Hz, peak {peak:.3f}) from patch {patch.name!r}")
     if args.dump_json:
-        from patches import Patch, save_patch
+        from patches import save_patch_with_theta
 
-        js = out.with_suffix(".json")
-        # The seed's JSON: theta as rendered (the table's timbre for this key and velocity),
-        # the note's pitch, velocity, rate and length included; the key table beside it.
-        note = patch.theta
-        if not args.midi:
-            timbre = patch.keytable.lookup(int(round(args.pitch)), int(round(args.velocity)))
-            note = note.replace(pitch_midi=args.pitch, velocity=args.velocity, sample_rate=sr,
-                                duration_s=max(args.hold + args.tail, 0.05),
-                                **dict(zip(TIMBRE_NAMES, (float(x) for x in timbre))))
-        save_patch(Patch(patch.name, note, patch.prompt, patch.source, patch.created, patch.table), js,
-                   overwrite=True)
+        js = save_patch_with_theta(patch, _rendered_theta(patch, args, sr), out.with_suffix(".json"))
         print(f"wrote {js}")
-    for k, v in patch.theta.to_dict().items():
-        print(f"  {k:12s} {v:g}")
+    for k, v in patch.table.center().items():
+        print(f"  {k:13s} {v:g}")
     return 0
+
+
+def _rendered_theta(patch, args, sample_rate: int):
+    """The seed-style theta of what was rendered: the patch's timbre at this key and
+    velocity, with the note's pitch, velocity, rate and length."""
+    from engine import TIMBRE_NAMES, Theta
+
+    key, vel = (60, 100) if args.midi else (int(round(args.pitch)), int(round(args.velocity)))
+    timbre = dict(zip(TIMBRE_NAMES, (float(x) for x in patch.table.lookup(key, vel))))
+    return Theta.from_dict({
+        **timbre,
+        "pitch_midi": key,
+        "velocity": vel,
+        "sample_rate": sample_rate,
+        "duration_s": min(max(args.hold + args.tail, 0.05), 60.0),
+    })
 
 
 def _devices(args) -> int:

@@ -264,7 +264,9 @@ def _dataset_refit(args: argparse.Namespace) -> int:
         raise _cli_error(f"--steps must be >= 0, got {args.steps}")
     torch.set_num_threads(max(1, args.threads))
     records = read_manifest(manifest)
-    timbres, after, before = refit_records(records, FREE_SETS[args.free], steps=args.steps)
+    timbres, after, before = refit_records(
+        records, FREE_SETS[args.free], steps=args.steps, progress=lambda line: print(line, flush=True)
+    )
     out = Path(args.out)
     out.mkdir(parents=True, exist_ok=True)
     write_manifest(out / "manifest.jsonl", relabelled(records, timbres, after))

@@ -6,7 +6,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from engine import CC, Engine, Theta, midi_to_hz, render_midi_file
+from engine import CC, Engine, KeyTable, Theta, midi_to_hz, render_midi_file
 from tests.engine.helpers import cents, peak_frequency
 
 SR = 48000
@@ -27,7 +27,7 @@ def run(engine, seconds=None, frames=None, block=128):
 def make(max_voices=8, theta=PURE):
     e = Engine(SR, max_voices)
     for ch in range(16):
-        e.set_patch(ch, theta)
+        e.set_patch(ch, KeyTable.flat(theta))
     return e
 
 
@@ -222,7 +222,7 @@ def test_patch_change_applies_to_new_notes_only():
     e = make(theta=PURE.replace(mod_index=0.0))
     e.note_on(0, 60, 100)
     run(e, frames=128)
-    e.set_patch(0, PURE.replace(mod_index=5.0))
+    e.set_patch(0, KeyTable.flat(PURE.replace(mod_index=5.0)))
     e.note_on(0, 64, 100)
     run(e, frames=128)
     vb = e.voices
@@ -310,7 +310,7 @@ def test_panic_silences_everything_and_lifts_pedals():
 def test_limiter_keeps_every_sample_inside_unity(n_voices):
     e = Engine(SR, max_voices=128, master_gain=4.0)
     for ch in range(16):
-        e.set_patch(ch, Theta.from_dict({"attack_s": 0.0, "mod_index": 12.0, "mod_ratio": 1.0, "sustain": 1.0}))
+        e.set_patch(ch, KeyTable.flat(Theta.from_dict({"attack_s": 0.0, "mod_index": 12.0, "mod_ratio": 1.0, "sustain": 1.0})))
         e.control_change(ch, CC.VOLUME, 127)
     for i in range(n_voices):
         e.note_on(i % 16, 30 + i % 90, 127)
@@ -341,7 +341,7 @@ def test_midi_file_bounce(tmp_path):
     tr.append(mido.Message("note_off", note=81, velocity=0, time=480))  # at 1.5 s
     path = tmp_path / "song.mid"
     mid.save(path)
-    y = render_midi_file(path, PURE.replace(release_s=0.01), sample_rate=SR, tail_s=0.5)[:, 0]
+    y = render_midi_file(path, KeyTable.flat(PURE.replace(release_s=0.01)), sample_rate=SR, tail_s=0.5)[:, 0]
     assert len(y) == int(2.0 * SR)
     onset = np.flatnonzero(np.abs(y) > 0)[0]
     assert onset == SR // 2 + 1
@@ -354,7 +354,7 @@ def test_unreadable_midi_file_is_a_clear_error(tmp_path):
     bad = tmp_path / "bad.mid"
     bad.write_bytes(b"not a midi file")
     with pytest.raises(ValueError, match="cannot read MIDI file"):
-        render_midi_file(bad, PURE)
+        render_midi_file(bad, KeyTable.flat(PURE))
 
 
 def test_limiter_never_passes_nonfinite_samples():

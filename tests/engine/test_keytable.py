@@ -91,8 +91,17 @@ def test_flat_and_center_and_with_param():
     assert t.is_flat and t.keys == (60,) and t.velocities == (100,)
     for k, v in ((0, 1), (64, 64), (127, 127)):
         assert np.array_equal(t.lookup(k, v), theta.timbre())
-    assert t.center() == theta
+    assert t.center() == dict(zip(TIMBRE_NAMES, theta.timbre().tolist()))
     assert KeyTable.flat(theta.timbre()) == t
+    # By name: what is left out takes its default; no values: the default patch.
+    assert KeyTable.flat({"mod_ratio": 3.0, "noise_level": 0.1}) == KeyTable.flat(
+        Theta().replace(mod_ratio=3.0, noise_level=0.1)
+    )
+    assert KeyTable.flat() == KeyTable.flat(Theta())
+    with pytest.raises(ThetaError, match="not a timbre parameter"):
+        KeyTable.flat({"pitch_midi": 60})
+    with pytest.raises(ThetaError, match="mod_index must be in range"):
+        KeyTable.flat({"mod_index": -1.0})
     u = two_key_table("decay_s", 0.05, 2.0).with_param("decay_s", 0.7)
     assert u.is_flat and u.lookup(0, 100)[T["decay_s"]] == 0.7 and u.lookup(127, 100)[T["decay_s"]] == 0.7
     with pytest.raises(ThetaError, match="decay_s must be in range"):
@@ -229,15 +238,19 @@ def test_patch_table_travels_by_reference_and_set_param_flattens():
     e.render(128)
     assert e.voices.decay_s[2] == 0.05
     assert e.channel_table(0) is table
-    with pytest.raises(TypeError, match="patch must be a Theta or a KeyTable"):
+    with pytest.raises(TypeError, match=r"patch must be a KeyTable \(KeyTable.flat"):
         e.set_patch(0, {"decay_s": 1.0})
+    with pytest.raises(TypeError, match="patch must be a KeyTable"):
+        e.set_patch(0, Theta())
 
 
 def test_render_note_takes_a_key_table():
     table = two_key_table("decay_s", 0.05, 2.0)
     y = render_note(table, 0, 100, SR, hold_s=0.3, tail_s=0.0)
-    z = render_note(BASE.replace(decay_s=0.05), 0, 100, SR, hold_s=0.3, tail_s=0.0)
+    z = render_note(KeyTable.flat(BASE.replace(decay_s=0.05)), 0, 100, SR, hold_s=0.3, tail_s=0.0)
     assert np.array_equal(y, z)
+    with pytest.raises(TypeError, match="patch must be a KeyTable"):
+        render_note(BASE, 60, 100)
 
 
 @settings(max_examples=60, deadline=None)

@@ -131,7 +131,7 @@ def test_the_render_process_plays_records_and_reports(jack, xruns, tmp_path):
         # 1.5 blocks ahead + one block + the device's own.
         assert out.latency_ms == pytest.approx(2.5 * 128 / SR * 1000 + out.device_latency_ms)
         x0, ring0 = xruns.count, out.ring_underruns
-        engine.set_patch(0, Theta().replace(attack_s=0.0, sustain=1.0, mod_index=0.0, release_s=0.01))
+        engine.set_patch(0, KeyTable.flat(Theta().replace(attack_s=0.0, sustain=1.0, mod_index=0.0, release_s=0.01)))
         start = out.frame_at() + 4800
         engine.note_on(0, 69, 127, start)
         engine.note_off(0, 69, start + SR // 4)

@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 import soundfile as sf
 
-from engine import AudioError, AudioOutput, Engine, Theta
+from engine import AudioError, AudioOutput, Engine, KeyTable, Theta
 from engine.live import LiveEngine, LiveOutput
 from tests.conftest import assert_no_underruns, cpu_steal_s, steal_resolution_s
 
@@ -25,7 +25,7 @@ def test_ten_seconds_of_32_voices_without_underflow(jack, xruns, tmp_path):
     headroom = []
     with LiveOutput(engine, blocksize=128, record=rec) as out:
         for ch in range(16):
-            engine.set_patch(ch, theta)
+            engine.set_patch(ch, KeyTable.flat(theta))
         for i in range(32):
             engine.note_on(i % 16, 40 + i, 90)
         time.sleep(0.1)
@@ -68,7 +68,7 @@ def test_the_in_process_output_keeps_up_too(jack, tmp_path):
     render process above."""
     engine = Engine(SR, max_voices=32)
     for ch in range(16):
-        engine.set_patch(ch, Theta.from_dict({"mod_index": 3.0, "sustain": 0.6}))
+        engine.set_patch(ch, KeyTable.flat(Theta.from_dict({"mod_index": 3.0, "sustain": 0.6})))
     with AudioOutput(engine, blocksize=128, record=tmp_path / "r.wav") as out:
         for i in range(32):
             engine.note_on(i % 16, 40 + i, 90)
@@ -84,7 +84,7 @@ def test_the_in_process_output_keeps_up_too(jack, tmp_path):
 def test_recording_holds_exactly_what_was_played(jack, tmp_path):
     engine = Engine(SR, max_voices=4)
     engine.set_patch(
-        0, Theta.from_dict({"attack_s": 0.0, "sustain": 1.0, "mod_index": 0.0, "release_s": 0.01})
+        0, KeyTable.flat({"attack_s": 0.0, "sustain": 1.0, "mod_index": 0.0, "release_s": 0.01})
     )
     rec = tmp_path / "rec.wav"
     with AudioOutput(engine, blocksize=128, record=rec):

@@ -8,6 +8,7 @@ from engine import (
     CC,
     NOISE_TABLE_SIZE,
     Engine,
+    KeyTable,
     Theta,
     midi_to_hz,
     noise_start,
@@ -44,14 +45,14 @@ def test_noise_table_is_the_documented_one():
 def test_v2_defaults_are_the_plain_fm_formula():
     """Index peak and noise off (a v1 patch): the seed's sound, sample by sample."""
     assert BASE.index_peak == 0.0 and BASE.noise_level == 0.0
-    y = render_note(BASE, 57, 100, SR, hold_s=0.5, tail_s=0.0)
+    y = render_note(KeyTable.flat(BASE), 57, 100, SR, hold_s=0.5, tail_s=0.0)
     ref = formula(BASE, 57, 100, len(y))
     assert np.max(np.abs(y - ref)) < 1e-4
 
 
 def test_index_peak_decays_as_specified():
     theta = BASE.replace(index_peak=6.0, index_decay_s=0.2)
-    y = render_note(theta, 57, 127, SR, hold_s=0.5, tail_s=0.0)
+    y = render_note(KeyTable.flat(theta), 57, 127, SR, hold_s=0.5, tail_s=0.0)
     ref = formula(theta, 57, 127, len(y))
     assert np.max(np.abs(y - ref)) < 1e-3
     # And it does something: early on it differs from the plain sound, after 0.2 s not.
@@ -65,7 +66,7 @@ def test_index_peak_decays_as_specified():
 def test_noise_follows_table_start_and_decay(pitch):
     """The second pitch starts near the table's end: its reading wraps around."""
     theta = BASE.replace(noise_level=0.5, noise_decay_s=0.3, index_peak=2.0, index_decay_s=0.05)
-    y = render_note(theta, pitch, 90, SR, hold_s=0.5, tail_s=0.0)
+    y = render_note(KeyTable.flat(theta), pitch, 90, SR, hold_s=0.5, tail_s=0.0)
     ref = formula(theta, pitch, 90, len(y))
     assert np.max(np.abs(y - ref)) < 1e-3
     # Past its decay the noise is gone.
@@ -76,7 +77,7 @@ def test_noise_follows_table_start_and_decay(pitch):
 def test_noise_and_peak_keep_running_after_release():
     """t_on keeps counting through the release: the release only scales env."""
     theta = BASE.replace(noise_level=0.8, noise_decay_s=1.0, release_s=0.5)
-    y = render_note(theta, 60, 100, SR, hold_s=0.2, tail_s=0.3)
+    y = render_note(KeyTable.flat(theta), 60, 100, SR, hold_s=0.2, tail_s=0.3)
     n = len(y)
     full = formula(theta, 60, 100, n)
     hold = int(0.2 * SR)
@@ -94,7 +95,7 @@ def test_retrigger_restarts_peak_and_noise():
     theta = BASE.replace(sustain=1.0, decay_s=0.0, attack_s=0.0, noise_level=1.0, noise_decay_s=0.05,
                          index_peak=4.0, index_decay_s=0.05)
     e = Engine(48000, 4)
-    e.set_patch(0, theta)
+    e.set_patch(0, KeyTable.flat(theta))
     e.note_on(0, 60, 100)
     e.render(4800)
     vb = e.voices
@@ -107,7 +108,7 @@ def test_retrigger_restarts_peak_and_noise():
 
 def test_live_set_param_of_v2_values():
     e = Engine(48000, 4)
-    e.set_patch(0, BASE)
+    e.set_patch(0, KeyTable.flat(BASE))
     e.note_on(0, 60, 100)
     e.render(256)
     vb = e.voices
@@ -131,9 +132,9 @@ def test_mod_wheel_scales_the_index_peak_too():
     a = Engine(48000, 2)
     b = Engine(48000, 2)
     for e in (a, b):
-        e.set_patch(0, theta)
+        e.set_patch(0, KeyTable.flat(theta))
     b.control_change(0, CC.MOD_WHEEL, 127)
-    a.set_patch(0, theta.replace(index_peak=8.0))
+    a.set_patch(0, KeyTable.flat(theta.replace(index_peak=8.0)))
     for e in (a, b):
         e.note_on(0, 60, 100)
     assert np.allclose(a.render(2048), b.render(2048), atol=1e-4)
@@ -142,7 +143,7 @@ def test_mod_wheel_scales_the_index_peak_too():
 def test_long_note_keeps_its_noise_position():
     """Many chunks at 48 kHz (the table is read by time since note-on): still the formula."""
     theta = BASE.replace(noise_level=0.3, noise_decay_s=8.0, sustain=1.0)
-    y = render_note(theta, 100, 100, 48000, hold_s=3.0, tail_s=0.0)
+    y = render_note(KeyTable.flat(theta), 100, 100, 48000, hold_s=3.0, tail_s=0.0)
     ref = formula(theta, 100, 100, len(y), sr=48000)
     assert np.max(np.abs(y - ref)) < 1e-3
 
@@ -153,7 +154,7 @@ def test_turning_the_noise_up_live_does_not_click():
     theta = BASE.replace(attack_s=0.0, sustain=1.0, mod_index=0.0, noise_level=0.0, noise_decay_s=8.0)
     a, b = Engine(48000, 4), Engine(48000, 4)
     for e in (a, b):
-        e.set_patch(0, theta)
+        e.set_patch(0, KeyTable.flat(theta))
         e.note_on(0, 60, 100)
         e.render(4800)
     b.set_param(0, "noise_level", 1.0)

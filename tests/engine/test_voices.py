@@ -4,7 +4,7 @@ import numpy as np
 import pytest
 from scipy.special import jv
 
-from engine import Theta, midi_to_hz, render_note, render_notes, velocity_to_amp
+from engine import KeyTable, Theta, midi_to_hz, render_note, render_notes, velocity_to_amp
 from tests.engine.helpers import cents, envelope_from_sine, peak_frequency
 
 SR = 48000
@@ -13,13 +13,13 @@ PURE = Theta.from_dict({"attack_s": 0.0, "decay_s": 0.0, "sustain": 1.0, "releas
 
 @pytest.mark.parametrize("pitch", [21, 33, 57, 60, 69, 81, 96, 108])
 def test_carrier_pitch_within_one_cent(pitch):
-    y = render_note(PURE, pitch, 100, sample_rate=SR, hold_s=1.0, tail_s=0.0)
+    y = render_note(KeyTable.flat(PURE), pitch, 100, sample_rate=SR, hold_s=1.0, tail_s=0.0)
     f = peak_frequency(y[SR // 10 :], SR)
     assert abs(cents(f, midi_to_hz(pitch))) < 1.0
 
 
 def test_fractional_pitch():
-    y = render_note(PURE, 60.37, 100, sample_rate=SR, hold_s=1.0, tail_s=0.0)
+    y = render_note(KeyTable.flat(PURE), 60.37, 100, sample_rate=SR, hold_s=1.0, tail_s=0.0)
     assert abs(cents(peak_frequency(y, SR), midi_to_hz(60.37))) < 1.0
 
 
@@ -27,7 +27,7 @@ def test_fractional_pitch():
 def test_adsr_segment_times_within_1ms(attack, decay, sustain, release):
     theta = PURE.replace(attack_s=attack, decay_s=decay, sustain=sustain, release_s=release)
     hold = 1.0
-    y = render_note(theta, 69, 127, sample_rate=SR, hold_s=hold, tail_s=release + 0.1)
+    y = render_note(KeyTable.flat(theta), 69, 127, sample_rate=SR, hold_s=hold, tail_s=release + 0.1)
     idx, env = envelope_from_sine(y, 440.0, SR)
     t = idx / SR
 
@@ -48,8 +48,8 @@ def test_adsr_segment_times_within_1ms(attack, decay, sustain, release):
 
 
 def test_amplitude_follows_velocity_curve():
-    y100 = render_note(PURE, 69, 100, sample_rate=SR, hold_s=0.5, tail_s=0.0)
-    y50 = render_note(PURE, 69, 50, sample_rate=SR, hold_s=0.5, tail_s=0.0)
+    y100 = render_note(KeyTable.flat(PURE), 69, 100, sample_rate=SR, hold_s=0.5, tail_s=0.0)
+    y50 = render_note(KeyTable.flat(PURE), 69, 50, sample_rate=SR, hold_s=0.5, tail_s=0.0)
     assert np.max(np.abs(y100)) == pytest.approx(velocity_to_amp(100), rel=1e-3)
     assert np.max(np.abs(y50)) / np.max(np.abs(y100)) == pytest.approx((50 / 100) ** 1.5, rel=1e-3)
 
@@ -57,7 +57,7 @@ def test_amplitude_follows_velocity_curve():
 def test_fm_sidebands_at_fc_plus_minus_k_fm():
     ratio, index = 1.5, 1.5
     theta = PURE.replace(mod_ratio=ratio, mod_index=index)
-    y = render_note(theta, 57, 127, sample_rate=SR, hold_s=2.0, tail_s=0.0)[SR // 10 :]
+    y = render_note(KeyTable.flat(theta), 57, 127, sample_rate=SR, hold_s=2.0, tail_s=0.0)[SR // 10 :]
     fc = midi_to_hz(57)
     fm = ratio * fc
     n = len(y)
@@ -85,4 +85,4 @@ def test_batch_render_matches_single_render():
     thetas = [PURE.replace(mod_index=i, mod_ratio=r) for i, r in [(0.5, 1), (3, 2), (8, 0.5)]]
     batch = render_notes(np.stack([t.timbre() for t in thetas]), [40, 60, 80], [30, 90, 127], SR, 0.3, 0.2)
     for t, p, v, row in zip(thetas, [40, 60, 80], [30, 90, 127], batch):
-        assert np.array_equal(row, render_note(t, p, v, SR, 0.3, 0.2))
+        assert np.array_equal(row, render_note(KeyTable.flat(t), p, v, SR, 0.3, 0.2))

@@ -20,7 +20,7 @@ from model import (
     register_encoder,
     save_checkpoint,
 )
-from model.encoders import TextEncoder
+from model.text_encoder import TextEncoder
 from tests.model.conftest import perturb, random_theta
 
 

@@ -9,6 +9,7 @@ import numpy as np
 import pytest
 import torch
 
+from engine import KeyTable
 from model import (
     MAX_PROMPT_CHARS,
     ClapEncoder,
@@ -176,7 +177,12 @@ def test_clap_checkpoint_and_predictor(tiny_clap, tmp_path):
     enc = get_encoder("clap", path=tiny_clap[0])
     ckpt = make_checkpoint(tmp_path / "ck", enc)
     predictor = Predictor.load(ckpt, encoder=enc)
-    predictor.predict("a bright bell")
+    table = predictor.patch("a bright bell")
+    assert isinstance(table, KeyTable) and table.is_flat and not predictor.key_tracked
+    assert table == predictor.patch("a bright bell")  # deterministic at temperature 0
+    KeyTable(table.keys, table.velocities, table.values)  # in range as it is
+    batch = predictor.patches(["a bright bell", "warm brass pad"])
+    assert np.allclose(batch[0].values, table.values, rtol=1e-5)  # float32, batch against one
     with pytest.raises(
         ModelError, match=r"trained with encoder 'clap' \(24-d\), got 'minilm' \(384-d\)"
     ):

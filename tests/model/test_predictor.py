@@ -1,6 +1,8 @@
-"""Predictor: prompt -> Theta with MiniLM and a small checkpoint built in tmp."""
+"""Predictor: prompt -> patch (a KeyTable) with MiniLM and small checkpoints built in tmp."""
 
 from __future__ import annotations
+
+import math
 
 import numpy as np
 import pytest
@@ -8,7 +10,17 @@ import torch
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from engine import PARAM_NAMES, RATIO_GRID, TIMBRE_NAMES, Theta, snap_ratio
+from engine import (
+    KEY_ANCHORS,
+    PARAM_NAMES,
+    PARAMS,
+    RATIO_GRID,
+    TIMBRE_NAMES,
+    VELOCITY_LAYERS,
+    KeyTable,
+    Theta,
+    snap_ratio,
+)
 from model import (
     DEFAULT_CHECKPOINT,
     ConditionalRealNVP,
@@ -19,7 +31,13 @@ from model import (
     ThetaNormaliser,
     save_checkpoint,
 )
-from tests.model.conftest import PROMPTS, random_theta
+from model.checkpoint import key_features
+from model.lru import LRUCache
+from tests.model.conftest import PROMPTS, make_checkpoint, random_theta
+
+_TIMBRE_COLS = [PARAM_NAMES.index(n) for n in TIMBRE_NAMES]
+_R = TIMBRE_NAMES.index("mod_ratio")
+_OTHERS = [i for i in range(len(TIMBRE_NAMES)) if i != _R]
 
 
 @pytest.fixture(scope="module")
@@ -27,72 +45,137 @@ def predictor(minilm_checkpoint) -> Predictor:
     return Predictor.load(minilm_checkpoint)
 
 
-def test_predict_is_deterministic_at_temperature_zero(predictor):
-    a = predictor.predict("a warm brass pad")
-    assert isinstance(a, Theta)
-    assert predictor.predict("a warm brass pad") == a
-    assert predictor.predict("  a warm\nbrass pad") == a  # same prompt once cleaned
+@pytest.fixture(scope="module")
+def keyed(minilm, tmp_path_factory) -> Predictor:
+    folder = make_checkpoint(tmp_path_factory.mktemp("keyed") / "ck", minilm, key_tracked=True)
+    return Predictor.load(folder)
+
+
+def _validates(table: KeyTable) -> None:
+    """The table's values pass the schema's checks as they are (no clamping)."""
+    assert isinstance(table, KeyTable)
+    assert np.isfinite(table.values).all()
+    KeyTable(table.keys, table.velocities, table.values)  # raises ThetaError if out of range
+    centre = table.center()
+    assert list(centre) == list(TIMBRE_NAMES)
+    # The centre also makes a valid seed-style Theta (pitch, velocity, rate, length at defaults).
+    Theta([p.default for p in PARAMS if not p.timbre] + list(centre.values()))
+
+
+def _centre_theta(timbre: np.ndarray) -> np.ndarray:
+    """Every theta value at its default, the timbre columns set: ``[1, len(PARAMS)]``."""
+    full = np.array([[p.default for p in PARAMS]], dtype=np.float64)
+    full[0, _TIMBRE_COLS] = timbre
+    return full
+
+
+def _slerp(a: np.ndarray, b: np.ndarray, t: float) -> np.ndarray:
+    angle = math.acos(float(np.clip(a @ b, -1.0, 1.0)))
+    out = (math.sin((1 - t) * angle) * a + math.sin(t * angle) * b) / math.sin(angle)
+    return out / np.linalg.norm(out)
+
+
+def test_patch_is_deterministic_at_temperature_zero(predictor):
+    a = predictor.patch("a warm brass pad")
+    assert isinstance(a, KeyTable)
+    assert predictor.patch("a warm brass pad") == a
+    assert predictor.patch("  a warm\nbrass pad") == a  # same prompt once cleaned
+    assert isinstance(predictor._cache, LRUCache) and predictor._cache.get("a warm brass pad") is a
     predictor._cache.clear()
-    assert predictor.predict("a warm brass pad", temperature=0.0, seed=5) == a
-    assert predictor.predict("a deep sub bass") != a
+    assert len(predictor._cache) == 0
+    again = predictor.patch("a warm brass pad", temperature=0.0, seed=5)
+    assert again == a and again is not a  # computed afresh, the same
+    assert predictor.patch("a deep sub bass") != a
 
 
 def test_sampling_is_seeded(predictor):
-    a = predictor.predict("a bright bell", temperature=1.0, seed=1)
-    assert predictor.predict("a bright bell", temperature=1.0, seed=1) == a
-    assert predictor.predict("a bright bell", temperature=1.0, seed=2) != a
-    assert predictor.predict("a bright bell", temperature=1.0, seed=1) != predictor.predict(
+    a = predictor.patch("a bright bell", temperature=1.0, seed=1)
+    assert predictor.patch("a bright bell", temperature=1.0, seed=1) == a
+    assert predictor.patch("a bright bell", temperature=1.0, seed=2) != a
+    assert predictor.patch("a bright bell", temperature=1.0, seed=1) != predictor.patch(
         "a bright bell"
     )
 
 
-def test_predict_many_matches_predict(predictor):
-    many = predictor.predict_many(PROMPTS)
-    assert len(many) == len(PROMPTS) and predictor.predict_many([]) == []
-    for prompt, theta in zip(PROMPTS, many):
-        assert np.allclose(predictor.predict(prompt).to_array(), theta.to_array(), rtol=1e-5)
+def test_patches_match_patch(predictor):
+    predictor._cache.clear()
+    singles = [predictor.patch(p) for p in PROMPTS]
+    predictor._cache.clear()  # so that the batch is computed, not served from the cache
+    many = predictor.patches(PROMPTS)
+    assert len(many) == len(PROMPTS) and predictor.patches([]) == []
+    for single, table in zip(singles, many):
+        assert isinstance(table, KeyTable) and table.is_flat
+        assert (table.keys, table.velocities) == (single.keys, single.velocities)
+        assert np.allclose(single.values, table.values, rtol=1e-5)
     with pytest.raises(ModelError, match="list of prompts"):
-        predictor.predict_many("a bell")
+        predictor.patches("a bell")
 
 
 def test_candidates_start_at_z0_and_are_ranked(predictor):
     cands = predictor.candidates("a metallic mallet", 6, temperature=1.5, seed=3)
-    assert len(cands) == 6 and all(isinstance(c, Theta) for c in cands)
-    assert cands[0] == predictor.predict("a metallic mallet")
+    assert len(cands) == 6 and all(isinstance(c, KeyTable) for c in cands)
+    assert cands[0] == predictor.patch("a metallic mallet")
+    assert len({c.values.tobytes() for c in cands}) == 6  # n different patches
     scores = [predictor.log_prob("a metallic mallet", c) for c in cands[1:]]
+    assert np.isfinite(scores).all()
     assert scores == sorted(scores, reverse=True)
     assert predictor.candidates("a metallic mallet", 6, temperature=1.5, seed=3) == cands
     assert predictor.candidates("a metallic mallet", 1) == [cands[0]]
 
 
 def test_log_prob_is_the_flow_density(predictor):
-    theta = predictor.predict("a soft flute")
-    lp = predictor.log_prob("a soft flute", theta)
+    """The density of the patch's centre timbre (the other theta values at their
+    defaults), in the flow's normalised space, given the prompt."""
+    table = predictor.patch("a soft flute")
+    lp = predictor.log_prob("a soft flute", table)
     ck = predictor.checkpoint
-    x = torch.as_tensor(ck.theta_normaliser.encode(theta.to_array())[None], dtype=torch.float32)
+    norm = ck.theta_normaliser
+    full = _centre_theta(table.lookup(60, 100))
+    x = torch.as_tensor(norm.encode(norm.pick(full)), dtype=torch.float32)
     c = torch.as_tensor(
         ck.embedding_normaliser.transform(predictor.embed(["a soft flute"])), dtype=torch.float32
     )
     with torch.no_grad():
         assert lp == pytest.approx(float(ck.flow.log_prob(x, c)[0]), rel=1e-5)
+    # another patch, another density; a seed-style Theta is not a patch
+    other = predictor.patch("a soft flute", temperature=1.0, seed=4)
+    assert predictor.log_prob("a soft flute", other) != lp
+    with pytest.raises(ModelError, match="patch must be a KeyTable, got Theta"):
+        predictor.log_prob("a soft flute", Theta([p.default for p in PARAMS]))
 
 
-def test_interpolate_goes_through_the_embedding(predictor):
+def test_a_key_tracked_log_prob_is_the_flow_density_at_the_centre_key(keyed):
+    table = keyed.patch("a soft flute")
+    lp = keyed.log_prob("a soft flute", table)
+    ck = keyed.checkpoint
+    norm = ck.theta_normaliser
+    assert norm.names == TIMBRE_NAMES
+    x = torch.as_tensor(norm.encode(table.lookup(60, 100)[None]), dtype=torch.float32)
+    emb = ck.embedding_normaliser.transform(keyed.embed(["a soft flute"]))
+    c = torch.as_tensor(np.concatenate([emb, key_features(60, 100)], axis=-1), dtype=torch.float32)
+    with torch.no_grad():
+        assert lp == pytest.approx(float(ck.flow.log_prob(x, c)[0]), rel=1e-5)
+
+
+def test_morph_goes_through_the_embedding(predictor):
     a, b = "a bright bell", "a deep sub bass"
-    assert np.allclose(
-        predictor.interpolate(a, b, 0).to_array(), predictor.predict(a).to_array(), rtol=1e-4
-    )
-    assert np.allclose(
-        predictor.interpolate(a, b, 1.0).to_array(), predictor.predict(b).to_array(), rtol=1e-4
-    )
-    mid = predictor.interpolate(a, b, 0.5)
-    assert mid != predictor.predict(a) and mid != predictor.predict(b)
-    assert np.allclose(
-        predictor.interpolate(a, a, 0.3).to_array(), predictor.predict(a).to_array(), rtol=1e-4
-    )
+    assert np.allclose(predictor.morph(a, b, 0).values, predictor.patch(a).values, rtol=1e-4)
+    assert np.allclose(predictor.morph(a, b, 1.0).values, predictor.patch(b).values, rtol=1e-4)
+    mid = predictor.morph(a, b, 0.5)
+    assert isinstance(mid, KeyTable) and mid.is_flat
+    assert mid != predictor.patch(a) and mid != predictor.patch(b)
+    assert np.allclose(predictor.morph(a, a, 0.3).values, predictor.patch(a).values, rtol=1e-4)
+    # The patch at z = 0 of the embedding along the great circle (slerp), not of a blend
+    # of the two patches.
+    ea, eb = predictor.embed([a, b]).astype(np.float64)
+    want = predictor._patches(_slerp(ea, eb, 0.3)[None], np.zeros((1, predictor._flow.dim)))[0]
+    got = predictor.morph(a, b, 0.3)
+    assert np.allclose(got.values, want.values, rtol=1e-5)
+    blend = 0.7 * predictor.patch(a).learning_values() + 0.3 * predictor.patch(b).learning_values()
+    assert not np.allclose(got.learning_values(), blend, rtol=1e-3)
     for bad in (-0.1, 1.5, float("nan"), "0.5", True):
         with pytest.raises(ModelError, match="t must be a number in range 0..1"):
-            predictor.interpolate(a, b, bad)
+            predictor.morph(a, b, bad)
 
 
 @pytest.mark.parametrize(
@@ -117,7 +200,7 @@ def test_interpolate_goes_through_the_embedding(predictor):
 )
 def test_bad_requests_are_refused(predictor, kwargs, error, message):
     with pytest.raises(error, match=message):
-        predictor.predict(**kwargs)
+        predictor.patch(**kwargs)
 
 
 def test_bad_candidate_counts(predictor):
@@ -136,11 +219,10 @@ def test_bad_candidate_counts(predictor):
 )
 def test_outputs_always_validate(predictor, prompt, temperature, seed):
     try:
-        theta = predictor.predict(prompt, temperature=temperature, seed=seed)
+        table = predictor.patch(prompt, temperature=temperature, seed=seed)
     except PromptError:
         return  # only control characters
-    Theta(theta.to_array().tolist())
-    assert np.isfinite(theta.to_array()).all()
+    _validates(table)
 
 
 def test_a_wild_flow_still_gives_valid_patches(minilm, tmp_path):
@@ -155,9 +237,12 @@ def test_a_wild_flow_still_gives_valid_patches(minilm, tmp_path):
     )
     predictor = Predictor.load(folder)
     for t in (0.0, 10.0):
-        theta = predictor.predict("a bell", temperature=t, seed=0)
-        Theta(theta.to_array().tolist())
-    assert len(predictor.candidates("a bell", 4, 2.0, seed=0)) == 4
+        _validates(predictor.patch("a bell", temperature=t, seed=0))
+    _validates(predictor.morph("a bell", "a deep sub bass", 0.5))
+    cands = predictor.candidates("a bell", 4, 2.0, seed=0)
+    assert len(cands) == 4
+    for table in cands:
+        _validates(table)
 
 
 def test_no_default_checkpoint_is_a_clear_error(tmp_path, monkeypatch):
@@ -172,23 +257,24 @@ def test_no_default_checkpoint_is_a_clear_error(tmp_path, monkeypatch):
 
 def test_the_shipped_default_knows_its_families():
     """The shipped model: different words, different patches; unseen wordings land near
-    their family: the nearest "a {family} note" patch, in the checkpoint's normalised
-    timbre space. (Measured weakness: "a bowed cello" lands on the sustained families,
-    flute, vocal and organ, before string.)"""
+    their family: the nearest "a {family} note" patch (its centre), in the checkpoint's
+    normalised timbre space. (Measured weakness: "a bowed cello" lands on the sustained
+    families, flute, vocal and organ, before string.)"""
     from training.nsynth import NSYNTH_FAMILIES
 
     assert (DEFAULT_CHECKPOINT / "meta.json").exists(), "the default checkpoint is shipped"
     p = Predictor.load(None)
-    flute, guitar = p.predict("a flute note"), p.predict("a guitar note")
-    assert flute.sustain > guitar.sustain + 0.3  # a blown note holds, a plucked one dies away
-    assert flute.attack_s > 3 * guitar.attack_s
+    flute, guitar = p.patch("a flute note").center(), p.patch("a guitar note").center()
+    assert flute["sustain"] > guitar["sustain"] + 0.3  # a blown note holds, a plucked one dies away
+    assert flute["attack_s"] > 3 * guitar["attack_s"]
     families = list(NSYNTH_FAMILIES)
     norm = p.checkpoint.theta_normaliser
     timbre = [i for i, n in enumerate(norm.names) if n in TIMBRE_NAMES]
+    assert len(timbre) == len(TIMBRE_NAMES)
 
     def z(prompt: str) -> np.ndarray:
-        theta = p.predict(prompt).to_array()[None]
-        return np.asarray(norm.encode(norm.pick(theta)))[0, timbre]
+        full = _centre_theta(p.patch(prompt).lookup(60, 100))
+        return np.asarray(norm.encode(norm.pick(full)))[0, timbre]
 
     table = np.stack([z(f"a {f} note") for f in families])
 
@@ -206,59 +292,72 @@ def test_load_refuses_a_missing_folder(tmp_path):
         Predictor.load(tmp_path / "nothing")
 
 
-@pytest.fixture(scope="module")
-def keyed(minilm, tmp_path_factory) -> Predictor:
-    from tests.model.conftest import make_checkpoint
-
-    folder = make_checkpoint(tmp_path_factory.mktemp("keyed") / "ck", minilm, key_tracked=True)
-    return Predictor.load(folder)
-
-
 def test_a_text_only_checkpoint_gives_a_flat_table(predictor):
-    table = predictor.predict_table("a warm brass pad")
+    """One anchor (key 60, velocity 100) holding the model's timbre for the prompt,
+    clamped, its ratio snapped: the same on every key and velocity."""
+    table = predictor.patch("a warm brass pad")
     assert not predictor.key_tracked and table.is_flat
-    theta = predictor.predict("a warm brass pad")
-    assert np.allclose(table.lookup(30, 20), theta.timbre())
-    assert np.allclose(table.lookup(100, 127), theta.timbre())
+    assert (table.keys, table.velocities) == ((60,), (100,))
+    emb = predictor.embed(["a warm brass pad"])
+    z = np.zeros((1, predictor._flow.dim))
+    want = predictor.checkpoint.theta_normaliser.full(predictor._decode(emb, z))[0, _TIMBRE_COLS]
+    want[_R] = snap_ratio(want[_R])
+    assert np.allclose(table.lookup(60, 100), want, rtol=1e-6)
+    assert np.allclose(table.lookup(30, 20), want, rtol=1e-6)
+    assert np.allclose(table.lookup(100, 127), want, rtol=1e-6)
+    assert table == KeyTable.flat(table.lookup(60, 100))
+    assert table.center() == dict(zip(TIMBRE_NAMES, table.lookup(60, 100).tolist()))
 
 
 def test_a_key_tracked_table_is_the_model_at_every_anchor(keyed):
     """One batched pass, one latent: each anchor row is exactly what the flow gives for
     that key and velocity, and the timbre does change across the keyboard."""
-    from engine import KEY_ANCHORS, VELOCITY_LAYERS
-
     assert keyed.key_tracked
-    table = keyed.predict_table("a plucked string")
+    table = keyed.patch("a plucked string")
     assert table.keys == KEY_ANCHORS and table.velocities == VELOCITY_LAYERS
+    assert table.values.shape == (len(KEY_ANCHORS), len(VELOCITY_LAYERS), len(TIMBRE_NAMES))
     assert not table.is_flat
     emb = keyed.embed(["a plucked string"])
     z = np.zeros((1, len(TIMBRE_NAMES)))
-    r = TIMBRE_NAMES.index("mod_ratio")
-    others = [i for i in range(len(TIMBRE_NAMES)) if i != r]
     for ki, vi in [(0, 0), (5, 2), (len(KEY_ANCHORS) - 1, len(VELOCITY_LAYERS) - 1)]:
         want = keyed._decode(emb, z, KEY_ANCHORS[ki], VELOCITY_LAYERS[vi])[0]
         # float32 flow, a batch of 93 rows against one
-        assert np.allclose(table.values[ki, vi, others], want[others], rtol=1e-5)
-    # The ratio is the centre key's, snapped to the grid, on every key.
-    centre_ratio = keyed._decode(emb, z, 60, 100)[0, r]
-    assert (table.values[..., r] == snap_ratio(centre_ratio)).all()
+        assert np.allclose(table.values[ki, vi, _OTHERS], want[_OTHERS], rtol=1e-5)
+    # The ratio is the centre key's (60, 100), snapped to the grid, on every key.
+    centre_ratio = keyed._decode(emb, z, 60, 100)[0, _R]
+    assert (table.values[..., _R] == snap_ratio(centre_ratio)).all()
     assert snap_ratio(centre_ratio) in RATIO_GRID
     low, high = table.lookup(24, 100), table.lookup(96, 100)
     assert not np.allclose(low, high)
     # Cached at temperature 0; a sampled table is one instrument too (one z for all rows).
-    assert keyed.predict_table("a plucked string") is table
-    a = keyed.predict_table("a plucked string", temperature=1.0, seed=3)
-    assert a == keyed.predict_table("a plucked string", temperature=1.0, seed=3)
+    assert keyed.patch("a plucked string") is table
+    a = keyed.patch("a plucked string", temperature=1.0, seed=3)
+    assert a == keyed.patch("a plucked string", temperature=1.0, seed=3)
     assert a != table
-    # The single patch is the model's at the centre key, with that key's pitch and velocity.
-    theta = keyed.predict("a plucked string")
-    assert (theta.pitch_midi, theta.velocity) == (60.0, 100.0)
-    want = keyed._decode(emb, z, 60, 100)[0]
-    assert np.allclose(theta.timbre()[others], want[others], rtol=1e-5)
-    assert theta.mod_ratio == snap_ratio(want[r])
-    # Interpolation ends at either prompt's table.
-    ends = keyed.interpolate_table("a plucked string", "a deep sub bass", 0.0)
+    z3 = np.random.default_rng(3).standard_normal((1, len(TIMBRE_NAMES)))
+    for ki, vi in [(0, 0), (len(KEY_ANCHORS) - 1, len(VELOCITY_LAYERS) - 1)]:
+        want = keyed._decode(emb, z3, KEY_ANCHORS[ki], VELOCITY_LAYERS[vi])[0]
+        assert np.allclose(a.values[ki, vi, _OTHERS], want[_OTHERS], rtol=1e-5)
+    # The patch's centre: key 60 (an anchor) at velocity 100, between the layers about
+    # it, with the model's ratio at the centre key, snapped.
+    centre = table.center()
+    assert centre["mod_ratio"] == snap_ratio(centre_ratio)
+    k60 = KEY_ANCHORS.index(60)
+    lo = VELOCITY_LAYERS.index(96)
+    below, above = table.values[k60, lo], table.values[k60, lo + 1]
+    got = np.array(list(centre.values()))
+    assert (got >= np.minimum(below, above) - 1e-9).all()
+    assert (got <= np.maximum(below, above) + 1e-9).all()
+    # A morph ends at either prompt's table.
+    ends = keyed.morph("a plucked string", "a deep sub bass", 0.0)
     assert np.allclose(ends.values, table.values)
+    other = keyed.morph("a plucked string", "a deep sub bass", 1.0)
+    assert np.allclose(other.values, keyed.patch("a deep sub bass").values)
+    # Candidates are tables too, the first the z = 0 one.
+    cands = keyed.candidates("a plucked string", 3, temperature=1.0, seed=0)
+    assert cands[0] is table and all(c.keys == KEY_ANCHORS for c in cands)
+    scores = [keyed.log_prob("a plucked string", c) for c in cands[1:]]
+    assert scores == sorted(scores, reverse=True)
 
 
 def test_snapping_can_be_turned_off(minilm_checkpoint):
@@ -266,7 +365,21 @@ def test_snapping_can_be_turned_off(minilm_checkpoint):
     raw = Predictor.load(minilm_checkpoint, snap=False)
     snapped = Predictor.load(minilm_checkpoint)
     for prompt in PROMPTS:
-        a, b = raw.predict(prompt), snapped.predict(prompt)
-        assert b.mod_ratio == snap_ratio(a.mod_ratio) and b.mod_ratio in RATIO_GRID
-        assert a.replace(mod_ratio=b.mod_ratio) == b  # nothing else differs
-    assert any(raw.predict(p).mod_ratio not in RATIO_GRID for p in PROMPTS)
+        a, b = raw.patch(prompt), snapped.patch(prompt)
+        ra, rb = a.center()["mod_ratio"], b.center()["mod_ratio"]
+        assert rb == snap_ratio(ra) and rb in RATIO_GRID
+        assert a.with_param("mod_ratio", rb) == b  # nothing else differs
+    assert any(raw.patch(p).center()["mod_ratio"] not in RATIO_GRID for p in PROMPTS)
+
+
+def test_a_key_tracked_table_without_snapping(minilm, keyed):
+    """Without snapping, every row keeps the flow's own ratio for its key and velocity."""
+    raw = Predictor(keyed.checkpoint, minilm, snap=False)
+    a, b = raw.patch("a plucked string"), keyed.patch("a plucked string")
+    assert np.array_equal(a.values[..., _OTHERS], b.values[..., _OTHERS])
+    emb = keyed.embed(["a plucked string"])
+    z = np.zeros((1, len(TIMBRE_NAMES)))
+    want = keyed._decode(emb, z, KEY_ANCHORS[0], VELOCITY_LAYERS[0])[0, _R]
+    assert a.values[0, 0, _R] == pytest.approx(want, rel=1e-5)
+    assert len(set(a.values[..., _R].ravel().tolist())) > 1  # it varies over the keyboard
+    assert any(r not in RATIO_GRID for r in a.values[..., _R].ravel().tolist())

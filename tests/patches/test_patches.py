@@ -8,10 +8,22 @@ import time
 import numpy as np
 import pytest
 
-from engine import KEY_ANCHORS, TIMBRE_INDEX, VELOCITY_LAYERS, KeyTable, Theta, param
-from patches import Bank, Patch, PatchError, check_name, load_patch, morph, morph_table, save_patch
+from engine import KEY_ANCHORS, TIMBRE_INDEX, TIMBRE_NAMES, VELOCITY_LAYERS, KeyTable, Theta, param
+from patches import (
+    Bank,
+    Patch,
+    PatchError,
+    check_name,
+    load_patch,
+    morph,
+    save_patch,
+    save_patch_with_theta,
+)
 
-THETA = Theta.from_dict({"attack_s": 0.05, "decay_s": 0.3, "sustain": 0.5, "release_s": 0.4, "mod_ratio": 2.0, "mod_index": 3.0})
+VALUES = {"attack_s": 0.05, "decay_s": 0.3, "sustain": 0.5, "release_s": 0.4, "mod_ratio": 2.0, "mod_index": 3.0}
+#: A patch of one sound (a flat key table), and the default one.
+FLAT = KeyTable.flat(VALUES)
+DEFAULT = KeyTable.flat()
 
 
 def write(path, d):
@@ -20,31 +32,34 @@ def write(path, d):
 
 
 def good_dict(**changes):
-    d = Patch("lead", THETA, prompt="a lead").to_dict()
+    d = Patch("lead", FLAT, prompt="a lead").to_dict()
     d.update(changes)
     return d
 
 
 def test_round_trip(tmp_path):
-    p = Patch("soft flute", THETA, prompt="a soft flute", source={"encoder": "minilm", "temperature": 0.0, "seed": None})
+    p = Patch("soft flute", FLAT, prompt="a soft flute", source={"encoder": "minilm", "temperature": 0.0, "seed": None})
     save_patch(p, tmp_path / "a.json")
     q = load_patch(tmp_path / "a.json")
     assert q == p
+    d = json.loads((tmp_path / "a.json").read_text())
+    assert d["format_version"] == 3 and "theta" not in d and d["keytable"]["keys"] == [60]
 
 
 @pytest.mark.parametrize(
     "changes, message",
     [
         ({"format": "something-else"}, 'field "format" must be "promptsynth-patch"'),
-        ({"format_version": 9}, 'field "format_version" must be 1 or 2, got 9'),
-        ({"format_version": True}, 'field "format_version" must be 1 or 2'),
-        ({"format_version": 1, "keytable": {}}, "unknown field(s) keytable"),
+        ({"format_version": 9}, 'field "format_version" must be 1, 2 or 3, got 9'),
+        ({"format_version": True}, 'field "format_version" must be 1, 2 or 3'),
+        ({"format_version": 1, "theta": {}}, "unknown field(s) keytable"),
+        ({"theta": VALUES}, "unknown field(s) theta"),  # format 3: the key table is the patch
         ({"keytable": {"keys": [60], "velocities": [100], "values": {"sustain": [[3.0]]}}},
          'field "keytable": sustain at key 60, velocity 100 must be a finite number in range 0..1, got 3'),
         ({"keytable": {"keys": [60], "velocities": [100]}}, "field \'values\' is missing"),
-        ({"theta": {"attack_s": 9.0}}, 'field "theta": attack_s must be in range 0..2, got 9'),
-        ({"theta": {"mod_index": "loud"}}, 'field "theta": mod_index must be a number'),
-        ({"theta": [1, 2]}, 'field "theta" must be an object'),
+        ({"format_version": 2, "theta": {"attack_s": 9.0}}, 'field "theta": attack_s must be in range 0..2, got 9'),
+        ({"format_version": 2, "theta": {"mod_index": "loud"}}, 'field "theta": mod_index must be a number'),
+        ({"format_version": 2, "theta": [1, 2]}, 'field "theta" must be an object'),
         ({"schema_version": 99}, "newer than this promptsynth"),
         ({"name": "../../etc/passwd"}, 'field "name"'),
         ({"colour": "red"}, "unknown field(s) colour"),
@@ -53,7 +68,10 @@ def test_round_trip(tmp_path):
     ],
 )
 def test_validation_names_file_and_field(tmp_path, changes, message):
-    path = write(tmp_path / "p.json", good_dict(**changes))
+    d = good_dict(**changes)
+    if d["format_version"] in (1, 2) and "theta" not in d:
+        d["theta"] = VALUES
+    path = write(tmp_path / "p.json", d)
     with pytest.raises(PatchError) as e:
         load_patch(path)
     assert str(path) in str(e.value)
@@ -62,7 +80,8 @@ def test_validation_names_file_and_field(tmp_path, changes, message):
 
 def test_nan_in_json_is_refused(tmp_path):
     path = tmp_path / "p.json"
-    path.write_text(json.dumps(good_dict()).replace('"sustain": 0.5', '"sustain": NaN'))
+    path.write_text(json.dumps(good_dict()).replace('"sustain": [[0.5]]', '"sustain": [[NaN]]'))
+    assert "NaN" in path.read_text()
     with pytest.raises(PatchError, match="not a valid JSON patch file"):
         load_patch(path)
 
@@ -86,27 +105,27 @@ def test_good_names(name):
 
 
 def test_save_refuses_to_clobber(tmp_path):
-    save_patch(Patch("a", THETA), tmp_path / "a.json")
+    save_patch(Patch("a", FLAT), tmp_path / "a.json")
     with pytest.raises(PatchError, match="exists"):
-        save_patch(Patch("a", Theta()), tmp_path / "a.json")
-    assert load_patch(tmp_path / "a.json").theta == THETA
-    save_patch(Patch("a", Theta()), tmp_path / "a.json", overwrite=True)
-    assert load_patch(tmp_path / "a.json").theta == Theta()
+        save_patch(Patch("a", DEFAULT), tmp_path / "a.json")
+    assert load_patch(tmp_path / "a.json").table == FLAT
+    save_patch(Patch("a", DEFAULT), tmp_path / "a.json", overwrite=True)
+    assert load_patch(tmp_path / "a.json").table == DEFAULT
     assert [p.name for p in tmp_path.iterdir()] == ["a.json"]  # no temp files left
 
 
 def test_bank_saves_under_a_new_name_unless_overwrite(tmp_path):
     bank = Bank(tmp_path)
-    assert bank.save(Patch("pad", THETA)) == "pad"
-    assert bank.save(Patch("pad", Theta())) == "pad-2"
-    assert bank.load("pad").theta == THETA
-    assert bank.save(Patch("pad", Theta()), overwrite=True) == "pad"
-    assert Bank(tmp_path).load("pad").theta == Theta()
+    assert bank.save(Patch("pad", FLAT)) == "pad"
+    assert bank.save(Patch("pad", DEFAULT)) == "pad-2"
+    assert bank.load("pad").table == FLAT
+    assert bank.save(Patch("pad", DEFAULT), overwrite=True) == "pad"
+    assert Bank(tmp_path).load("pad").table == DEFAULT
 
 
 def test_bank_skips_and_reports_corrupt_files(tmp_path):
     bank = Bank(tmp_path)
-    bank.save(Patch("good", THETA))
+    bank.save(Patch("good", FLAT))
     (tmp_path / "broken.json").write_text("{not json")
     write(tmp_path / "foreign.json", {"some": "other program's file"})
     (tmp_path / "notes.txt").write_text("ignored")
@@ -123,8 +142,8 @@ def test_bank_skips_and_reports_corrupt_files(tmp_path):
 
 def test_a_patch_file_added_later_is_found_by_name(tmp_path):
     bank = Bank(tmp_path)
-    Bank(tmp_path).save(Patch("later", THETA))  # another process, say
-    assert bank.load("later").theta == THETA
+    Bank(tmp_path).save(Patch("later", FLAT))  # another process, say
+    assert bank.load("later").table == FLAT
     assert "later" in bank.names()
 
 
@@ -132,7 +151,7 @@ def test_bank_names_cannot_escape_the_folder(tmp_path):
     bank = Bank(tmp_path / "bank")
     for bad in ("../outside", "/etc/passwd", "..", "sub/dir"):
         with pytest.raises(PatchError):
-            bank.save(Patch("x", THETA), name=bad)
+            bank.save(Patch("x", FLAT), name=bad)
         with pytest.raises(PatchError):
             bank.load(bad)
     assert not (tmp_path / "outside.json").exists()
@@ -141,7 +160,7 @@ def test_bank_names_cannot_escape_the_folder(tmp_path):
 def test_program_map(tmp_path):
     bank = Bank(tmp_path)
     for n in ("b-organ", "a-piano", "c-strings"):
-        bank.save(Patch(n, THETA))
+        bank.save(Patch(n, FLAT))
     assert bank.program(0).name == "a-piano"  # name order without a map
     assert bank.program(2).name == "c-strings"
     assert bank.program(3) is None
@@ -152,26 +171,29 @@ def test_program_map(tmp_path):
 
 
 def test_morph_is_log_scaled_and_checked():
-    a = THETA.replace(attack_s=0.01)
-    b = THETA.replace(attack_s=1.0)
+    a = KeyTable.flat({**VALUES, "attack_s": 0.01})
+    b = KeyTable.flat({**VALUES, "attack_s": 1.0})
     mid = morph(a, b, 0.5)
-    assert mid.attack_s == pytest.approx((0.011 * 1.001) ** 0.5 - 0.001, rel=1e-6)
-    assert morph(a, b, 0.0).to_array() == pytest.approx(a.to_array(), rel=1e-9)
-    assert morph(Patch("a", a), Patch("b", b), 1.0).attack_s == pytest.approx(1.0)
+    assert mid.is_flat
+    assert mid.center()["attack_s"] == pytest.approx((0.011 * 1.001) ** 0.5 - 0.001, rel=1e-6)
+    assert np.allclose(morph(a, b, 0.0).values, a.values, rtol=1e-9)
+    assert morph(Patch("a", a), Patch("b", b), 1.0).center()["attack_s"] == pytest.approx(1.0)
     for bad in (-0.1, 1.5, float("nan"), "0.5"):
         with pytest.raises(PatchError, match="t must be a number in range 0..1"):
             morph(a, b, bad)
+    with pytest.raises(PatchError, match="morph takes a Patch or a KeyTable"):
+        morph(Theta(), b, 0.5)
 
 
 _SAVER = """
 import sys
-from engine import Theta
+from engine import KeyTable
 from patches import Patch, save_patch
 path = sys.argv[1]
 i = 0
 while True:
     # Alternate between two versions, as fast as possible.
-    t = Theta.from_dict({"attack_s": 0.1 if i % 2 else 0.2})
+    t = KeyTable.flat({"attack_s": 0.1 if i % 2 else 0.2})
     save_patch(Patch("p", t, prompt="x" * 900), path, overwrite=True)
     i += 1
 """
@@ -179,7 +201,7 @@ while True:
 
 def test_kill_during_save_leaves_a_whole_file(tmp_path):
     path = tmp_path / "p.json"
-    save_patch(Patch("p", THETA), path)
+    save_patch(Patch("p", FLAT), path)
     env = dict(os.environ, PYTHONPATH=os.getcwd())
     for delay in (0.3, 0.45, 0.6, 0.75, 0.9):
         proc = subprocess.Popen([sys.executable, "-c", _SAVER, str(path)], env=env)
@@ -187,7 +209,7 @@ def test_kill_during_save_leaves_a_whole_file(tmp_path):
         proc.send_signal(signal.SIGKILL)
         proc.wait()
         p = load_patch(path)  # never half-written
-        assert p.theta.attack_s in (0.05, 0.1, 0.2)
+        assert p.table.center()["attack_s"] in (0.05, 0.1, 0.2)
     leftovers = [f.name for f in tmp_path.iterdir() if f.name != "p.json"]
     # A kill can leave a temp file behind, never a damaged patch; the bank ignores hidden files.
     assert all(f.startswith(".tmp-") for f in leftovers)
@@ -198,8 +220,8 @@ def test_factory_bank_lies_underneath_read_only(tmp_path, monkeypatch):
 
     factory = tmp_path / "factory"
     fb = Bank(factory)
-    fb.save(Patch("grand piano", THETA, prompt="a bright acoustic grand piano"))
-    fb.save(Patch("cello", Theta()))
+    fb.save(Patch("grand piano", FLAT, prompt="a bright acoustic grand piano"))
+    fb.save(Patch("cello", DEFAULT))
     fb.set_program(0, "grand piano")
     fb.set_program(42, "cello")
     monkeypatch.setattr(bank_mod, "FACTORY_DIR", factory)
@@ -209,15 +231,15 @@ def test_factory_bank_lies_underneath_read_only(tmp_path, monkeypatch):
     assert user.load("grand piano").prompt == "a bright acoustic grand piano"
     assert user.program(42).name == "cello"
     # The user's own patch of the same name shadows the factory's; saves go to the user's folder.
-    assert user.save(Patch("cello", THETA)) == "cello"
-    assert user.load("cello").theta == THETA
-    assert Bank(factory).load("cello").theta == Theta()
+    assert user.save(Patch("cello", FLAT)) == "cello"
+    assert user.load("cello").table == FLAT
+    assert Bank(factory).load("cello").table == DEFAULT
     assert user.own_names() == ["cello"]
     # The user's folder answers first (its map, then its patches by position); the
     # factory's map answers the programs it leaves open.
     assert user.program(0).name == "cello"  # the user's only patch, by position
     assert user.program(42).name == "cello"  # the factory's map
-    user.save(Patch("zither", Theta()))
+    user.save(Patch("zither", DEFAULT))
     user.set_program(42, "zither")
     assert user.program(42).name == "zither"
     assert user.program(1).name == "zither"
@@ -238,34 +260,54 @@ def test_factory_bank_ships_whole():
         assert p.source["encoder"] == "minilm"
         assert p.source["checkpoint"].startswith("sha256:")
     # Made by the model, not all alike: bowed strings swell, plucked strings die away.
-    assert bank.load("violin").theta.attack_s > 3 * bank.load("nylon guitar").theta.attack_s
-    assert bank.load("violin").theta.sustain > bank.load("nylon guitar").theta.sustain + 0.2
+    violin, guitar = bank.load("violin").table.center(), bank.load("nylon guitar").table.center()
+    assert violin["attack_s"] > 3 * guitar["attack_s"]
+    assert violin["sustain"] > guitar["sustain"] + 0.2
 
 
-# -- format 2: schema v2 and key tables ---------------------------------------------------
+# -- older files, key tables ----------------------------------------------------------
 
 V1_FILE = {
     "format": "promptsynth-patch",
     "format_version": 1,
     "name": "old lead",
     "schema_version": 1,
-    "theta": {"attack_s": 0.05, "decay_s": 0.3, "sustain": 0.5, "release_s": 0.4, "mod_ratio": 2.0, "mod_index": 3.0},
+    "theta": VALUES,
     "prompt": "a lead",
     "created": "2026-11-20T10:00:00Z",
 }
 
 
-def test_format_1_file_loads_with_v2_params_off(tmp_path):
+def test_format_1_file_loads_as_the_flat_patch_it_played(tmp_path):
     p = load_patch(write(tmp_path / "old.json", V1_FILE))
-    assert p.theta == THETA  # the new parameters at their defaults
-    assert p.theta.index_peak == 0.0 and p.theta.noise_level == 0.0
-    assert p.table is None and p.keytable.is_flat
-    assert np.array_equal(p.keytable.lookup(30, 20), THETA.timbre())
-    # Saved again, it is written as format 2, schema 2, still without a table.
+    assert p.table == FLAT  # the schema-2 values at their defaults: off
+    assert p.table.center()["index_peak"] == 0.0 and p.table.center()["noise_level"] == 0.0
+    assert np.array_equal(p.table.lookup(30, 20), FLAT.lookup(60, 100))
+    # Saved again, it is written as format 3: the key table, no theta.
     save_patch(p, tmp_path / "new.json")
     d = json.loads((tmp_path / "new.json").read_text())
-    assert (d["format_version"], d["schema_version"]) == (2, 2) and "keytable" not in d
-    assert d["theta"]["noise_level"] == 0.0 and load_patch(tmp_path / "new.json") == p
+    assert (d["format_version"], d["schema_version"]) == (3, 2) and "theta" not in d
+    assert load_patch(tmp_path / "new.json") == p
+
+
+def test_format_2_file_plays_its_table_or_its_theta(tmp_path):
+    table = _table()
+    d = {**V1_FILE, "format_version": 2, "schema_version": 2, "theta": {**VALUES, "pitch_midi": 72}}
+    assert load_patch(write(tmp_path / "flat.json", d)).table == FLAT  # render settings dropped
+    d["keytable"] = table.to_dict()
+    assert load_patch(write(tmp_path / "keyed.json", d)).table == KeyTable.from_dict(table.to_dict())
+
+
+def test_the_seed_style_dump_holds_the_rendered_theta_and_loads_as_the_patch(tmp_path):
+    table = _table()
+    note = Theta.from_dict({**dict(zip(TIMBRE_NAMES, table.lookup(72, 90).tolist())),
+                            "pitch_midi": 72, "velocity": 90, "sample_rate": 16000, "duration_s": 2.0})
+    path = save_patch_with_theta(Patch("dump", table, prompt="a piano"), note, tmp_path / "dump.json")
+    d = json.loads(path.read_text())
+    assert d["format_version"] == 2 and d["theta"]["pitch_midi"] == 72 and d["theta"]["velocity"] == 90
+    assert d["theta"]["decay_s"] == pytest.approx(table.lookup(72, 90)[TIMBRE_INDEX["decay_s"]])
+    q = load_patch(path)
+    assert q.prompt == "a piano" and np.allclose(q.table.values, table.values, rtol=5e-6)
 
 
 def _table(seed=0):
@@ -279,17 +321,17 @@ def _table(seed=0):
 
 def test_table_round_trips_through_a_file(tmp_path):
     table = _table()
-    p = Patch("keys", None, prompt="a piano", table=table)
-    assert p.theta == table.center() and p.keytable is table
+    p = Patch("keys", table, prompt="a piano")
     save_patch(p, tmp_path / "k.json")
     text = (tmp_path / "k.json").read_text()
     assert len(text) < 20000  # compact: one list per parameter
     q = load_patch(tmp_path / "k.json")
-    assert q.theta == p.theta and q.name == "keys" and q.prompt == "a piano"
+    assert q.table.center() == pytest.approx(p.table.center(), rel=2e-5)
+    assert q.name == "keys" and q.prompt == "a piano"
     assert q.table.keys == table.keys and q.table.velocities == table.velocities
     assert np.allclose(q.table.values, table.values, rtol=5e-6, atol=0)
     for k, v in ((0, 1), (61, 80), (127, 127)):
-        assert np.allclose(q.keytable.lookup(k, v), table.lookup(k, v), rtol=2e-5)
+        assert np.allclose(q.table.lookup(k, v), table.lookup(k, v), rtol=2e-5)
     # The bank keeps the table too.
     bank = Bank(tmp_path / "bank")
     bank.save(q)
@@ -298,24 +340,26 @@ def test_table_round_trips_through_a_file(tmp_path):
 
 def test_morph_of_tables_in_learning_space():
     a, b = _table(1), _table(2)
-    m = morph_table(a, b, 0.25)
+    m = morph(a, b, 0.25)
     assert m.keys == a.keys and m.velocities == a.velocities
     la, lb = a.learning_values(), b.learning_values()
     from engine.keytable import _from_learning
 
     assert np.allclose(m.values, _from_learning(la + 0.25 * (lb - la)), rtol=1e-9)
-    assert np.allclose(morph_table(a, b, 0.0).values, a.values, rtol=1e-9)
+    assert np.allclose(morph(a, b, 0.0).values, a.values, rtol=1e-9)
     d = TIMBRE_INDEX["decay_s"]
     x, y = a.values[3, 2, d], b.values[3, 2, d]
-    mid = morph_table(Patch("a", None, table=a), Patch("b", None, table=b), 0.5).values[3, 2, d]
+    mid = morph(Patch("a", a), Patch("b", b), 0.5).values[3, 2, d]
     assert mid == pytest.approx(np.sqrt((x + 1e-3) * (y + 1e-3)) - 1e-3, rel=1e-9)  # log scale
     # A flat side takes the table's anchors; it is the same on every key.
-    f = morph_table(a, THETA, 1.0)
-    assert f.keys == a.keys and np.allclose(f.values, THETA.timbre(), rtol=1e-9)
+    f = morph(a, FLAT, 1.0)
+    assert f.keys == a.keys and np.allclose(f.values, FLAT.values[0, 0], rtol=1e-9)
     # Different anchors: both flattened to their centres.
-    c = KeyTable([0, 127], [64], np.stack([THETA.timbre(), THETA.replace(decay_s=2.0).timbre()])[:, None, :])
-    g = morph_table(a, c, 0.5)
+    two = KeyTable.flat({**VALUES, "decay_s": 2.0})
+    c = KeyTable([0, 127], [64], np.stack([FLAT.values[0, 0], two.values[0, 0]])[:, None, :])
+    g = morph(a, c, 0.5)
     assert g.is_flat
-    assert np.allclose(g.values[0, 0], morph(a.center(), c.center(), 0.5).timbre(), rtol=1e-9)
+    want = morph(KeyTable.flat(a.center()), KeyTable.flat(c.center()), 0.5)
+    assert np.allclose(g.values[0, 0], want.values[0, 0], rtol=1e-9)
     with pytest.raises(PatchError, match="t must be a number in range 0..1"):
-        morph_table(a, b, 2.0)
+        morph(a, b, 2.0)

@@ -10,36 +10,36 @@ import time
 
 import numpy as np
 
-from engine import KEY_ANCHORS, TIMBRE_INDEX, TIMBRE_NAMES, KeyTable, Theta
+from engine import KEY_ANCHORS, TIMBRE_INDEX, TIMBRE_NAMES, KeyTable
 
 
 class FakePredictor:
-    def predict(self, prompt: str, temperature: float = 0.0, seed: int | None = None) -> Theta:
+    """A text-only stand-in: flat patches whose ratio depends on the prompt's length."""
+
+    def patch(self, prompt: str, temperature: float = 0.0, seed: int | None = None) -> KeyTable:
         if prompt == "crash":
             os._exit(3)  # a worker killed mid-prediction
         if prompt == "slow":
             time.sleep(0.5)
         if prompt == "bad":
             raise ValueError("prompt 'bad' is refused")
-        return Theta().replace(mod_ratio=1.0 + len(prompt) % 8)
+        return KeyTable.flat({"mod_ratio": 1.0 + len(prompt) % 8})
 
-    def interpolate(self, prompt_a: str, prompt_b: str, t: float) -> Theta:
-        return Theta().replace(sustain=float(t))
+    def morph(self, prompt_a: str, prompt_b: str, t: float) -> KeyTable:
+        return KeyTable.flat({"sustain": float(t)})
 
 
 class FakeKeyedPredictor(FakePredictor):
     """A key-tracked stand-in: low keys decay slowly, high keys fast (as a piano)."""
 
-    key_tracked = True
-
-    def predict_table(self, prompt: str, temperature: float = 0.0, seed: int | None = None) -> KeyTable:
-        base = self.predict(prompt, temperature, seed).timbre()
+    def patch(self, prompt: str, temperature: float = 0.0, seed: int | None = None) -> KeyTable:
+        base = super().patch(prompt, temperature, seed).values[0, 0]
         values = np.tile(base, (len(KEY_ANCHORS), 1, 1))
         values[:, 0, TIMBRE_INDEX["decay_s"]] = np.linspace(4.0, 0.2, len(KEY_ANCHORS))
         return KeyTable(KEY_ANCHORS, (100,), values, names=TIMBRE_NAMES)
 
-    def interpolate_table(self, prompt_a: str, prompt_b: str, t: float) -> KeyTable:
-        return self.predict_table(prompt_a)
+    def morph(self, prompt_a: str, prompt_b: str, t: float) -> KeyTable:
+        return self.patch(prompt_a)
 
 
 def load(path):

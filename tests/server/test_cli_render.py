@@ -9,7 +9,7 @@ import numpy as np
 import pytest
 import soundfile as sf
 
-from engine import Theta
+from engine import KeyTable
 from patches import Bank, Patch, load_patch, save_patch
 from server.cli import main
 
@@ -40,10 +40,12 @@ def test_render_patch_file_to_wav_and_json(tmp_path, capsys):
     audio, sr = sf.read(out, dtype="float32")
     assert sr == 16000 and audio.shape == (12000,)
     assert 0.3 < np.max(np.abs(audio)) <= 1.0
-    dumped = load_patch(tmp_path / "bell.json")
-    assert dumped.theta.pitch_midi == 69 and dumped.theta.velocity == 127
-    assert dumped.theta.duration_s == pytest.approx(0.75)
-    assert dumped.theta.mod_ratio == load_patch(EXAMPLE).theta.mod_ratio
+    # The seed's JSON: the theta of the note rendered, by name; the patch beside it.
+    theta = json.loads((tmp_path / "bell.json").read_text())["theta"]
+    assert theta["pitch_midi"] == 69 and theta["velocity"] == 127
+    assert theta["duration_s"] == pytest.approx(0.75)
+    assert theta["mod_ratio"] == load_patch(EXAMPLE).table.center()["mod_ratio"]
+    assert load_patch(tmp_path / "bell.json").table == load_patch(EXAMPLE).table
     assert "wrote" in capsys.readouterr().out
 
 
@@ -129,7 +131,7 @@ def test_params_lists_every_parameter(capsys):
 def test_patch_commands(tmp_path, capsys):
     bank = tmp_path / "bank"
     save_patch(
-        Patch("warm", Theta.from_dict({"attack_s": 0.2, "mod_index": 0.5})), tmp_path / "warm.json"
+        Patch("warm", KeyTable.flat({"attack_s": 0.2, "mod_index": 0.5})), tmp_path / "warm.json"
     )
     base = ["patch", "--bank", str(bank)]
     assert (
@@ -155,7 +157,7 @@ def test_patch_commands(tmp_path, capsys):
     )
     out = capsys.readouterr().out
     assert "saved 'mix-2'" in out and "use --force" in out
-    assert Bank(bank).load("mix-2").theta.attack_s == pytest.approx(0.2)
+    assert Bank(bank).load("mix-2").table.center()["attack_s"] == pytest.approx(0.2)
     assert main([*base, "program", "5", "mix-2"]) == 0
     assert main([*base, "list"]) == 0
     listing = capsys.readouterr().out
@@ -215,7 +217,7 @@ def test_patch_new_from_a_prompt(tmp_path, capsys):
         )
         == 0
     )
-    assert load_patch(tmp_path / "f.json").theta.timbre() == pytest.approx(p.theta.timbre())
+    assert load_patch(tmp_path / "f.json").table.center() == pytest.approx(p.table.center(), rel=2e-5)
     assert main(["render", "--prompt", "   ", "--model", str(ckpt), "--out", str(out)]) == 2
     assert "prompt" in capsys.readouterr().err
 

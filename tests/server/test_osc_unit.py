@@ -11,11 +11,12 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from pythonosc import osc_message
 
-from engine import Engine, Theta
+from engine import Engine, KeyTable
 from server.addresses import AddressSpace
 from server.osc import OscServer
 from server.oscargs import Arg, ArgError, parse_args
 from server.scheduler import Clock, Scheduler
+from server.state import ChannelStates
 from tests.server.conftest import bundle, message
 
 SR = 48000
@@ -45,6 +46,18 @@ class FakeOutput:
         return int(round((t - self.t0) * SR * self.skew)) + self.blocksize
 
 
+class RecordingChannels(ChannelStates):
+    """The host's real channel state, noting each patch applied."""
+
+    def __init__(self, engine) -> None:
+        super().__init__(engine)
+        self.applied: list[tuple] = []
+
+    def apply(self, channel, table, label, prompt=None, frame=None):
+        super().apply(channel, table, label, prompt, frame)
+        self.applied.append((channel, label, frame))
+
+
 class FakeHost:
     def __init__(self, tmp) -> None:
         from patches import Bank
@@ -57,18 +70,9 @@ class FakeHost:
         self.model_reason = "no model: test"
         self.pending_requests = 0
         self.osc = None
-        self.applied = []
+        self.channels = RecordingChannels(self.engine)
+        self.applied = self.channels.applied
         self.scheduled = []
-
-    def apply_patch(self, ch, theta, label, frame=None, prompt=None):
-        self.engine.set_patch(ch, theta, frame)
-        self.applied.append((ch, label, frame))
-
-    def set_param(self, ch, name, value, frame=None):
-        self.engine.set_param(ch, name, value, frame)
-
-    def channel_state(self, ch):
-        return Theta(), "default", None
 
     def sync(self, then):
         then()
@@ -163,7 +167,7 @@ def test_program_and_patch_load_use_the_bank(rig):
     from patches import Patch
 
     host, server, client = rig
-    host.bank.save(Patch("keys", Theta().replace(mod_ratio=3.0)))
+    host.bank.save(Patch("keys", KeyTable.flat({"mod_ratio": 3.0})))
     server.handle_packet(message("/program", 0, 2), client.getsockname())
     server.handle_packet(message("/patch/load", "keys", 3), client.getsockname())
     assert host.applied == [(1, "keys", None), (2, "keys", None)]

@@ -9,7 +9,7 @@ import sys
 
 import pytest
 
-from engine import Theta
+from engine import KeyTable
 from tests.server.conftest import ROOT, HostProcess, OscClient
 
 
@@ -45,8 +45,7 @@ def test_user_errors_exit_2_with_one_line(args, words):
 def test_patch_file_is_the_first_patch_and_sigterm_exits_0(jack, tmp_path):
     from patches import Patch, save_patch
 
-    theta = Theta().replace(mod_ratio=3.5, attack_s=0.2)
-    path = save_patch(Patch("start", theta), tmp_path / "start.json")
+    path = save_patch(Patch("start", KeyTable.flat({"mod_ratio": 3.5, "attack_s": 0.2})), tmp_path / "start.json")
     h = HostProcess(["--no-model", "--patch", str(path), "--bank", str(tmp_path / "bank")])
     try:
         assert "model: unavailable" in h.ready_line
@@ -56,7 +55,8 @@ def test_patch_file_is_the_first_patch_and_sigterm_exits_0(jack, tmp_path):
         finally:
             c.close()
         saved = json.loads((tmp_path / "bank" / "copy.json").read_text())
-        assert saved["theta"]["mod_ratio"] == 3.5 and saved["theta"]["attack_s"] == 0.2
+        values = saved["keytable"]["values"]
+        assert values["mod_ratio"] == [[3.5]] and values["attack_s"] == [[0.2]]
         # The port is taken while it runs: a second host says so and exits 2.
         r = play("--no-model", "--osc-port", str(h.port))
         assert r.returncode == 2 and "cannot listen for OSC" in r.stderr

@@ -31,7 +31,7 @@ from tests.server.conftest import (
 
 pytestmark = [pytest.mark.jack, pytest.mark.slow]
 
-N_THETA = 14  # theta schema 2: every value, in schema order
+N_TIMBRE = 10  # what a reply carries of a patch: its centre's timbre values, schema order
 SINE = [("attack_s", 0.0), ("sustain", 1.0), ("release_s", 0.001), ("mod_index", 0.0)]
 
 
@@ -84,11 +84,15 @@ def test_status_reply(osc):
     assert midi_inputs == 0
 
 
-def test_prompt_replies_with_theta_in_schema_order(osc):
+def test_prompt_replies_with_the_timbre_in_schema_order(osc):
+    from engine import TIMBRE_SPACE
+
     osc.send("/prompt", "a bright glassy bell", 1, 17)
     p = osc.expect("/prompt/done", timeout=30)
     assert p[:2] == [17, "a bright glassy bell"]
-    assert len(p) == 2 + N_THETA and all(isinstance(v, float) and math.isfinite(v) for v in p[2:])
+    assert len(p) == 2 + N_TIMBRE and all(isinstance(v, float) and math.isfinite(v) for v in p[2:])
+    # attack_s ... noise_decay_s, each in its range (no render settings: pitch, rate...).
+    assert all(lo <= v <= hi for v, lo, hi in zip(p[2:], TIMBRE_SPACE.minimum, TIMBRE_SPACE.maximum))
     # Numbers arrive as floats from Max and Pd: channel and id as floats work too.
     osc.send("/prompt", "a warm pad", 3.0, 18.0)
     assert osc.expect("/prompt/done", timeout=30)[:2] == [18, "a warm pad"]
@@ -140,19 +144,20 @@ def test_patch_save_list_load(osc, host):
     assert osc.ask("/patch/load", "pluck", 5, reply="/patch/loaded") == ["pluck", 5]
     # A second save keeps the first and picks a new name.
     assert osc.ask("/patch/save", "pluck", 5, reply="/patch/saved") == ["pluck-2", 5]
-    assert len(theta) == N_THETA
+    assert len(theta) == N_TIMBRE
     # The key-tracked model's patch is a table, and the saved file keeps it.
     from patches import load_patch
 
     saved = load_patch(host.bank / "pluck.json")
-    assert saved.table is not None and not saved.table.is_flat
+    assert not saved.table.is_flat
+    assert [saved.table.center()[k] for k in saved.table.center()] == pytest.approx(theta, rel=1e-5)
     assert saved.table.keys[0] == 0 and len(saved.table.velocities) == 4
     assert saved.prompt == "a plucked string"
 
 
 def test_morph(osc):
     p = osc.ask("/morph", "a bell", "a bass", 0.25, 6, reply="/morph/done", timeout=30)
-    assert p[:3] == ["a bell", "a bass", 0.25] and len(p) == 3 + N_THETA
+    assert p[:3] == ["a bell", "a bass", 0.25] and len(p) == 3 + N_TIMBRE
 
 
 def test_notify_and_oscsend(osc, host):
@@ -250,7 +255,7 @@ def test_model_worker_death_fails_the_prompt_and_restarts(osc, host):
 def test_after_a_restart_prompts_work_again(osc, host):
     osc.send("/prompt", "a reedy organ", 10, 61)
     p = osc.expect("/prompt/done", timeout=90, where=lambda q: q[0] == 61)
-    assert len(p) == 2 + N_THETA
+    assert len(p) == 2 + N_TIMBRE
     assert osc.ask("/status", reply="/status.reply")[3] == SR
 
 
@@ -260,14 +265,14 @@ def test_a_key_table_patch_plays_each_key_its_own_timbre(osc, host):
     recording in the last test)."""
     import numpy as np
 
-    from engine import TIMBRE_INDEX, KeyTable, Theta
+    from engine import TIMBRE_INDEX, KeyTable
     from patches import Bank, Patch
 
-    base = Theta.from_dict({"attack_s": 0.0, "sustain": 0.0, "release_s": 0.01, "mod_index": 0.0})
-    values = np.tile(base.timbre(), (2, 1, 1))
+    base = KeyTable.flat({"attack_s": 0.0, "sustain": 0.0, "release_s": 0.01, "mod_index": 0.0})
+    values = np.tile(base.values[0, 0], (2, 1, 1))
     values[:, 0, TIMBRE_INDEX["decay_s"]] = [0.8, 0.08]
     table = KeyTable((36, 84), (100,), values)
-    Bank(host.bank).save(Patch("by-key", None, table=table))
+    Bank(host.bank).save(Patch("by-key", table))
     assert osc.ask("/patch/load", "by-key", 11, reply="/patch/loaded") == ["by-key", 11]
     for pitch in (36, 84):
         osc.send("/note", pitch, 100, 11)

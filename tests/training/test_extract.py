@@ -7,7 +7,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from engine import TIMBRE_NAMES, Theta, render_note
+from engine import TIMBRE_NAMES, KeyTable, Theta, render_note
 from training.extract import extract_note
 from training.fit import fit_timbre
 from training.heuristics import heuristic_timbre, seed_timbre
@@ -28,14 +28,14 @@ KNOWN = {
 
 @pytest.fixture(scope="module")
 def known_note() -> np.ndarray:
-    return render_note(Theta.from_dict(KNOWN), 60, 100)
+    return render_note(KeyTable.flat(Theta.from_dict(KNOWN)), 60, 100)
 
 
 def test_spectral_distance_basics(known_note):
     y = known_note
     assert spectral_distance(y, y) == pytest.approx(0.0, abs=1e-6)
     assert spectral_distance(y, 0.3 * y) == pytest.approx(0.0, abs=1e-4)  # loudness-normalised
-    other = render_note(Theta.from_dict(dict(KNOWN, mod_ratio=5.0, mod_index=6.0)), 60, 100)
+    other = render_note(KeyTable.flat(Theta.from_dict(dict(KNOWN, mod_ratio=5.0, mod_index=6.0))), 60, 100)
     d = SpectralTarget(y).distance(np.stack([y, other]))
     assert d[0] < 1e-6 < 0.2 < d[1]
     assert log_mel(np.stack([y, other])).shape == (2, 64 * 16)

@@ -116,8 +116,8 @@ def test_tiny_training_run_saves_ema_weights(tmp_path, ema):
     from model import Predictor
 
     pred = Predictor.load(out, warm=False)
-    g, f = pred.predict("a guitar note"), pred.predict("a flute note")
-    assert g.mod_ratio > 0 and f.mod_ratio > 0
+    g, f = pred.patch("a guitar note"), pred.patch("a flute note")
+    assert g.center()["mod_ratio"] > 0 and f.center()["mod_ratio"] > 0 and len(g.keys) > 1
     assert pred.key_tracked and ckpt.meta["condition"]["key_features"] == KEY_FEATURES
     assert ckpt.meta["theta_names"] == list(TIMBRE_NAMES)
 
@@ -132,4 +132,4 @@ def test_a_flat_training_run_conditions_on_text_alone(tmp_path):
 
     pred = Predictor.load(out, warm=False)
     assert not pred.key_tracked and pred.checkpoint.flow.context_dim == 16
-    assert pred.predict_table("a guitar note").is_flat
+    assert pred.patch("a guitar note").is_flat

@@ -1,0 +1,95 @@
+"""Each channel's patch as the host knows it: one owner, one typed interface.
+
+The engine plays its own copy of each channel's patch (in the render process); what the
+host needs to know (for /patch/save, replies and notices) lives here, and every change
+goes through here: a prompt's or a morph's answer, a bank patch (OSC /patch/load,
+/program, a MIDI program change, ``play --patch``), a /param change.
+"""
+
+from __future__ import annotations
+
+import threading
+from collections.abc import Callable
+from dataclasses import dataclass
+
+from engine import N_CHANNELS, TIMBRE_NAMES, KeyTable
+
+__all__ = ["ChannelState", "ChannelStates", "PatchTicket", "timbre_values"]
+
+
+def timbre_values(table: KeyTable) -> list[float]:
+    """What replies and notices carry of a patch: its timbre at key 60, velocity 100,
+    the ten values in schema order (``TIMBRE_NAMES``)."""
+    return [float(v) for v in table.center().values()]
+
+
+@dataclass(frozen=True)
+class PatchTicket:
+    """Who asked for a patch from the model, and for which channel: ``on_done(table)``
+    once it plays there, ``on_fail(reason)`` if the model could not make it."""
+
+    channel: int
+    label: str
+    prompt: str | None
+    on_done: Callable[[KeyTable], None]
+    on_fail: Callable[[str], None]
+
+
+@dataclass(frozen=True)
+class ChannelState:
+    """One channel's patch: ``table`` (``/param`` changes included), ``label`` (the
+    prompt or the patch's name) and the prompt it came from, if any."""
+
+    table: KeyTable
+    label: str
+    prompt: str | None = None
+
+
+class ChannelStates:
+    """The 16 channels' patches.
+
+    Args:
+        engine: what plays them (``set_patch``, ``set_param``).
+        notify: ``notify(address, *args)`` for change notices (``/patch/changed``).
+    """
+
+    def __init__(self, engine, notify: Callable[..., None] | None = None) -> None:
+        self.engine = engine
+        self.notify = notify
+        self._lock = threading.Lock()
+        self._states = [ChannelState(KeyTable.flat(), "default")] * N_CHANNELS
+
+    def state(self, channel: int) -> ChannelState:
+        """``channel``'s patch now."""
+        with self._lock:
+            return self._states[channel]
+
+    def apply(
+        self,
+        channel: int,
+        table: KeyTable,
+        label: str,
+        prompt: str | None = None,
+        frame: int | None = None,
+    ) -> None:
+        """Play ``table`` for new notes on ``channel`` (0-15) from ``frame`` on (None: the
+        next block), remember it, and tell the notify targets."""
+        self.engine.set_patch(channel, table, frame)
+        with self._lock:
+            self._states[channel] = ChannelState(table, label, prompt)
+        if self.notify is not None:
+            self.notify("/patch/changed", channel + 1, label, *timbre_values(table))
+
+    def apply_bank_patch(self, channel: int, patch, frame: int | None = None) -> None:
+        """A patch of the bank (``patches.Patch``) on ``channel``: its name is the label."""
+        self.apply(channel, patch.table, patch.name, patch.prompt, frame)
+
+    def set_param(self, channel: int, name: str, value: float, frame: int | None = None) -> None:
+        """One timbre value of ``channel``'s patch, flat on every key, sounding notes
+        included (``Engine.set_param``)."""
+        if name not in TIMBRE_NAMES:
+            raise ValueError(f"{name} is not a timbre parameter; timbre parameters: {', '.join(TIMBRE_NAMES)}")
+        self.engine.set_param(channel, name, value, frame)
+        with self._lock:
+            s = self._states[channel]
+            self._states[channel] = ChannelState(s.table.with_param(name, value), s.label, s.prompt)
