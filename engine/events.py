@@ -28,6 +28,8 @@ __all__ = ["EventQueue", "QueueFull", "IMMEDIATE"]
 
 #: Frame value meaning "at the start of the next block".
 IMMEDIATE = -1
+#: Most velocity layers a key table sent through shared memory may have.
+MAX_LIVE_LAYERS = 16
 
 
 class QueueFull(RuntimeError):
@@ -48,7 +50,9 @@ class EventQueue:
         buffer: shared memory (a writable buffer of :meth:`layout`'s size) to hold the
             ring, its counters and the table slots; None: private memory.
         table_slots, table_rows, table_cols: key-table slots in ``buffer``: how many,
-            anchors x layers each may hold, and values per anchor.
+            anchors x layers each may hold, and values per anchor. A slot also holds the
+            table expanded to every key (at most :data:`MAX_LIVE_LAYERS` velocity
+            layers), so that the render thread rebuilds it without recomputing it.
     """
 
     def __init__(
@@ -83,6 +87,10 @@ class EventQueue:
         self._slot_keys = views["slot_keys"]
         self._slot_vels = views["slot_vels"]
         self._slot_vals = views["slot_vals"]
+        self._slot_phys = views["slot_phys"]
+        self._slot_learn = views["slot_learn"]
+        self._slot_vj = views["slot_vj"]
+        self._slot_vw = views["slot_vw"]
         self._lock = threading.Lock()  # producers only
         self._fence_lock = threading.Lock()  # a fence per side, never held long
         # Producer side: the ring position that last used each slot.
@@ -112,6 +120,10 @@ class EventQueue:
             ("slot_keys", np.int64, (max(slots, 1), 128)),
             ("slot_vels", np.int64, (max(slots, 1), 128)),
             ("slot_vals", np.float64, (slots, rows, cols)),
+            ("slot_phys", np.float64, (slots, 128, MAX_LIVE_LAYERS if slots else 0, cols)),
+            ("slot_learn", np.float64, (slots, 128, MAX_LIVE_LAYERS if slots else 0, cols)),
+            ("slot_vj", np.int64, (max(slots, 1), 128)),
+            ("slot_vw", np.float64, (max(slots, 1), 128)),
         )
 
     @classmethod
@@ -155,17 +167,23 @@ class EventQueue:
         s = self._next_slot
         if self._slot_pos[s] >= r:
             raise QueueFull(f"too many patch changes waiting ({self._slots}); try again shortly")
-        keys, vels, vals = table.keys, table.velocities, table.values
+        keys, vels, vals, phys, learn, vj, vw = table.parts()
         rows = len(keys) * len(vels)
-        if rows > self._rows or vals.shape[2] != self._cols:
+        if rows > self._rows or vals.shape[2] != self._cols or len(vels) > MAX_LIVE_LAYERS:
             raise ValueError(
                 f"a live patch holds at most {self._rows} key x velocity anchors of "
-                f"{self._cols} values, got {len(keys)} x {len(vels)} of {vals.shape[2]}"
+                f"{self._cols} values, with at most {MAX_LIVE_LAYERS} velocity layers; got "
+                f"{len(keys)} x {len(vels)} of {vals.shape[2]}"
             )
-        self._slot_dims[s] = (len(keys), len(vels))
+        nv = len(vels)
+        self._slot_dims[s] = (len(keys), nv)
         self._slot_keys[s, : len(keys)] = keys
-        self._slot_vels[s, : len(vels)] = vels
+        self._slot_vels[s, :nv] = vels
         self._slot_vals[s, :rows] = vals.reshape(rows, -1)
+        self._slot_phys[s, :, :nv] = phys
+        self._slot_learn[s, :, :nv] = learn
+        self._slot_vj[s] = vj
+        self._slot_vw[s] = vw
         self._slot_pos[s] = w
         self._next_slot = (s + 1) % self._slots
         return s
@@ -210,9 +228,19 @@ class EventQueue:
     def _get_table(self, s: int):
         from engine.keytable import KeyTable
 
+        # Built and checked by the producer: rebuilt from its parts, not expanded again
+        # (a KeyTable's construction costs 0.2-0.5 ms; 16 patch changes in one block made
+        # a render of several ms).
         nk, nv = (int(x) for x in self._slot_dims[s])
-        vals = self._slot_vals[s, : nk * nv].reshape(nk, nv, -1).copy()
-        return KeyTable(self._slot_keys[s, :nk].tolist(), self._slot_vels[s, :nv].tolist(), vals)
+        return KeyTable.from_parts(
+            self._slot_keys[s, :nk],
+            self._slot_vels[s, :nv],
+            self._slot_vals[s, : nk * nv].reshape(nk, nv, -1),
+            self._slot_phys[s, :, :nv],
+            self._slot_learn[s, :, :nv],
+            self._slot_vj[s],
+            self._slot_vw[s],
+        )
 
     def take_due(self, end_frame: int) -> np.ndarray | None:
         """Render thread: indices into the pending table of events due before
