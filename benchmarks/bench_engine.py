@@ -36,8 +36,8 @@ PATCH = KeyTable.flat(TIMBRE)
 PATCH_V2 = KeyTable.flat({**TIMBRE, "index_peak": 4.0, "index_decay_s": 8.0, "noise_level": 0.2, "noise_decay_s": 8.0})
 
 
-def bench_engine(n_voices: int, block: int, seconds: float, patch: KeyTable = PATCH) -> float:
-    """Median microseconds per block with n_voices sounding."""
+def _sounding(n_voices: int, block: int, patch: KeyTable) -> tuple[Engine, np.ndarray]:
+    """An engine with n_voices notes held, rendered a little, and its block buffer."""
     e = Engine(SR, max_voices=max(n_voices, 1))
     for ch in range(16):
         e.set_patch(ch, patch)
@@ -47,6 +47,12 @@ def bench_engine(n_voices: int, block: int, seconds: float, patch: KeyTable = PA
     for _ in range(20):
         e.render_into(out)
     assert e.active_voices == n_voices
+    return e, out
+
+
+def bench_engine(n_voices: int, block: int, seconds: float, patch: KeyTable = PATCH) -> float:
+    """Median microseconds per block with n_voices sounding."""
+    e, out = _sounding(n_voices, block, patch)
     n = max(int(seconds * SR / block), 50)
     times = np.empty(n)
     for i in range(n):
@@ -58,14 +64,7 @@ def bench_engine(n_voices: int, block: int, seconds: float, patch: KeyTable = PA
 
 def bench_engine_paced(n_voices: int, block: int, seconds: float, patch: KeyTable = PATCH) -> tuple[float, float]:
     """(median, p99) microseconds per block, one block per block period."""
-    e = Engine(SR, max_voices=max(n_voices, 1))
-    for ch in range(16):
-        e.set_patch(ch, patch)
-    for i in range(n_voices):
-        e.note_on(i % 16, 36 + i % 72, 100)
-    out = np.zeros((block, 2), dtype=np.float32)
-    for _ in range(20):
-        e.render_into(out)
+    e, out = _sounding(n_voices, block, patch)
     period = block / SR
     n = max(int(seconds / period), 100)
     times = np.empty(n)

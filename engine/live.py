@@ -34,7 +34,7 @@ import time
 import numpy as np
 
 from engine.events import EventQueue
-from engine.output import AudioError, parse_latency
+from engine.output import AudioError, check_blocksize, parse_latency
 from engine.schema import TIMBRE_NAMES
 from engine.sender import N_CHANNELS, EventSender
 
@@ -160,8 +160,7 @@ class LiveOutput:
         latency: float | str = "low",
         record: str | os.PathLike | None = None,
     ) -> None:
-        if isinstance(blocksize, bool) or not isinstance(blocksize, int) or not 16 <= blocksize <= 8192:
-            raise ValueError(f"blocksize must be an int in range 16..8192, got {blocksize!r}")
+        check_blocksize(blocksize)
         self.engine = engine
         self.device = device
         self.blocksize = blocksize

@@ -101,6 +101,13 @@ def list_devices() -> list[dict]:
     return result
 
 
+def check_blocksize(blocksize: object) -> int:
+    """Frames per block: an int in 16..8192, or ValueError saying so."""
+    if isinstance(blocksize, bool) or not isinstance(blocksize, int) or not 16 <= blocksize <= 8192:
+        raise ValueError(f"blocksize must be an int in range 16..8192, got {blocksize!r}")
+    return blocksize
+
+
 def parse_latency(value: float | str, blocksize: int, sample_rate: int) -> float:
     """Render-ahead in seconds from ``low``, ``high`` or seconds (half a block .. 0.5 s).
 
@@ -262,8 +269,7 @@ class AudioOutput:
         priority: int = RENDER_PRIORITY,
         client_name: str | None = None,
     ) -> None:
-        if isinstance(blocksize, bool) or not isinstance(blocksize, int) or not 16 <= blocksize <= 8192:
-            raise ValueError(f"blocksize must be an int in range 16..8192, got {blocksize!r}")
+        check_blocksize(blocksize)
         self.engine = engine
         self.device = device
         self.blocksize = blocksize
