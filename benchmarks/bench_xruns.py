@@ -16,7 +16,8 @@ real-time scheduling as `.ci/run` starts one) and, in interleaved rounds, runs o
   process that appears, holds three keys and closes its port, about once a second; the
   host follows it with ``--midi-in ps-hotplug``) and ``hotplug-kill`` (the same, the
   keyboard process killed instead: JACK then counts the dead client and the host's input
-  connected to it as late, whatever the host does).
+  connected to it as late, whatever the host does) and ``typing`` (the chord, and a line
+  typed into the host's prompt line twice a second: prompts and commands).
 
 For each phase it prints JACK's xruns from jackd's log: ``client`` (``JackEngine::XRun:
 client = ... was not finished``, a client missed the cycle's deadline; ``host``: of them,
@@ -214,9 +215,17 @@ class Host:
                "--bank", self.bank]
         if not use_model:
             cmd.append("--no-model")
-        self.proc = subprocess.Popen(cmd, cwd=ROOT, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+        # Its stdin is a terminal (a pseudo-terminal): the prompt line runs, as for a
+        # musician at a keyboard; the "typing" scenario types into it.
+        import pty
+
+        self.tty, slave = pty.openpty()
+        self.proc = subprocess.Popen(cmd, cwd=ROOT, stdin=slave, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
                                      text=True, env=dict(env, PYTHONUNBUFFERED="1"))
+        os.close(slave)
         line = self.proc.stdout.readline()
+        threading.Thread(target=lambda: [None for _ in self.proc.stdout], daemon=True).start()
+        threading.Thread(target=self._drain_tty, daemon=True).start()
         m = re.search(r"osc [\d.]+:(\d+)", line)
         if not m:
             self.proc.kill()
@@ -226,6 +235,16 @@ class Host:
         self.sock = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
         self.sock.bind(("127.0.0.1", 0))
         self.sock.settimeout(0.2)
+
+    def _drain_tty(self) -> None:
+        try:
+            while os.read(self.tty, 65536):
+                pass
+        except OSError:
+            pass
+
+    def type(self, line: str) -> None:
+        os.write(self.tty, (line + "\n").encode())
 
     def send(self, data: bytes) -> None:
         self.sock.sendto(data, self.target)
@@ -262,7 +281,6 @@ class Host:
             self.send(osc("/note", 36 + i % 60, 90, 1 + i % 16))
 
     def close(self) -> None:
-        self.proc.stdin and self.proc.stdin.close()
         self.proc.send_signal(2)
         try:
             self.proc.wait(timeout=20)
@@ -304,6 +322,14 @@ def drive(host: Host, scenario: str, seconds: float, voices: int) -> None:
                 i += 1
             time.sleep(max(0.0, 0.01 - (time.monotonic() - t0)))
         sock.close()
+    elif scenario == "typing":
+        # A musician typing into the prompt line: a new prompt or a command twice a second.
+        lines = [":status", "a bright bell", ":channel 2", "a warm pad", ":list", ":channel 1"]
+        i = 0
+        while time.monotonic() < end:
+            host.type(lines[i % len(lines)] + (f" {i}" if not lines[i % len(lines)].startswith(":") else ""))
+            i += 1
+            time.sleep(0.5)
     elif scenario in ("hotplug", "hotplug-kill"):
         # A keyboard plugged in, three keys held, unplugged (its port closed, or the
         # process killed), again and again.
@@ -360,7 +386,7 @@ def main() -> int:
     ap.add_argument("--rounds", type=int, default=3)
     ap.add_argument("--voices", type=int, nargs="+", default=[32, 64])
     ap.add_argument("--latency", nargs="+", default=["low"], help="host --latency settings")
-    ap.add_argument("--scenarios", nargs="+", default=["held", "churn", "fuzz", "burst", "hotplug"])
+    ap.add_argument("--scenarios", nargs="+", default=["held", "churn", "fuzz", "burst", "hotplug", "typing"])
     ap.add_argument("--no-pyo", action="store_true")
     ap.add_argument("--no-model", action="store_true", help="churn sends no prompts")
     ap.add_argument("--no-controls", action="store_true", help="skip the silent client and pyo")

@@ -48,6 +48,8 @@ __all__ = [
     "save_patch",
     "morph",
     "save_patch_with_theta",
+    "write_atomically",
+    "file_mode",
 ]
 
 FORMAT = "promptsynth-patch"
@@ -58,7 +60,17 @@ READ_FORMAT_VERSIONS = (1, 2, 3)
 MAX_NAME_LEN = 64
 MAX_PROMPT_LEN = 1000
 _NAME_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9 _.+()-]*$")
-_SOURCE_KEYS = {"checkpoint": str, "encoder": str, "temperature": (int, float), "seed": (int, type(None))}
+_SOURCE_KEYS = {
+    "checkpoint": str,
+    "encoder": str,
+    "temperature": (int, float),
+    "seed": (int, type(None)),
+    # A patch made from recordings (`patch from-audio`): their paths, and the mean
+    # spectral distance of the patch's renders to them.
+    "audio": list,
+    "fit_distance": (int, float),
+}
+_MAX_SOURCE_AUDIO = 24
 
 
 class PatchError(ValueError):
@@ -173,6 +185,10 @@ class Patch:
                 raise fail(f'field "source.{k}" is unknown; accepted: {", ".join(_SOURCE_KEYS)}')
             if isinstance(v, bool) or not isinstance(v, _SOURCE_KEYS[k]) or (isinstance(v, float) and not math.isfinite(v)):
                 raise fail(f'field "source.{k}" has the wrong type: {v!r}')
+            if k == "audio" and not (
+                len(v) <= _MAX_SOURCE_AUDIO and all(isinstance(a, str) and len(a) <= 4096 for a in v)
+            ):
+                raise fail(f'field "source.audio" must be a list of at most {_MAX_SOURCE_AUDIO} paths')
         created = d.get("created", "")
         if not isinstance(created, str):
             raise fail('field "created" must be an ISO 8601 string')
@@ -248,9 +264,33 @@ def _write(path: str | os.PathLike, d: dict, overwrite: bool) -> Path:
     p = Path(path)
     if p.exists() and not overwrite:
         raise PatchError(f"{p} exists; pass overwrite=True (CLI: --force) to replace it")
-    data = (_dumps(d) + "\n").encode("utf-8")
-    fd, tmp = tempfile.mkstemp(prefix=".tmp-", suffix=".json", dir=p.parent)
+    return write_atomically(p, (_dumps(d) + "\n").encode("utf-8"), overwrite)
+
+
+def file_mode() -> int:
+    """The mode a new file gets under this process's umask (0o666 less the umask), as a
+    file made by ``open()`` would: a temporary file is made 0600 and must be given it."""
     try:
+        with open("/proc/self/status", encoding="ascii") as f:
+            for line in f:
+                if line.startswith("Umask:"):
+                    return 0o666 & ~int(line.split()[1], 8)
+    except (OSError, ValueError):
+        pass
+    mask = os.umask(0o022)  # no /proc: read it by setting it, and put it back at once
+    os.umask(mask)
+    return 0o666 & ~mask
+
+
+def write_atomically(path: str | os.PathLike, data: bytes, overwrite: bool = True) -> Path:
+    """Write ``data`` to ``path``: a temporary file in the same folder, flushed to disk,
+    given the user's file mode (:func:`file_mode`), then renamed over ``path`` (or, without
+    ``overwrite``, linked, so that a name that appeared meanwhile is never clobbered). A
+    crash or kill at any moment leaves the old file whole or the new one whole."""
+    p = Path(path)
+    fd, tmp = tempfile.mkstemp(prefix=".tmp-", suffix=p.suffix, dir=p.parent)
+    try:
+        os.fchmod(fd, file_mode())
         with os.fdopen(fd, "wb") as f:
             f.write(data)
             f.flush()

@@ -72,6 +72,7 @@ class AddressSpace:
             "/notify": (_spec(Arg("port", "int", 0, 65535)), self._notify),
             "/sync": (_spec(Arg("id", "int", -(2**31), 2**31 - 1)), self._sync),
             "/midi/list": ((), self._midi_list),
+            "/patch/from-audio": (_spec(Arg("file", "str"), Arg("name", "str"), _CH), self._from_audio),
         }
         for name in TIMBRE_NAMES:
             self._routes[f"/param/{name}"] = (_spec(Arg(name, "float"), _CH), self._param)
@@ -217,6 +218,38 @@ class AddressSpace:
             reply.send("/patch/saved", saved, ch + 1)
 
         return [save]
+
+    def _from_audio(self, address, v, reply):
+        import os
+
+        from patches import PatchError, check_name
+
+        file, name, ch = v
+        folder = self.host.config.audio_dir
+        if folder is None:
+            raise Refused(address, "the host was started without --audio-dir DIR: recordings are "
+                          "read from that folder only")
+        self._bank(address)
+        try:
+            name = check_name(name)
+        except PatchError as exc:
+            raise Refused(address, str(exc)) from None
+        root = os.path.realpath(folder)
+        path = os.path.realpath(os.path.join(root, file))
+        if os.path.commonpath([root, path]) != root or path == root:
+            raise Refused(address, f"file must be a recording inside the --audio-dir folder, got {file!r}")
+        if not os.path.isfile(path):
+            raise Refused(address, f"no file {file!r} in the --audio-dir folder")
+        ticket = PatchTicket(
+            ch,
+            name,
+            None,
+            on_done=lambda patch: reply.send(
+                "/patch/from-audio/done", patch.name, ch + 1, float(patch.source.get("fit_distance", 0.0))
+            ),
+            on_fail=lambda reason: reply.fail(address, reason),
+        )
+        return [lambda f: self.host.patch_from_audio(path, name, ticket)]
 
     def _patch_list(self, address, v, reply):
         bank = self._bank(address)

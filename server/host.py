@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import functools
 import gc
+import os
 import threading
 import time
 from collections.abc import Callable
@@ -31,6 +32,10 @@ __all__ = ["Host", "HostConfig", "MAX_EVENTS_PER_BLOCK"]
 #: ms), too close; 16 halves that and still takes 6,000 events a second at 128 frames
 #: (a MIDI cable carries about 1,000).
 MAX_EVENTS_PER_BLOCK = 16
+#: Recordings fitted at once (/patch/from-audio); more are refused until one is done.
+MAX_AUDIO_FITS = 2
+#: Longest a fit may take before it is given up.
+AUDIO_FIT_TIMEOUT_S = 60.0
 
 
 @dataclass
@@ -53,6 +58,9 @@ class HostConfig:
     use_model: bool = True
     bank: str | None = None
     record: str | None = None
+    #: ``--audio-dir``: the folder whose recordings /patch/from-audio may read (None: it
+    #: is refused).
+    audio_dir: str | None = None
 
 
 class Host:
@@ -77,6 +85,9 @@ class Host:
         self.scheduler: Scheduler | None = None
         self.clock: Clock | None = None
         self.osc: OscServer | None = None
+        #: The address space: OSC packets and the play command's prompt line both go
+        #: through it.
+        self.addresses: AddressSpace | None = None
         self.midi = None  # a MidiHub once started
         #: Called as ``on_midi_change(line)`` when a MIDI input is connected or lost (the
         #: play command prints it); the notify targets get /midi/connected, /midi/lost.
@@ -89,6 +100,7 @@ class Host:
         #: Each channel's patch: the one place the host keeps it (server.state).
         self.channels = ChannelStates(self.engine, self._notify)
         self._pending = 0
+        self._fits = 0
         self.ready_s: float | None = None
         self._closed = False
         self._watch = (-1, 0.0)  # (engine frame last seen, monotonic time it changed)
@@ -107,8 +119,9 @@ class Host:
             self.clock = Clock(self.output)
             lead = max(0.1, 3.0 * self.output.blocksize / self.engine.sample_rate)
             self.scheduler = Scheduler(lead_s=lead)
+            self.addresses = AddressSpace(self)
             self.osc = OscServer(
-                AddressSpace(self),
+                self.addresses,
                 self._run_at,
                 self.config.osc_host,
                 self.config.osc_port,
@@ -244,6 +257,59 @@ class Host:
         with self._lock:
             self._pending += 1
         self.worker.submit(request, functools.partial(self._patch_answered, ticket))
+
+    def patch_from_audio(self, path: str, name: str, ticket: PatchTicket) -> None:
+        """Fit a patch to the recording ``path`` and save it in the bank as ``name`` (the
+        command `promptsynth patch from-audio`, in a process of its own at a lower
+        priority: the fit takes seconds of CPU), then play it on ``ticket.channel``.
+        ``ticket.on_done`` gets the patch as saved."""
+        with self._lock:
+            if self._fits >= MAX_AUDIO_FITS:
+                busy = True
+            else:
+                busy = False
+                self._fits += 1
+        if busy:
+            ticket.on_fail(f"{MAX_AUDIO_FITS} recordings are being fitted; try again when one is done")
+            return
+        threading.Thread(
+            target=self._fit_audio, args=(path, name, ticket), name="promptsynth-fit", daemon=True
+        ).start()
+
+    def _fit_audio(self, path: str, name: str, ticket: PatchTicket) -> None:
+        import json
+        import subprocess
+        import sys
+
+        try:
+            cmd = [sys.executable, "-m", "server", "patch", "from-audio", path, "--name", name,
+                   "--json", "--bank", str(self.bank.folder)]
+            proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+            try:
+                os.setpriority(os.PRIO_PROCESS, proc.pid, 5)
+            except OSError:
+                pass
+            try:
+                out, err = proc.communicate(timeout=AUDIO_FIT_TIMEOUT_S)
+            except subprocess.TimeoutExpired:
+                proc.kill()
+                proc.communicate()
+                ticket.on_fail(f"the fit took more than {AUDIO_FIT_TIMEOUT_S:g} s")
+                return
+            if proc.returncode != 0:
+                lines = [ln for ln in err.strip().splitlines() if ln]
+                reason = lines[-1] if lines else f"exit status {proc.returncode}"
+                ticket.on_fail(reason.replace("promptsynth patch: error: ", ""))
+                return
+            result = json.loads(out.strip().splitlines()[-1])
+            patch = self.bank.load(result["name"])
+            self.channels.apply_bank_patch(ticket.channel, patch)
+            ticket.on_done(patch)
+        except Exception as exc:  # noqa: BLE001 - the fit fails, the host plays on
+            ticket.on_fail(f"cannot fit {os.path.basename(path)}: {exc}")
+        finally:
+            with self._lock:
+                self._fits -= 1
 
     def _patch_answered(self, ticket: PatchTicket, ok: bool, value: object) -> None:
         """The model's answer (the worker's manager thread): the patch goes to its

@@ -45,6 +45,7 @@ REPLY_ADDRESSES = frozenset(
         "/midi/list.reply",
         "/midi/connected",
         "/midi/lost",
+        "/patch/from-audio/done",
     ]
 )
 #: Most packets handled per second (in 10 ms windows); more wait in the socket buffer.

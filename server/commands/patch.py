@@ -11,13 +11,16 @@ __all__ = ["register", "plot_patch"]
 
 
 def register(sub: argparse._SubParsersAction) -> None:
+    from server.cli import example, shared_option
+
     p = sub.add_parser(
         "patch",
         help="make, list, show, render and morph patches in the bank",
-        description="Patches live in a bank folder (default ~/.local/share/promptsynth/patches; --bank DIR). "
-        "NAME is a patch name in the bank, or a path to a .json patch file.",
+        description="Patches live in a bank folder (default ~/.local/share/promptsynth/patches; --bank DIR, "
+        "before or after the action). NAME is a patch name in the bank (or its file name: spaces "
+        "as -), or a path to a .json patch file.",
     )
-    p.add_argument("--bank", metavar="DIR", help="bank folder (default: the user's bank)")
+    example(p, "promptsynth patch list")
     ps = p.add_subparsers(dest="patch_command", metavar="ACTION")
     ps.required = True
 
@@ -26,17 +29,20 @@ def register(sub: argparse._SubParsersAction) -> None:
     n.add_argument("--name", help="patch name (default: from the prompt)")
     n.add_argument("--temperature", type=number_arg(float, 0.0, 3.0, "--temperature"), default=0.0)
     n.add_argument("--seed", type=number_arg(int, 0, 2**31 - 1, "--seed"), default=None)
-    n.add_argument("--model", metavar="DIR", help="checkpoint folder (default: the shipped model)")
     n.add_argument("--force", action="store_true", help="replace a patch of the same name")
     n.set_defaults(func=_new)
+    example(n, 'promptsynth patch new "a soft flute" --name soft-flute')
 
     ls = ps.add_parser("list", help="list the bank's patches with their program numbers")
     ls.set_defaults(func=_list)
+    example(ls, "promptsynth patch list")
 
     sh = ps.add_parser("show", help="print a patch's values; --out X.png also draws its envelope and spectrum")
     sh.add_argument("name")
-    sh.add_argument("--out", metavar="X.png", help="write a picture: envelope and spectrum of a middle-C note")
+    sh.add_argument("--out", metavar="X.png", help="write a picture: envelope and spectrum of a middle-C note "
+                    "(and, for a patch made from a recording that is still there, the recording's)")
     sh.set_defaults(func=_show)
+    example(sh, "promptsynth patch show grand-piano --out grand-piano.png")
 
     r = ps.add_parser("render", help="render one note of a patch to a WAV")
     r.add_argument("name")
@@ -47,6 +53,7 @@ def register(sub: argparse._SubParsersAction) -> None:
     r.add_argument("--tail", type=number_arg(float, 0.0, 60.0, "--tail"), default=1.0)
     r.add_argument("--sample-rate", type=number_arg(int, 8000, 192000, "--sample-rate"), default=48000)
     r.set_defaults(func=_render)
+    example(r, "promptsynth patch render grand-piano --pitch 48 --out piano-c3.wav")
 
     m = ps.add_parser("morph", help="save the patch between two patches: patch morph A B --t 0.5 --name AB")
     m.add_argument("a")
@@ -55,16 +62,42 @@ def register(sub: argparse._SubParsersAction) -> None:
     m.add_argument("--name", required=True)
     m.add_argument("--force", action="store_true", help="replace a patch of the same name")
     m.set_defaults(func=_morph)
+    example(m, "promptsynth patch morph grand-piano violin --t 0.3 --name piano-violin")
+
+    fa = ps.add_parser(
+        "from-audio",
+        help="make a patch from recordings of one instrument: patch from-audio NOTE.wav --name NAME",
+        description="Fit a patch to one or more recordings of one instrument (each a single note): "
+        "each note's pitch is detected (or --pitch), its timbre fitted by analysis-by-synthesis "
+        "(a grid, then the differentiable refit), and the notes become a patch that follows the "
+        "keyboard (anchored at their pitches). Saved in the bank with its source; the spectral "
+        "distance says how close each fit came (0 would be the recording itself).",
+    )
+    fa.add_argument("audio", nargs="+", metavar="NOTE.wav", help="recordings (WAV, FLAC, ...), one note each")
+    fa.add_argument("--name", required=True, help="patch name")
+    fa.add_argument("--pitch", type=number_arg(int, 0, 127, "--pitch"), default=None,
+                    help="MIDI note of every recording (default: detected from each)")
+    fa.add_argument("--force", action="store_true", help="replace a patch of the same name")
+    fa.add_argument("--json", action="store_true", help="print one JSON line: name, distance, notes")
+    fa.set_defaults(func=_from_audio)
+    example(fa, "promptsynth patch from-audio my-cello-c3.wav --name my-cello")
 
     f = ps.add_parser("factory", help="regenerate the factory bank from its prompts with the model (maintainers)")
     f.add_argument("--out", metavar="DIR", help="folder to write (default: the package's patches/factory)")
-    f.add_argument("--model", metavar="DIR", help="checkpoint folder (default: the shipped model)")
     f.set_defaults(func=_factory)
+    example(f, "promptsynth patch factory --out factory-preview")
 
     pr = ps.add_parser("program", help="map MIDI program N (0-127) to a patch of the bank")
     pr.add_argument("number", type=number_arg(int, 0, 127, "program"))
     pr.add_argument("name")
     pr.set_defaults(func=_program)
+    example(pr, "promptsynth patch program 0 violin")
+
+    actions = [n, ls, sh, r, m, fa, f, pr]
+    shared_option([p, *actions], "--bank", metavar="DIR", default=None,
+                  help="bank folder (default: the user's bank)")
+    shared_option([p, n, f], "--model", metavar="DIR", default=None,
+                  help="checkpoint folder (default: the shipped model)")
 
 
 def _bank(args):
@@ -106,6 +139,51 @@ def _new(args) -> int:
     return _save(args, patch)
 
 
+def _from_audio(args) -> int:
+    import json
+    import os
+
+    from patches import Patch, PatchError
+    from server.cli import CliError
+
+    try:
+        from training.from_audio import AudioError, fit_recordings
+    except ImportError as exc:
+        raise CliError(f"patch from-audio needs the training extras ({exc}); pip install -e '.[train]'") from None
+    for path in args.audio:
+        if not os.path.isfile(path):
+            raise CliError(f"{path}: no such file")
+    say = (lambda line: None) if args.json else (lambda line: print(line, flush=True))
+    try:
+        import torch
+
+        torch.set_num_threads(1)
+        fit = fit_recordings(args.audio, pitch=args.pitch, progress=say)
+        source = {"audio": [os.path.abspath(p) for p in args.audio], "fit_distance": round(fit.distance, 4)}
+        patch = Patch(args.name, fit.table, prompt=None, source=source)
+    except (AudioError, PatchError) as exc:
+        raise CliError(str(exc)) from None
+    bank = _bank(args)
+    try:
+        used = bank.save(patch, overwrite=args.force)
+    except (PatchError, OSError) as exc:
+        raise CliError(str(exc)) from None
+    if args.json:
+        print(json.dumps({"name": used, "distance": fit.distance, "notes": [
+            {"path": n.path, "pitch": n.pitch, "pitch_detected": n.pitch_detected, "distance": n.distance}
+            for n in fit.notes]}))
+        return 0
+    note = "" if used == args.name else f" ({args.name!r} exists; use --force to replace it)"
+    print(f"saved {used!r} in {bank.folder}{note}")
+    for n in fit.notes:
+        how = "detected" if n.pitch_detected else "given"
+        print(f"  {os.path.basename(n.path)}: MIDI note {n.pitch} ({how}), spectral distance {n.distance:.3f}")
+    print(f"  mean distance {fit.distance:.3f} (0: the recording itself; two different "
+          "instruments are 0.9-2.0 apart, silence 1.3)")
+    _print_timbre(patch.table)
+    return 0
+
+
 def _list(args) -> int:
     bank = _bank(args)
     progs = {v: k for k, v in bank.programs().items()}
@@ -144,7 +222,11 @@ def _show(args) -> int:
 
 
 def plot_patch(patch, path: str, sample_rate: int = 16000) -> None:
-    """Draw the envelope and spectrum of a middle-C note of ``patch`` into a PNG."""
+    """Draw the envelope and spectrum of a note of ``patch`` into a PNG: middle C, or, for
+    a patch made from recordings (``source.audio``) of which the first is still there, a
+    note at that recording's pitch beside the recording itself."""
+    import os
+
     import matplotlib
 
     matplotlib.use("Agg")
@@ -156,25 +238,45 @@ def plot_patch(patch, path: str, sample_rate: int = 16000) -> None:
     centre = patch.table.center()
     hold = 1.5
     tail = max(0.3, min(centre["release_s"] * 1.2, 3.0))
-    y = render_note(patch.table, 60, 100, sample_rate=sample_rate, hold_s=hold, tail_s=tail)
-    t = np.arange(len(y)) / sample_rate
-    hop = 64
-    frames = len(y) // hop
-    rms = np.sqrt(np.mean(y[: frames * hop].reshape(frames, hop) ** 2, axis=1)) * math.sqrt(2)
-    seg = y[int(0.1 * sample_rate): int(hold * sample_rate)]
-    spec = np.abs(np.fft.rfft(seg * np.hanning(len(seg))))
-    freqs = np.fft.rfftfreq(len(seg), 1 / sample_rate)
-    spec_db = 20 * np.log10(spec / (spec.max() + 1e-12) + 1e-6)
+    recording, pitch = None, 60
+    audio = [a for a in patch.source.get("audio", []) if os.path.isfile(a)]
+    if audio:
+        try:
+            from training.from_audio import AudioError, detect_pitch, read_note
+
+            recording = read_note(audio[0])
+            pitch = detect_pitch(recording) or 60
+            hold, tail = 3.0, 1.0
+        except (ImportError, AudioError):
+            recording = None
+    y = render_note(patch.table, pitch, 100, sample_rate=sample_rate, hold_s=hold, tail_s=tail)
+
+    def envelope(x):
+        hop = 64
+        frames = len(x) // hop
+        rms = np.sqrt(np.mean(x[: frames * hop].reshape(frames, hop) ** 2, axis=1)) * math.sqrt(2)
+        return np.arange(frames) * hop / sample_rate, rms
+
+    def spectrum_db(x):
+        seg = x[int(0.1 * sample_rate): int(hold * sample_rate)]
+        spec = np.abs(np.fft.rfft(seg * np.hanning(len(seg))))
+        return np.fft.rfftfreq(len(seg), 1 / sample_rate), 20 * np.log10(spec / (spec.max() + 1e-12) + 1e-6)
 
     fig, (a1, a2) = plt.subplots(2, 1, figsize=(8, 6))
-    a1.plot(t, y, color="0.8", linewidth=0.5, label="signal")
-    a1.plot(np.arange(frames) * hop / sample_rate, rms, color="C0", label="envelope")
+    t = np.arange(len(y)) / sample_rate
+    a1.plot(t, y / (np.max(np.abs(y)) + 1e-12), color="0.85", linewidth=0.5, label="signal")
+    a1.plot(*_norm(envelope(y)), color="C0", label="patch envelope")
+    if recording is not None:
+        a1.plot(*_norm(envelope(recording)), color="C2", label="recording envelope")
     a1.axvline(hold, color="C3", linestyle="--", linewidth=1, label="note-off")
     a1.set_xlabel("time (s)")
-    a1.set_ylabel("level")
-    a1.set_title(f"{patch.name}: middle C (261.6 Hz), velocity 100")
+    a1.set_ylabel("level (peak 1)")
+    a1.set_title(f"{patch.name}: MIDI note {pitch}, velocity 100")
     a1.legend(loc="upper right", fontsize=8)
-    a2.plot(freqs, spec_db, color="C1", linewidth=0.8)
+    a2.plot(*spectrum_db(y), color="C1", linewidth=0.8, label="patch")
+    if recording is not None:
+        a2.plot(*spectrum_db(recording), color="C2", linewidth=0.8, alpha=0.8, label="recording")
+        a2.legend(loc="upper right", fontsize=8)
     a2.set_xlim(0, min(8000, sample_rate / 2))
     a2.set_ylim(-90, 3)
     a2.set_xlabel("frequency (Hz)")
@@ -183,6 +285,11 @@ def plot_patch(patch, path: str, sample_rate: int = 16000) -> None:
     fig.tight_layout()
     fig.savefig(path, dpi=100)
     plt.close(fig)
+
+
+def _norm(curve):
+    x, v = curve
+    return x, v / (v.max() + 1e-12)
 
 
 def _render(args) -> int:
@@ -226,7 +333,7 @@ def _factory(args) -> int:
     from pathlib import Path
 
     from patches import Bank, Patch, save_patch
-    from patches.bank import FACTORY_DIR
+    from patches.bank import FACTORY_DIR, file_stem
     from patches.factory_prompts import FACTORY_PROMPTS
     from server.cli import CliError
 
@@ -244,8 +351,8 @@ def _factory(args) -> int:
     rows = []
     for (program, name, prompt), table in zip(FACTORY_PROMPTS, tables):
         patch = Patch(name, table, prompt=prompt, source=source)
-        save_patch(patch, out / f"{name}.json", overwrite=True)
-        keep.add(f"{name}.json")
+        save_patch(patch, out / f"{file_stem(name)}.json", overwrite=True)
+        keep.add(f"{file_stem(name)}.json")
         rows.append((program, name, prompt, table.center()))
     for stale in out.glob("*.json"):
         if stale.name not in keep and stale.name != "bank.json":

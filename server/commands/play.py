@@ -91,12 +91,26 @@ def register(subparsers) -> None:
     )
     s.add_argument("--prompt", help="first patch, from this prompt (channel 1)")
     s.add_argument(
+        "--no-prompt-line",
+        action="store_true",
+        help="in a terminal, do not read prompts and commands from it (without a terminal "
+        "there is none anyway)",
+    )
+    s.add_argument(
         "--patch",
         metavar="NAME_OR_FILE",
         help="first patch (channel 1): a bank name or a patch file",
     )
     s.add_argument("--bank", metavar="DIR", help="patch bank folder (default: the user's bank)")
+    s.add_argument(
+        "--audio-dir",
+        metavar="DIR",
+        help="let OSC /patch/from-audio make patches from recordings in this folder (and only there)",
+    )
     p.set_defaults(func=run)
+    from server.cli import example
+
+    example(p, 'promptsynth play --prompt "a warm nylon guitar" --midi-virtual promptsynth')
 
 
 def _latency(text: str) -> float | str:
@@ -139,6 +153,8 @@ def run(args: argparse.Namespace) -> int:
         raise CliError("give --prompt or --patch, not both")
     if args.no_model and args.prompt is not None:
         raise CliError("--prompt needs the model; drop --no-model")
+    if args.audio_dir is not None and not os.path.isdir(args.audio_dir):
+        raise CliError(f"--audio-dir {args.audio_dir}: not a folder")
     if not 0 <= args.osc_port <= 65535:
         raise CliError(f"--osc-port must be in range 0..65535, got {args.osc_port}")
     if args.prompt is not None and len(args.prompt) > MAX_TEXT_CHARS:
@@ -171,6 +187,7 @@ def run(args: argparse.Namespace) -> int:
         use_model=not args.no_model,
         bank=args.bank,
         record=args.record,
+        audio_dir=args.audio_dir,
     )
     first = _first_patch(args) if args.patch is not None else None
     try:
@@ -178,6 +195,7 @@ def run(args: argparse.Namespace) -> int:
     except ValueError as exc:
         raise CliError(str(exc)) from None
     stop = threading.Event()
+    prompt_line = terminal = None
 
     def on_signal(signum, frame):
         stop.set()
@@ -223,15 +241,45 @@ def run(args: argparse.Namespace) -> int:
             )
         host.on_midi_change = lambda line: print(f"promptsynth play: {line}", file=sys.stderr, flush=True)
         print(host.describe(), flush=True)
+        if sys.stdin.isatty() and not args.no_prompt_line:
+            from server.prompt_line import PromptLine
+
+            terminal = _save_terminal()
+            prompt_line = PromptLine(host, stop).start()
         while not stop.wait(0.25):
             died = host.output.died
             if died or host.audio_stalled(AUDIO_TIMEOUT_S):
                 _audio_died(host, died)
         return 0
     finally:
+        if prompt_line is not None:
+            prompt_line.close()
+            _restore_terminal(terminal)
         host.close()
         for sig, handler in old.items():
             signal.signal(sig, handler)
+
+
+def _save_terminal():
+    try:
+        import termios
+
+        return termios.tcgetattr(sys.stdin.fileno())
+    except (ImportError, OSError, ValueError):
+        return None
+
+
+def _restore_terminal(attrs) -> None:
+    """The prompt line's readline may be mid-line when the host stops: give the terminal
+    back as it was."""
+    if attrs is None:
+        return
+    try:
+        import termios
+
+        termios.tcsetattr(sys.stdin.fileno(), termios.TCSADRAIN, attrs)
+    except (ImportError, OSError, ValueError):
+        pass
 
 
 #: Seconds without a rendered block after which the audio server counts as gone.

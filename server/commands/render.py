@@ -56,13 +56,23 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--dump-json", action="store_true",
                    help="also write the patch (theta by name, prompt, source) beside the WAV as X.json")
     p.set_defaults(func=_render)
+    from server.cli import example
+
+    example(
+        p,
+        'promptsynth render --prompt "a guitar note" --out guitar.wav --dump-json',
+        "promptsynth render --patch grand-piano --pitch 72 --out piano.wav",
+    )
+    p.description = p.description.split(" Examples:")[0]
 
     d = sub.add_parser("devices", help="list audio output devices")
     d.set_defaults(func=_devices)
+    example(d, "promptsynth devices")
 
     q = sub.add_parser("params", help="list the synth parameters: name, unit, range, default")
     q.add_argument("--json", action="store_true", help="machine-readable output")
     q.set_defaults(func=_params)
+    example(q, "promptsynth params --json")
 
 
 def resolve_patch(spec: str, bank_dir: str | None = None):

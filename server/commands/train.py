@@ -101,6 +101,10 @@ def register(sub: argparse._SubParsersAction) -> None:
     )
     b.add_argument("--seed", type=int, default=0, help="random seed of the note draw (default 0)")
     b.set_defaults(func=_dataset_build)
+    from server.cli import example
+
+    example(d, "promptsynth dataset build --nsynth ../shared/data/nsynth-test --per-instrument 2 --out runs/tiny-data")
+    example(b, "promptsynth dataset build --nsynth ../shared/data/nsynth-test --per-instrument 2 --out runs/tiny-data")
     r = dsub.add_parser(
         "refit",
         help="refit a dataset's labels with the differentiable render (theta v2)",
@@ -124,6 +128,7 @@ def register(sub: argparse._SubParsersAction) -> None:
     r.add_argument("--steps", type=int, default=40, help="Adam steps per batch (default 40)")
     r.add_argument("--threads", type=int, default=1, help="torch threads (default 1)")
     r.set_defaults(func=_dataset_refit)
+    example(r, "promptsynth dataset refit --data runs/tiny-data --out runs/tiny-v2 --steps 5")
 
     t = sub.add_parser(
         "train",
@@ -173,6 +178,7 @@ def register(sub: argparse._SubParsersAction) -> None:
         "model is also told each note's pitch and velocity, and its patches follow the key)",
     )
     t.set_defaults(func=_train)
+    example(t, "promptsynth train --data runs/tiny-v2 --out runs/tiny-model --max-minutes 0.2 --threads 1")
 
     e = sub.add_parser(
         "eval",
@@ -205,6 +211,7 @@ def register(sub: argparse._SubParsersAction) -> None:
         "host plays",
     )
     e.set_defaults(func=_eval)
+    example(e, "promptsynth eval --model runs/tiny-model --data runs/tiny-v2 --max-notes 8")
 
 
 def _cli_error(msg: str) -> Exception:

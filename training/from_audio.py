@@ -1,0 +1,208 @@
+"""A patch from recordings of one instrument, by the project's analysis-by-synthesis.
+
+Each recording (one note) is read, mixed to mono, resampled to 16 kHz, started at its
+onset and cut or padded to the 4 s the fits use; its pitch is detected (or given); its
+timbre is fitted as the training labels are: the grid fit of the six v1 values
+(:func:`training.fit.fit_timbre`), then the differentiable refit of every continuous
+value (:func:`training.torchsynth.fit_batch`), each step kept only where the engine's own
+render comes closer. The notes become a key table anchored at their pitches (one
+velocity layer); one note gives a flat patch.
+
+Used by `promptsynth patch from-audio` and by the live host's `/patch/from-audio`
+(which runs that command in a process of its own).
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+
+import numpy as np
+
+from engine import TIMBRE_NAMES, KeyTable, render_notes
+from training.fit import fit_timbre
+from training.heuristics import heuristic_timbre, pad_v1, seed_timbre
+from training.notes import HOLD_S, NOTE_SAMPLES, SAMPLE_RATE, TAIL_S
+from training.spectral import spectral_distance
+from training.torchsynth import fit_batch
+
+__all__ = ["AudioFit", "NoteFit", "fit_recordings", "read_note", "detect_pitch", "MAX_FILES"]
+
+#: Most recordings one patch is made from.
+MAX_FILES = 24
+#: Longest recording read (s); a note's first 4 s are what is fitted.
+MAX_SECONDS = 60.0
+_VELOCITY = 100
+_RATIO = TIMBRE_NAMES.index("mod_ratio")
+_REFIT = tuple(n for n in TIMBRE_NAMES if n != "mod_ratio")
+
+
+@dataclass(frozen=True)
+class NoteFit:
+    """One recording's fit: its pitch, the timbre fitted, and the spectral distance of the
+    engine's render of it to the recording (0: the recording itself; two different
+    instruments ~0.9-2.0; silence ~1.3)."""
+
+    path: str
+    pitch: int
+    pitch_detected: bool
+    timbre: np.ndarray
+    distance: float
+
+
+@dataclass(frozen=True)
+class AudioFit:
+    """The patch and the notes it was made from."""
+
+    table: KeyTable
+    notes: tuple[NoteFit, ...]
+
+    @property
+    def distance(self) -> float:
+        """Mean spectral distance of the patch's renders to the recordings."""
+        return float(np.mean([n.distance for n in self.notes]))
+
+
+class AudioError(ValueError):
+    """A recording that cannot be made into a patch (unreadable, silent, no pitch)."""
+
+
+def read_note(path: str | os.PathLike) -> np.ndarray:
+    """The recording at ``path`` as the fits take a note: mono float32 at 16 kHz, from its
+    onset (the first sample within 40 dB of its peak), 4 s (cut or zero-padded), or
+    AudioError saying what is wrong."""
+    import soundfile as sf
+    from scipy.signal import resample_poly
+
+    p = os.fspath(path)
+    try:
+        info = sf.info(p)
+        if info.duration > MAX_SECONDS:
+            raise AudioError(f"{p}: {info.duration:.0f} s long; at most {MAX_SECONDS:g} s (one note) is read")
+        y, sr = sf.read(p, dtype="float32", always_2d=True)
+    except (RuntimeError, sf.LibsndfileError) as exc:
+        raise AudioError(f"{p}: cannot read it as audio ({exc}); WAV, FLAC, OGG and AIFF are read") from None
+    y = y.mean(axis=1)
+    if sr != SAMPLE_RATE:
+        g = np.gcd(int(sr), SAMPLE_RATE)
+        y = resample_poly(y, SAMPLE_RATE // g, int(sr) // g).astype(np.float32)
+    peak = float(np.max(np.abs(y))) if y.size else 0.0
+    if not np.isfinite(peak) or peak < 1e-4:
+        raise AudioError(f"{p}: silent (peak {peak:.1e}); a recording of one note is needed")
+    onset = int(np.argmax(np.abs(y) > peak * 0.01))
+    y = y[max(0, onset - 16):]
+    out = np.zeros(NOTE_SAMPLES, dtype=np.float32)
+    n = min(NOTE_SAMPLES, y.size)
+    out[:n] = y[:n]
+    return out
+
+
+def detect_pitch(y: np.ndarray, sample_rate: int = SAMPLE_RATE) -> int | None:
+    """The MIDI note of ``y``'s fundamental (autocorrelation of the loudest half second,
+    with the octave check of YIN's cumulative difference), or None where there is none."""
+    frame = int(0.5 * sample_rate)
+    env = np.convolve(y**2, np.ones(1024), mode="valid")
+    start = int(np.argmax(env[: max(1, len(env) - frame)]))
+    x = y[start : start + frame].astype(np.float64)
+    x = x - x.mean()
+    if np.sqrt(np.mean(x**2)) < 1e-5:
+        return None
+    lo, hi = int(sample_rate / 4200), int(sample_rate / 25)  # 25 Hz .. 4.2 kHz
+    n = len(x) - hi
+    # YIN: difference function, cumulative mean normalised; first dip under 0.15.
+    d = np.array([np.sum((x[:n] - x[tau : tau + n]) ** 2) for tau in range(hi + 1)])
+    cmnd = d[1:] * np.arange(1, hi + 1) / np.maximum(np.cumsum(d[1:]), 1e-12)
+    cmnd = np.concatenate([[1.0], cmnd])
+    tau = None
+    for t in range(lo, hi):
+        if cmnd[t] < 0.15 and cmnd[t] <= cmnd[t + 1]:
+            tau = t
+            break
+    if tau is None:
+        tau = lo + int(np.argmin(cmnd[lo:hi]))
+        if cmnd[tau] > 0.5:
+            return None
+    # Parabolic refinement.
+    a, b, c = cmnd[tau - 1], cmnd[tau], cmnd[tau + 1]
+    den = a - 2 * b + c
+    shift = 0.5 * (a - c) / den if den > 0 else 0.0
+    f0 = sample_rate / (tau + shift)
+    return int(round(69 + 12 * np.log2(f0 / 440.0)))
+
+
+def fit_recordings(
+    paths: Sequence[str | os.PathLike],
+    pitch: int | None = None,
+    progress: Callable[[str], None] | None = None,
+    refit_steps: int = 40,
+) -> AudioFit:
+    """Fit a patch to ``paths`` (recordings of one note each, of one instrument).
+
+    Args:
+        pitch: every recording's MIDI note (None: detected from each).
+        progress: ``progress(line)`` hears of each step.
+        refit_steps: Adam steps of the differentiable refit.
+    """
+    if not paths:
+        raise AudioError("no recording given")
+    if len(paths) > MAX_FILES:
+        raise AudioError(f"at most {MAX_FILES} recordings make one patch, got {len(paths)}")
+    say = progress or (lambda line: None)
+    ys, pitches, detected = [], [], []
+    for path in paths:
+        y = read_note(path)
+        p = pitch if pitch is not None else detect_pitch(y)
+        if p is None:
+            raise AudioError(f"{os.fspath(path)}: no pitch found; give it with --pitch (a MIDI note)")
+        if not 0 <= p <= 127:
+            raise AudioError(f"{os.fspath(path)}: pitch {p} is outside MIDI 0..127")
+        ys.append(y)
+        pitches.append(int(p))
+        detected.append(pitch is None)
+    y_all = np.stack(ys)
+    starts = []
+    for path, y, p in zip(paths, ys, pitches):
+        seed = seed_timbre(y, p)
+        heur = heuristic_timbre(y, p)
+        res = fit_timbre(y, p, _VELOCITY, heur, extra_starts=[seed])
+        starts.append(pad_v1(res.timbre[None])[0])
+        say(f"  {os.fspath(path)}: MIDI note {p}, grid fit distance {res.distance:.3f}")
+    starts = np.stack(starts)
+    refit = fit_batch(y_all, pitches, [_VELOCITY] * len(ys), starts, free=_REFIT, steps=refit_steps)
+    before = _distances(starts, pitches, y_all)
+    after = _distances(refit.timbre, pitches, y_all)
+    keep = after < before
+    timbres = np.where(keep[:, None], refit.timbre, starts)
+    dists = np.where(keep, after, before)
+    say(f"  refit: mean distance {before.mean():.3f} -> {dists.mean():.3f}")
+    notes = tuple(
+        NoteFit(os.fspath(path), p, det, t, float(d))
+        for path, p, det, t, d in zip(paths, pitches, detected, timbres, dists)
+    )
+    return AudioFit(_table(notes), notes)
+
+
+def _distances(timbres: np.ndarray, pitches: Sequence[int], y: np.ndarray) -> np.ndarray:
+    renders = np.stack([
+        render_notes(t[None], p, _VELOCITY, SAMPLE_RATE, HOLD_S, TAIL_S)[0] for t, p in zip(timbres, pitches)
+    ])
+    return np.asarray(spectral_distance(y, renders), dtype=np.float64)
+
+
+def _table(notes: Sequence[NoteFit]) -> KeyTable:
+    """The notes as a key table: an anchor at each pitch (the best fit where two share
+    one), one velocity layer. One modulator ratio for every key, the one of the note
+    nearest middle C: a ratio interpolated between anchors would be off every simple
+    ratio and beat."""
+    best: dict[int, NoteFit] = {}
+    for n in notes:
+        if n.pitch not in best or n.distance < best[n.pitch].distance:
+            best[n.pitch] = n
+    keys = sorted(best)
+    values = np.stack([best[k].timbre for k in keys])[:, None, :].copy()
+    centre = min(keys, key=lambda k: abs(k - 60))
+    values[:, 0, _RATIO] = best[centre].timbre[_RATIO]
+    if len(keys) == 1:
+        return KeyTable.flat(values[0, 0])
+    return KeyTable(keys, [_VELOCITY], values)
