@@ -4,7 +4,12 @@ Each note gets several captions (see :func:`captions_for`):
 
 - ``family``:    "a {family} note"                     (the seed's only caption)
 - ``source``:    "{a} {source} {family} note"          ("an acoustic guitar note")
-- ``name``:      "{a} {name}"                          ("a nylon string guitar"; GM notes)
+- ``name``:      "{a} {name}"                          ("a nylon string guitar"; named
+                 instruments: GM and SoundFont notes, and each alias of the name)
+- ``name_note``: "{a} {name} note"                     ("a muted trumpet note")
+- ``sound_of``:  "the sound of {a} {name}"             ("the sound of a harpsichord")
+- ``how``:       "{a} {name} {how}", ``how`` by family ("a pan flute with a breathy tone",
+                 "a viola played with a bow", "a koto plucked")
 - ``register``:  "{a} {low|high} {family} note"        (pitch < 48 low, >= 72 high)
 - ``dynamics``:  "{a} {soft|loud} {family} note"       (velocity <= 50 soft, >= 100 loud)
 - ``quality``:   NSynth qualities, one caption each    ("a bright guitar note",
@@ -24,6 +29,7 @@ __all__ = [
     "PARAPHRASES",
     "captions_for",
     "family_prompt",
+    "HOW",
     "article",
     "register_word",
     "dynamics_word",
@@ -33,6 +39,9 @@ TEMPLATES = {
     "family": "a {family} note",
     "source": "{a} {source} {family} note",
     "name": "{a} {name}",
+    "name_note": "{a} {name} note",
+    "sound_of": "the sound of {a} {name}",
+    "how": "{a} {name} {how}",
     "register": "{a} {register} {family} note",
     "dynamics": "{a} {dynamics} {family} note",
 }
@@ -49,6 +58,26 @@ QUALITY_TEMPLATES = {
     "reverb": "a {family} note with reverb",
     "tempo-synced": "a rhythmic {family} note",
 }
+
+#: How an instrument of each family sounds or is played, in words ("how" captions).
+HOW: dict[str, str] = {
+    "bass": "in the low register",
+    "brass": "with a brassy tone",
+    "flute": "with a breathy tone",
+    "guitar": "plucked",
+    "keyboard": "played on its keys",
+    "mallet": "struck with a mallet",
+    "organ": "held on",
+    "reed": "with a reedy tone",
+    "string": "played with a bow",
+    "vocal": "singing a vowel",
+    "synth lead": "playing a lead line",
+    "synth pad": "swelling slowly",
+    "synth effect": "as a sound effect",
+    "percussion": "hit once",
+    "sound effect": "as a sound effect",
+}
+_PLUCKED = ("pizzicato", "harp", "koto", "dulcimer", "plucked")
 
 #: Prompts never produced by the templates, per NSynth family (for evaluation only).
 PARAPHRASES: dict[str, tuple[str, ...]] = {
@@ -85,9 +114,20 @@ def dynamics_word(velocity: int) -> str | None:
     return None
 
 
+_NOT_PLURAL = ("bass", "glass", "chorus", "brass", "harmonics", "bagpipes", "kalimbas")
+
+
+def is_plural(name: str) -> bool:
+    """Whether ``name`` names several ("pizzicato violas", "voice oohs"): no article."""
+    last = name.split(" ")[-1]
+    return last.endswith("s") and not last.endswith(("ss", "us")) and last not in _NOT_PLURAL
+
+
 def _fill(template: str, **kw: str) -> str:
-    first = template.split("{a}")[-1].format(**kw).strip().split(" ")[0]
-    return template.format(a=article(first), **kw)
+    rest = template.split("{a}")[-1].format(**kw).strip()
+    if "{a}" in template and "name" in kw and rest.startswith(kw["name"]) and is_plural(kw["name"]):
+        return template.format(a="", **kw).replace("  ", " ").strip()
+    return template.format(a=article(rest.split(" ")[0]), **kw)
 
 
 def family_prompt(family: str) -> str:
@@ -100,7 +140,18 @@ def captions_for(note: Note) -> list[str]:
     fam = note.family
     out = [family_prompt(fam), _fill(TEMPLATES["source"], source=note.source, family=fam)]
     if note.dataset != "nsynth":
-        out.append(_fill(TEMPLATES["name"], name=note.name))
+        name = note.name
+        out.append(_fill(TEMPLATES["name"], name=name))
+        if not is_plural(name):
+            out.append(_fill(TEMPLATES["name_note"], name=name))
+        out.append(_fill(TEMPLATES["sound_of"], name=name))
+        how = HOW.get(fam)
+        if how and fam == "string" and any(w in name for w in _PLUCKED):
+            how = "plucked"
+        if how and how not in name:
+            out.append(_fill(TEMPLATES["how"], name=name, how=how))
+        for alias in note.aliases:
+            out.append(_fill(TEMPLATES["name"], name=alias))
     reg = register_word(note.pitch)
     if reg:
         out.append(_fill(TEMPLATES["register"], register=reg, family=fam))

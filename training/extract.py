@@ -3,9 +3,11 @@ process pool with a progress bar."""
 
 from __future__ import annotations
 
+import json
 import os
 from collections.abc import Sequence
 from concurrent.futures import ProcessPoolExecutor
+from pathlib import Path
 
 import numpy as np
 
@@ -70,36 +72,63 @@ def _work(args: tuple[Note, bool, int]) -> dict:
     return extract_note(*args)
 
 
+def _read_cache(path: Path) -> dict[str, dict]:
+    done = {}
+    if path.is_file():
+        with open(path) as f:
+            for line in f:
+                try:
+                    rec = json.loads(line)
+                except json.JSONDecodeError:  # the last line of a run that was killed
+                    continue
+                done[rec["note_id"]] = rec["labels"]
+    return done
+
+
 def extract_notes(
     notes: Sequence[Note],
     workers: int | None = None,
     fit: bool = True,
     local_iters: int = 3,
     progress: bool = True,
+    cache: str | os.PathLike | None = None,
 ) -> list[dict]:
-    """:func:`extract_note` for each note, in order; ``workers`` processes (default: CPUs)."""
+    """:func:`extract_note` for each note, in order; ``workers`` processes (default: CPUs).
+
+    ``cache``: a JSON-lines file each note's labels are appended to as soon as they are
+    found; notes already in it are not fitted again (a stopped run resumes).
+    """
     workers = workers or os.cpu_count() or 1
-    jobs = [(n, fit, local_iters) for n in notes]
+    done = _read_cache(Path(cache)) if cache is not None else {}
+    todo = [n for n in notes if n.note_id not in done]
+    jobs = [(n, fit, local_iters) for n in todo]
     bar = None
     if progress:
         from tqdm import tqdm
 
-        bar = tqdm(total=len(jobs), desc="extract", unit="note")
-    results = []
+        bar = tqdm(total=len(notes), initial=len(notes) - len(todo), desc="extract", unit="note")
+    sink = open(cache, "a") if cache is not None else None
     try:
+
+        def keep(note: Note, labels: dict) -> None:
+            done[note.note_id] = labels
+            if sink is not None:
+                sink.write(json.dumps({"note_id": note.note_id, "labels": labels}) + "\n")
+                sink.flush()
+            if bar:
+                bar.update(1)
+
         if workers <= 1:
             _init_worker()
-            for j in jobs:
-                results.append(_work(j))
-                if bar:
-                    bar.update(1)
+            for n, j in zip(todo, jobs):
+                keep(n, _work(j))
         else:
             with ProcessPoolExecutor(workers, initializer=_init_worker) as ex:
-                for r in ex.map(_work, jobs, chunksize=4):
-                    results.append(r)
-                    if bar:
-                        bar.update(1)
+                for n, r in zip(todo, ex.map(_work, jobs, chunksize=4)):
+                    keep(n, r)
     finally:
         if bar:
             bar.close()
-    return results
+        if sink is not None:
+            sink.close()
+    return [done[n.note_id] for n in notes]

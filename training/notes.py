@@ -22,7 +22,8 @@ class Note:
     ``instrument`` identifies the instrument for splitting (NSynth ``instrument_str``,
     ``gm_<program>`` for SoundFont notes); ``family`` is one of NSynth's ten families where
     one fits (GM programs with no such family get their GM class, e.g. ``"synth pad"``);
-    ``name`` is the instrument's own name in words ("nylon string guitar").
+    ``name`` is the instrument's own name in words ("nylon string guitar"); ``aliases``
+    other names it goes by (a SoundFont preset's General MIDI program name).
     """
 
     note_id: str
@@ -36,6 +37,7 @@ class Note:
     dataset: str
     qualities: list[str] = field(default_factory=list)
     sample_rate: int = SAMPLE_RATE
+    aliases: list[str] = field(default_factory=list)
 
     def to_dict(self) -> dict:
         return asdict(self)

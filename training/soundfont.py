@@ -15,7 +15,14 @@ import numpy as np
 
 from training.notes import HOLD_S, SAMPLE_RATE, TAIL_S, Note
 
-__all__ = ["GM_PROGRAMS", "find_soundfont", "render_gm_note", "render_gm_notes", "FLUIDR3_PATHS"]
+__all__ = [
+    "GM_PROGRAMS",
+    "find_soundfont",
+    "render_gm_note",
+    "render_gm_notes",
+    "render_presets",
+    "FLUIDR3_PATHS",
+]
 
 FLUIDR3_PATHS = ("/usr/share/sounds/sf2/FluidR3_GM.sf2", "/usr/share/soundfonts/FluidR3_GM.sf2")
 
@@ -122,10 +129,10 @@ class _Synth:
             raise RuntimeError(f"fluidsynth could not load {sf2}")
 
     def note(
-        self, program: int, pitch: int, velocity: int, hold_s: float, tail_s: float
+        self, program: int, pitch: int, velocity: int, hold_s: float, tail_s: float, bank: int = 0
     ) -> np.ndarray:
         fs = self.fs
-        fs.program_select(0, self.sfid, 0, int(program))
+        fs.program_select(0, self.sfid, int(bank), int(program))
         fs.noteon(0, int(pitch), int(velocity))
         hold = fs.get_samples(int(round(hold_s * self.sample_rate)))
         fs.noteoff(0, int(pitch))
@@ -207,4 +214,126 @@ def render_gm_notes(
             )
     finally:
         synth.close()
+    return notes
+
+
+#: Below this peak a render is silence: the preset has no sample at that key.
+SILENT_PEAK = 1e-4
+
+
+def _render_font_presets(job: tuple) -> list[dict]:
+    """Worker: render ``presets`` of one font at every (pitch, velocity) into ``audio_dir``;
+    a note already rendered (its file, or its ``.silent`` marker) is kept as it is."""
+    import soundfile as sf
+
+    from training.presets import describe
+
+    font_path, presets, pitches, velocities, audio_dir, sample_rate = job
+    audio_dir = Path(audio_dir)
+    synth = None
+    out = []
+    try:
+        for preset in presets:
+            desc = describe(preset)
+            for pitch in pitches:
+                for vel in velocities:
+                    note_id = f"{preset.instrument}-{pitch:03d}-{vel:03d}"
+                    path = audio_dir / f"{note_id}.wav"
+                    silent = audio_dir / f"{note_id}.silent"
+                    if silent.exists():
+                        continue
+                    if not path.exists():
+                        if synth is None:
+                            synth = _Synth(Path(font_path), sample_rate)
+                        y = synth.note(preset.program, pitch, vel, HOLD_S, TAIL_S, bank=preset.bank)
+                        if np.max(np.abs(y)) < SILENT_PEAK:
+                            silent.touch()
+                            continue
+                        tmp = path.with_suffix(".part.wav")
+                        sf.write(str(tmp), y, sample_rate, subtype="PCM_16")
+                        os.replace(tmp, path)
+                    out.append(
+                        Note(
+                            note_id=note_id,
+                            audio_path=str(path),
+                            pitch=int(pitch),
+                            velocity=int(vel),
+                            instrument=preset.instrument,
+                            family=desc.family,
+                            source=desc.source,
+                            name=desc.name,
+                            dataset="soundfont",
+                            aliases=[desc.gm_name] if desc.gm_name else [],
+                        ).to_dict()
+                    )
+    finally:
+        if synth is not None:
+            synth.close()
+    return out
+
+
+def render_presets(
+    out_dir: str | os.PathLike,
+    fonts: Sequence | None = None,
+    pitches: Sequence[int] = (36, 48, 60, 72, 84),
+    velocities: Sequence[int] = (100,),
+    workers: int | None = None,
+    sample_rate: int = SAMPLE_RATE,
+    progress: bool = False,
+) -> list[Note]:
+    """Render every melodic preset of ``fonts`` (default: every installed font of
+    :data:`training.presets.SOUNDFONTS`) at each pitch and velocity into
+    ``out_dir/audio/sf/``, in ``workers`` processes (default: CPUs), with a progress bar.
+
+    Resumable: a note whose file (or silence marker) exists is not rendered again, so a
+    run stopped half-way goes on where it stopped. Silent renders are skipped.
+    """
+    from concurrent.futures import ProcessPoolExecutor
+
+    from training.presets import installed_soundfonts, list_presets
+
+    fonts = installed_soundfonts() if fonts is None else list(fonts)
+    if not fonts:
+        raise FileNotFoundError(
+            "no SoundFont installed: apt install fluid-soundfont-gm fluid-soundfont-gs "
+            "musescore-general-soundfont timgm6mb-soundfont csound-soundfont opl3-soundfont"
+        )
+    audio_dir = Path(out_dir) / "audio" / "sf"
+    audio_dir.mkdir(parents=True, exist_ok=True)
+    jobs = []
+    for font in fonts:
+        presets = list_presets(font)
+        # Chunks of 16 presets: the work spreads over the workers, a font is loaded once
+        # per chunk (a few hundred ms for the largest), and the bar moves.
+        for i in range(0, len(presets), 16):
+            jobs.append((font.path, presets[i : i + 16], tuple(pitches), tuple(velocities),
+                         str(audio_dir), sample_rate))
+    n_presets = sum(len(j[1]) for j in jobs)
+    bar = None
+    if progress:
+        from tqdm import tqdm
+
+        bar = tqdm(total=n_presets, desc=f"render {len(fonts)} SoundFonts", unit="preset")
+    notes: list[Note] = []
+    workers = max(1, workers or os.cpu_count() or 1)
+    ex = None
+    try:
+        if workers == 1:
+            results = map(_render_font_presets, jobs)
+        else:
+            import multiprocessing
+
+            # Spawned, not forked: libfluidsynth in this process (the preset listing)
+            # leaves state a forked child can deadlock on.
+            ex = ProcessPoolExecutor(workers, mp_context=multiprocessing.get_context("spawn"))
+            results = ex.map(_render_font_presets, jobs)
+        for job, res in zip(jobs, results):
+            notes += [Note.from_dict(d) for d in res]
+            if bar:
+                bar.update(len(job[1]))
+    finally:
+        if ex is not None:
+            ex.shutdown(cancel_futures=True)
+        if bar:
+            bar.close()
     return notes
