@@ -323,6 +323,32 @@ class KeyTable:
         """From learning-space anchor values (e.g. a morph), clamped into range."""
         return cls(keys, velocities, _from_learning(np.asarray(learn, dtype=np.float64)), clamp=True)
 
+    @staticmethod
+    def morph(a: KeyTable, b: KeyTable, t: float) -> KeyTable:
+        """The table between ``a`` (t=0) and ``b`` (t=1), interpolated in the schema's
+        learning space (log for times, ratio and index: halfway between 10 ms and 1 s is
+        100 ms).
+
+        Tables with the same anchors morph anchor by anchor. Otherwise both are first
+        read at the union of their key anchors and velocity layers: a table read at
+        more anchors is the same table (it is linear between its own anchors in learning
+        space), so every key still gets the timbre between the two tables' on that key.
+        """
+        t = float(t)
+        if not 0.0 <= t <= 1.0:
+            raise ThetaError(f"t must be a number in range 0..1, got {t!r}")
+        if (a.keys, a.velocities) == (b.keys, b.velocities):
+            keys, vels = a.keys, a.velocities
+            la, lb = a.learning_values(), b.learning_values()
+        else:
+            keys = tuple(sorted(set(a.keys) | set(b.keys)))
+            vels = tuple(sorted(set(a.velocities) | set(b.velocities)))
+            la, lb = (
+                _to_learning(np.array([[x.lookup(k, v) for v in vels] for k in keys]))
+                for x in (a, b)
+            )
+        return KeyTable.from_learning_values(list(keys), list(vels), la + (lb - la) * t)
+
     def __eq__(self, other: object) -> bool:
         return (
             isinstance(other, KeyTable)

@@ -39,6 +39,10 @@ _WHERE = {
     "load_checkpoint": "model.checkpoint",
     "read_meta": "model.checkpoint",
     "save_checkpoint": "model.checkpoint",
+    # sound library
+    "LIBRARY_FILE": "model.library",
+    "LibraryParams": "model.library",
+    "SoundLibrary": "model.library",
     # predictor
     "DEFAULT_CHECKPOINT": "model.predictor",
     "Predictor": "model.predictor",
@@ -52,7 +56,9 @@ __all__ = [
     "ClapEncoder",
     "ConditionalRealNVP",
     "DEFAULT_CHECKPOINT",
+    "LIBRARY_FILE",
     "LUMixing",
+    "LibraryParams",
     "MAX_PROMPT_CHARS",
     "MIXINGS",
     "MiniLMEncoder",
@@ -62,6 +68,7 @@ __all__ = [
     "Predictor",
     "PromptError",
     "TextEncoder",
+    "SoundLibrary",
     "ThetaNormaliser",
     "check_prompt",
     "encoder_names",
@@ -99,6 +106,7 @@ if TYPE_CHECKING:  # for type checkers and IDEs; at run time __getattr__ does th
         check_prompt,
     )
     from model.flow import MIXINGS, ConditionalRealNVP
+    from model.library import LIBRARY_FILE, LibraryParams, SoundLibrary
     from model.minilm import MiniLMEncoder
     from model.mixing import LUMixing, Permutation
     from model.normalise import Normaliser, ThetaNormaliser

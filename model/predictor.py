@@ -23,6 +23,7 @@ from engine import (
 from model.checkpoint import META_FILE, Checkpoint, key_features, load_checkpoint
 from model.encoders import get_encoder
 from model.errors import ModelError, check_prompt
+from model.library import LIBRARY_FILE, SoundLibrary
 from model.lru import LRUCache
 from model.text_encoder import TextEncoder
 
@@ -58,6 +59,11 @@ class Predictor:
     A key-conditioned checkpoint (``key_tracked``) gives a timbre per note: a patch is the
     table over every key anchor x velocity layer, one batched pass with one latent for
     all rows so the table is one instrument. A text-only checkpoint's patch is flat.
+
+    A checkpoint with a sound library (``library.npz``, :mod:`model.library`) chooses the
+    temperature-0 patch in sound: of the library's patches, the one whose renders come
+    closest to the real notes of the instruments the prompt describes. The flow then
+    gives the variations (temperature > 0, :meth:`candidates`) and the log-density.
     """
 
     def __init__(
@@ -67,6 +73,7 @@ class Predictor:
         *,
         cache_size: int = 1024,
         snap: bool = True,
+        library: SoundLibrary | None = None,
     ) -> None:
         if encoder.name != checkpoint.encoder_name or encoder.dim != checkpoint.encoder_dim:
             raise ModelError(
@@ -80,6 +87,7 @@ class Predictor:
         self._cache: LRUCache[str, KeyTable] = LRUCache(cache_size)
         self._kf = int(checkpoint.key_features)
         self.snap = bool(snap)
+        self.library = library
         self._names = checkpoint.theta_normaliser.names
         if self._kf and tuple(self._names) != TIMBRE_NAMES:
             raise ModelError(
@@ -96,6 +104,7 @@ class Predictor:
         threads: int | None = None,
         warm: bool = True,
         snap: bool = True,
+        library: bool = True,
     ) -> Predictor:
         """Load a checkpoint folder (None: the shipped default) and build its encoder.
 
@@ -104,6 +113,8 @@ class Predictor:
         ``torch.set_num_threads`` (process-wide). ``warm``: run one prompt through so the
         first real one is fast. ``snap``: snap each patch's modulator ratio to
         ``engine.RATIO_GRID`` (see the class docs); False gives the flow's raw ratio.
+        ``library``: use the checkpoint's sound library where it has one (False: the
+        flow alone).
         """
         if threads is not None:
             torch.set_num_threads(int(threads))
@@ -117,10 +128,23 @@ class Predictor:
         ckpt = load_checkpoint(path)
         if encoder is None:
             encoder = get_encoder(ckpt.encoder_name)
-        predictor = cls(ckpt, encoder, snap=snap)
+        lib = None
+        if library and (Path(path) / LIBRARY_FILE).is_file():
+            try:
+                lib = SoundLibrary.load(Path(path))
+            except (OSError, ValueError, KeyError) as exc:
+                raise ModelError(f"{Path(path) / LIBRARY_FILE} is not a sound library: {exc}") from exc
+            if lib.captions.shape[1] != encoder.dim:
+                raise ModelError(
+                    f"{Path(path) / LIBRARY_FILE} holds {lib.captions.shape[1]}-d caption "
+                    f"embeddings; the encoder gives {encoder.dim}-d"
+                )
+        predictor = cls(ckpt, encoder, snap=snap, library=lib)
         if warm:
             emb = encoder._encode(["warm up"])
             predictor._patches(emb, np.zeros((1, ckpt.flow.dim)))
+            if lib is not None:
+                predictor._chosen(emb)
         return predictor
 
     @property
@@ -150,7 +174,10 @@ class Predictor:
             if hit is not None:
                 return hit
         emb = self.encoder.encode([key])
-        table = self._patches(emb, _latent((1, self._flow.dim), temperature, seed))[0]
+        if temperature == 0.0 and self.library is not None:
+            table = self._chosen(emb)[0]
+        else:
+            table = self._patches(emb, _latent((1, self._flow.dim), temperature, seed))[0]
         if temperature == 0.0:
             self._cache.put(key, table)
         return table
@@ -162,17 +189,26 @@ class Predictor:
         cleaned = [check_prompt(p) for p in prompts]
         if not cleaned:
             return []
-        tables = self._patches(self.encoder.encode(cleaned), np.zeros((len(cleaned), self._flow.dim)))
+        emb = self.encoder.encode(cleaned)
+        if self.library is not None:
+            tables = self._chosen(emb)
+        else:
+            tables = self._patches(emb, np.zeros((len(cleaned), self._flow.dim)))
         for key, table in zip(cleaned, tables):
             self._cache.put(key, table)
         return tables
 
     def morph(self, prompt_a: str, prompt_b: str, t: float) -> KeyTable:
-        """The z = 0 patch for the embedding a fraction ``t`` (0..1) of the way from
-        ``prompt_a``'s to ``prompt_b``'s, along the great circle between the unit
-        embeddings (spherical interpolation)."""
+        """The patch a fraction ``t`` (0..1) of the way from ``prompt_a``'s to
+        ``prompt_b``'s. With a sound library: :meth:`engine.KeyTable.morph` of the two
+        chosen patches (the library holds whole instruments; what lies between two is a
+        blend of their sounds, not a third instrument). Without: the flow's z = 0 patch
+        for the embedding along the great circle between the two unit embeddings
+        (spherical interpolation)."""
         if isinstance(t, bool) or not isinstance(t, (int, float)) or not 0.0 <= float(t) <= 1.0:
             raise ModelError(f"t must be a number in range 0..1, got {t!r}")
+        if self.library is not None:
+            return KeyTable.morph(self.patch(prompt_a), self.patch(prompt_b), float(t))
         emb = self.encoder.encode([check_prompt(prompt_a), check_prompt(prompt_b)]).astype(np.float64)
         mixed = _slerp(emb[0], emb[1], float(t))
         return self._patches(mixed[None], np.zeros((1, self._flow.dim)))[0]
@@ -201,6 +237,10 @@ class Predictor:
             raise ModelError(f"patch must be a KeyTable, got {type(patch).__name__}")
         emb = self.encoder.encode([check_prompt(prompt)])
         return float(self._log_prob(emb, _centre_values(patch)[None])[0])
+
+    def _chosen(self, emb: np.ndarray) -> list[KeyTable]:
+        """The library's patch for each unit embedding row of ``emb [n, dim]``."""
+        return [self.library.table(int(self.library.choose(e, 1)[0])) for e in emb]
 
     # -- the flow ------------------------------------------------------------------------
 

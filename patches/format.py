@@ -33,8 +33,6 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 
-import numpy as np
-
 from engine import SCHEMA_VERSION, KeyTable, Theta, ThetaError, upgrade_theta_dict
 
 __all__ = [
@@ -334,15 +332,8 @@ def _check_t(t: object) -> float:
 
 
 def morph(a: Patch | KeyTable, b: Patch | KeyTable, t: float) -> KeyTable:
-    """The patch between ``a`` (t=0) and ``b`` (t=1), interpolated in the schema's
-    learning space (log for times, ratio and index: halfway between 10 ms and 1 s is
-    100 ms).
-
-    Tables with the same anchors morph anchor by anchor; a flat one takes the other's
-    anchors, where it is the same everywhere. Tables whose anchors differ cannot be
-    matched point for point: both are flattened to their centre (key 60, velocity 100)
-    and the result is flat.
-    """
+    """The patch between ``a`` (t=0) and ``b`` (t=1): :meth:`engine.KeyTable.morph` of
+    the two patches' tables."""
     t = _check_t(t)
 
     def table(x: Patch | KeyTable) -> KeyTable:
@@ -352,13 +343,4 @@ def morph(a: Patch | KeyTable, b: Patch | KeyTable, t: float) -> KeyTable:
             return x
         raise PatchError(f"morph takes a Patch or a KeyTable, got {type(x).__name__}")
 
-    ta, tb = table(a), table(b)
-    if (ta.keys, ta.velocities) != (tb.keys, tb.velocities):
-        if tb.is_flat and not ta.is_flat:
-            tb = KeyTable(ta.keys, ta.velocities, np.broadcast_to(tb.values[0, 0], ta.values.shape))
-        elif ta.is_flat and not tb.is_flat:
-            ta = KeyTable(tb.keys, tb.velocities, np.broadcast_to(ta.values[0, 0], tb.values.shape))
-        else:
-            ta, tb = KeyTable.flat(ta.center()), KeyTable.flat(tb.center())
-    la, lb = ta.learning_values(), tb.learning_values()
-    return KeyTable.from_learning_values(ta.keys, ta.velocities, la + (lb - la) * t)
+    return KeyTable.morph(table(a), table(b), t)

@@ -1,248 +1,331 @@
-"""Evaluation on the validation instruments (never trained on).
+"""The yardstick: do the words choose the instrument? Judged on real recordings of
+instruments never trained on, side by side with baselines and the synth's ceiling.
 
-- per-parameter error: |g(0|caption) - extracted theta| in learning space, per timbre
-  parameter, over every (validation note, caption) pair, beside the per-family-mean baseline;
-- spectral distance (:mod:`training.spectral`) between the real note and the render, at
-  the note's pitch and velocity, of: the model's patch for "a {family} note"; the
-  per-family mean theta of the training notes; one global mean patch; and the note's own
-  fitted label (the best the synth reached: a floor, not a baseline), and silence (a
-  sanity check: any patch worth having must beat it);
-- family retrieval: render every family's patch at the note's pitch and velocity; the
-  retrieved family is the one whose render is nearest the real note in log-mel space;
-  accuracy over notes of NSynth's families (chance: 1 / number of families);
-- the same retrieval with ``PARAPHRASES`` (prompts never used as captions), and whether
-  each paraphrase's patch sounds nearest (log-mel, pitches 48/60/72) its own family's.
+The judged notes are the dataset's labelled NSynth notes of the checkpoint's evaluation
+instruments (``eval_instruments`` in its meta: neither trained on nor used for early
+stopping nor in its sound library). Every patch is rendered by the engine at each note's
+pitch and velocity (3 s held, 1 s release, 16 kHz) and compared with the real note by
+the log-mel L1 distance (:func:`training.library.mel_l1`: mean absolute difference of
+log-mel spectrograms, 64 mels x 16 time slices, of RMS-normalised audio).
+
+- **accuracy**: the share of notes whose nearest of the family patches (one per NSynth
+  family, from the prompt "a {family} note" or a paraphrase) is its own family's
+  (chance: 1 / number of families);
+- **own distance**: the mean distance of each note to its own family's patch.
+
+Rows: the model as shipped (its sound library choosing, where it has one); the flow
+alone; no model: the per-family **parameter median** of training labels (NSynth, and
+SoundFont renders); the **closest in sound**: per family, the one training label whose
+renders come closest to that family's real training notes; the **ceiling**: the
+per-family parameter median of the labels fitted on the judged notes themselves. Each
+model row with canonical prompts and with hand-written paraphrases (``PARAPHRASES``,
+never captions), key-tracked and flat (the table's centre on every key).
+
+**Spread**: the median distance between the renders (pitches 48/60/72, velocity 100) of
+the patches of ``DIVERSE_PROMPTS``, pair by pair, beside that of real notes of different
+families at the same pitch.
 """
 
 from __future__ import annotations
 
 import json
 import os
+import time
 from collections import defaultdict
+from collections.abc import Callable, Sequence
 from pathlib import Path
 
 import numpy as np
 
-from engine import PARAM_NAMES, TIMBRE_NAMES, KeyTable, render_notes, to_learning
+from engine import PARAM_NAMES, TIMBRE_NAMES, TIMBRE_SPACE, KeyTable, render_notes
 from training.captions import PARAPHRASES, family_prompt
+from training.library import mel_features, mel_l1
 from training.manifest import manifest_thetas, read_manifest
 from training.notes import load_audio
 from training.nsynth import NSYNTH_FAMILIES
-from training.spectral import log_mel, spectral_distance
 
-__all__ = ["evaluate", "report_markdown"]
+__all__ = ["DIVERSE_PROMPTS", "evaluate", "report_markdown", "write_report"]
 
-_TIMBRE_IDX = [PARAM_NAMES.index(n) for n in TIMBRE_NAMES]
+#: Prompts of many kinds of instrument (the spread of the patches they give).
+DIVERSE_PROMPTS: tuple[str, ...] = (
+    "a warm nylon guitar",
+    "a distorted electric guitar",
+    "a grand piano",
+    "a vintage electric piano",
+    "a church organ",
+    "a deep synth bass",
+    "a plucked upright bass",
+    "a bowed cello",
+    "a violin section",
+    "a harp",
+    "a breathy flute",
+    "a muted trumpet",
+    "a tenor saxophone",
+    "a clarinet",
+    "a marimba",
+    "a glockenspiel",
+    "a choir singing aah",
+    "a square wave lead",
+    "a soft synth pad",
+    "a bagpipe",
+)
+SPREAD_PITCHES = (48, 60, 72)
+_TIMBRE_COLS = [PARAM_NAMES.index(n) for n in TIMBRE_NAMES]
 
 
-def _timbres(theta: np.ndarray) -> np.ndarray:
-    return np.atleast_2d(theta)[:, _TIMBRE_IDX]
+class _Renders:
+    """Log-mel features of renders, cached by (timbre row, pitch, velocity)."""
+
+    def __init__(self) -> None:
+        self._cache: dict[tuple[bytes, int, int], np.ndarray] = {}
+
+    def features(self, rows: np.ndarray, pitch: int, velocity: int) -> np.ndarray:
+        rows = np.ascontiguousarray(np.atleast_2d(rows), dtype=np.float64)
+        keys = [(r.tobytes(), int(pitch), int(velocity)) for r in rows]
+        todo = sorted({i for i, k in enumerate(keys) if k not in self._cache}, key=lambda i: keys[i])
+        todo = list({keys[i]: i for i in todo}.values())
+        for start in range(0, len(todo), 64):
+            idx = todo[start : start + 64]
+            feats = mel_features(render_notes(rows[idx], pitch, velocity))
+            for i, f in zip(idx, feats):
+                self._cache[keys[i]] = f
+        return np.stack([self._cache[k] for k in keys])
 
 
-def _at(patch, pitch: int, velocity: int) -> np.ndarray:
-    """The timbre ``[n_timbre]`` a patch gives a note: a KeyTable's row for the key and
-    velocity, or a full theta array's timbre values."""
-    if isinstance(patch, KeyTable):
-        return patch.lookup(int(pitch), int(velocity))
-    return _timbres(patch)[0]
+def _flat(table: KeyTable) -> KeyTable:
+    return KeyTable.flat(table.lookup(60, 100))
+
+
+def _median_table(thetas: np.ndarray) -> KeyTable:
+    """A flat patch: the median of labels ``[n, n_params]`` in the schema's learning space."""
+    learn = TIMBRE_SPACE.to_learning(thetas[:, _TIMBRE_COLS])
+    return KeyTable.from_learning_values([60], [100], np.median(learn, axis=0)[None, None, :])
+
+
+def _closest_in_sound(
+    records: Sequence[dict], renders: _Renders, max_targets: int, seed: int
+) -> KeyTable:
+    """The one label of ``records`` (flat) whose renders come closest, on average, to the
+    real notes of ``records`` (at most ``max_targets`` of them, a seeded draw)."""
+    rng = np.random.default_rng(seed)
+    targets = list(records)
+    if len(targets) > max_targets:
+        targets = [targets[i] for i in sorted(rng.choice(len(targets), max_targets, replace=False))]
+    rows = manifest_thetas(list(records))[:, _TIMBRE_COLS]
+    total = np.zeros(len(rows))
+    for t in targets:
+        ref = mel_features(load_audio(t["audio_path"]))[0]
+        total += mel_l1(renders.features(rows, t["pitch"], t["velocity"]), ref)
+    return KeyTable.flat(rows[int(np.argmin(total))])
+
+
+def _spread(tables: Sequence[KeyTable], renders: _Renders) -> np.ndarray:
+    """Pairwise distances ``[n, n]`` between the tables' renders, averaged over pitches."""
+    n = len(tables)
+    d = np.zeros((n, n))
+    for p in SPREAD_PITCHES:
+        f = renders.features(np.stack([t.lookup(p, 100) for t in tables]), p, 100)
+        d += np.abs(f[:, None, :] - f[None, :, :]).mean(-1)
+    return d / len(SPREAD_PITCHES)
+
+
+def _real_spread(records: Sequence[dict]) -> float:
+    """Median distance between real notes of different families at the same pitch."""
+    by_pitch = defaultdict(list)
+    for r in records:
+        by_pitch[r["pitch"]].append(r)
+    ds = []
+    for group in by_pitch.values():
+        fams = [r["family"] for r in group]
+        if len(set(fams)) < 2:
+            continue
+        f = mel_features(np.stack([load_audio(r["audio_path"]) for r in group]))
+        for i in range(len(group)):
+            for j in range(i + 1, len(group)):
+                if fams[i] != fams[j]:
+                    ds.append(float(mel_l1(f[i], f[j])))
+    return float(np.median(ds)) if ds else float("nan")
 
 
 def evaluate(
     checkpoint: str | os.PathLike,
     manifest: str | os.PathLike,
-    max_notes: int | None = 400,
+    eval_instruments: Sequence[str] | None = None,
+    max_targets: int = 40,
     seed: int = 0,
     progress: bool = True,
-    flatten: bool = False,
-    snap: bool = True,
+    predictors: dict[str, Callable[[str], KeyTable]] | None = None,
 ) -> dict:
-    """Evaluate ``checkpoint`` on the validation instruments recorded in it.
+    """The yardstick of ``checkpoint`` on ``manifest``'s notes of its evaluation
+    instruments (``eval_instruments`` overrides the checkpoint's list).
 
-    The model's patch for a prompt is its key table (flat for a text-only checkpoint);
-    each note is scored with the table's timbre for its pitch and velocity. ``flatten``:
-    use the table's timbre at key 60, velocity 100 for every note instead (what the
-    model gives without following the key).
+    ``predictors``: prompt -> patch functions to judge instead of the checkpoint's model
+    and flow (name -> function), e.g. a library with other parameters.
     """
     from model import Predictor
 
-    pred = Predictor.load(checkpoint, warm=False, snap=snap)
-
-    def patch(prompt: str) -> KeyTable:
-        table = pred.patch(prompt)
-        return KeyTable.flat(table.lookup(60, 100)) if flatten else table
-
+    t0 = time.time()
+    model = Predictor.load(checkpoint, warm=False)
+    data_meta = model.meta.get("data") or {}
+    held = list(eval_instruments or data_meta.get("eval_instruments") or [])
+    if not held:
+        raise ValueError(
+            f"{checkpoint} records no evaluation instruments (train with eval_instruments, "
+            "or name them)"
+        )
     records = read_manifest(manifest)
-    val_insts = set((pred.meta.get("data") or {}).get("val_instruments") or [])
-    if not val_insts:
-        raise ValueError(f"{checkpoint} records no validation instruments")
-    val = [r for r in records if r["instrument"] in val_insts]
-    train = [r for r in records if r["instrument"] not in val_insts]
-    rng = np.random.default_rng(seed)
-    if max_notes is not None and len(val) > max_notes:
-        val = [val[i] for i in sorted(rng.choice(len(val), max_notes, replace=False))]
-
-    th_train = manifest_thetas(train)
-    learn_train = to_learning(th_train)
-    fams_train = np.array([r["family"] for r in train])
-    fam_mean = {f: learn_train[fams_train == f].mean(0) for f in set(fams_train)}
-    global_mean = learn_train.mean(0)
-
-    def physical(learn):
-        from engine import clamp_array, from_learning
-
-        return clamp_array(from_learning(learn))
-
-    families = [f for f in NSYNTH_FAMILIES if f in set(fams_train)]
-    model_fam = {f: patch(family_prompt(f)) for f in families}
-    extra = sorted({r["family"] for r in val} - set(model_fam))
-    for f in extra:
-        model_fam[f] = patch(family_prompt(f))
-    para_fam = [
-        {f: patch(PARAPHRASES[f][k]) for f in families}
-        for k in range(min(len(v) for v in PARAPHRASES.values()))
+    judged = [r for r in records if r["instrument"] in set(held) and r["family"] in NSYNTH_FAMILIES]
+    if not judged:
+        raise ValueError(f"{manifest} has no labelled notes of {held}")
+    train_real = [
+        r for r in records
+        if r["dataset"] == "nsynth" and r["instrument"] not in set(held)
     ]
+    train_sf = [r for r in records if r["dataset"] != "nsynth"]
+    families = [f for f in NSYNTH_FAMILIES if any(r["family"] == f for r in judged)]
+    families = [f for f in NSYNTH_FAMILIES if f in {r["family"] for r in train_real} | set(families)]
+    renders = _Renders()
 
-    # Per-parameter error over (note, caption) pairs, the model told each note's key.
-    caps = [(r, c) for r in val for c in r["captions"]]
-    truth = manifest_thetas([r for r, _ in caps])
-    predicted = truth.copy()
-    predicted[:, _TIMBRE_IDX] = np.stack(
-        [_at(patch(c), r["pitch"], r["velocity"]) for r, c in caps]
-    )
-    err_model = np.abs(to_learning(predicted) - to_learning(truth))[:, _TIMBRE_IDX]
-    base = np.stack([fam_mean.get(r["family"], global_mean) for r, _ in caps])
-    err_base = np.abs(base - to_learning(truth))[:, _TIMBRE_IDX]
-    per_param = {
-        name: {
-            "model": round(float(err_model[:, i].mean()), 4),
-            "family_mean": round(float(err_base[:, i].mean()), 4),
-        }
-        for i, name in enumerate(TIMBRE_NAMES)
+    # Patch sets: name -> list of {family: table} (one per prompt wording).
+    if predictors is None:
+        predictors = {"model": model.patch}
+        if model.library is not None:
+            flow = Predictor.load(checkpoint, warm=False, library=False)
+            predictors["flow alone"] = flow.patch
+    n_para = min(len(v) for v in PARAPHRASES.values())
+    sets: dict[tuple[str, str, bool], list[dict[str, KeyTable]]] = {}
+    for name, fn in predictors.items():
+        canon = {f: fn(family_prompt(f)) for f in families}
+        paras = [{f: fn(PARAPHRASES[f][k]) for f in families} for k in range(n_para)]
+        sets[(name, "canonical", True)] = [canon]
+        sets[(name, "canonical", False)] = [{f: _flat(t) for f, t in canon.items()}]
+        sets[(name, "paraphrases", True)] = paras
+        sets[(name, "paraphrases", False)] = [{f: _flat(t) for f, t in p.items()} for p in paras]
+
+    def by_family(rs):
+        out = defaultdict(list)
+        for r in rs:
+            out[r["family"]].append(r)
+        return out
+
+    real_by_f, sf_by_f, judged_by_f = by_family(train_real), by_family(train_sf), by_family(judged)
+    baselines = {
+        "parameter median, NSynth training labels": {
+            f: _median_table(manifest_thetas(real_by_f[f])) for f in families if real_by_f[f]
+        },
+        "parameter median, SoundFont labels": {
+            f: _median_table(manifest_thetas(sf_by_f[f])) for f in families if sf_by_f[f]
+        },
+        "closest in sound (one training label per family)": {
+            f: _closest_in_sound(real_by_f[f], renders, max_targets, seed)
+            for f in families if real_by_f[f]
+        },
+        # A family with no judged instrument (only in small worlds) keeps its training
+        # median, so the ceiling's other candidates are still there to be confused with.
+        "ceiling: parameter median fitted on the judged notes": {
+            f: _median_table(manifest_thetas(judged_by_f[f] or real_by_f[f] + sf_by_f[f]))
+            for f in families if judged_by_f[f] or real_by_f[f] or sf_by_f[f]
+        },
     }
+    for name, table in baselines.items():
+        if set(table) == set(families):
+            sets[(name, "-", False)] = [table]
 
-    dist = defaultdict(list)
-    hits = defaultdict(list)
-    it = val
+    hits: dict[tuple, list[bool]] = defaultdict(list)
+    own: dict[tuple, list[float]] = defaultdict(list)
+    per_family: dict[tuple, dict[str, list[bool]]] = defaultdict(lambda: defaultdict(list))
+    it = judged
     if progress:
         from tqdm import tqdm
 
-        it = tqdm(val, desc="evaluate", unit="note")
+        it = tqdm(judged, desc="evaluate", unit="note")
     for r in it:
-        y = load_audio(r["audio_path"])
-        p, v, f = r["pitch"], r["velocity"], r["family"]
-        cands = {
-            "model": model_fam[f],
-            "family_mean": physical(fam_mean.get(f, global_mean)),
-            "global_patch": physical(global_mean),
-            "fitted_label": manifest_thetas([r])[0],
-        }
-        names = list(cands)
-        renders = render_notes(np.stack([_at(cands[k], p, v) for k in names]), p, v)
-        d = spectral_distance(np.repeat(y[None], len(names), 0), renders)
-        for k, dk in zip(names, d):
-            dist[k].append(float(dk))
-        dist["silence"].append(float(spectral_distance(y, np.zeros_like(y))))
-        if f not in families:
-            continue
-        ref = log_mel(y[None])[0]
-        for label, table in [
-            ("model", model_fam),
-            ("family_mean", {g: physical(fam_mean[g]) for g in families}),
-        ] + [(f"paraphrase_{k}", t) for k, t in enumerate(para_fam)]:
-            th = np.stack([_at(table[g], p, v) for g in families])
-            feats = log_mel(render_notes(th, p, v))
-            got = families[int(np.argmin(((feats - ref) ** 2).sum(-1)))]
-            hits[label].append(got == f)
-    retrieval = {k: round(float(np.mean(v)), 4) for k, v in hits.items()}
-    para_keys = [k for k in retrieval if k.startswith("paraphrase_")]
+        ref = mel_features(load_audio(r["audio_path"]))[0]
+        p, v, fam = r["pitch"], r["velocity"], r["family"]
+        for key, tables in sets.items():
+            for table in tables:
+                rows = np.stack([table[f].lookup(p, v) for f in families])
+                d = mel_l1(renders.features(rows, p, v), ref)
+                got = families[int(np.argmin(d))]
+                hits[key].append(got == fam)
+                per_family[key][fam].append(got == fam)
+                own[key].append(float(d[families.index(fam)]))
 
-    # Does each paraphrase's patch sound nearest its own family's patch? Log-mel distance
-    # summed over renders at pitches 48/60/72, velocity 100.
-    def sound(patches):
-        return np.concatenate(
-            [
-                log_mel(render_notes(np.stack([_at(t, pitch, 100) for t in patches]), pitch, 100))
-                for pitch in (48, 60, 72)
-            ],
-            axis=1,
+    rows = []
+    for key in sets:
+        name, prompts, tracked = key
+        rows.append(
+            {
+                "patches": name,
+                "prompts": prompts,
+                "key_tracked": tracked,
+                "accuracy": round(float(np.mean(hits[key])), 4),
+                "own_distance": round(float(np.mean(own[key])), 4),
+                "accuracy_per_family": {
+                    f: round(float(np.mean(v)), 3) for f, v in sorted(per_family[key].items())
+                },
+            }
         )
 
-    fam_feats = sound([model_fam[f] for f in families])
-    near = []
-    per_prompt = {}
-    for f in families:
-        for prompt in PARAPHRASES[f]:
-            q = sound([patch(prompt)])[0]
-            g = families[int(np.argmin(((fam_feats - q) ** 2).sum(-1)))]
-            near.append(g == f)
-            per_prompt[prompt] = g
-    report = {
+    spread = {}
+    for name, fn in predictors.items():
+        d = _spread([fn(q) for q in DIVERSE_PROMPTS], renders)
+        iu = np.triu_indices(len(DIVERSE_PROMPTS), 1)
+        k = int(np.argmin(d[iu]))
+        spread[name] = {
+            "median": round(float(np.median(d[iu])), 4),
+            "closest_pair": [DIVERSE_PROMPTS[iu[0][k]], DIVERSE_PROMPTS[iu[1][k]]],
+            "closest_distance": round(float(d[iu][k]), 4),
+        }
+    real_spread = _real_spread(judged)
+    ceiling = next((r for r in rows if r["patches"].startswith("ceiling")), None)
+    return {
         "checkpoint": str(checkpoint),
-        "key_tracked": pred.key_tracked and not flatten,
-        "ratio_snapped": snap,
-        "val_instruments": sorted(val_insts),
-        "val_notes": len(val),
+        "eval_instruments": sorted(held),
+        "notes": len(judged),
         "families": families,
-        "chance": round(1.0 / max(len(families), 1), 4),
-        "per_parameter_abs_error_learning_space": per_param,
-        "spectral_distance": {k: round(float(np.mean(v)), 4) for k, v in dist.items()},
-        "family_retrieval_accuracy": {
-            "model": retrieval.get("model"),
-            "family_mean": retrieval.get("family_mean"),
-            "paraphrases_model": round(float(np.mean([retrieval[k] for k in para_keys])), 4)
-            if para_keys
-            else None,
-        },
-        "paraphrase_nearest_family_patch": round(float(np.mean(near)), 4) if near else None,
-        "paraphrase_nearest_family": per_prompt,
-        "family_patches_at_key_60_velocity_100": {
-            f: dict(zip(TIMBRE_NAMES, np.round(_at(model_fam[f], 60, 100), 4).tolist()))
-            for f in families
-        },
+        "chance": round(1.0 / len(families), 4),
+        "rows": rows,
+        "ceiling_own_distance": ceiling["own_distance"] if ceiling else None,
+        "spread": spread,
+        "real_spread": round(real_spread, 4),
+        "diverse_prompts": list(DIVERSE_PROMPTS),
+        "seconds": round(time.time() - t0, 1),
     }
-    return report
 
 
 def report_markdown(report: dict) -> str:
-    """The report as markdown tables."""
-    sd = report["spectral_distance"]
-    fr = report["family_retrieval_accuracy"]
+    """The report as markdown: one table of every row, then the spread."""
+    ceil = report.get("ceiling_own_distance")
     lines = [
-        f"Validation: {report['val_notes']} notes of {len(report['val_instruments'])} instruments "
-        "never trained on. Patches: "
-        + (
-            "key-tracked (each note gets the table's timbre for its pitch and velocity)."
-            if report.get("key_tracked")
-            else "flat (one timbre for every note)."
-        )
-        + (
-            " Modulator ratios snapped to the grid, as the host plays them."
-            if report.get("ratio_snapped", True)
-            else " The flow's raw modulator ratios (not snapped)."
-        ),
+        f"{report['notes']} real notes of {len(report['eval_instruments'])} instruments never "
+        f"trained on ({', '.join(report['eval_instruments'])}); {len(report['families'])} family "
+        f"patches each, nearest by log-mel L1 (chance {report['chance']}).",
         "",
-        "| patch rendered at each real note's pitch and velocity | spectral distance (lower is better) |",
-        "|---|---|",
-        f'| model, prompt "a {{family}} note" | {sd.get("model")} |',
-        f"| baseline: per-family mean theta (training notes) | {sd.get('family_mean')} |",
-        f"| baseline: one global mean patch | {sd.get('global_patch')} |",
-        f"| floor: the note's own fitted label | {sd.get('fitted_label')} |",
-        f"| sanity check: silence | {sd.get('silence')} |",
-        "",
-        f"| family retrieval (log-mel nearest of {len(report['families'])} family patches; "
-        f"chance {report['chance']}) | accuracy |",
-        "|---|---|",
-        f'| model, "a {{family}} note" | {fr.get("model")} |',
-        f"| model, paraphrased prompts (never captions) | {fr.get('paraphrases_model')} |",
-        f"| baseline: per-family mean theta | {fr.get('family_mean')} |",
-        f"| paraphrase's patch sounds nearest its own family's patch (log-mel, 3 pitches) | "
-        f"{report.get('paraphrase_nearest_family_patch')} |",
-        "",
-        "| parameter | abs error, model (learning space) | abs error, family mean |",
-        "|---|---|---|",
+        "| patches | prompts | key-tracked | accuracy | own distance | / ceiling's |",
+        "|---|---|---|---|---|---|",
     ]
-    for name, v in report["per_parameter_abs_error_learning_space"].items():
-        lines.append(f"| {name} | {v['model']} | {v['family_mean']} |")
+    for r in report["rows"]:
+        ratio = f"{r['own_distance'] / ceil:.3f}" if ceil else "-"
+        lines.append(
+            f"| {r['patches']} | {r['prompts']} | {'yes' if r['key_tracked'] else 'no'} | "
+            f"{r['accuracy']:.3f} | {r['own_distance']:.3f} | {ratio} |"
+        )
+    lines += [
+        "",
+        f"Spread over {len(report['diverse_prompts'])} diverse prompts (median distance between "
+        "their patches' renders, pitches 48/60/72):",
+        "",
+        "| patches | median | / real notes' | closest pair | its distance |",
+        "|---|---|---|---|---|",
+    ]
+    real = report["real_spread"]
+    for name, s in report["spread"].items():
+        lines.append(
+            f"| {name} | {s['median']:.3f} | {s['median'] / real:.3f} | "
+            f"{' / '.join(s['closest_pair'])} | {s['closest_distance']:.3f} |"
+        )
+    lines.append(f"| real notes of different families, same pitch | {real:.3f} | 1.000 | | |")
     return "\n".join(lines) + "\n"
 
 
@@ -254,6 +337,3 @@ def write_report(report: dict, out_dir: str | os.PathLike) -> tuple[Path, Path]:
     jp.write_text(json.dumps(report, indent=1) + "\n")
     mp.write_text(report_markdown(report))
     return jp, mp
-
-
-__all__ += ["write_report"]

@@ -22,6 +22,7 @@ import math
 import os
 import random
 import time
+from collections.abc import Sequence
 from dataclasses import asdict, dataclass
 from pathlib import Path
 
@@ -65,6 +66,9 @@ class TrainConfig:
     #: Condition the flow on each note's pitch and velocity as well as the text (the
     #: model then predicts a timbre per key: a key-tracked patch); False: text alone.
     key_tracked: bool = True
+    #: Instruments kept for evaluation: neither trained on nor used for validation (early
+    #: stopping), recorded in the checkpoint for `promptsynth eval`.
+    eval_instruments: tuple[str, ...] = ()
 
 
 class FlowLoss(nn.Module):
@@ -126,7 +130,12 @@ def train(
     _seed_all(cfg.seed)
     out = Path(out_dir)
     manifest = Path(manifest)
-    records = read_manifest(manifest)
+    held_out = set(cfg.eval_instruments)
+    all_records = read_manifest(manifest)
+    missing = held_out - {r["instrument"] for r in all_records}
+    if missing:
+        raise ValueError(f"evaluation instruments not in {manifest}: {sorted(missing)}")
+    records = [r for r in all_records if r["instrument"] not in held_out]
     train_idx, val_idx, val_insts = split_by_instrument(records, cfg.val_fraction, cfg.seed)
     if not train_idx:
         raise ValueError("the split left no training notes")
@@ -296,8 +305,9 @@ def train(
             "notes": len(records),
             "captions": len(texts),
             "val_instruments": val_insts,
+            "eval_instruments": sorted(held_out),
             "datasets": sorted({r["dataset"] for r in records}),
-            "attribution": "NSynth (Engel et al. 2017), CC BY 4.0; FluidR3_GM SoundFont (Frank Wen), MIT",
+            "attribution": _attribution(records),
         }
         save_checkpoint(
             out,
@@ -313,6 +323,7 @@ def train(
             json.dump(
                 {
                     "val_instruments": val_insts,
+                    "eval_instruments": sorted(held_out),
                     "train_instruments": sorted({records[i]["instrument"] for i in train_idx}),
                 },
                 f,
@@ -365,3 +376,23 @@ def plot_curves(log_csv: str | os.PathLike, png: str | os.PathLike) -> None:
     fig.tight_layout()
     fig.savefig(png, dpi=80)
     plt.close(fig)
+
+
+def _attribution(records: Sequence[dict]) -> str:
+    """Where the training notes came from, and their licences."""
+    parts = []
+    datasets = {r["dataset"] for r in records}
+    if "nsynth" in datasets:
+        parts.append("NSynth (Engel et al. 2017), CC BY 4.0")
+    if "gm" in datasets:
+        parts.append("FluidR3_GM SoundFont (Frank Wen), MIT")
+    if "soundfont" in datasets:
+        from training.presets import SOUNDFONTS
+
+        # A SoundFont instrument's id is sf-<font>-<bank>-<program>.
+        ids = [r["instrument"].split("-") for r in records if r["dataset"] == "soundfont"]
+        fonts = {i[1] for i in ids if len(i) == 4 and i[0] == "sf"}
+        parts += [f"{f.path.rsplit('/', 1)[-1]} ({f.author}), {f.licence}" for f in SOUNDFONTS if f.key in fonts]
+        if len(fonts) < len(ids) and not fonts:
+            parts.append("SoundFont renders")
+    return "; ".join(parts)

@@ -94,7 +94,28 @@ def register(sub: argparse._SubParsersAction) -> None:
         "--soundfont", metavar="SF2", help="SoundFont (default FluidR3_GM, else pretty_midi's)"
     )
     b.add_argument(
-        "--workers", type=int, metavar="N", help="extraction processes (default: CPU count)"
+        "--soundfonts",
+        type=_str_list,
+        metavar="all|A,B",
+        help="render every melodic preset of these SoundFonts: all (every installed one) or "
+        "keys among fluidr3_gm,fluidr3_gs,musescore_general,timgm6mb,sf_gmbank,opl3_fm",
+    )
+    b.add_argument(
+        "--sf-pitches",
+        type=_int_list,
+        default=[36, 48, 60, 72, 84],
+        metavar="P,P",
+        help="SoundFont preset pitches (default 36,48,60,72,84)",
+    )
+    b.add_argument(
+        "--sf-velocities",
+        type=_int_list,
+        default=[100],
+        metavar="V,V",
+        help="SoundFont preset velocities (default 100)",
+    )
+    b.add_argument(
+        "--workers", type=int, metavar="N", help="render and extraction processes (default: CPU count)"
     )
     b.add_argument(
         "--no-fit", action="store_true", help="heuristic labels only (no analysis-by-synthesis)"
@@ -169,6 +190,14 @@ def register(sub: argparse._SubParsersAction) -> None:
     t.add_argument(
         "--val-fraction", type=float, default=0.2, help="share of instruments held out per family"
     )
+    t.add_argument(
+        "--eval-instruments",
+        type=_str_list,
+        default=[],
+        metavar="A,B",
+        help="instruments kept for `promptsynth eval`: neither trained on nor used for "
+        "validation (recorded in the checkpoint)",
+    )
     t.add_argument("--seed", type=int, default=0)
     t.add_argument("--threads", type=int, help="torch threads (default: torch's choice)")
     t.add_argument(
@@ -182,12 +211,16 @@ def register(sub: argparse._SubParsersAction) -> None:
 
     e = sub.add_parser(
         "eval",
-        help="evaluate a checkpoint on its validation instruments",
-        description="Evaluate a checkpoint on the validation instruments recorded in it: "
-        "per-parameter error, spectral distance of the rendered patch to each real "
-        "note beside two baselines, family retrieval with the captions and with "
-        "paraphrases never used as captions. Writes eval.json and eval.md.\n\n"
-        "Example:\n  promptsynth eval --model model/checkpoints/default --data runs/default-data",
+        help="judge a checkpoint on real notes of instruments it never trained on",
+        description="The yardstick, in one table: on the real notes of the checkpoint's "
+        "evaluation instruments (never trained on), the family retrieval accuracy and "
+        "the own-family log-mel distance of the model's patches (canonical prompts "
+        "\"a {family} note\" and hand-written paraphrases, key-tracked and flat; with its "
+        "sound library and the flow alone), beside no-model baselines (parameter "
+        "median, closest in sound) and the ceiling fitted on the judged notes "
+        "themselves; then the spread of the patches of diverse prompts against real "
+        "notes'. Writes eval.json and eval.md.\n\n"
+        "Example:\n  promptsynth eval --model model/checkpoints/default --data runs/v3-data",
         formatter_class=fmt,
     )
     e.add_argument("--model", required=True, metavar="DIR", help="checkpoint folder")
@@ -196,22 +229,49 @@ def register(sub: argparse._SubParsersAction) -> None:
         "--out", metavar="DIR", help="where to write eval.json/eval.md (default: --model)"
     )
     e.add_argument(
-        "--max-notes", type=int, default=400, help="validation notes to render (default 400)"
-    )
-    e.add_argument(
-        "--flatten",
-        action="store_true",
-        help="score every note with the patch's timbre at key 60, velocity 100 (how the "
-        "model does without following the key)",
-    )
-    e.add_argument(
-        "--no-snap",
-        action="store_true",
-        help="score the flow's raw modulator ratios instead of the grid-snapped ones the "
-        "host plays",
+        "--eval-instruments",
+        type=_str_list,
+        metavar="A,B",
+        help="judge these instruments (default: the checkpoint's evaluation instruments)",
     )
     e.set_defaults(func=_eval)
-    example(e, "promptsynth eval --model runs/tiny-model --data runs/tiny-v2 --max-notes 8")
+    example(e, "promptsynth eval --model runs/tiny-model --data runs/tiny-v2")
+
+    lb = sub.add_parser(
+        "library",
+        help="give a checkpoint a sound library (choose patches in sound)",
+        description="Build CKPT/library.npz: one candidate patch per training instrument of "
+        "the dataset (a key table from its labels), the log-mel distance of each "
+        "candidate's renders to every instrument's notes (real NSynth recordings, or "
+        "SoundFont renders), and every instrument's captions embedded by the "
+        "checkpoint's encoder. The checkpoint's evaluation instruments take no part. "
+        "Once it is there, a prompt's patch is the candidate whose sound comes closest "
+        "to the real notes of the instruments the prompt describes.\n\n"
+        "Example:\n  promptsynth library --model model/checkpoints/default --data "
+        "runs/v3-data --nsynth ../shared/data/nsynth-test",
+        formatter_class=fmt,
+    )
+    lb.add_argument("--model", required=True, metavar="DIR", help="checkpoint folder")
+    lb.add_argument("--data", required=True, metavar="DIR", help="the dataset it was trained on")
+    lb.add_argument(
+        "--nsynth",
+        metavar="DIR",
+        help="the NSynth folder the dataset's notes came from (targets: every note of an "
+        "instrument at the slot pitches; without it, its labelled notes)",
+    )
+    lb.add_argument(
+        "--exclude",
+        type=_str_list,
+        default=[],
+        metavar="A,B",
+        help="instruments to leave out as well as the evaluation's (e.g. to tune on them)",
+    )
+    lb.add_argument("--tau", type=float, help="text-similarity temperature (default 0.05)")
+    lb.add_argument("--top-k", type=int, help="instruments the words describe (default 24)")
+    lb.add_argument("--real-share", type=float, help="weight of real recordings (default 0.7)")
+    lb.add_argument("--contrast", type=float, help="penalty on bland sounds (default 0.3)")
+    lb.set_defaults(func=_library)
+    example(lb, "promptsynth library --model runs/tiny-model --data runs/tiny-v2")
 
 
 def _cli_error(msg: str) -> Exception:
@@ -230,8 +290,8 @@ def _manifest(data: str) -> Path:
 
 
 def _dataset_build(args: argparse.Namespace) -> int:
-    if not args.nsynth and not args.gm:
-        raise _cli_error("give --nsynth DIR and/or --gm")
+    if not args.nsynth and not args.gm and not args.soundfonts:
+        raise _cli_error("give --nsynth DIR, --gm and/or --soundfonts")
     if args.nsynth and not (Path(args.nsynth) / "examples.json").is_file():
         raise _cli_error(f"{args.nsynth} has no examples.json (expected the NSynth layout)")
     from training.dataset import build_dataset
@@ -248,6 +308,9 @@ def _dataset_build(args: argparse.Namespace) -> int:
             gm_pitches=args.gm_pitches,
             gm_velocities=args.gm_velocities,
             soundfont=args.soundfont,
+            soundfonts=args.soundfonts,
+            sf_pitches=args.sf_pitches,
+            sf_velocities=args.sf_velocities,
             workers=args.workers,
             fit=not args.no_fit,
             seed=args.seed,
@@ -316,6 +379,7 @@ def _train(args: argparse.Namespace) -> int:
         val_fraction=args.val_fraction,
         seed=args.seed,
         key_tracked=not args.flat,
+        eval_instruments=tuple(args.eval_instruments),
     )
     try:
         summary = train(manifest, args.out, cfg)
@@ -330,12 +394,38 @@ def _eval(args: argparse.Namespace) -> int:
     from training.evaluate import evaluate, report_markdown, write_report
 
     try:
-        report = evaluate(
-            args.model, manifest, max_notes=args.max_notes, flatten=args.flatten, snap=not args.no_snap
-        )
+        report = evaluate(args.model, manifest, eval_instruments=args.eval_instruments)
     except ValueError as exc:
         raise _cli_error(str(exc)) from exc
     jp, mp = write_report(report, args.out or args.model)
     print(report_markdown(report))
     print(f"wrote {jp} and {mp}")
+    return 0
+
+
+def _library(args: argparse.Namespace) -> int:
+    manifest = _manifest(args.data)
+    from dataclasses import replace
+
+    from model import LibraryParams, get_encoder, load_checkpoint
+    from training.library import build_library
+
+    try:
+        ckpt = load_checkpoint(args.model)
+        held = list((ckpt.meta.get("data") or {}).get("eval_instruments") or [])
+        params = LibraryParams()
+        for name in ("tau", "top_k", "real_share", "contrast"):
+            if getattr(args, name) is not None:
+                params = replace(params, **{name: getattr(args, name)})
+        library, summary = build_library(
+            manifest,
+            get_encoder(ckpt.encoder_name),
+            nsynth_root=args.nsynth,
+            exclude=held + list(args.exclude),
+            params=params,
+        )
+    except (ValueError, FileNotFoundError) as exc:
+        raise _cli_error(str(exc)) from exc
+    path = library.save(Path(args.model))
+    print(json.dumps({**summary, "params": params.to_dict(), "file": str(path)}, indent=1))
     return 0

@@ -354,12 +354,16 @@ def test_morph_of_tables_in_learning_space():
     # A flat side takes the table's anchors; it is the same on every key.
     f = morph(a, FLAT, 1.0)
     assert f.keys == a.keys and np.allclose(f.values, FLAT.values[0, 0], rtol=1e-9)
-    # Different anchors: both flattened to their centres.
+    # Different anchors: both read at the union of their anchors, so every key and
+    # velocity gets the timbre between the two tables' there.
     two = KeyTable.flat({**VALUES, "decay_s": 2.0})
     c = KeyTable([0, 127], [64], np.stack([FLAT.values[0, 0], two.values[0, 0]])[:, None, :])
     g = morph(a, c, 0.5)
-    assert g.is_flat
-    want = morph(KeyTable.flat(a.center()), KeyTable.flat(c.center()), 0.5)
-    assert np.allclose(g.values[0, 0], want.values[0, 0], rtol=1e-9)
+    assert set(a.keys) | {0, 127} == set(g.keys) and set(a.velocities) | {64} == set(g.velocities)
+    from engine.keytable import _to_learning
+
+    for key, vel in [(0, 64), (37, 100), (60, 20), (99, 127), (127, 1)]:
+        want = _from_learning(0.5 * (_to_learning(a.lookup(key, vel)) + _to_learning(c.lookup(key, vel))))
+        assert np.allclose(g.lookup(key, vel), want, rtol=1e-6, atol=1e-9), (key, vel)
     with pytest.raises(PatchError, match="t must be a number in range 0..1"):
         morph(a, b, 2.0)

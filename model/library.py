@@ -1,0 +1,212 @@
+"""The sound library: words -> the patch whose sound comes closest to the real notes of
+the instruments the words describe.
+
+A checkpoint may carry a library (``library.npz``, built by ``training.library``): a set
+of candidate patches (key tables: one per training instrument, from its fitted labels)
+and, precomputed, the log-mel distance of each candidate's renders to each training
+instrument's notes (``distance [n_candidates, n_instruments]``: real recordings and
+SoundFont renders, each rendered at the note's pitch and velocity), beside every
+instrument's captions embedded by the checkpoint's text encoder.
+
+Choosing, once per prompt (well under a millisecond after the embedding):
+
+1. each instrument's similarity to the prompt is that of its nearest caption (cosine);
+2. the ``top_k`` most similar instruments are the ones the words describe; within the
+   real ones and within the rendered ones, weights fall off as ``exp((s - s_max) / tau)``;
+   the real recordings together get ``real_share * exp((s_real_max - s_max) / tau)`` of
+   the weight (real notes are the target of the sound wherever the words reach one), the
+   renders the rest;
+3. each candidate's score is its weighted mean distance to those instruments' notes,
+   minus ``contrast`` times its mean distance to every real instrument's notes (a sound
+   close to everything, a bland average, gains nothing);
+4. the lowest score wins.
+
+Nothing here renders audio or imports torch: a choice is a few small matrix products.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+
+from engine import TIMBRE_NAMES, KeyTable
+
+__all__ = ["LIBRARY_FILE", "LibraryParams", "SoundLibrary"]
+
+LIBRARY_FILE = "library.npz"
+
+
+@dataclass(frozen=True)
+class LibraryParams:
+    """How a prompt's weights over instruments are made (see the module's docstring)."""
+
+    tau: float = 0.05
+    top_k: int = 24
+    real_share: float = 0.7
+    contrast: float = 0.3
+
+    def to_dict(self) -> dict:
+        return {"tau": self.tau, "top_k": self.top_k, "real_share": self.real_share,
+                "contrast": self.contrast}
+
+
+class SoundLibrary:
+    """Candidate patches, their precomputed distances to the training instruments' notes,
+    and the instruments' caption embeddings.
+
+    Args:
+        keys: ``[n_candidates, n_anchors]`` key anchors, padded with -1.
+        values: ``[n_candidates, n_anchors, n_timbre]`` learning-space timbre per anchor
+            (``TIMBRE_NAMES`` order; padding rows ignored).
+        names: ``[n_candidates]`` what each candidate is (its instrument id).
+        distance: ``[n_candidates, n_instruments]`` mean log-mel L1 of the candidate's
+            renders to the instrument's notes.
+        instruments: ``[n_instruments]`` ids; ``real``: ``[n_instruments]`` bool (real
+            recordings, not renders); ``family``: ``[n_instruments]``.
+        captions: ``[n_captions, dim]`` unit caption embeddings; ``caption_instrument``:
+            ``[n_captions]`` the instrument each row describes (rows sorted by it).
+        params: :class:`LibraryParams`.
+    """
+
+    def __init__(
+        self,
+        keys: np.ndarray,
+        values: np.ndarray,
+        names: np.ndarray,
+        distance: np.ndarray,
+        instruments: np.ndarray,
+        real: np.ndarray,
+        family: np.ndarray,
+        captions: np.ndarray,
+        caption_instrument: np.ndarray,
+        caption_text: np.ndarray | None = None,
+        params: LibraryParams | None = None,
+    ) -> None:
+        self.keys = np.asarray(keys, dtype=np.int16)
+        self.values = np.asarray(values, dtype=np.float32)
+        self.names = np.asarray(names).astype(str)
+        self.distance = np.asarray(distance, dtype=np.float32)
+        self.instruments = np.asarray(instruments).astype(str)
+        self.real = np.asarray(real, dtype=bool)
+        self.family = np.asarray(family).astype(str)
+        self.captions = np.asarray(captions, dtype=np.float32)
+        self.caption_instrument = np.asarray(caption_instrument, dtype=np.int32)
+        self.caption_text = None if caption_text is None else np.asarray(caption_text).astype(str)
+        self.params = params or LibraryParams()
+        n_c, n_i = self.distance.shape
+        if self.keys.shape[0] != n_c or self.values.shape[:2] != self.keys.shape:
+            raise ValueError("library: keys, values and distance disagree on the candidates")
+        if self.values.shape[2] != len(TIMBRE_NAMES):
+            raise ValueError(f"library: values must hold {len(TIMBRE_NAMES)} timbre values")
+        if not (self.real.shape == self.family.shape == self.instruments.shape == (n_i,)):
+            raise ValueError("library: instruments, real and family disagree with distance")
+        if np.any(np.diff(self.caption_instrument) < 0):
+            raise ValueError("library: caption rows must be sorted by instrument")
+        if set(np.unique(self.caption_instrument).tolist()) != set(range(n_i)):
+            raise ValueError("library: every instrument needs at least one caption")
+        # Where each instrument's caption rows start (for a segment max).
+        self._starts = np.searchsorted(self.caption_instrument, np.arange(n_i))
+        self._background = self.distance[:, self.real].mean(axis=1) if self.real.any() else 0.0
+        self._tables: dict[int, KeyTable] = {}
+
+    # -- choosing ------------------------------------------------------------------------
+
+    def similarity(self, emb: np.ndarray) -> np.ndarray:
+        """Each instrument's similarity to a unit embedding ``[dim]``: its nearest caption's."""
+        s = self.captions @ np.asarray(emb, dtype=np.float32)
+        return np.maximum.reduceat(s, self._starts)
+
+    def weights(self, emb: np.ndarray, params: LibraryParams | None = None) -> np.ndarray:
+        """The weight of each instrument's notes as the target for ``emb`` (sums to 1)."""
+        p = params or self.params
+        s = self.similarity(emb).astype(np.float64)
+        top = np.argsort(-s, kind="stable")[: max(1, p.top_k)]
+        w = np.zeros_like(s)
+        s_max = s[top].max()
+        groups = []
+        for mask in (self.real[top], ~self.real[top]):
+            idx = top[mask]
+            if idx.size:
+                g = np.exp((s[idx] - s[idx].max()) / p.tau)
+                groups.append((idx, g / g.sum(), s[idx].max()))
+            else:
+                groups.append((idx, None, None))
+        (ri, rw, rmax), (si, sw, _) = groups
+        share = 0.0 if rw is None else p.real_share * float(np.exp((rmax - s_max) / p.tau))
+        if sw is None:
+            share = 1.0
+        if rw is not None:
+            w[ri] += share * rw
+        if sw is not None:
+            w[si] += (1.0 - share) * sw
+        return w / w.sum()
+
+    def scores(self, emb: np.ndarray, params: LibraryParams | None = None) -> np.ndarray:
+        """Each candidate's score for ``emb`` (lower is better), ``[n_candidates]``."""
+        p = params or self.params
+        return self.distance @ self.weights(emb, p).astype(np.float32) - p.contrast * self._background
+
+    def choose(self, emb: np.ndarray, n: int = 1, params: LibraryParams | None = None) -> np.ndarray:
+        """The ``n`` best candidates' indices for a unit embedding ``[dim]``, best first."""
+        sc = self.scores(emb, params)
+        n = min(int(n), sc.shape[0])
+        best = np.argpartition(sc, n - 1)[:n] if n < sc.shape[0] else np.arange(sc.shape[0])
+        return best[np.argsort(sc[best], kind="stable")]
+
+    def table(self, index: int) -> KeyTable:
+        """Candidate ``index``'s key table (built once, then shared: tables are immutable)."""
+        t = self._tables.get(int(index))
+        if t is None:
+            keep = self.keys[index] >= 0
+            keys = self.keys[index][keep].astype(int).tolist()
+            t = KeyTable.from_learning_values(keys, [100], self.values[index][keep][:, None, :])
+            self._tables[int(index)] = t
+        return t
+
+    def __len__(self) -> int:
+        return int(self.distance.shape[0])
+
+    # -- files ---------------------------------------------------------------------------
+
+    def save(self, path: str | Path) -> Path:
+        """Write ``path`` (a folder: its ``library.npz``; or a file name)."""
+        path = Path(path)
+        if path.is_dir():
+            path = path / LIBRARY_FILE
+        arrays = dict(
+            keys=self.keys,
+            values=self.values,
+            names=self.names,
+            distance=self.distance.astype(np.float16),
+            instruments=self.instruments,
+            real=self.real,
+            family=self.family,
+            captions=self.captions.astype(np.float16),
+            caption_instrument=self.caption_instrument,
+            params=np.array([self.params.tau, self.params.top_k, self.params.real_share,
+                             self.params.contrast], dtype=np.float64),
+        )
+        if self.caption_text is not None:
+            arrays["caption_text"] = self.caption_text
+        tmp = path.with_name(path.name + ".part.npz")
+        np.savez_compressed(tmp, **arrays)
+        tmp.replace(path)
+        return path
+
+    @classmethod
+    def load(cls, path: str | Path) -> SoundLibrary:
+        """Read a library written by :meth:`save` (a folder or the file)."""
+        path = Path(path)
+        if path.is_dir():
+            path = path / LIBRARY_FILE
+        with np.load(path, allow_pickle=False) as z:
+            tau, top_k, real_share, contrast = z["params"].tolist()
+            return cls(
+                z["keys"], z["values"], z["names"], z["distance"].astype(np.float32),
+                z["instruments"], z["real"], z["family"], z["captions"].astype(np.float32),
+                z["caption_instrument"],
+                z["caption_text"] if "caption_text" in z.files else None,
+                LibraryParams(float(tau), int(top_k), float(real_share), float(contrast)),
+            )

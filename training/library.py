@@ -1,0 +1,277 @@
+"""Build a checkpoint's sound library (:class:`model.library.SoundLibrary`).
+
+From a dataset's manifest (fitted labels of real NSynth notes and of SoundFont renders):
+
+- one **candidate** patch per training instrument: a key table anchored where its
+  labelled notes lie (:func:`instrument_table`);
+- the **targets** of the sound: per instrument, real recordings (NSynth: every note of the
+  instrument at the slot pitches, not only the labelled ones, at most ``per_instrument``)
+  or the SoundFont renders;
+- the **distance** of every candidate to every instrument: the candidate is rendered by
+  the engine at each target note's pitch and velocity (3 s held, 1 s release, 16 kHz) and
+  compared with the note by :func:`mel_l1` (the log-mel L1 distance of evaluation), then
+  averaged over the instrument's notes;
+- every instrument's captions, embedded by the encoder the flow was trained with.
+
+Instruments named in ``exclude`` (the evaluation's) take no part in any of it.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import random
+from collections import defaultdict
+from collections.abc import Sequence
+from pathlib import Path
+
+import numpy as np
+
+from engine import TIMBRE_NAMES, KeyTable, render_notes, snap_ratio
+from training.manifest import manifest_thetas, read_manifest
+from training.notes import load_audio
+from training.spectral import log_mel
+
+__all__ = [
+    "SLOT_PITCHES",
+    "build_library",
+    "instrument_table",
+    "mel_features",
+    "mel_l1",
+    "nsynth_targets",
+]
+
+#: Pitches real target notes are taken at (every 6 semitones, C2..C6): candidates are
+#: rendered at these pitches x the notes' velocities, once each.
+SLOT_PITCHES: tuple[int, ...] = tuple(range(36, 85, 6))
+_RATIO = TIMBRE_NAMES.index("mod_ratio")
+
+
+def mel_features(audio: np.ndarray) -> np.ndarray:
+    """Log-mel features of ``audio [batch, n_samples]`` (RMS-normalised, 64 mels, 16
+    time slices; :func:`training.spectral.log_mel`), ``[batch, 1024]`` float32."""
+    return log_mel(np.atleast_2d(audio)).astype(np.float32)
+
+
+def mel_l1(a: np.ndarray, b: np.ndarray) -> np.ndarray:
+    """The log-mel L1 distance between feature rows (mean absolute difference), broadcast."""
+    return np.abs(np.asarray(a, np.float32) - np.asarray(b, np.float32)).mean(axis=-1)
+
+
+def _timbre_cols() -> list[int]:
+    from engine import PARAM_NAMES
+
+    return [PARAM_NAMES.index(n) for n in TIMBRE_NAMES]
+
+
+def instrument_table(records: Sequence[dict], spacing: int = 12) -> KeyTable:
+    """A key table from one instrument's labelled notes.
+
+    Anchors every ``spacing`` semitones where notes lie: each anchor takes the median, in
+    the schema's learning space, of the labels within half a spacing of it. The modulator
+    ratio is one for the whole table (the median label's, snapped to the grid), as a
+    ratio between two grid values beats against the carrier.
+    """
+    th = manifest_thetas(list(records))[:, _timbre_cols()]
+    learn = to_learning_timbre(th)
+    pitches = np.array([r["pitch"] for r in records], dtype=float)
+    lo = int(spacing * np.floor(pitches.min() / spacing))
+    keys, rows = [], []
+    for k in range(lo, int(pitches.max()) + spacing, spacing):
+        near = np.abs(pitches - k) <= spacing / 2
+        if near.any() and 0 <= k <= 127:
+            keys.append(k)
+            rows.append(np.median(learn[near], axis=0))
+    values = np.stack(rows)
+    ratio = float(snap_ratio(np.array([np.median(th[:, _RATIO])]))[0])
+    values[:, _RATIO] = to_learning_timbre(np.full((1, th.shape[1]), ratio))[0, _RATIO]
+    return KeyTable.from_learning_values(keys, [100], values[:, None, :])
+
+
+def to_learning_timbre(timbre: np.ndarray) -> np.ndarray:
+    """Timbre values ``[n, n_timbre]`` (physical) in the schema's learning space."""
+    from engine import TIMBRE_SPACE
+
+    return TIMBRE_SPACE.to_learning(np.asarray(timbre, dtype=np.float64))
+
+
+def nsynth_targets(
+    root: str | os.PathLike,
+    instruments: Sequence[str],
+    per_instrument: int = 24,
+    pitches: Sequence[int] = SLOT_PITCHES,
+    seed: int = 0,
+) -> list[dict]:
+    """Real notes of ``instruments`` in the NSynth folder ``root`` at ``pitches``: at most
+    ``per_instrument`` each (a seeded draw), as dicts (instrument, family, pitch,
+    velocity, audio_path)."""
+    from training.nsynth import _audio_path
+
+    root = Path(root)
+    with open(root / "examples.json") as f:
+        examples = json.load(f)
+    want = set(instruments)
+    keep = set(pitches)
+    by_inst: dict[str, list[dict]] = defaultdict(list)
+    for note_str in sorted(examples):
+        ex = examples[note_str]
+        if ex["instrument_str"] in want and int(ex["pitch"]) in keep:
+            path = _audio_path(root, note_str)
+            if path is not None:
+                by_inst[ex["instrument_str"]].append(
+                    {
+                        "instrument": ex["instrument_str"],
+                        "family": ex["instrument_family_str"],
+                        "pitch": int(ex["pitch"]),
+                        "velocity": int(ex["velocity"]),
+                        "audio_path": str(path),
+                    }
+                )
+    rng = random.Random(seed)
+    out = []
+    for inst in sorted(by_inst):
+        notes = by_inst[inst]
+        if len(notes) > per_instrument:
+            notes = sorted(rng.sample(notes, per_instrument), key=lambda n: (n["pitch"], n["velocity"]))
+        out += notes
+    return out
+
+
+def render_features(
+    tables: Sequence[KeyTable], slots: Sequence[tuple[int, int]], progress: bool = False, batch: int = 64
+) -> np.ndarray:
+    """Log-mel features of every table rendered at every (pitch, velocity) slot,
+    ``[n_tables, n_slots, 1024]`` float16."""
+    out = np.zeros((len(tables), len(slots), 1024), dtype=np.float16)
+    bar = None
+    if progress:
+        from tqdm import tqdm
+
+        bar = tqdm(total=len(tables) * len(slots), desc="render candidates", unit="note")
+    try:
+        for j, (pitch, vel) in enumerate(slots):
+            rows = np.stack([t.lookup(pitch, vel) for t in tables])
+            for i in range(0, len(tables), batch):
+                audio = render_notes(rows[i : i + batch], pitch, vel)
+                out[i : i + batch, j] = mel_features(audio)
+                if bar:
+                    bar.update(min(batch, len(tables) - i))
+    finally:
+        if bar:
+            bar.close()
+    return out
+
+
+def _distances(cand: np.ndarray, slot_of: np.ndarray, inst_of: np.ndarray, target: np.ndarray,
+               n_inst: int) -> np.ndarray:
+    """Mean log-mel L1 of each candidate to each instrument's target notes."""
+    import torch
+
+    total = np.zeros((cand.shape[0], n_inst), dtype=np.float64)
+    count = np.bincount(inst_of, minlength=n_inst).astype(np.float64)
+    for s in np.unique(slot_of):
+        rows = np.flatnonzero(slot_of == s)
+        a = torch.from_numpy(cand[:, s].astype(np.float32))
+        b = torch.from_numpy(target[rows].astype(np.float32))
+        d = (torch.cdist(a, b, p=1) / a.shape[1]).numpy()  # [C, len(rows)]
+        np.add.at(total.T, inst_of[rows], d.T)
+    return (total / np.maximum(count, 1)).astype(np.float32)
+
+
+def build_library(
+    manifest: str | os.PathLike,
+    encoder,
+    nsynth_root: str | os.PathLike | None = None,
+    exclude: Sequence[str] = (),
+    per_instrument: int = 24,
+    params=None,
+    progress: bool = True,
+    seed: int = 0,
+):
+    """The :class:`model.library.SoundLibrary` of a dataset (see the module's docstring).
+
+    ``encoder``: a :class:`model.TextEncoder` (the checkpoint's). ``nsynth_root``: where
+    the dataset's NSynth notes came from (their targets are every note at the slot
+    pitches); without it, an NSynth instrument's targets are its labelled notes.
+    """
+    from model.library import LibraryParams, SoundLibrary
+    from training.manifest import cached_embeddings
+
+    manifest = Path(manifest)
+    records = [r for r in read_manifest(manifest) if r["instrument"] not in set(exclude)]
+    by_inst: dict[str, list[dict]] = defaultdict(list)
+    for r in records:
+        by_inst[r["instrument"]].append(r)
+    instruments = sorted(by_inst)
+    index = {k: i for i, k in enumerate(instruments)}
+    real = np.array([by_inst[k][0]["dataset"] == "nsynth" for k in instruments])
+    family = np.array([by_inst[k][0]["family"] for k in instruments])
+
+    # Candidates: one table per instrument.
+    tables = [instrument_table(by_inst[k]) for k in instruments]
+
+    # Targets.
+    targets: list[dict] = []
+    real_insts = [k for k, r in zip(instruments, real) if r]
+    if nsynth_root is not None and real_insts:
+        targets += nsynth_targets(nsynth_root, real_insts, per_instrument, seed=seed)
+    covered = {t["instrument"] for t in targets}
+    for k in instruments:
+        if k not in covered:
+            recs = by_inst[k][:per_instrument]
+            targets += [
+                {"instrument": k, "pitch": r["pitch"], "velocity": r["velocity"],
+                 "audio_path": r["audio_path"]}
+                for r in recs
+            ]
+    slots = sorted({(t["pitch"], t["velocity"]) for t in targets})
+    slot_index = {s: j for j, s in enumerate(slots)}
+    it = targets
+    if progress:
+        from tqdm import tqdm
+
+        it = tqdm(targets, desc="read targets", unit="note")
+    feats = np.zeros((len(targets), 1024), dtype=np.float32)
+    chunk: list[int] = []
+
+    def flush() -> None:
+        if chunk:
+            feats[chunk] = mel_features(np.stack([load_audio(targets[i]["audio_path"]) for i in chunk]))
+            chunk.clear()
+
+    for i, _ in enumerate(it):
+        chunk.append(i)
+        if len(chunk) == 64:
+            flush()
+    flush()
+    slot_of = np.array([slot_index[(t["pitch"], t["velocity"])] for t in targets])
+    inst_of = np.array([index[t["instrument"]] for t in targets])
+
+    cand = render_features(tables, slots, progress=progress)
+    distance = _distances(cand, slot_of, inst_of, feats, len(instruments))
+
+    # Captions.
+    caps_of = {k: sorted({c for r in by_inst[k] for c in r["captions"]}) for k in instruments}
+    texts = sorted({c for cs in caps_of.values() for c in cs})
+    emb = cached_embeddings(texts, encoder, manifest.parent / f"embeddings-{encoder.name}.npz")
+    row_of = {t: i for i, t in enumerate(texts)}
+    cap_rows, cap_inst = [], []
+    for i, k in enumerate(instruments):
+        for c in caps_of[k]:
+            cap_rows.append(row_of[c])
+            cap_inst.append(i)
+    captions = emb[np.array(cap_rows)]
+    captions = captions / np.maximum(np.linalg.norm(captions, axis=1, keepdims=True), 1e-12)
+
+    keys_n = max(len(t.keys) for t in tables)
+    keys = -np.ones((len(tables), keys_n), dtype=np.int16)
+    values = np.zeros((len(tables), keys_n, len(TIMBRE_NAMES)), dtype=np.float32)
+    for i, t in enumerate(tables):
+        keys[i, : len(t.keys)] = t.keys
+        values[i, : len(t.keys)] = t.learning_values()[:, 0, :]
+    return SoundLibrary(
+        keys, values, np.array(instruments), distance, np.array(instruments), real, family,
+        captions, np.array(cap_inst), np.array([texts[r] for r in cap_rows]),
+        params or LibraryParams(),
+    ), {"targets": len(targets), "slots": len(slots), "candidates": len(tables),
+        "instruments": len(instruments), "real_instruments": int(real.sum())}
