@@ -1,94 +1,151 @@
-"""Tune the sound library's choice on validation instruments, never on the evaluation's.
+"""Tune the sound library's choice by leaving each real training instrument out in turn.
 
-    python benchmarks/tune_library.py --model CKPT --data DIR --nsynth NSYNTH \
-        --val bass_synthetic_009,brass_acoustic_006,... [--out runs/tune]
+    python benchmarks/tune_library.py --model CKPT --nsynth NSYNTH \
+        [--taus 0.05,0.1,0.3] [--top-ks 8,24,64] [--real-shares 0.5,0.8,0.95] \
+        [--contrasts 0,0.3,0.6] [--pools 0,8]
 
-Copies the checkpoint to ``--out``, builds its library with the validation instruments
-left out as well as the evaluation's, then judges each setting of the choice (text
-temperature, top-k, real share, contrast) on the validation instruments' real notes
-with :func:`training.evaluate.evaluate`: family accuracy and own distance, canonical
-prompts and paraphrases, key-tracked. Prints one table, best first by the mean of the
-two accuracies. The shipped library is then built with the chosen setting and nothing
-left out but the evaluation instruments (`promptsynth library`).
+The checkpoint's library (``promptsynth library``) never holds the evaluation's
+instruments, so they take no part here. Every real (NSynth) instrument of the library is
+judged in turn as if it were new: it is neither a target nor a candidate
+(:meth:`model.SoundLibrary.without`), the ten canonical prompts "a {family} note" and the
+thirty paraphrases choose their patches, and each of its real notes at the slot pitches
+(at most 24) is judged as ``promptsynth eval`` judges: the family whose patch renders
+nearest in log-mel L1 (accuracy, chance 0.1) and the distance to its own family's patch.
+Renders are made once (every candidate at every note's pitch and velocity) and kept in
+``CKPT/tune-distances.npz``.
+
+Prints one table, best first by the mean of the two accuracies, then a bound: ten
+patches chosen from the same candidates, without words, to classify every other real
+note best (coordinate ascent on their accuracy; it sees the families of the notes),
+judged on the instrument left out.
 """
 
 from __future__ import annotations
 
 import argparse
 import itertools
-import shutil
 import sys
 from pathlib import Path
+
+import numpy as np
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
 
+def _note_distances(lib, nsynth: str, cache: Path):
+    """Per-note log-mel L1 of every candidate to every real instrument's notes at the
+    slot pitches: ``distance [n_candidates, n_notes]``, ``instrument [n_notes]`` (ids)."""
+    if cache.is_file():
+        z = np.load(cache, allow_pickle=False)
+        if list(z["names"]) == list(lib.names):
+            return z["distance"], z["instrument"]
+    import torch
+
+    from training.library import mel_features, nsynth_targets, render_features
+    from training.notes import load_audio
+
+    real = [k for k, r in zip(lib.instruments, lib.real) if r]
+    targets = nsynth_targets(nsynth, real, 24)
+    slots = sorted({(t["pitch"], t["velocity"]) for t in targets})
+    feats = mel_features(np.stack([load_audio(t["audio_path"]) for t in targets]))
+    cand = render_features([lib.table(i) for i in range(len(lib))], slots, progress=True)
+    dist = np.zeros((len(lib), len(targets)), np.float32)
+    for j, s in enumerate(slots):
+        rows = [k for k, t in enumerate(targets) if (t["pitch"], t["velocity"]) == s]
+        a = torch.from_numpy(cand[:, j].astype(np.float32))
+        dist[:, rows] = (torch.cdist(a, torch.from_numpy(feats[rows]), p=1) / a.shape[1]).numpy()
+    inst = np.array([t["instrument"] for t in targets])
+    np.savez(cache, distance=dist, instrument=inst, names=lib.names)
+    return dist, inst
+
+
 def main() -> int:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--model", required=True)
-    ap.add_argument("--data", required=True)
     ap.add_argument("--nsynth", required=True)
-    ap.add_argument("--val", required=True, help="validation instruments, comma-separated")
-    ap.add_argument("--out", default="runs/tune-library")
-    ap.add_argument("--taus", default="0.02,0.05,0.1")
-    ap.add_argument("--top-ks", default="8,24")
-    ap.add_argument("--real-shares", default="0.5,0.7,0.9")
+    ap.add_argument("--taus", default="0.05,0.1,0.3")
+    ap.add_argument("--top-ks", default="8,24,64")
+    ap.add_argument("--real-shares", default="0.5,0.8,0.95")
     ap.add_argument("--contrasts", default="0,0.3,0.6")
+    ap.add_argument("--pools", default="0")
     args = ap.parse_args()
 
-    from model import LibraryParams, Predictor, get_encoder, load_checkpoint
-    from training.evaluate import evaluate
-    from training.library import build_library
+    from model import LibraryParams, Predictor
+    from training.captions import PARAPHRASES, family_prompt
 
-    val = [v for v in args.val.split(",") if v]
-    out = Path(args.out)
-    if out.exists():
-        shutil.rmtree(out)
-    shutil.copytree(args.model, out, ignore=shutil.ignore_patterns("library.npz", "eval.*"))
-    ckpt = load_checkpoint(out)
-    held = list((ckpt.meta.get("data") or {}).get("eval_instruments") or [])
-    library, summary = build_library(
-        Path(args.data) / "manifest.jsonl", get_encoder(ckpt.encoder_name), nsynth_root=args.nsynth,
-        exclude=held + val,
-    )
-    library.save(out)
-    print(f"library without the validation instruments: {summary}", flush=True)
-
-    pred = Predictor.load(out, warm=False)
+    pred = Predictor.load(args.model, warm=False)
     lib = pred.library
+    if lib is None:
+        print(f"{args.model} has no sound library: run promptsynth library first", file=sys.stderr)
+        return 2
+    dist, note_inst = _note_distances(lib, args.nsynth, Path(args.model) / "tune-distances.npz")
+    families = sorted(PARAPHRASES)
+    prompt_sets = [("canonical", [family_prompt(f) for f in families])]
+    prompt_sets += [("paraphrases", [PARAPHRASES[f][k] for f in families]) for k in range(3)]
+    emb = {q: pred.embed([q])[0] for _, qs in prompt_sets for q in qs}
+    cand_of = {n: i for i, n in enumerate(lib.names)}
+    judged = [k for k, r, f in zip(lib.instruments, lib.real, lib.family) if r and f in families]
+    fam_of = dict(zip(lib.instruments, lib.family))
+    subs = {k: lib.without([k]) for k in judged}
 
-    def chooser(params):
-        def fn(prompt):
-            emb = pred.embed([prompt])[0]
-            return lib.table(int(lib.choose(emb, 1, params)[0]))
-
-        return fn
+    def judge(choose) -> dict[str, tuple[float, float]]:
+        hits: dict[str, list] = {"canonical": [], "paraphrases": []}
+        own: dict[str, list] = {"canonical": [], "paraphrases": []}
+        for k in judged:
+            notes = np.flatnonzero(note_inst == k)
+            fam = families.index(fam_of[k])
+            for kind, qs in prompt_sets:
+                rows = [cand_of[n] for n in choose(k, qs)]
+                d = dist[rows][:, notes]
+                hits[kind] += list(d.argmin(axis=0) == fam)
+                own[kind] += list(d[fam])
+        return {kind: (float(np.mean(hits[kind])), float(np.mean(own[kind]))) for kind in hits}
 
     grid = list(itertools.product(
         [float(x) for x in args.taus.split(",")],
         [int(x) for x in args.top_ks.split(",")],
         [float(x) for x in args.real_shares.split(",")],
         [float(x) for x in args.contrasts.split(",")],
+        [int(x) for x in args.pools.split(",")],
     ))
-    predictors = {f"{t}/{k}/{r}/{c}": chooser(LibraryParams(t, k, r, c)) for t, k, r, c in grid}
-    report = evaluate(out, Path(args.data) / "manifest.jsonl", eval_instruments=val, predictors=predictors)
-    rows = {}
-    for r in report["rows"]:
-        if r["key_tracked"] and r["prompts"] in ("canonical", "paraphrases"):
-            rows.setdefault(r["patches"], {})[r["prompts"]] = r
-    ceiling = report["ceiling_own_distance"]
-    print(f"\n{report['notes']} notes of {len(val)} validation instruments; ceiling own distance {ceiling}")
-    print(f"{'tau/top_k/real_share/contrast':<32}{'acc canon':>10}{'acc para':>10}{'own canon':>10}{'own para':>10}{'spread':>8}")
-    order = sorted(rows, key=lambda k: -(rows[k]["canonical"]["accuracy"] + rows[k]["paraphrases"]["accuracy"]))
-    for k in order:
-        c, p = rows[k]["canonical"], rows[k]["paraphrases"]
-        print(f"{k:<32}{c['accuracy']:>10.3f}{p['accuracy']:>10.3f}{c['own_distance']:>10.3f}"
-              f"{p['own_distance']:>10.3f}{report['spread'][k]['median']:>8.3f}")
-    for r in report["rows"]:
-        if r["prompts"] == "-":
-            print(f"{r['patches']:<60}{r['accuracy']:>8.3f}{r['own_distance']:>8.3f}")
-    print(f"real spread {report['real_spread']}")
+    results = []
+    for t, k, r, c, pool in grid:
+        params = LibraryParams(t, k, r, c, pool)
+
+        def choose(left_out, prompts, params=params):
+            sub = subs[left_out]
+            return [sub.names[int(sub.choose(emb[q], 1, params)[0])] for q in prompts]
+
+        results.append((f"{t}/{k}/{r}/{c}/{pool}", judge(choose)))
+    n_notes = int(np.isin(note_inst, judged).sum())
+    print(f"\n{n_notes} real notes of {len(judged)} instruments, each left out in turn")
+    print(f"{'tau/top_k/real_share/contrast/pool':<36}{'acc canon':>10}{'acc para':>10}{'own canon':>10}{'own para':>10}")
+    for name, res in sorted(results, key=lambda x: -(x[1]["canonical"][0] + x[1]["paraphrases"][0])):
+        (ac, oc), (ap_, op) = res["canonical"], res["paraphrases"]
+        print(f"{name:<36}{ac:>10.3f}{ap_:>10.3f}{oc:>10.3f}{op:>10.3f}")
+
+    # The bound: ten patches fitted to classify every other real note (no words).
+    note_fam = np.array([fam_of.get(i, "") for i in note_inst])
+    hits = []
+    for k in judged:
+        train = np.flatnonzero((note_inst != k) & np.isin(note_fam, families))
+        ok = ~np.isin(lib.names, [k])
+        d_tr = dist[:, train]
+        chosen = []
+        for f in families:
+            mine = note_fam[train] == f  # none where the instrument left out was its family's only one
+            sc = d_tr[:, mine].mean(axis=1) if mine.any() else d_tr.mean(axis=1)
+            chosen.append(int(np.argmin(np.where(ok, sc, np.inf))))
+        for _ in range(3):
+            for g, f in enumerate(families):
+                rival = dist[[c for h, c in enumerate(chosen) if h != g]][:, train].min(axis=0)
+                mine = note_fam[train] == f
+                won = ((d_tr < rival) & mine).sum(axis=1) + ((d_tr >= rival) & ~mine).sum(axis=1)
+                chosen[g] = int(np.argmax(np.where(ok, won, -1)))
+        notes = np.flatnonzero(note_inst == k)
+        hits += list(dist[chosen][:, notes].argmin(axis=0) == families.index(fam_of[k]))
+    print(f"bound: ten patches fitted to classify every other real note: accuracy {np.mean(hits):.3f}")
     return 0
 
 

@@ -19,7 +19,8 @@ Choosing, once per prompt (well under a millisecond after the embedding):
 3. each candidate's score is its weighted mean distance to those instruments' notes,
    minus ``contrast`` times its mean distance to every real instrument's notes (a sound
    close to everything, a bland average, gains nothing);
-4. the lowest score wins.
+4. the lowest score wins, among the tables of the ``pool`` instruments most like the
+   words (a sound near many sounds at once would otherwise win unrelated prompts).
 
 Nothing here renders audio or imports torch: a choice is a few small matrix products.
 """
@@ -42,14 +43,21 @@ LIBRARY_FILE = "library.npz"
 class LibraryParams:
     """How a prompt's weights over instruments are made (see the module's docstring)."""
 
-    tau: float = 0.05
-    top_k: int = 24
-    real_share: float = 0.7
-    contrast: float = 0.3
+    # Chosen by benchmarks/tune_library.py: each real training instrument left out in
+    # turn (docs/training.md, "Sound library").
+    tau: float = 0.3
+    top_k: int = 8
+    real_share: float = 0.95
+    contrast: float = 0.0
+    #: Choose only among the tables of the ``pool`` instruments most like the words
+    #: (0: among every candidate; 1: the most similar instrument's own table). A candidate near many sounds at once (a bland
+    #: sustained tone) otherwise wins prompts as different as "a violin section" and
+    #: "a bagpipe".
+    pool: int = 8
 
     def to_dict(self) -> dict:
         return {"tau": self.tau, "top_k": self.top_k, "real_share": self.real_share,
-                "contrast": self.contrast}
+                "contrast": self.contrast, "pool": self.pool}
 
 
 class SoundLibrary:
@@ -109,6 +117,9 @@ class SoundLibrary:
         # Where each instrument's caption rows start (for a segment max).
         self._starts = np.searchsorted(self.caption_instrument, np.arange(n_i))
         self._background = self.distance[:, self.real].mean(axis=1) if self.real.any() else 0.0
+        # The instrument each candidate is the table of (-1: none).
+        where = {k: i for i, k in enumerate(self.instruments)}
+        self._cand_inst = np.array([where.get(n, -1) for n in self.names], dtype=np.int64)
         self._tables: dict[int, KeyTable] = {}
 
     # -- choosing ------------------------------------------------------------------------
@@ -146,7 +157,13 @@ class SoundLibrary:
     def scores(self, emb: np.ndarray, params: LibraryParams | None = None) -> np.ndarray:
         """Each candidate's score for ``emb`` (lower is better), ``[n_candidates]``."""
         p = params or self.params
-        return self.distance @ self.weights(emb, p).astype(np.float32) - p.contrast * self._background
+        sc = self.distance @ self.weights(emb, p).astype(np.float32) - p.contrast * self._background
+        if p.pool > 0:
+            s = self.similarity(emb)
+            near = np.zeros(len(s) + 1, dtype=bool)  # the last slot: candidates of no instrument
+            near[np.argsort(-s, kind="stable")[: p.pool]] = True
+            sc = np.where(near[self._cand_inst], sc, np.inf).astype(np.float32)
+        return sc
 
     def choose(self, emb: np.ndarray, n: int = 1, params: LibraryParams | None = None) -> np.ndarray:
         """The ``n`` best candidates' indices for a unit embedding ``[dim]``, best first."""
@@ -168,6 +185,23 @@ class SoundLibrary:
     def __len__(self) -> int:
         return int(self.distance.shape[0])
 
+    def without(self, instruments) -> SoundLibrary:
+        """This library with ``instruments`` (ids) gone: not a target, not a candidate,
+        their captions dropped (to judge the choice on an instrument it has never seen)."""
+        gone = set(np.atleast_1d(np.asarray(instruments)).astype(str).tolist())
+        keep_i = ~np.isin(self.instruments, list(gone))
+        keep_c = ~np.isin(self.names, list(gone))
+        new_index = np.cumsum(keep_i) - 1
+        keep_cap = keep_i[self.caption_instrument]
+        return SoundLibrary(
+            self.keys[keep_c], self.values[keep_c], self.names[keep_c],
+            self.distance[keep_c][:, keep_i], self.instruments[keep_i], self.real[keep_i],
+            self.family[keep_i], self.captions[keep_cap],
+            new_index[self.caption_instrument[keep_cap]],
+            None if self.caption_text is None else self.caption_text[keep_cap],
+            self.params,
+        )
+
     # -- files ---------------------------------------------------------------------------
 
     def save(self, path: str | Path) -> Path:
@@ -186,7 +220,7 @@ class SoundLibrary:
             captions=self.captions.astype(np.float16),
             caption_instrument=self.caption_instrument,
             params=np.array([self.params.tau, self.params.top_k, self.params.real_share,
-                             self.params.contrast], dtype=np.float64),
+                             self.params.contrast, self.params.pool], dtype=np.float64),
         )
         if self.caption_text is not None:
             arrays["caption_text"] = self.caption_text
@@ -202,11 +236,11 @@ class SoundLibrary:
         if path.is_dir():
             path = path / LIBRARY_FILE
         with np.load(path, allow_pickle=False) as z:
-            tau, top_k, real_share, contrast = z["params"].tolist()
+            tau, top_k, real_share, contrast, pool = (z["params"].tolist() + [0.0])[:5]
             return cls(
                 z["keys"], z["values"], z["names"], z["distance"].astype(np.float32),
                 z["instruments"], z["real"], z["family"], z["captions"].astype(np.float32),
                 z["caption_instrument"],
                 z["caption_text"] if "caption_text" in z.files else None,
-                LibraryParams(float(tau), int(top_k), float(real_share), float(contrast)),
+                LibraryParams(float(tau), int(top_k), float(real_share), float(contrast), int(pool)),
             )

@@ -8,37 +8,18 @@ where the right answer is known: each instrument's own table renders its notes e
 
 from __future__ import annotations
 
-import hashlib
-
 import numpy as np
 import pytest
 import soundfile as sf
 
 from engine import TIMBRE_NAMES, TIMBRE_SPACE, KeyTable, render_notes
-from model import LibraryParams, Predictor, SoundLibrary, TextEncoder, register_encoder
+from model import LibraryParams, Predictor, SoundLibrary
+from tests.training.test_train import _HashEncoder  # registers "test-hash"
 from training.evaluate import DIVERSE_PROMPTS, evaluate, report_markdown
 from training.extract import full_theta
 from training.library import build_library, instrument_table, mel_features, mel_l1
 from training.manifest import write_manifest
 from training.train import TrainConfig, train
-
-
-class _HashEncoder(TextEncoder):
-    """Deterministic 16-d embeddings from a hash: no model download, instant."""
-
-    name = "test-hash-lib"
-    dim = 16
-    source = "sha256"
-
-    def _encode(self, texts):
-        out = []
-        for t in texts:
-            h = hashlib.sha256(t.encode()).digest()
-            out.append(np.frombuffer(h[:16], dtype=np.uint8).astype(np.float32) - 128.0)
-        return np.stack(out)
-
-
-register_encoder("test-hash-lib", lambda **_: _HashEncoder())
 
 # (instrument, family, dataset, own caption, attack, decay, sustain, release, ratio, index)
 INSTRUMENTS = [
@@ -160,7 +141,7 @@ def checkpoint(world, tmp_path_factory):
     world's library (built without organ_a)."""
     data, _, _ = world
     out = tmp_path_factory.mktemp("ckpt") / "ckpt"
-    cfg = TrainConfig(encoder="test-hash-lib", epochs=2, batch_size=8, hidden=16, n_layers=2,
+    cfg = TrainConfig(encoder="test-hash", epochs=2, batch_size=8, hidden=16, n_layers=2,
                       eval_instruments=("organ_a",))
     train(data / "manifest.jsonl", out, cfg, progress=False)
     lib, _ = build_library(data / "manifest.jsonl", _HashEncoder(), exclude=["organ_a"],
@@ -234,3 +215,32 @@ def test_mel_l1_is_zero_only_for_the_same_sound():
     two = KeyTable.flat({"mod_ratio": 2.0, "mod_index": 2.0}).lookup(60, 100)
     a, b = (mel_features(render_notes(t[None], 60, 100)) for t in (one, two))
     assert mel_l1(a, a)[0] == 0.0 and mel_l1(a, b)[0] > 0.1
+
+
+def test_a_library_without_an_instrument_never_chooses_or_targets_it(world):
+    _, lib, _ = world
+    enc = _HashEncoder()
+    emb = enc.encode(["a wheeple"])[0]
+    emb = emb / np.linalg.norm(emb)
+    assert lib.names[lib.choose(emb)[0]] == "flute_a"
+    sub = lib.without(["flute_a"])
+    assert len(sub) == 5 and "flute_a" not in set(sub.names) and "flute_a" not in set(sub.instruments)
+    assert sub.distance.shape == (5, 5) and "a wheeple" not in set(sub.caption_text)
+    assert sub.names[sub.choose(emb)[0]] != "flute_a"
+    assert len(lib) == 6  # the library itself is unchanged
+
+
+def test_the_pool_keeps_the_choice_among_the_instruments_the_words_name(world):
+    _, lib, _ = world
+    enc = _HashEncoder()
+    emb = enc.encode(["a shared sound"])[0]  # every instrument's caption: all alike
+    emb = emb / np.linalg.norm(emb)
+    everyone = lib.choose(emb, 6, LibraryParams(top_k=6, contrast=0.0, pool=0))
+    assert len(set(everyone.tolist())) == 6
+    own = enc.encode(["a zorblax"])[0]
+    own = own / np.linalg.norm(own)
+    # pool 1: the table of the instrument the words name, whatever sounds nearer.
+    params = LibraryParams(top_k=6, contrast=0.0, pool=1)
+    assert lib.names[lib.choose(own, 1, params)[0]] == "guitar_a"
+    scores = lib.scores(own, params)
+    assert np.isfinite(scores).sum() == 1
