@@ -44,7 +44,16 @@ from training.manifest import manifest_thetas, read_manifest
 from training.notes import load_audio
 from training.nsynth import NSYNTH_FAMILIES
 
-__all__ = ["DIVERSE_PROMPTS", "evaluate", "report_markdown", "write_report"]
+__all__ = ["DIVERSE_PROMPTS", "EVAL_INSTRUMENTS", "evaluate", "report_markdown", "write_report"]
+
+#: The shipped model's evaluation instruments: one of each NSynth family in
+#: ``../shared/data/nsynth-test``, never trained on, validated on or in its library
+#: (``promptsynth train --eval-instruments default``).
+EVAL_INSTRUMENTS: tuple[str, ...] = (
+    "bass_electronic_018", "brass_acoustic_015", "flute_synthetic_000", "guitar_acoustic_015",
+    "keyboard_electronic_002", "mallet_acoustic_047", "organ_electronic_113",
+    "reed_acoustic_023", "string_acoustic_012", "vocal_acoustic_000",
+)
 
 #: Prompts of many kinds of instrument (the spread of the patches they give).
 DIVERSE_PROMPTS: tuple[str, ...] = (

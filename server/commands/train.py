@@ -12,11 +12,12 @@ from pathlib import Path
 __all__ = ["register"]
 
 _REPRODUCE = (
-    "promptsynth dataset build --nsynth ../shared/data/nsynth-test --per-instrument 16 --gm "
-    "--out runs/default-data && promptsynth dataset refit --data runs/default-data "
-    "--out runs/v2-data && promptsynth train --data runs/v2-data "
-    "--out model/checkpoints/default --max-minutes 10 --nll-weight 0.05 --threads 1 && "
-    "promptsynth eval --model model/checkpoints/default --data runs/v2-data"
+    "promptsynth dataset build --nsynth ../shared/data/nsynth-test --per-instrument 20 "
+    "--soundfonts all --out runs/v3-data && promptsynth train --data runs/v3-data "
+    "--out model/checkpoints/default --max-minutes 10 --nll-weight 0.05 --threads 2 "
+    "--eval-instruments default && promptsynth library --model model/checkpoints/default "
+    "--data runs/v3-data --nsynth ../shared/data/nsynth-test && "
+    "promptsynth eval --model model/checkpoints/default --data runs/v3-data"
 )
 
 
@@ -33,6 +34,27 @@ def _str_list(text: str) -> list[str]:
     return [t.strip() for t in text.split(",") if t.strip()]
 
 
+def _notes_args(parser: argparse.ArgumentParser, prefix: str, what: str, pitches: list[int]) -> None:
+    """``--{prefix}-pitches`` and ``--{prefix}-velocities``: the notes to render."""
+    for kind, metavar, default in (("pitches", "P,P", pitches), ("velocities", "V,V", [100])):
+        parser.add_argument(
+            f"--{prefix}-{kind}",
+            type=_int_list,
+            default=default,
+            metavar=metavar,
+            help=f"{what} {kind} (default {','.join(map(str, default))})",
+        )
+
+
+def _instrument_list(text: str) -> list[str]:
+    """Comma-separated instrument ids; ``default``: the shipped model's ten."""
+    if text.strip() == "default":
+        from training.evaluate import EVAL_INSTRUMENTS
+
+        return list(EVAL_INSTRUMENTS)
+    return _str_list(text)
+
+
 def register(sub: argparse._SubParsersAction) -> None:
     fmt = argparse.RawDescriptionHelpFormatter
     d = sub.add_parser(
@@ -42,9 +64,10 @@ def register(sub: argparse._SubParsersAction) -> None:
         "from a SoundFont, caption them, extract theta by analysis-by-synthesis "
         "and write DIR/manifest.jsonl (+ DIR/extraction.json with the mean "
         "spectral distances of the seed-style, heuristic and fitted labels).\n\n"
-        "Example (the default model's data, about 5 minutes on 2 cores):\n"
+        "Example (the default model's data: 880 NSynth notes and 4,798 renders of 964 "
+        "SoundFont presets, about 25 minutes on 2 cores):\n"
         "  promptsynth dataset build --nsynth ../shared/data/nsynth-test "
-        "--per-instrument 16 --gm --out runs/default-data",
+        "--per-instrument 20 --soundfonts all --out runs/v3-data",
         formatter_class=fmt,
     )
     dsub = d.add_subparsers(dest="dataset_command", metavar="ACTION")
@@ -76,20 +99,7 @@ def register(sub: argparse._SubParsersAction) -> None:
         help="at most N notes per family/source, like the seed's",
     )
     b.add_argument("--gm", action="store_true", help="also render all 128 General MIDI programs")
-    b.add_argument(
-        "--gm-pitches",
-        type=_int_list,
-        default=[48, 60, 72],
-        metavar="P,P",
-        help="GM pitches (default 48,60,72)",
-    )
-    b.add_argument(
-        "--gm-velocities",
-        type=_int_list,
-        default=[100],
-        metavar="V,V",
-        help="GM velocities (default 100)",
-    )
+    _notes_args(b, "gm", "GM", [48, 60, 72])
     b.add_argument(
         "--soundfont", metavar="SF2", help="SoundFont (default FluidR3_GM, else pretty_midi's)"
     )
@@ -100,20 +110,7 @@ def register(sub: argparse._SubParsersAction) -> None:
         help="render every melodic preset of these SoundFonts: all (every installed one) or "
         "keys among fluidr3_gm,fluidr3_gs,musescore_general,timgm6mb,sf_gmbank,opl3_fm",
     )
-    b.add_argument(
-        "--sf-pitches",
-        type=_int_list,
-        default=[36, 48, 60, 72, 84],
-        metavar="P,P",
-        help="SoundFont preset pitches (default 36,48,60,72,84)",
-    )
-    b.add_argument(
-        "--sf-velocities",
-        type=_int_list,
-        default=[100],
-        metavar="V,V",
-        help="SoundFont preset velocities (default 100)",
-    )
+    _notes_args(b, "sf", "SoundFont preset", [36, 48, 60, 72, 84])
     b.add_argument(
         "--workers", type=int, metavar="N", help="render and extraction processes (default: CPU count)"
     )
@@ -157,8 +154,8 @@ def register(sub: argparse._SubParsersAction) -> None:
         description="Train the conditional Real-NVP on DIR/manifest.jsonl (from `promptsynth "
         "dataset build`). Validation instruments are held out whole. Writes the "
         "EMA-weight checkpoint to OUT with train_log.csv, curves.png and split.json.\n\n"
-        "Reproduce the shipped default model (data, training, evaluation; about "
-        "40 minutes on a 2-core CPU):\n  " + _REPRODUCE,
+        "Reproduce the shipped default model (data, training, its sound library, "
+        "evaluation; about 45 minutes on a 2-core CPU):\n  " + _REPRODUCE,
         formatter_class=fmt,
     )
     t.add_argument(
@@ -192,11 +189,12 @@ def register(sub: argparse._SubParsersAction) -> None:
     )
     t.add_argument(
         "--eval-instruments",
-        type=_str_list,
+        type=_instrument_list,
         default=[],
-        metavar="A,B",
+        metavar="A,B|default",
         help="instruments kept for `promptsynth eval`: neither trained on nor used for "
-        "validation (recorded in the checkpoint)",
+        "validation (recorded in the checkpoint); default: the shipped model's ten, one "
+        "NSynth instrument of each family",
     )
     t.add_argument("--seed", type=int, default=0)
     t.add_argument("--threads", type=int, help="torch threads (default: torch's choice)")
@@ -230,8 +228,8 @@ def register(sub: argparse._SubParsersAction) -> None:
     )
     e.add_argument(
         "--eval-instruments",
-        type=_str_list,
-        metavar="A,B",
+        type=_instrument_list,
+        metavar="A,B|default",
         help="judge these instruments (default: the checkpoint's evaluation instruments)",
     )
     e.set_defaults(func=_eval)
@@ -266,10 +264,16 @@ def register(sub: argparse._SubParsersAction) -> None:
         metavar="A,B",
         help="instruments to leave out as well as the evaluation's (e.g. to tune on them)",
     )
-    lb.add_argument("--tau", type=float, help="text-similarity temperature (default 0.05)")
-    lb.add_argument("--top-k", type=int, help="instruments the words describe (default 24)")
-    lb.add_argument("--real-share", type=float, help="weight of real recordings (default 0.7)")
-    lb.add_argument("--contrast", type=float, help="penalty on bland sounds (default 0.3)")
+    lb.add_argument("--tau", type=float, help="text-similarity temperature (default 0.3)")
+    lb.add_argument("--top-k", type=int, help="instruments the words describe (default 8)")
+    lb.add_argument("--real-share", type=float, help="weight of real recordings (default 0.95)")
+    lb.add_argument("--contrast", type=float, help="penalty on bland sounds (default 0)")
+    lb.add_argument(
+        "--pool",
+        type=int,
+        help="choose among the tables of this many instruments most like the words "
+        "(default 8; 0: among all)",
+    )
     lb.set_defaults(func=_library)
     example(lb, "promptsynth library --model runs/tiny-model --data runs/tiny-v2")
 
@@ -414,7 +418,7 @@ def _library(args: argparse.Namespace) -> int:
         ckpt = load_checkpoint(args.model)
         held = list((ckpt.meta.get("data") or {}).get("eval_instruments") or [])
         params = LibraryParams()
-        for name in ("tau", "top_k", "real_share", "contrast"):
+        for name in ("tau", "top_k", "real_share", "contrast", "pool"):
             if getattr(args, name) is not None:
                 params = replace(params, **{name: getattr(args, name)})
         library, summary = build_library(
