@@ -2,7 +2,7 @@
 
     python benchmarks/tune_library.py --model CKPT --nsynth NSYNTH \
         [--taus 0.05,0.1,0.3] [--top-ks 8,24,64] [--real-shares 0.5,0.8,0.95] \
-        [--contrasts 0,0.3,0.6] [--pools 0,8]
+        [--contrasts 0,0.3,0.6] [--pools 0,8] [--real-per-family N]
 
 The checkpoint's library (``promptsynth library``) never holds the evaluation's
 instruments, so they take no part here. Every real (NSynth) instrument of the library is
@@ -12,7 +12,7 @@ thirty paraphrases choose their patches, and each of its real notes at the slot 
 (at most 24) is judged as ``promptsynth eval`` judges: the family whose patch renders
 nearest in log-mel L1 (accuracy, chance 0.1) and the distance to its own family's patch.
 Renders are made once (every candidate at every note's pitch and velocity) and kept in
-``CKPT/tune-distances.npz``.
+``--cache`` (default ``runs/tune-distances.npz``).
 
 Prints one table, best first by the mean of the two accuracies, then a bound: ten
 patches chosen from the same candidates, without words, to classify every other real
@@ -69,6 +69,10 @@ def main() -> int:
     ap.add_argument("--real-shares", default="0.5,0.8,0.95")
     ap.add_argument("--contrasts", default="0,0.3,0.6")
     ap.add_argument("--pools", default="0")
+    ap.add_argument("--cache", default=str(ROOT / "runs" / "tune-distances.npz"),
+                    help="where the renders' distances are kept (reused for the same candidates)")
+    ap.add_argument("--real-per-family", type=int, metavar="N",
+                    help="keep at most N other real instruments per family in the library")
     args = ap.parse_args()
 
     from model import LibraryParams, Predictor
@@ -79,7 +83,9 @@ def main() -> int:
     if lib is None:
         print(f"{args.model} has no sound library: run promptsynth library first", file=sys.stderr)
         return 2
-    dist, note_inst = _note_distances(lib, args.nsynth, Path(args.model) / "tune-distances.npz")
+    cache = Path(args.cache)
+    cache.parent.mkdir(parents=True, exist_ok=True)
+    dist, note_inst = _note_distances(lib, args.nsynth, cache)
     families = sorted(PARAPHRASES)
     prompt_sets = [("canonical", [family_prompt(f) for f in families])]
     prompt_sets += [("paraphrases", [PARAPHRASES[f][k] for f in families]) for k in range(3)]
@@ -87,7 +93,19 @@ def main() -> int:
     cand_of = {n: i for i, n in enumerate(lib.names)}
     judged = [k for k, r, f in zip(lib.instruments, lib.real, lib.family) if r and f in families]
     fam_of = dict(zip(lib.instruments, lib.family))
-    subs = {k: lib.without([k]) for k in judged}
+    # With --real-per-family N, each judged instrument's library also loses real
+    # instruments at random (seeded) until each family keeps at most N of them: how the
+    # choice grows with the number of real recordings per family.
+    rng = np.random.default_rng(0)
+    subs = {}
+    for k in judged:
+        gone = [k]
+        if args.real_per_family is not None:
+            for f in families:
+                others = [i for i in judged if fam_of[i] == f and i != k]
+                rng.shuffle(others)
+                gone += others[args.real_per_family:]
+        subs[k] = lib.without(gone)
 
     def judge(choose) -> dict[str, tuple[float, float]]:
         hits: dict[str, list] = {"canonical": [], "paraphrases": []}
