@@ -40,21 +40,19 @@ def _note_distances(lib, nsynth: str, cache: Path):
         z = np.load(cache, allow_pickle=False)
         if list(z["names"]) == list(lib.names):
             return z["distance"], z["instrument"]
-    import torch
-
-    from training.library import mel_features, nsynth_targets, render_features
-    from training.notes import load_audio
+    from training.library import (
+        note_distances,
+        nsynth_targets,
+        render_features,
+        target_features,
+        target_slots,
+    )
 
     real = [k for k, r in zip(lib.instruments, lib.real) if r]
     targets = nsynth_targets(nsynth, real, 24)
-    slots = sorted({(t["pitch"], t["velocity"]) for t in targets})
-    feats = mel_features(np.stack([load_audio(t["audio_path"]) for t in targets]))
+    slots, slot_of = target_slots(targets)
     cand = render_features([lib.table(i) for i in range(len(lib))], slots, progress=True)
-    dist = np.zeros((len(lib), len(targets)), np.float32)
-    for j, s in enumerate(slots):
-        rows = [k for k, t in enumerate(targets) if (t["pitch"], t["velocity"]) == s]
-        a = torch.from_numpy(cand[:, j].astype(np.float32))
-        dist[:, rows] = (torch.cdist(a, torch.from_numpy(feats[rows]), p=1) / a.shape[1]).numpy()
+    dist = note_distances(cand, slot_of, target_features(targets))
     inst = np.array([t["instrument"] for t in targets])
     np.savez(cache, distance=dist, instrument=inst, names=lib.names)
     return dist, inst

@@ -50,9 +50,9 @@ class LibraryParams:
     real_share: float = 0.95
     contrast: float = 0.0
     #: Choose only among the tables of the ``pool`` instruments most like the words
-    #: (0: among every candidate; 1: the most similar instrument's own table). A candidate near many sounds at once (a bland
-    #: sustained tone) otherwise wins prompts as different as "a violin section" and
-    #: "a bagpipe".
+    #: (0: among every candidate; 1: the most similar instrument's own table). A
+    #: candidate near many sounds at once (a bland sustained tone) otherwise wins
+    #: prompts as different as "a violin section" and "a bagpipe".
     pool: int = 8
 
     def to_dict(self) -> dict:
@@ -131,8 +131,10 @@ class SoundLibrary:
 
     def weights(self, emb: np.ndarray, params: LibraryParams | None = None) -> np.ndarray:
         """The weight of each instrument's notes as the target for ``emb`` (sums to 1)."""
-        p = params or self.params
-        s = self.similarity(emb).astype(np.float64)
+        return self._weights(self.similarity(emb), params or self.params)
+
+    def _weights(self, similarity: np.ndarray, p: LibraryParams) -> np.ndarray:
+        s = similarity.astype(np.float64)
         top = np.argsort(-s, kind="stable")[: max(1, p.top_k)]
         w = np.zeros_like(s)
         s_max = s[top].max()
@@ -157,9 +159,9 @@ class SoundLibrary:
     def scores(self, emb: np.ndarray, params: LibraryParams | None = None) -> np.ndarray:
         """Each candidate's score for ``emb`` (lower is better), ``[n_candidates]``."""
         p = params or self.params
-        sc = self.distance @ self.weights(emb, p).astype(np.float32) - p.contrast * self._background
+        s = self.similarity(emb)
+        sc = self.distance @ self._weights(s, p).astype(np.float32) - p.contrast * self._background
         if p.pool > 0:
-            s = self.similarity(emb)
             near = np.zeros(len(s) + 1, dtype=bool)  # the last slot: candidates of no instrument
             near[np.argsort(-s, kind="stable")[: p.pool]] = True
             sc = np.where(near[self._cand_inst], sc, np.inf).astype(np.float32)

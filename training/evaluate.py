@@ -37,10 +37,10 @@ from pathlib import Path
 
 import numpy as np
 
-from engine import PARAM_NAMES, TIMBRE_NAMES, TIMBRE_SPACE, KeyTable, render_notes
+from engine import TIMBRE_SPACE, KeyTable, render_notes
 from training.captions import PARAPHRASES, family_prompt
 from training.library import mel_features, mel_l1
-from training.manifest import manifest_thetas, read_manifest
+from training.manifest import manifest_timbres, read_manifest
 from training.notes import load_audio
 from training.nsynth import NSYNTH_FAMILIES
 
@@ -79,7 +79,6 @@ DIVERSE_PROMPTS: tuple[str, ...] = (
     "a bagpipe",
 )
 SPREAD_PITCHES = (48, 60, 72)
-_TIMBRE_COLS = [PARAM_NAMES.index(n) for n in TIMBRE_NAMES]
 
 
 class _Renders:
@@ -105,9 +104,9 @@ def _flat(table: KeyTable) -> KeyTable:
     return KeyTable.flat(table.lookup(60, 100))
 
 
-def _median_table(thetas: np.ndarray) -> KeyTable:
-    """A flat patch: the median of labels ``[n, n_params]`` in the schema's learning space."""
-    learn = TIMBRE_SPACE.to_learning(thetas[:, _TIMBRE_COLS])
+def _median_table(records: Sequence[dict]) -> KeyTable:
+    """A flat patch: the median of the records' labels in the schema's learning space."""
+    learn = TIMBRE_SPACE.to_learning(manifest_timbres(records))
     return KeyTable.from_learning_values([60], [100], np.median(learn, axis=0)[None, None, :])
 
 
@@ -120,7 +119,7 @@ def _closest_in_sound(
     targets = list(records)
     if len(targets) > max_targets:
         targets = [targets[i] for i in sorted(rng.choice(len(targets), max_targets, replace=False))]
-    rows = manifest_thetas(list(records))[:, _TIMBRE_COLS]
+    rows = manifest_timbres(list(records))
     total = np.zeros(len(rows))
     for t in targets:
         ref = mel_features(load_audio(t["audio_path"]))[0]
@@ -191,16 +190,14 @@ def evaluate(
         if r["dataset"] == "nsynth" and r["instrument"] not in set(held)
     ]
     train_sf = [r for r in records if r["dataset"] != "nsynth"]
-    families = [f for f in NSYNTH_FAMILIES if any(r["family"] == f for r in judged)]
-    families = [f for f in NSYNTH_FAMILIES if f in {r["family"] for r in train_real} | set(families)]
+    families = [f for f in NSYNTH_FAMILIES if f in {r["family"] for r in train_real + judged}]
     renders = _Renders()
 
     # Patch sets: name -> list of {family: table} (one per prompt wording).
     if predictors is None:
         predictors = {"model": model.patch}
         if model.library is not None:
-            flow = Predictor.load(checkpoint, warm=False, library=False)
-            predictors["flow alone"] = flow.patch
+            predictors["flow alone"] = Predictor(model.checkpoint, model.encoder, snap=model.snap).patch
     n_para = min(len(v) for v in PARAPHRASES.values())
     sets: dict[tuple[str, str, bool], list[dict[str, KeyTable]]] = {}
     for name, fn in predictors.items():
@@ -220,10 +217,10 @@ def evaluate(
     real_by_f, sf_by_f, judged_by_f = by_family(train_real), by_family(train_sf), by_family(judged)
     baselines = {
         "parameter median, NSynth training labels": {
-            f: _median_table(manifest_thetas(real_by_f[f])) for f in families if real_by_f[f]
+            f: _median_table(real_by_f[f]) for f in families if real_by_f[f]
         },
         "parameter median, SoundFont labels": {
-            f: _median_table(manifest_thetas(sf_by_f[f])) for f in families if sf_by_f[f]
+            f: _median_table(sf_by_f[f]) for f in families if sf_by_f[f]
         },
         "closest in sound (one training label per family)": {
             f: _closest_in_sound(real_by_f[f], renders, max_targets, seed)
@@ -232,7 +229,7 @@ def evaluate(
         # A family with no judged instrument (only in small worlds) keeps its training
         # median, so the ceiling's other candidates are still there to be confused with.
         "ceiling: parameter median fitted on the judged notes": {
-            f: _median_table(manifest_thetas(judged_by_f[f] or real_by_f[f] + sf_by_f[f]))
+            f: _median_table(judged_by_f[f] or real_by_f[f] + sf_by_f[f])
             for f in families if judged_by_f[f] or real_by_f[f] or sf_by_f[f]
         },
     }

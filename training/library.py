@@ -27,8 +27,8 @@ from pathlib import Path
 
 import numpy as np
 
-from engine import TIMBRE_NAMES, KeyTable, render_notes, snap_ratio
-from training.manifest import manifest_thetas, read_manifest
+from engine import TIMBRE_NAMES, TIMBRE_SPACE, KeyTable, render_notes, snap_ratio
+from training.manifest import manifest_timbres, read_manifest
 from training.notes import load_audio
 from training.spectral import log_mel
 
@@ -38,7 +38,11 @@ __all__ = [
     "instrument_table",
     "mel_features",
     "mel_l1",
+    "note_distances",
     "nsynth_targets",
+    "render_features",
+    "target_features",
+    "target_slots",
 ]
 
 #: Pitches real target notes are taken at (every 6 semitones, C2..C6): candidates are
@@ -58,12 +62,6 @@ def mel_l1(a: np.ndarray, b: np.ndarray) -> np.ndarray:
     return np.abs(np.asarray(a, np.float32) - np.asarray(b, np.float32)).mean(axis=-1)
 
 
-def _timbre_cols() -> list[int]:
-    from engine import PARAM_NAMES
-
-    return [PARAM_NAMES.index(n) for n in TIMBRE_NAMES]
-
-
 def instrument_table(records: Sequence[dict], spacing: int = 12) -> KeyTable:
     """A key table from one instrument's labelled notes.
 
@@ -72,8 +70,8 @@ def instrument_table(records: Sequence[dict], spacing: int = 12) -> KeyTable:
     ratio is one for the whole table (the median label's, snapped to the grid), as a
     ratio between two grid values beats against the carrier.
     """
-    th = manifest_thetas(list(records))[:, _timbre_cols()]
-    learn = to_learning_timbre(th)
+    th = manifest_timbres(list(records))
+    learn = TIMBRE_SPACE.to_learning(th)
     pitches = np.array([r["pitch"] for r in records], dtype=float)
     lo = int(spacing * np.floor(pitches.min() / spacing))
     keys, rows = [], []
@@ -84,15 +82,8 @@ def instrument_table(records: Sequence[dict], spacing: int = 12) -> KeyTable:
             rows.append(np.median(learn[near], axis=0))
     values = np.stack(rows)
     ratio = float(snap_ratio(np.array([np.median(th[:, _RATIO])]))[0])
-    values[:, _RATIO] = to_learning_timbre(np.full((1, th.shape[1]), ratio))[0, _RATIO]
+    values[:, _RATIO] = TIMBRE_SPACE.to_learning(np.full((1, th.shape[1]), ratio))[0, _RATIO]
     return KeyTable.from_learning_values(keys, [100], values[:, None, :])
-
-
-def to_learning_timbre(timbre: np.ndarray) -> np.ndarray:
-    """Timbre values ``[n, n_timbre]`` (physical) in the schema's learning space."""
-    from engine import TIMBRE_SPACE
-
-    return TIMBRE_SPACE.to_learning(np.asarray(timbre, dtype=np.float64))
 
 
 def nsynth_targets(
@@ -162,19 +153,47 @@ def render_features(
     return out
 
 
-def _distances(cand: np.ndarray, slot_of: np.ndarray, inst_of: np.ndarray, target: np.ndarray,
-               n_inst: int) -> np.ndarray:
-    """Mean log-mel L1 of each candidate to each instrument's target notes."""
+def target_slots(targets: Sequence[dict]) -> tuple[list[tuple[int, int]], np.ndarray]:
+    """The distinct (pitch, velocity) slots of ``targets``, and each target's slot index."""
+    slots = sorted({(t["pitch"], t["velocity"]) for t in targets})
+    index = {s: j for j, s in enumerate(slots)}
+    return slots, np.array([index[(t["pitch"], t["velocity"])] for t in targets], dtype=np.int64)
+
+
+def target_features(targets: Sequence[dict], progress: bool = False) -> np.ndarray:
+    """Log-mel features ``[n_targets, 1024]`` of the recordings of ``targets``
+    (``audio_path``), read 64 at a time."""
+    it = range(0, len(targets), 64)
+    if progress:
+        from tqdm import tqdm
+
+        it = tqdm(it, desc="read targets", unit="64 notes")
+    feats = np.zeros((len(targets), 1024), dtype=np.float32)
+    for i in it:
+        chunk = targets[i : i + 64]
+        feats[i : i + len(chunk)] = mel_features(np.stack([load_audio(t["audio_path"]) for t in chunk]))
+    return feats
+
+
+def note_distances(cand: np.ndarray, slot_of: np.ndarray, target: np.ndarray) -> np.ndarray:
+    """The log-mel L1 ``[n_candidates, n_targets]`` of each candidate's render at a
+    target's slot (``cand [n_candidates, n_slots, 1024]``) to that target's features."""
     import torch
 
-    total = np.zeros((cand.shape[0], n_inst), dtype=np.float64)
-    count = np.bincount(inst_of, minlength=n_inst).astype(np.float64)
+    out = np.zeros((cand.shape[0], target.shape[0]), dtype=np.float32)
     for s in np.unique(slot_of):
         rows = np.flatnonzero(slot_of == s)
         a = torch.from_numpy(cand[:, s].astype(np.float32))
         b = torch.from_numpy(target[rows].astype(np.float32))
-        d = (torch.cdist(a, b, p=1) / a.shape[1]).numpy()  # [C, len(rows)]
-        np.add.at(total.T, inst_of[rows], d.T)
+        out[:, rows] = (torch.cdist(a, b, p=1) / a.shape[1]).numpy()
+    return out
+
+
+def _distances(per_note: np.ndarray, inst_of: np.ndarray, n_inst: int) -> np.ndarray:
+    """Each candidate's mean of ``per_note`` distances over each instrument's targets."""
+    total = np.zeros((per_note.shape[0], n_inst), dtype=np.float64)
+    np.add.at(total.T, inst_of, per_note.T)
+    count = np.bincount(inst_of, minlength=n_inst).astype(np.float64)
     return (total / np.maximum(count, 1)).astype(np.float32)
 
 
@@ -224,31 +243,11 @@ def build_library(
                  "audio_path": r["audio_path"]}
                 for r in recs
             ]
-    slots = sorted({(t["pitch"], t["velocity"]) for t in targets})
-    slot_index = {s: j for j, s in enumerate(slots)}
-    it = targets
-    if progress:
-        from tqdm import tqdm
-
-        it = tqdm(targets, desc="read targets", unit="note")
-    feats = np.zeros((len(targets), 1024), dtype=np.float32)
-    chunk: list[int] = []
-
-    def flush() -> None:
-        if chunk:
-            feats[chunk] = mel_features(np.stack([load_audio(targets[i]["audio_path"]) for i in chunk]))
-            chunk.clear()
-
-    for i, _ in enumerate(it):
-        chunk.append(i)
-        if len(chunk) == 64:
-            flush()
-    flush()
-    slot_of = np.array([slot_index[(t["pitch"], t["velocity"])] for t in targets])
+    slots, slot_of = target_slots(targets)
+    feats = target_features(targets, progress=progress)
     inst_of = np.array([index[t["instrument"]] for t in targets])
-
     cand = render_features(tables, slots, progress=progress)
-    distance = _distances(cand, slot_of, inst_of, feats, len(instruments))
+    distance = _distances(note_distances(cand, slot_of, feats), inst_of, len(instruments))
 
     # Captions.
     caps_of = {k: sorted({c for r in by_inst[k] for c in r["captions"]}) for k in instruments}

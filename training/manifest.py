@@ -19,7 +19,7 @@ import numpy as np
 from engine import SCHEMA_VERSION, Theta, ThetaError, upgrade_theta_dict
 from training.notes import Note
 
-__all__ = ["write_manifest", "read_manifest", "manifest_thetas", "cached_embeddings"]
+__all__ = ["write_manifest", "read_manifest", "manifest_thetas", "manifest_timbres", "cached_embeddings"]
 
 
 def write_manifest(path: str | os.PathLike, records: Iterable[dict]) -> int:
@@ -76,6 +76,11 @@ def manifest_thetas(records: Sequence[dict]) -> np.ndarray:
     """Theta of each record in schema order, ``[n, len(PARAM_NAMES)]`` float64."""
     # Missing names (a record of theta schema 1) take their defaults.
     return np.array([Theta.from_dict(r["theta"]).to_array() for r in records], dtype=np.float64)
+
+
+def manifest_timbres(records: Sequence[dict]) -> np.ndarray:
+    """The timbre values of each record's theta, ``[n, len(TIMBRE_NAMES)]`` float64."""
+    return np.array([Theta.from_dict(r["theta"]).timbre() for r in records], dtype=np.float64)
 
 
 def cached_embeddings(texts: Sequence[str], encoder, cache_path: str | os.PathLike) -> np.ndarray:

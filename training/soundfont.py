@@ -26,6 +26,9 @@ __all__ = [
 
 FLUIDR3_PATHS = ("/usr/share/sounds/sf2/FluidR3_GM.sf2", "/usr/share/soundfonts/FluidR3_GM.sf2")
 
+#: Below this peak a render is silence: the program or preset has no sample at that key.
+SILENT_PEAK = 1e-4
+
 # (name in words, NSynth family or GM class where none fits, source), by GM program 0..127.
 _A, _E, _S = "acoustic", "electronic", "synthetic"
 # fmt: off
@@ -191,7 +194,7 @@ def render_gm_notes(
     try:
         for prog, pitch, vel in combos:
             y = synth.note(prog, pitch, vel, HOLD_S, TAIL_S)
-            if np.max(np.abs(y)) < 1e-4:
+            if np.max(np.abs(y)) < SILENT_PEAK:
                 continue
             name, family, source = GM_PROGRAMS[prog]
             note_id = f"gm_{prog:03d}-{pitch:03d}-{vel:03d}"
@@ -215,10 +218,6 @@ def render_gm_notes(
     finally:
         synth.close()
     return notes
-
-
-#: Below this peak a render is silence: the preset has no sample at that key.
-SILENT_PEAK = 1e-4
 
 
 def _render_font_presets(job: tuple) -> list[dict]:
@@ -263,6 +262,7 @@ def _render_font_presets(job: tuple) -> list[dict]:
                             source=desc.source,
                             name=desc.name,
                             dataset="soundfont",
+                            sample_rate=sample_rate,
                             aliases=[desc.gm_name] if desc.gm_name else [],
                         ).to_dict()
                     )

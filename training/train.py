@@ -393,6 +393,6 @@ def _attribution(records: Sequence[dict]) -> str:
         ids = [r["instrument"].split("-") for r in records if r["dataset"] == "soundfont"]
         fonts = {i[1] for i in ids if len(i) == 4 and i[0] == "sf"}
         parts += [f"{f.path.rsplit('/', 1)[-1]} ({f.author}), {f.licence}" for f in SOUNDFONTS if f.key in fonts]
-        if len(fonts) < len(ids) and not fonts:
+        if not fonts:  # ids of another layout: say what they are, if not whose
             parts.append("SoundFont renders")
     return "; ".join(parts)
