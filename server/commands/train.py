@@ -145,6 +145,13 @@ def register(sub: argparse._SubParsersAction) -> None:
     )
     r.add_argument("--steps", type=int, default=40, help="Adam steps per batch (default 40)")
     r.add_argument("--threads", type=int, default=1, help="torch threads (default 1)")
+    r.add_argument(
+        "--datasets",
+        default=None,
+        metavar="A,B",
+        help="refit only the notes of these datasets (as in the manifest's dataset field, e.g. "
+        "nsynth); the others keep their labels (default: all)",
+    )
     r.set_defaults(func=_dataset_refit)
     example(r, "promptsynth dataset refit --data runs/tiny-data --out runs/tiny-v2 --steps 5")
 
@@ -337,14 +344,33 @@ def _dataset_refit(args: argparse.Namespace) -> int:
     if args.steps < 0:
         raise _cli_error(f"--steps must be >= 0, got {args.steps}")
     torch.set_num_threads(max(1, args.threads))
-    records = read_manifest(manifest)
+    all_records = read_manifest(manifest)
+    present = sorted({r["dataset"] for r in all_records})
+    chosen = present if args.datasets is None else [d.strip() for d in args.datasets.split(",") if d.strip()]
+    unknown = sorted(set(chosen) - set(present))
+    if unknown or not chosen:
+        raise _cli_error(
+            f"--datasets {args.datasets!r}: {manifest} has no notes of {', '.join(unknown) or 'none named'}; "
+            f"its datasets: {', '.join(present)}"
+        )
+    records = [r for r in all_records if r["dataset"] in set(chosen)]
     timbres, after, before = refit_records(
         records, FREE_SETS[args.free], steps=args.steps, progress=lambda line: print(line, flush=True)
     )
     out = Path(args.out)
     out.mkdir(parents=True, exist_ok=True)
-    write_manifest(out / "manifest.jsonl", relabelled(records, timbres, after))
-    summary = {"notes": len(records), "free": list(FREE_SETS[args.free]), "steps": args.steps}
+    refitted = iter(relabelled(records, timbres, after))
+    write_manifest(
+        out / "manifest.jsonl",
+        [next(refitted) if r["dataset"] in set(chosen) else r for r in all_records],
+    )
+    summary = {
+        "notes": len(records),
+        "datasets": chosen,
+        "kept_as_they_were": len(all_records) - len(records),
+        "free": list(FREE_SETS[args.free]),
+        "steps": args.steps,
+    }
     for ds in sorted({r["dataset"] for r in records}):
         idx = [i for i, r in enumerate(records) if r["dataset"] == ds]
         summary[ds] = {
