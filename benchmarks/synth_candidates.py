@@ -357,8 +357,9 @@ def rt_cost(voices: int = 64, frames: int = 128, reps: int = 2000) -> dict[str, 
     k = np.arange(frames, dtype=np.float32)
     ph = rng.uniform(0, 6, (voices, frames)).astype(np.float32)
     env = rng.uniform(0, 1, (voices, frames)).astype(np.float32)
-    sig = np.empty_like(ph)
+    sig = rng.uniform(-1, 1, (voices, frames)).astype(np.float32)
     tmp = np.empty_like(ph)
+    ph2 = np.empty_like(ph)
     a = rng.uniform(0, 1, (voices, 1)).astype(np.float32)
     inc = rng.uniform(0.01, 0.1, (voices, 1)).astype(np.float32)
     pos0 = rng.integers(0, _LP_N - 4096, voices)
@@ -370,15 +371,15 @@ def rt_cost(voices: int = 64, frames: int = 128, reps: int = 2000) -> dict[str, 
     def index_env():  # index line *= 1 - a + a * env
         np.multiply(env, a, out=tmp)
         tmp[:] += 1.0 - a
-        sig[:] *= tmp
+        np.multiply(sig, tmp, out=tmp)
 
     def vibrato():  # per-voice LFO once a block, a quadratic phase term on both phases
         lfo = np.sin(rng.uniform(0, 6, voices))
         dinc = (inc[:, 0] * lfo * 0.01).astype(np.float32)
         np.multiply(k * k, dinc[:, None], out=tmp)
-        ph[:] += tmp
+        np.add(ph, tmp, out=ph2)  # carrier
         tmp[:] *= 2.0
-        ph[:] += tmp
+        np.add(ph, tmp, out=ph2)  # modulator
 
     def bandnoise():  # two reads of the low-passed table, interpolation, ring modulation
         p = pos0[:, None] + (k * 0.7).astype(np.intp)
@@ -391,14 +392,14 @@ def rt_cost(voices: int = 64, frames: int = 128, reps: int = 2000) -> dict[str, 
         np.sin(tmp, out=tmp)
         x0 *= tmp
         x0 *= a
-        sig[:] += x0
+        x0 += sig
 
     def op3():  # a third phase line, its sine, its index, into the carrier's phase
         np.multiply(inc, k, out=tmp)
         tmp[:] += ph
         np.sin(tmp, out=tmp)
         tmp[:] *= a
-        sig[:] += tmp
+        np.add(sig, tmp, out=tmp)
 
     def feedback():  # FB_ITERS fixed-point steps m = sin(phi + fb * m)
         np.sin(ph, out=tmp)
