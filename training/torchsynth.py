@@ -21,7 +21,9 @@ from engine.voices import NOISE, NOISE_TABLE_SIZE, noise_start
 from training.notes import HOLD_S, SAMPLE_RATE, TAIL_S
 from training.spectral import FFT_SIZES, distance_to, reference, stft_magnitudes
 
-__all__ = ["NoteBatch", "render", "spectral_loss", "SpectralTargets", "fit_batch", "FitBatchResult"]
+__all__ = [
+    "NoteBatch", "render", "spectral_loss", "SpectralTargets", "fit_batch", "FitBatchResult", "projected_step",
+]
 
 _T = {name: i for i, name in enumerate(TIMBRE_NAMES)}
 # The engine's table of bounds and transforms (engine.schema.TIMBRE_SPACE), as tensors;
@@ -145,6 +147,17 @@ def spectral_loss(targets: SpectralTargets, x: torch.Tensor) -> torch.Tensor:
     return total / len(targets.fft_sizes)
 
 
+def projected_step(opt: torch.optim.Optimizer, loss: torch.Tensor, u: torch.Tensor, lo, hi) -> None:
+    """One optimiser step on ``loss``, then ``u`` (learning-space values) projected back
+    into ``[lo, hi]``, so that no value sits past its bound, where the clamp in
+    :func:`from_learning` would give it no gradient."""
+    opt.zero_grad()
+    loss.backward()
+    opt.step()
+    with torch.no_grad():
+        u.copy_(torch.maximum(torch.minimum(u, hi), lo))
+
+
 @dataclass
 class FitBatchResult:
     """Best timbres [batch, n_timbre] found, their distances and the starts' distances."""
@@ -206,9 +219,5 @@ def fit_batch(
                 best_t[better] = timbre.detach().double()[better]
         if step == steps:
             break
-        opt.zero_grad()
-        d.sum().backward()
-        opt.step()
-        with torch.no_grad():
-            u_free.copy_(torch.maximum(torch.minimum(u_free, u_hi), u_lo))
+        projected_step(opt, d.sum(), u_free, u_lo, u_hi)
     return FitBatchResult(best_t.numpy(), best_d.numpy(), start_d.numpy())
