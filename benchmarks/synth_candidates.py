@@ -58,6 +58,8 @@ from training.notes import load_audio  # noqa: E402
 from training.nsynth import NSYNTH_FAMILIES  # noqa: E402
 from training.spectral import spectral_distance  # noqa: E402
 from training.torchsynth import (  # noqa: E402
+    _HI,
+    _LO,
     NoteBatch,
     SpectralTargets,
     _envelope,
@@ -71,6 +73,10 @@ _T = {n: i for i, n in enumerate(TIMBRE_NAMES)}
 #: Schema-2 values a refit frees (the ratio is discrete: the grid fit's).
 V2_FREE = tuple(n for n in TIMBRE_NAMES if n != "mod_ratio")
 FIT_FFT = (512, 2048)
+# Which timbre values a fit moves, and their bounds in learning space.
+_MASK = torch.tensor([n in V2_FREE for n in TIMBRE_NAMES])
+_U_LO = to_learning(_LO[None])[:, _MASK].float()
+_U_HI = to_learning(_HI[None])[:, _MASK].float()
 
 # Each candidate's continuous values: name -> (min, max, off value, log offset or None).
 EXTRAS: dict[str, dict[str, tuple[float, float, float, float | None]]] = {
@@ -198,11 +204,18 @@ def _ex_from_learn(cand, u: dict[str, torch.Tensor]) -> dict[str, torch.Tensor]:
     return out
 
 
+def _current(cand, u0, u_free, ue) -> tuple[torch.Tensor, dict[str, torch.Tensor]]:
+    """The physical timbre and extras of a fit's current learning-space values."""
+    u = u0.clone()
+    u[:, _MASK] = u_free
+    return from_learning(u), _ex_from_learn(cand, ue)
+
+
 def _off(cand, n) -> dict[str, np.ndarray]:
     return {name: np.full((n, 1), spec[2]) for name, spec in EXTRAS[cand].items()}
 
 
-def _screen(cand, y, pitch, vel, start, steps) -> tuple[dict, dict]:
+def _screen(cand, y, pitch, vel, start) -> tuple[dict, dict]:
     """Per note, the discrete values (and extras' starts) whose render is nearest."""
     n = len(pitch)
     targets = SpectralTargets(y, FIT_FFT)
@@ -248,46 +261,34 @@ def _screen(cand, y, pitch, vel, start, steps) -> tuple[dict, dict]:
 def fit(cand, y, pitch, vel, start, steps, lr=0.05):
     """Refit a batch: (timbres [n, 10], extras {name: [n, 1]}, discrete {name: [n]},
     spectral distance [n] by all four FFT sizes)."""
-    disc, ex0 = _screen(cand, y, pitch, vel, start, steps) if cand != "v2-grid" else ({}, {})
     if cand == "v2-grid":
         b = Batch(pitch, vel, start[:, _T["mod_ratio"]], {})
         with torch.no_grad():
             x = render(b, "v2", torch.from_numpy(start), {}).numpy()
         return start, {}, {}, spectral_distance(y, x)
+    disc, ex0 = _screen(cand, y, pitch, vel, start)
     b = Batch(pitch, vel, start[:, _T["mod_ratio"]], disc)
     targets = SpectralTargets(y, FIT_FFT)
-    mask = torch.tensor([n in V2_FREE for n in TIMBRE_NAMES])
     u0 = to_learning(torch.from_numpy(start)).float()
-    u_free = u0[:, mask].clone().requires_grad_(True)
-    from training.torchsynth import _HI, _LO
-
-    u_lo = to_learning(_LO[None])[:, mask].float()
-    u_hi = to_learning(_HI[None])[:, mask].float()
+    u_free = u0[:, _MASK].clone().requires_grad_(True)
     ue = {k: v.clone().float().requires_grad_(True) for k, v in _ex_to_learn(cand, ex0).items()}
     opt = torch.optim.Adam([u_free, *ue.values()], lr=lr)
-    best_d = None
+    best_d = np.full(len(pitch), np.inf)
     best_t = start.copy()
     best_e = {k: np.asarray(v, dtype=np.float64).copy() for k, v in ex0.items()}
     for step in range(steps + 1):
-        u = u0.clone()
-        u[:, mask] = u_free
-        timbre = from_learning(u)
-        exv = _ex_from_learn(cand, ue)
+        timbre, exv = _current(cand, u0, u_free, ue)
         d = spectral_loss(targets, render(b, cand, timbre, exv))
         with torch.no_grad():
             dd = d.detach().double().numpy()
-            if best_d is None:
-                best_d = dd.copy()
             better = dd < best_d
-            if step == 0:
-                better[:] = True
             best_d = np.where(better, dd, best_d)
             best_t[better] = timbre.detach().double().numpy()[better]
             for k, v in exv.items():
                 best_e[k][better] = v.detach().double().numpy()[better]
         if step == steps:
             break
-        projected_step(opt, d.sum(), u_free, u_lo, u_hi)
+        projected_step(opt, d.sum(), u_free, _U_LO, _U_HI)
     with torch.no_grad():
         x = render(
             Batch(pitch, vel, start[:, _T["mod_ratio"]], disc, dtype=torch.float64), cand,
@@ -312,7 +313,7 @@ def _family_patch(cand, timbres, extras, disc, idx):
     if extras:
         ue = _ex_to_learn(cand, {k: v[idx] for k, v in extras.items()})
         e = {k: v.median(dim=0).values[None] for k, v in ue.items()}
-        e = {k: v.numpy() for k, v in _ex_from_learn(cand, {k: v for k, v in e.items()}).items()}
+        e = {k: v.numpy() for k, v in _ex_from_learn(cand, e).items()}
     return t, e, d_out
 
 
@@ -326,11 +327,6 @@ def _by_family(records) -> dict[str, list[int]]:
 def joint_patches(cand, records, audio, patches, steps, lr=0.05):
     """Per family, one patch fitted to all of the family's notes at once (Adam on the mean
     spectral loss, from the family's median patch; its discrete values kept)."""
-    from training.torchsynth import _HI, _LO
-
-    mask = torch.tensor([n in V2_FREE for n in TIMBRE_NAMES])
-    u_lo = to_learning(_LO[None])[:, mask].float()
-    u_hi = to_learning(_HI[None])[:, mask].float()
     out = {}
     for fam, idx in _by_family(records).items():
         t0, e0, d0 = patches[fam]
@@ -340,15 +336,12 @@ def joint_patches(cand, records, audio, patches, steps, lr=0.05):
         b = Batch(pitch, vel, [t0[_T["mod_ratio"]]] * n, {k: [v] * n for k, v in d0.items()})
         targets = SpectralTargets(audio[idx], FIT_FFT)
         u0 = to_learning(torch.from_numpy(t0[None])).float()
-        u_free = u0[:, mask].clone().requires_grad_(True)
+        u_free = u0[:, _MASK].clone().requires_grad_(True)
         ue = {k: v.clone().float().requires_grad_(True) for k, v in _ex_to_learn(cand, e0).items()}
         opt = torch.optim.Adam([u_free, *ue.values()], lr=lr)
         best = (np.inf, t0, e0)
         for step in range(steps + 1):
-            u = u0.clone()
-            u[:, mask] = u_free
-            timbre = from_learning(u)
-            exv = _ex_from_learn(cand, ue)
+            timbre, exv = _current(cand, u0, u_free, ue)
             loss = spectral_loss(
                 targets, render(b, cand, timbre.expand(n, -1), {k: v.expand(n, -1) for k, v in exv.items()})
             ).mean()
@@ -360,7 +353,7 @@ def joint_patches(cand, records, audio, patches, steps, lr=0.05):
                 )
             if step == steps:
                 break
-            projected_step(opt, loss, u_free, u_lo, u_hi)
+            projected_step(opt, loss, u_free, _U_LO, _U_HI)
         out[fam] = (best[1], best[2], d0)
     return out
 
@@ -371,12 +364,12 @@ def ceiling(cand, records, audio_feats, timbres, extras, disc, families, patches
     by_f = _by_family(records)
     if patches is None:
         patches = {f: _family_patch(cand, timbres, extras, disc, by_f[f]) for f in families}
+    n = len(families)
+    t = np.stack([patches[f][0] for f in families])
+    ex = {k: torch.from_numpy(np.stack([patches[f][1][k][0] for f in families])) for k in (extras or {})}
+    dk = {k: [patches[f][2][k] for f in families] for k in (disc or {})}
     hits, own = [], []
     for i, r in enumerate(records):
-        n = len(families)
-        t = np.stack([patches[f][0] for f in families])
-        ex = {k: torch.from_numpy(np.stack([patches[f][1][k][0] for f in families])) for k in (extras or {})}
-        dk = {k: [patches[f][2][k] for f in families] for k in (disc or {})}
         b = Batch([r["pitch"]] * n, [r["velocity"]] * n, t[:, _T["mod_ratio"]], dk, dtype=torch.float64)
         with torch.no_grad():
             x = render(b, "v2" if cand == "v2-grid" else cand, torch.from_numpy(t), ex).numpy()

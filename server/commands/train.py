@@ -353,7 +353,8 @@ def _dataset_refit(args: argparse.Namespace) -> int:
             f"--datasets {args.datasets!r}: {manifest} has no notes of {', '.join(unknown) or 'none named'}; "
             f"its datasets: {', '.join(present)}"
         )
-    records = [r for r in all_records if r["dataset"] in set(chosen)]
+    refit_these = set(chosen)
+    records = [r for r in all_records if r["dataset"] in refit_these]
     timbres, after, before = refit_records(
         records, FREE_SETS[args.free], steps=args.steps, progress=lambda line: print(line, flush=True)
     )
@@ -362,7 +363,7 @@ def _dataset_refit(args: argparse.Namespace) -> int:
     refitted = iter(relabelled(records, timbres, after))
     write_manifest(
         out / "manifest.jsonl",
-        [next(refitted) if r["dataset"] in set(chosen) else r for r in all_records],
+        [next(refitted) if r["dataset"] in refit_these else r for r in all_records],
     )
     summary = {
         "notes": len(records),
