@@ -11,8 +11,9 @@ instrument's captions embedded by the checkpoint's text encoder.
 Choosing, once per prompt (well under a millisecond after the embedding):
 
 1. each instrument's similarity to the prompt is that of its nearest caption (cosine);
-2. the ``top_k`` most similar instruments are the ones the words describe; within the
-   real ones and within the rendered ones, weights fall off as ``exp((s - s_max) / tau)``;
+2. the ``top_k`` most similar instruments (among equally similar ones, real recordings
+   first) are the ones the words describe; within the real ones and within the rendered
+   ones, weights fall off as ``exp((s - s_max) / tau)``;
    the real recordings together get ``real_share * exp((s_real_max - s_max) / tau)`` of
    the weight (real notes are the target of the sound wherever the words reach one), the
    renders the rest;
@@ -20,7 +21,8 @@ Choosing, once per prompt (well under a millisecond after the embedding):
    minus ``contrast`` times its mean distance to every real instrument's notes (a sound
    close to everything, a bland average, gains nothing);
 4. the lowest score wins, among the tables of the ``pool`` instruments most like the
-   words (a sound near many sounds at once would otherwise win unrelated prompts).
+   words, ties broken as in 2 (a sound near many sounds at once would otherwise win
+   unrelated prompts).
 
 Nothing here renders audio or imports torch: a choice is a few small matrix products.
 """
@@ -129,13 +131,22 @@ class SoundLibrary:
         s = self.captions @ np.asarray(emb, dtype=np.float32)
         return np.maximum.reduceat(s, self._starts)
 
+    def _most_similar(self, similarity: np.ndarray, k: int) -> np.ndarray:
+        """The ``k`` most similar instruments; among equally similar ones, real recordings
+        first. Many instruments share a caption ("a vocal note" is every GM choir preset's
+        and the real vocal's); a cut through such a tie by id alone depended on how the ids
+        sort ("sf-..." before "vocal_...", so the real vocal was left out, while "brass_..."
+        came first), and taking the whole tie lets dozens of presets into the pool."""
+        order = np.lexsort((~self.real, -np.asarray(similarity, dtype=np.float64)))
+        return order[: max(1, int(k))]
+
     def weights(self, emb: np.ndarray, params: LibraryParams | None = None) -> np.ndarray:
         """The weight of each instrument's notes as the target for ``emb`` (sums to 1)."""
         return self._weights(self.similarity(emb), params or self.params)
 
     def _weights(self, similarity: np.ndarray, p: LibraryParams) -> np.ndarray:
         s = similarity.astype(np.float64)
-        top = np.argsort(-s, kind="stable")[: max(1, p.top_k)]
+        top = self._most_similar(s, p.top_k)
         w = np.zeros_like(s)
         s_max = s[top].max()
         groups = []
@@ -163,7 +174,7 @@ class SoundLibrary:
         sc = self.distance @ self._weights(s, p).astype(np.float32) - p.contrast * self._background
         if p.pool > 0:
             near = np.zeros(len(s) + 1, dtype=bool)  # the last slot: candidates of no instrument
-            near[np.argsort(-s, kind="stable")[: p.pool]] = True
+            near[self._most_similar(s, p.pool)] = True
             sc = np.where(near[self._cand_inst], sc, np.inf).astype(np.float32)
         return sc
 

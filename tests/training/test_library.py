@@ -244,3 +244,27 @@ def test_the_pool_keeps_the_choice_among_the_instruments_the_words_name(world):
     assert lib.names[lib.choose(own, 1, params)[0]] == "guitar_a"
     scores = lib.scores(own, params)
     assert np.isfinite(scores).sum() == 1
+
+
+def test_among_equally_similar_instruments_the_real_ones_count_first(world):
+    """Many instruments share a caption ("a vocal note" is every GM choir preset's and the
+    real vocal's): where top_k or the pool cuts through such a tie, real recordings are
+    kept before renders, whatever their ids (a cut by id order dropped whichever sorted
+    last)."""
+    _, lib, _ = world
+    enc = _HashEncoder()
+    emb = enc.encode(["a shared sound"])[0]  # every instrument's caption, the same similarity
+    emb = emb / np.linalg.norm(emb)
+    # Ids sort flute_a, flute_b, guitar_a, ...: by id, top 3 would hold two renders.
+    params = LibraryParams(tau=0.05, top_k=3, real_share=0.7, contrast=0.0, pool=3)
+    w = lib.weights(emb, params)
+    assert set(lib.instruments[w > 0]) == {"flute_a", "guitar_a", "organ_a"}, dict(zip(lib.instruments, w))
+    assert w.sum() == pytest.approx(1.0)
+    finite = np.isfinite(lib.scores(emb, params))
+    assert set(lib.names[finite]) == {"flute_a", "guitar_a", "organ_a"}
+    # Without a tie, similarity alone decides, renders included.
+    own = enc.encode(["a quimbly"])[0]
+    own = own / np.linalg.norm(own)
+    one = LibraryParams(tau=0.05, top_k=1, real_share=0.7, contrast=0.0, pool=1)
+    assert lib.names[lib.choose(own, 1, one)[0]] == "guitar_b"
+    assert lib.instruments[np.argmax(lib.weights(own, one))] == "guitar_b"
