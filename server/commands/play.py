@@ -194,13 +194,9 @@ def run(args: argparse.Namespace) -> int:
         host = Host(config)
     except ValueError as exc:
         raise CliError(str(exc)) from None
-    stop = threading.Event()
+    stop = StopRequest()
     prompt_line = terminal = None
-
-    def on_signal(signum, frame):
-        stop.set()
-
-    old = {sig: signal.signal(sig, on_signal) for sig in (signal.SIGINT, signal.SIGTERM)}
+    old = {sig: signal.signal(sig, stop.on_signal) for sig in (signal.SIGINT, signal.SIGTERM)}
     try:
         try:
             host.start()
@@ -245,19 +241,42 @@ def run(args: argparse.Namespace) -> int:
             from server.prompt_line import PromptLine
 
             terminal = _save_terminal()
-            prompt_line = PromptLine(host, stop).start()
+            prompt_line = PromptLine(host, stop.event).start()
         while not stop.wait(0.25):
             died = host.output.died
             if died or host.audio_stalled(AUDIO_TIMEOUT_S):
                 _audio_died(host, died)
         return 0
     finally:
+        stop.event.set()  # after a signal, for the prompt line's thread
         if prompt_line is not None:
             prompt_line.close()
             _restore_terminal(terminal)
         host.close()
         for sig, handler in old.items():
             signal.signal(sig, handler)
+
+
+class StopRequest:
+    """Asks the play loop to stop: from a signal (Ctrl-C, SIGTERM) or from the prompt
+    line's thread (:quit, Ctrl-D: it sets :attr:`event`).
+
+    A signal handler runs in the main thread between two bytecodes, possibly inside
+    ``Event.wait`` while that thread holds the event's lock; ``Event.set`` there waits for
+    the same lock forever (Ctrl-C hung the host, now and then, in the tests). So the
+    handler only appends to a list, which takes no lock, and :meth:`wait` polls both.
+    """
+
+    def __init__(self) -> None:
+        self.event = threading.Event()
+        self.signals: list[int] = []
+
+    def on_signal(self, signum, frame) -> None:
+        self.signals.append(signum)
+
+    def wait(self, timeout: float) -> bool:
+        """True once a stop was asked for; else after ``timeout`` seconds, False."""
+        return bool(self.signals) or self.event.wait(timeout) or bool(self.signals)
 
 
 def _save_terminal():

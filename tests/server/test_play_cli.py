@@ -62,3 +62,36 @@ def test_patch_file_is_the_first_patch_and_sigterm_exits_0(jack, tmp_path):
         assert r.returncode == 2 and "cannot listen for OSC" in r.stderr
     finally:
         assert h.stop(signal.SIGTERM) == 0
+
+
+def test_a_signal_while_the_play_loop_holds_the_stop_lock_still_stops_it():
+    """Ctrl-C lands between two bytecodes of the main thread, which may be inside the
+    play loop's wait, holding its event's lock: the handler must take no lock (an
+    ``Event.set`` there waited forever, and the host hung on Ctrl-C now and then).
+    ``Event._cond`` is CPython's lock inside the event: held here as the loop holds it."""
+    import threading
+
+    from server.commands.play import StopRequest
+
+    stop = StopRequest()
+    done = threading.Event()
+
+    def signal_inside_wait():
+        with stop.event._cond:
+            stop.on_signal(signal.SIGINT, None)
+        done.set()
+
+    threading.Thread(target=signal_inside_wait, daemon=True).start()
+    assert done.wait(5), "the signal handler blocked on the lock the play loop holds"
+    assert stop.wait(0) is True
+    assert StopRequest().wait(0) is False
+
+
+def test_the_prompt_line_quitting_stops_the_play_loop():
+    import threading
+
+    from server.commands.play import StopRequest
+
+    stop = StopRequest()
+    threading.Timer(0.05, stop.event.set).start()
+    assert stop.wait(5) is True
