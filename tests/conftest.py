@@ -149,3 +149,32 @@ def assert_no_underruns(underruns: int, control_xruns: int, what: str) -> None:
         f"or CPU stalls in the same window (hypervisor steal so far: "
         f"{cpu_steal_s() * 1000:.0f} ms)"
     )
+
+
+def _playing_children() -> list[tuple[int, str]]:
+    """This test process's children that are hosts or render processes (pid, command)."""
+    r = subprocess.run(["ps", "-ww", "-o", "pid=,args=", "--ppid", str(os.getpid())],
+                       capture_output=True, text=True, check=False)
+    out = []
+    for line in r.stdout.splitlines():
+        pid, _, args = line.strip().partition(" ")
+        if "-m server play" in args or "-m engine.live" in args:
+            out.append((int(pid), args))
+    return out
+
+
+@pytest.fixture(scope="module", autouse=True)
+def no_host_outlives_its_module():
+    """A host left playing after its tests' module renders on at real-time pace and takes
+    CPU from the next modules' hosts (an underrun in a later, unrelated test). Each
+    module's hosts are stopped by the module's own fixtures; one still running here is
+    killed, and the module fails with its command line."""
+    yield
+    left = _playing_children()
+    for pid, _ in left:
+        try:
+            os.kill(pid, 9)
+            os.waitpid(pid, 0)
+        except (ProcessLookupError, ChildProcessError):
+            pass
+    assert not left, "a host outlived its tests' module (killed): " + "; ".join(a for _, a in left)
