@@ -151,15 +151,14 @@ def assert_no_underruns(underruns: int, control_xruns: int, what: str) -> None:
     )
 
 
-def _playing_children() -> list[tuple[int, str]]:
-    """This test process's children that are hosts or render processes (pid, command)."""
-    r = subprocess.run(["ps", "-ww", "-o", "pid=,args=", "--ppid", str(os.getpid())],
+def child_processes(ppid: int) -> list[tuple[int, str]]:
+    """The running children of process ``ppid``: (pid, command line) each."""
+    r = subprocess.run(["ps", "-ww", "-o", "pid=,args=", "--ppid", str(ppid)],
                        capture_output=True, text=True, check=False)
     out = []
     for line in r.stdout.splitlines():
         pid, _, args = line.strip().partition(" ")
-        if "-m server play" in args or "-m engine.live" in args:
-            out.append((int(pid), args))
+        out.append((int(pid), args))
     return out
 
 
@@ -170,7 +169,8 @@ def no_host_outlives_its_module():
     module's hosts are stopped by the module's own fixtures; one still running here is
     killed, and the module fails with its command line."""
     yield
-    left = _playing_children()
+    left = [(pid, args) for pid, args in child_processes(os.getpid())
+            if "-m server play" in args or "-m engine.live" in args]
     for pid, _ in left:
         try:
             os.kill(pid, 9)

@@ -21,7 +21,7 @@ import numpy as np
 import pytest
 from pythonosc import osc_bundle_builder, osc_message, osc_message_builder
 
-from tests.conftest import JACK_REASON, cpu_steal_s, jack_running
+from tests.conftest import JACK_REASON, child_processes, cpu_steal_s, jack_running
 
 ROOT = Path(__file__).resolve().parents[2]
 SR = 48000
@@ -195,12 +195,7 @@ class HostProcess:
         return self.returncode
 
     def worker_pids(self) -> list[int]:
-        r = subprocess.run(
-            ["ps", "-ww", "-o", "pid=,args=", "--ppid", str(self.proc.pid)],
-            capture_output=True,
-            text=True,
-        )
-        return [int(line.split()[0]) for line in r.stdout.splitlines() if "spawn_main" in line]
+        return [pid for pid, args in child_processes(self.proc.pid) if "spawn_main" in args]
 
 
 # -- reading the recording --------------------------------------------------------------

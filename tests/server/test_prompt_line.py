@@ -46,6 +46,13 @@ class Terminal:
         out, self.seen = self.seen[: at + len(words)], self.seen[at + len(words):]
         return out
 
+    def kill_if_running(self) -> None:
+        """A host that did not stop would play on through the later tests, taking a third
+        of a core from their hosts (a burst test underran beside one)."""
+        if self.proc.poll() is None:
+            self.proc.kill()
+            self.proc.wait()
+
     def type(self, line: str, then: str, timeout: float = 30.0) -> str:
         os.write(self.master, (line + "\n").encode())
         return self.read_until(then, timeout)
@@ -79,9 +86,7 @@ def test_typing_prompts_and_commands_while_playing(xruns, checkpoint, tmp_path):
         t.type(":quit", "")
         assert t.proc.wait(timeout=30) == 0
     finally:
-        if t.proc.poll() is None:
-            t.proc.kill()
-            t.proc.wait()
+        t.kill_if_running()
     # The history of what was typed is kept for the next time.
     history = (tmp_path / "state" / "promptsynth" / "prompt_history").read_text()
     assert "a warm brass pad" in history
@@ -97,9 +102,7 @@ def test_end_of_input_stops_the_host_cleanly(jack, tmp_path):
         os.write(t.master, b"\x04")  # Ctrl-D, at the prompt
         assert t.proc.wait(timeout=30) == 0
     finally:
-        if t.proc.poll() is None:
-            t.proc.kill()
-            t.proc.wait()
+        t.kill_if_running()
 
 
 def test_no_prompt_line_without_a_terminal_or_when_asked(jack, tmp_path):
@@ -113,8 +116,4 @@ def test_no_prompt_line_without_a_terminal_or_when_asked(jack, tmp_path):
         t.proc.send_signal(2)
         assert t.proc.wait(timeout=30) == 0
     finally:
-        # A host that did not stop would play on through the later tests, taking a third
-        # of a core from their hosts (a burst test underran beside one).
-        if t.proc.poll() is None:
-            t.proc.kill()
-            t.proc.wait()
+        t.kill_if_running()
