@@ -29,6 +29,7 @@ import signal
 import subprocess
 import sys
 import tempfile
+import threading
 import time
 
 import numpy as np
@@ -59,6 +60,10 @@ C_STOP, C_ABANDON = range(2)
 _N_CONTROL = 2
 # How often the render process refreshes its percentiles (they cost ~50 us).
 _PERCENTILES_S = 0.25
+#: How long the render process waits for its stream to close before it exits anyway.
+_CLOSE_GRACE_S = 5.0
+#: Its exit status then.
+EXIT_CLOSE_HUNG = 4
 
 
 def _layout() -> tuple[int, int, int, int]:
@@ -408,9 +413,25 @@ def _render_main(spec: dict) -> int:
         status[S_STATE] = _STOPPED
         sys.stdout.flush()
         os._exit(0)
+    # Closing a PortAudio JACK stream whose server died blocks for good; that happens
+    # here when the host was killed before it could ask us to abandon (it is the one
+    # that watches the server). The recording is finalised before the close, so giving
+    # up on the close loses nothing.
+    guard = threading.Timer(_CLOSE_GRACE_S, _close_hung)
+    guard.daemon = True
+    guard.start()
     out.stop()
+    guard.cancel()
     status[S_STATE] = _STOPPED
     return 0
+
+
+def _close_hung() -> None:
+    try:  # the host that reads this may be gone: a broken pipe must not stop the exit
+        print(f"error: the audio stream did not close within {_CLOSE_GRACE_S:g} s "
+              "(its server is gone?); exiting without it", flush=True)
+    finally:
+        os._exit(EXIT_CLOSE_HUNG)
 
 
 if __name__ == "__main__":

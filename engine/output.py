@@ -391,14 +391,16 @@ class AudioOutput:
     def stop(self) -> None:
         """Stop rendering and the stream, finalise the recording; safe to call twice."""
         self._stop_thread()
+        # The recording first: nothing renders into it any more, and the stream's close
+        # below can block (its server died).
+        if self.recorder is not None:
+            self.recorder.close()
         mixer, self._mixer = self._mixer, None
         if mixer is not None:
             try:
                 mixer.stop()
             finally:
                 mixer.close()
-        if self.recorder is not None:
-            self.recorder.close()
         self._restore()
 
     def abandon(self) -> None:

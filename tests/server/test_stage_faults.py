@@ -15,6 +15,7 @@ import time
 import pytest
 import soundfile as sf
 
+from tests.conftest import child_processes
 from tests.server.conftest import ROOT, HostProcess, OscClient
 from tests.server.oscfuzz import msg
 
@@ -168,50 +169,93 @@ def test_bad_allow_is_a_user_error():
 # -- the audio server dies ------------------------------------------------------------------
 
 
-def test_jackd_killed_exits_3_with_one_line_and_a_whole_recording(jack, tmp_path):
+# A fixed name: JACK keeps a SIGKILLed server's entry in its shared-memory registry (8
+# slots) and reclaims it only for a server of the same name, so a fresh name per run
+# would fill the registry ("Too many servers already active") within 8 runs.
+DYING = "promptsynth-test-dying"
+
+
+@pytest.fixture()
+def dying_jackd(jack):
+    """A private jackd for one test to kill: (process, env that makes clients use it)."""
     if shutil.which("jackd") is None:
         pytest.skip("needs jackd")
-    # A fixed name: JACK keeps a SIGKILLed server's entry in its shared-memory registry
-    # (8 slots) and reclaims it only for a server of the same name, so a fresh name per
-    # run would fill the registry ("Too many servers already active") within 8 runs.
-    name = "promptsynth-test-dying"
     jackd = subprocess.Popen(
-        ["jackd", "-n", name, "-d", "dummy", "-r", "48000", "-p", "128"],
+        ["jackd", "-n", DYING, "-d", "dummy", "-r", "48000", "-p", "128"],
         stdout=subprocess.DEVNULL,
         stderr=subprocess.DEVNULL,
     )
     try:
-        env = dict(os.environ, JACK_DEFAULT_SERVER=name)
+        env = dict(os.environ, JACK_DEFAULT_SERVER=DYING)
         deadline = time.monotonic() + 10
         while subprocess.run(["jack_lsp"], env=env, capture_output=True).returncode != 0:
             assert time.monotonic() < deadline, "private jackd did not start"
             time.sleep(0.1)
-        wav = tmp_path / "rec.wav"
-        h = HostProcess(
-            [
-                "--no-model",
-                "--bank",
-                str(tmp_path / "bank"),
-                "--record",
-                str(wav),
-                "--midi-virtual",
-                "dying",
-            ],
-            env=env,
-        )
-        time.sleep(0.5)
-        jackd.kill()
-        t0 = time.monotonic()
-        rc = h.proc.wait(timeout=15)
-        took = time.monotonic() - t0
-        time.sleep(0.1)
-        err = "".join(h.stderr)
-        assert rc == 3, err
-        assert took < 3.0, took
-        lines = [ln for ln in err.splitlines() if ln.startswith("promptsynth play:")]
-        assert lines == [lines[0]] and "audio server stopped" in lines[0], err
-        info = sf.info(str(wav))  # finalised: readable, with what was played
-        assert info.samplerate == 48000 and info.frames > 0.3 * 48000
+        yield jackd, env
     finally:
         jackd.kill()
         jackd.wait(timeout=10)
+
+
+def test_jackd_killed_exits_3_with_one_line_and_a_whole_recording(dying_jackd, tmp_path):
+    jackd, env = dying_jackd
+    wav = tmp_path / "rec.wav"
+    h = HostProcess(
+        [
+            "--no-model",
+            "--bank",
+            str(tmp_path / "bank"),
+            "--record",
+            str(wav),
+            "--midi-virtual",
+            "dying",
+        ],
+        env=env,
+    )
+    time.sleep(0.5)
+    jackd.kill()
+    t0 = time.monotonic()
+    rc = h.proc.wait(timeout=15)
+    took = time.monotonic() - t0
+    time.sleep(0.1)
+    err = "".join(h.stderr)
+    assert rc == 3, err
+    assert took < 3.0, took
+    lines = [ln for ln in err.splitlines() if ln.startswith("promptsynth play:")]
+    assert lines == [lines[0]] and "audio server stopped" in lines[0], err
+    info = sf.info(str(wav))  # finalised: readable, with what was played
+    assert info.samplerate == 48000 and info.frames > 0.3 * 48000
+
+
+def test_host_killed_just_after_jackd_died_leaves_no_render_process(dying_jackd, tmp_path):
+    # The host watches the audio server and tells its render process to abandon the
+    # stream; killed before it can, the render process finds its parent gone and closes
+    # the stream itself, which blocks for good on a dead JACK server. It must exit anyway
+    # (it used to sleep on forever), with its recording finalised.
+    jackd, env = dying_jackd
+    wav = tmp_path / "rec.wav"
+    h = HostProcess(["--no-model", "--bank", str(tmp_path / "bank"), "--record", str(wav)], env=env)
+    time.sleep(0.5)
+    render = [pid for pid, args in child_processes(h.proc.pid) if "-m engine.live" in args]
+    assert len(render) == 1, child_processes(h.proc.pid)
+    jackd.kill()
+    jackd.wait(timeout=10)
+    h.proc.kill()
+    h.proc.wait(timeout=10)
+    deadline = time.monotonic() + 15
+    while _running(render[0]):
+        if time.monotonic() > deadline:
+            os.kill(render[0], signal.SIGKILL)
+            pytest.fail("the render process outlived its host and its audio server by 15 s")
+        time.sleep(0.1)
+    info = sf.info(str(wav))
+    assert info.samplerate == 48000 and info.frames > 0.3 * 48000
+
+
+def _running(pid: int) -> bool:
+    """Whether ``pid`` runs (not gone, not a zombie waiting for init to reap it)."""
+    try:
+        with open(f"/proc/{pid}/stat") as f:
+            return f.read().rsplit(")", 1)[1].split()[0] != "Z"
+    except FileNotFoundError:
+        return False
