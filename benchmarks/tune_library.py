@@ -23,6 +23,7 @@ judged on the instrument left out.
 from __future__ import annotations
 
 import argparse
+import hashlib
 import itertools
 import sys
 from pathlib import Path
@@ -36,9 +37,12 @@ sys.path.insert(0, str(ROOT))
 def _note_distances(lib, nsynth: str, cache: Path):
     """Per-note log-mel L1 of every candidate to every real instrument's notes at the
     slot pitches: ``distance [n_candidates, n_notes]``, ``instrument [n_notes]`` (ids)."""
+    # The same candidates: the same names and the same tables (a rebuilt library keeps
+    # its names while refitted labels change the tables).
+    tables = hashlib.sha256(lib.keys.tobytes() + lib.values.tobytes()).hexdigest()
     if cache.is_file():
         z = np.load(cache, allow_pickle=False)
-        if list(z["names"]) == list(lib.names):
+        if list(z["names"]) == list(lib.names) and "tables" in z and str(z["tables"]) == tables:
             return z["distance"], z["instrument"]
     from training.library import (
         note_distances,
@@ -54,7 +58,7 @@ def _note_distances(lib, nsynth: str, cache: Path):
     cand = render_features([lib.table(i) for i in range(len(lib))], slots, progress=True)
     dist = note_distances(cand, slot_of, target_features(targets))
     inst = np.array([t["instrument"] for t in targets])
-    np.savez(cache, distance=dist, instrument=inst, names=lib.names)
+    np.savez(cache, distance=dist, instrument=inst, names=lib.names, tables=tables)
     return dist, inst
 
 
