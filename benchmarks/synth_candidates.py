@@ -476,9 +476,15 @@ def main(argv=None) -> int:
     ap.add_argument("--joint", action="store_true",
                     help="also judge one patch per family fitted jointly to all its notes "
                     "(from the median patch, its discrete values kept)")
+    ap.add_argument("--op3-layouts", default=",".join(LAYOUTS),
+                    help=f"the layouts op3's grid may choose among (of {', '.join(LAYOUTS)})")
     ap.add_argument("--rt-cost", action="store_true",
                     help="only time each candidate's extra numpy work (64 voices, 128 frames)")
     args = ap.parse_args(argv)
+    layouts = tuple(x for x in args.op3_layouts.split(",") if x)
+    if not layouts or set(layouts) - set(LAYOUTS):
+        raise SystemExit(f"--op3-layouts: choose among {', '.join(LAYOUTS)}, got {args.op3_layouts!r}")
+    globals()["LAYOUTS"] = layouts  # read by _screen's grid and the renders
     torch.set_num_threads(args.threads)
     if args.rt_cost:
         res = rt_cost()
