@@ -5,6 +5,7 @@ from __future__ import annotations
 import os
 import shutil
 import subprocess
+import time
 
 import pytest
 
@@ -149,6 +150,28 @@ def assert_no_underruns(underruns: int, control_xruns: int, what: str) -> None:
         f"or CPU stalls in the same window (hypervisor steal so far: "
         f"{cpu_steal_s() * 1000:.0f} ms)"
     )
+
+
+def assert_within(check, within_s: float, control: XrunControl, since: int, what: str,
+                  stalled_s: float = 2.0):
+    """Poll ``check()`` until it returns a true value (which is returned) within
+    ``within_s`` of this call. Later than that is a failure, unless the control counted a
+    JACK xrun or a CPU stall since ``since`` (its ``count`` when the awaited event was
+    sent): a stalled machine delays every client, so then up to ``stalled_s`` is allowed."""
+    t0 = time.monotonic()
+    while True:
+        value = check()
+        if value:
+            return value
+        waited = time.monotonic() - t0
+        if waited > within_s and (control.count == since or waited > stalled_s):
+            stalls = control.count - since
+            raise AssertionError(
+                f"{what}: not within {within_s * 1000:.0f} ms (waited {waited * 1000:.0f} ms; "
+                f"the control saw {stalls} JACK xruns or CPU stalls meanwhile, hypervisor "
+                f"steal so far: {cpu_steal_s() * 1000:.0f} ms)"
+            )
+        time.sleep(0.005)
 
 
 def child_processes(ppid: int) -> list[tuple[int, str]]:

@@ -11,7 +11,7 @@ import time
 
 import pytest
 
-from tests.conftest import assert_no_underruns
+from tests.conftest import assert_no_underruns, assert_within
 from tests.server.conftest import HostProcess, OscClient
 
 pytestmark = [pytest.mark.jack, pytest.mark.slow]
@@ -67,12 +67,12 @@ def wait_silent(osc, timeout: float = 2.0) -> None:
         time.sleep(0.05)
 
 
-def test_running_status_is_understood(out, osc):
+def test_running_status_is_understood(out, osc, xruns):
+    x0 = xruns.count
     out.send_message([0x90, 60, 100])
     out.send_message([62, 100])  # running status: two more note-ons
     out.send_message([64, 100])
-    time.sleep(0.1)
-    assert status(osc)[0] == 3
+    assert_within(lambda: status(osc)[0] == 3, 0.1, xruns, x0, "three voices from running status")
     out.send_message([0x90, 60, 0])
     out.send_message([62, 0])
     out.send_message([64, 0])
@@ -110,9 +110,9 @@ def test_sysex_junk_and_out_of_range_data_change_nothing(out, osc, host, xruns):
     assert after[0] == 0, (before, after)  # no voice started
     assert_no_underruns(after[13] - before[13], xruns.count - x0, "during the junk")
     # Still playing.
+    x1 = xruns.count
     out.send_message([0x91, 70, 90])
-    time.sleep(0.1)
-    assert status(osc)[0] == 1
+    assert_within(lambda: status(osc)[0] == 1, 0.1, xruns, x1, "a note-on after the junk")
     out.send_message([0x81, 70, 0])
     wait_silent(osc)
 
