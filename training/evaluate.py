@@ -11,7 +11,11 @@ log-mel spectrograms, 64 mels x 16 time slices, of RMS-normalised audio).
 - **accuracy**: the share of notes whose nearest of the family patches (one per NSynth
   family, from the prompt "a {family} note" or a paraphrase) is its own family's
   (chance: 1 / number of families);
-- **own distance**: the mean distance of each note to its own family's patch.
+- **own distance**: the mean distance of each note to its own family's patch;
+- **± (accuracy_se)**: the standard error of the accuracy over the judged instruments
+  (each instrument's accuracy on its own notes, their standard deviation / sqrt(n)):
+  with ten instruments a row's accuracy is uncertain by about 0.1, and so is the
+  difference between two rows.
 
 Rows: the model as shipped (its sound library choosing, where it has one); the flow
 alone; no model: the per-family **parameter median** of training labels (NSynth, and
@@ -240,6 +244,7 @@ def evaluate(
     hits: dict[tuple, list[bool]] = defaultdict(list)
     own: dict[tuple, list[float]] = defaultdict(list)
     per_family: dict[tuple, dict[str, list[bool]]] = defaultdict(lambda: defaultdict(list))
+    per_instrument: dict[tuple, dict[str, list[bool]]] = defaultdict(lambda: defaultdict(list))
     it = judged
     if progress:
         from tqdm import tqdm
@@ -255,6 +260,7 @@ def evaluate(
                 got = families[int(np.argmin(d))]
                 hits[key].append(got == fam)
                 per_family[key][fam].append(got == fam)
+                per_instrument[key][r["instrument"]].append(got == fam)
                 own[key].append(float(d[families.index(fam)]))
 
     rows = []
@@ -266,6 +272,7 @@ def evaluate(
                 "prompts": prompts,
                 "key_tracked": tracked,
                 "accuracy": round(float(np.mean(hits[key])), 4),
+                "accuracy_se": round(_standard_error(per_instrument[key]), 4),
                 "own_distance": round(float(np.mean(own[key])), 4),
                 "accuracy_per_family": {
                     f: round(float(np.mean(v)), 3) for f, v in sorted(per_family[key].items())
@@ -300,13 +307,20 @@ def evaluate(
     }
 
 
+def _standard_error(by_instrument: dict[str, list[bool]]) -> float:
+    """Standard error of an accuracy over instruments (0 with fewer than two)."""
+    acc = [float(np.mean(v)) for v in by_instrument.values()]
+    return float(np.std(acc, ddof=1) / np.sqrt(len(acc))) if len(acc) > 1 else 0.0
+
+
 def report_markdown(report: dict) -> str:
     """The report as markdown: one table of every row, then the spread."""
     ceil = report.get("ceiling_own_distance")
     lines = [
         f"{report['notes']} real notes of {len(report['eval_instruments'])} instruments never "
         f"trained on ({', '.join(report['eval_instruments'])}); {len(report['families'])} family "
-        f"patches each, nearest by log-mel L1 (chance {report['chance']}).",
+        f"patches each, nearest by log-mel L1 (chance {report['chance']}). Accuracy ± its "
+        "standard error over the instruments.",
         "",
         "| patches | prompts | key-tracked | accuracy | own distance | / ceiling's |",
         "|---|---|---|---|---|---|",
@@ -315,7 +329,7 @@ def report_markdown(report: dict) -> str:
         ratio = f"{r['own_distance'] / ceil:.3f}" if ceil else "-"
         lines.append(
             f"| {r['patches']} | {r['prompts']} | {'yes' if r['key_tracked'] else 'no'} | "
-            f"{r['accuracy']:.3f} | {r['own_distance']:.3f} | {ratio} |"
+            f"{r['accuracy']:.3f} ± {r.get('accuracy_se', 0.0):.2f} | {r['own_distance']:.3f} | {ratio} |"
         )
     lines += [
         "",

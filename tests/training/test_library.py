@@ -15,7 +15,7 @@ import soundfile as sf
 from engine import TIMBRE_NAMES, TIMBRE_SPACE, KeyTable, render_notes
 from model import LibraryParams, Predictor, SoundLibrary
 from tests.training.test_train import _HashEncoder  # registers "test-hash"
-from training.evaluate import DIVERSE_PROMPTS, evaluate, report_markdown
+from training.evaluate import DIVERSE_PROMPTS, _standard_error, evaluate, report_markdown
 from training.extract import full_theta
 from training.library import build_library, instrument_table, mel_features, mel_l1
 from training.manifest import write_manifest
@@ -206,8 +206,20 @@ def test_the_yardstick_judges_held_out_instruments(world, checkpoint):
     assert rows[("model", "canonical", True)]["accuracy_per_family"] == {"organ": 1.0}
     assert set(report["spread"]) == {"model", "flow alone"}
     assert np.isnan(report["real_spread"])  # the judged notes are of one family: no pair
+    # One judged instrument: no spread over instruments to estimate an error from.
+    assert rows[("model", "canonical", True)]["accuracy_se"] == 0.0
     md = report_markdown(report)
     assert "| model | canonical | yes |" in md and len(DIVERSE_PROMPTS) == 20
+    assert "± 0.00 |" in md
+
+
+def test_accuracy_standard_error_is_over_instruments_not_notes():
+    # Two instruments, one always right and one always wrong: accuracy 0.5, and the
+    # instruments disagree as much as they can (sd 0.707 over 2: se 0.5), however many
+    # notes each has.
+    assert _standard_error({"a": [True] * 20, "b": [False] * 20}) == pytest.approx(0.5)
+    assert _standard_error({"a": [True, False], "b": [True, False]}) == 0.0
+    assert _standard_error({"a": [True]}) == 0.0
 
 
 def test_mel_l1_is_zero_only_for_the_same_sound():
