@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from engine.voices import VoiceBank
+from engine.voices import VoiceBank, note_key
 
 __all__ = ["Allocator"]
 
@@ -26,27 +26,28 @@ class Allocator:
     def find(self, ch: int, pitch: int) -> int:
         """The voice of ``pitch`` on ``ch`` that is not fading out, or -1."""
         vb = self.voices
-        n = vb.n
-        hit = np.flatnonzero((vb.chan[:n] == ch) & (vb.pitch[:n] == pitch) & (vb.fading[:n] == 0))
+        hit = np.flatnonzero(vb.note_key[: vb.n] == note_key(ch, pitch))
         return int(hit[0]) if hit.size else -1
 
     def allocate(self) -> int:
         """A free slot; else steal the quietest released voice; else the oldest."""
         vb = self.voices
         n = vb.n
-        live = vb.fading[:n] == 0
-        if int(live.sum()) >= self.max_voices:
-            released = np.flatnonzero(live & (vb.released[:n] > 0))
-            if released.size:
-                victim = released[np.argmin(vb.level[:n][released])]
+        fading = vb.fading[:n]
+        if n - np.count_nonzero(fading) >= self.max_voices:
+            # (A few whole-row operations: a burst of note-ons steals once per note.) The
+            # flags are 0 or 1 and a fading voice is released, so released > fading is
+            # "released, not fading"; the first of equal minima wins, as in index order.
+            released = vb.released[:n] > fading
+            if released.any():
+                victim = np.where(released, vb.level[:n], np.inf).argmin()
             else:
-                cand = np.flatnonzero(live)
-                victim = cand[np.argmin(vb.age[:n][cand])]
+                victim = np.where(fading == 0, vb.age[:n], np.inf).argmin()
             vb.fade(int(victim))
         if vb.n >= vb.capacity:
             # Every spare slot is fading: cut the quietest fade short.
-            fading = np.flatnonzero(vb.fading[: vb.n] > 0)
-            vb.remove(int(fading[np.argmin(vb.level[: vb.n][fading])]))
+            n = vb.n
+            vb.remove(int(np.where(vb.fading[:n] > 0, vb.level[:n], np.inf).argmin()))
         return vb.add()
 
     def touch(self, i: int) -> None:

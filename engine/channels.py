@@ -99,8 +99,7 @@ class Channels:
         retrigger = i >= 0
         if not retrigger:
             i = self.allocator.allocate()
-            vb.chan[i] = ch
-            vb.pitch[i] = pitch
+            vb.claim(i, ch, pitch)
         self.allocator.touch(i)
         vb.held[i] = 1.0
         pt = self.tables[ch].lookup(pitch, int(velocity))
@@ -223,8 +222,10 @@ class Channels:
             target[idx] = value
 
     def _inc(self, ch: int, pitch: float | np.ndarray) -> float | np.ndarray:
-        semis = self.bend[ch] / 8192.0 * self.bend_range[ch]
-        return 2.0 * math.pi * midi_to_hz(np.asarray(pitch) + semis) / self.sample_rate
+        semis = float(self.bend[ch]) / 8192.0 * float(self.bend_range[ch])
+        if isinstance(pitch, np.ndarray):
+            return 2.0 * math.pi * midi_to_hz(pitch + semis) / self.sample_rate
+        return 2.0 * math.pi * midi_to_hz(float(pitch) + semis) / self.sample_rate
 
     def _update_pitch(self, ch: int) -> None:
         vb = self.voices

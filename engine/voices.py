@@ -30,6 +30,7 @@ __all__ = [
     "VoiceBank",
     "midi_to_hz",
     "velocity_to_amp",
+    "note_key",
     "noise_start",
     "FADE_S",
     "MAX_CHUNK",
@@ -57,6 +58,8 @@ _NOISE_WIN = np.lib.stride_tricks.sliding_window_view(_NOISE_EXT, MAX_CHUNK)
 
 def midi_to_hz(note: float | np.ndarray) -> float | np.ndarray:
     """Equal-tempered frequency in Hz of a (fractional) MIDI note; A4 = 69 = 440 Hz."""
+    if isinstance(note, (int, float)):  # a note-on: plain floats, the same pow()
+        return 440.0 * 2.0 ** ((float(note) - 69.0) / 12.0)
     return 440.0 * 2.0 ** ((np.asarray(note, dtype=np.float64) - 69.0) / 12.0)
 
 
@@ -67,7 +70,15 @@ def noise_start(pitch: float) -> int:
 
 def velocity_to_amp(velocity: float | np.ndarray) -> float | np.ndarray:
     """The seed's loudness curve: (velocity / 127) ** 1.5."""
+    if isinstance(velocity, (int, float)):  # a note-on: plain floats, the same pow()
+        return (float(velocity) / 127.0) ** 1.5
     return (np.asarray(velocity, dtype=np.float64) / 127.0) ** 1.5
+
+
+def note_key(ch: int, pitch: int) -> float:
+    """What a sounding voice's ``note_key`` field holds: one number per channel and key,
+    never 0 (the value of a voice that is fading out, or of no note)."""
+    return float(ch * 128 + int(pitch) + 1)
 
 
 # Where each timbre value sits in a timbre vector (schema order).
@@ -88,7 +99,7 @@ _FIELDS = (
     "age", "held", "pedal_held", "fading",
     "gain_l", "gain_r", "gain_l_tgt", "gain_r_tgt", "mod_scale",
     "t_on", "index_peak", "index_decay_s", "noise_level", "noise_decay_s", "noise_first",
-    "index_peak_tgt", "noise_level_tgt", "sost",
+    "index_peak_tgt", "noise_level_tgt", "sost", "note_key",
 )
 _F = {name: i for i, name in enumerate(_FIELDS)}
 # The four gain rows are adjacent: current left, right, then their targets.
@@ -165,6 +176,13 @@ class VoiceBank:
         """Fade voices ``idx`` out over FADE_S (stolen or silenced): no click."""
         self.start_release(idx, FADE_S)
         self.fading[idx] = 1.0
+        self.note_key[idx] = 0.0  # no longer the voice of its key: a new note gets its own
+
+    def claim(self, i: int, ch: int, pitch: int) -> None:
+        """Voice ``i`` plays key ``pitch`` of channel ``ch`` (until it fades)."""
+        self.chan[i] = ch
+        self.pitch[i] = pitch
+        self.note_key[i] = note_key(ch, pitch)
 
     def retrigger(self, i: int) -> None:
         """Restart voice ``i``'s envelope from its current level (same phase); the index
@@ -178,6 +196,7 @@ class VoiceBank:
         self.sost[i] = 0.0
         self.t_on[i] = 0.0
         self.noise_first[i] = noise_start(self.pitch[i])
+        self.note_key[i] = note_key(int(self.chan[i]), int(self.pitch[i]))
 
     def set_timbre(self, idx: np.ndarray | int | slice, timbre: np.ndarray, fresh: bool) -> None:
         """Voices ``idx`` take a note's timbre: ``timbre`` ``[n_timbre]`` or ``[len(idx),

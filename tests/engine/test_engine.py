@@ -84,6 +84,27 @@ def test_steals_quietest_released_then_oldest():
     assert sorted(p for _, p in e.sounding_notes()) == [63, 64, 65, 66]
 
 
+def test_a_key_struck_again_while_its_stolen_voice_fades_gets_a_voice_of_its_own():
+    # A fading voice is no longer its key's: the new note-on must not revive it (it
+    # would be cut when the fade ends), and the key's note-off must reach the new voice.
+    e = make(max_voices=1, theta=LONG)
+    e.note_on(0, 60, 100)
+    run(e, frames=128)
+    e.note_on(0, 61, 100)  # steals 60: it fades out over 5 ms
+    e.note_on(0, 60, 100)  # within the fade: steals 61, a voice of its own
+    run(e, frames=64)
+    assert e.sounding_notes() == [(0, 60)] and e.active_voices == 2  # 2 slots a voice
+    run(e, 0.02)
+    assert e.sounding_notes() == [(0, 60)] and e.active_voices == 1
+    e.note_on(1, 60, 100)  # the same key on another channel is another note
+    e.note_off(0, 60)
+    run(e, 0.02)
+    assert e.sounding_notes() == [(1, 60)]
+    e.note_off(1, 60)
+    run(e, 2.1)  # its release: 2 s
+    assert e.active_voices == 0
+
+
 def test_stolen_voice_fades_without_click():
     e = make(max_voices=1)
     e.note_on(0, 69, 127)
