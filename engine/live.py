@@ -123,6 +123,8 @@ class LiveEngine(EventSender):
         self.max_voices = max_voices
         #: Most events the render process applies in one block (the rest follow).
         self.max_events_per_block: int | None = None
+        #: Most pieces the render process renders a block in (``Engine.max_splits_per_block``).
+        self.max_splits_per_block: int | None = None
         fd, path = tempfile.mkstemp(prefix="promptsynth-engine-", dir=_shm_folder())
         os.close(fd)
         os.unlink(path)
@@ -189,6 +191,7 @@ class LiveOutput:
             "sample_rate": self.engine.sample_rate,
             "max_voices": self.engine.max_voices,
             "max_events_per_block": self.engine.max_events_per_block,
+            "max_splits_per_block": self.engine.max_splits_per_block,
             "device": self.device,
             "blocksize": self.blocksize,
             "latency": self._latency,
@@ -362,6 +365,7 @@ def _render_main(spec: dict) -> int:
     status, control = shared.status, shared.control
     engine = Engine(spec["sample_rate"], spec["max_voices"], queue=shared.queue())
     engine.max_events_per_block = spec["max_events_per_block"]
+    engine.max_splits_per_block = spec["max_splits_per_block"]
     out = AudioOutput(
         engine, spec["device"], spec["blocksize"], spec["latency"], record=spec["record"],
         client_name=JACK_CLIENT_NAME,

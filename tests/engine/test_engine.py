@@ -230,6 +230,30 @@ def test_events_land_on_their_sample():
     assert abs(left[3001]) > 0
 
 
+@pytest.mark.parametrize(
+    "splits, cc_offsets, onset",
+    [
+        (None, (3, 10, 20, 70, 100), 45),  # offline: every event at its sample
+        (4, (3, 100), 45),  # 4 pieces (0-3, 3-45, 45-100, 100-128): each at its sample
+        (4, (3, 10, 20, 70, 100), 32),  # 7 pieces: rounded down to the 32-frame grid
+        (4, (1, 2, 120), 32),  # 5 pieces (0-1, 1-2, 2-45, 45-120, 120-128): rounded
+        (4, (0, 1, 2), 45),  # 4 pieces (0-1, 1-2, 2-45, 45-128): each at its sample
+    ],
+)
+def test_a_block_splits_in_at_most_max_splits_pieces(splits, cc_offsets, onset):
+    # A note at offset 45 of the second block, and controller events of another channel
+    # (silent) at other offsets of the same block.
+    e = make()
+    e.max_splits_per_block = splits
+    run(e, frames=128)
+    e.note_on(0, 69, 127, frame=128 + 45)
+    for off in cc_offsets:
+        e.control_change(5, CC.MOD_WHEEL, off, frame=128 + off)
+    left = run(e, frames=256)[:, 0]
+    # Attack 0: the first sample of a note is 0, the next is not.
+    assert np.flatnonzero(np.abs(left) > 0)[0] == onset + 1
+
+
 def test_events_in_the_past_apply_at_block_start_and_order_is_kept():
     e = make()
     run(e, frames=256)
