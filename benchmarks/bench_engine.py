@@ -15,6 +15,10 @@ most 1 ms, and at least pyo's throughput.
 Each case runs twice: with a schema-v1 patch (``v1_us``: no index peak, no noise, so the
 v2 work is skipped) and with a v2 patch whose index peak and noise both last the whole
 measurement (``v2_us``: decays of 8 s, the worst case).
+
+Then, paced, blocks into which note-ons arrive (each stealing a voice), at one frame or at
+as many frames as notes (MIDI stamped by arrival), rendered in one piece per event time
+or in at most 4 (``Engine.max_splits_per_block``, as the live host does).
 """
 
 from __future__ import annotations
@@ -70,6 +74,35 @@ def bench_engine_paced(n_voices: int, block: int, seconds: float, patch: KeyTabl
     times = np.empty(n)
     due = time.monotonic()
     for i in range(n):
+        due += period
+        d = due - time.monotonic()
+        if d > 0:
+            time.sleep(d)
+        t = time.perf_counter()
+        e.render_into(out)
+        times[i] = time.perf_counter() - t
+    return float(np.median(times) * 1e6), float(np.percentile(times, 99) * 1e6)
+
+
+def bench_events_paced(n_events: int, spread: bool, splits: int | None, seconds: float,
+                       n_voices: int = 32, block: int = 128) -> tuple[float, float]:
+    """(median, p99) microseconds per paced block in which ``n_events`` note-ons arrive,
+    each stealing a voice (all ``n_voices`` sound), at one frame or at ``n_events``
+    distinct frames of the block (MIDI stamped by arrival), with ``max_splits_per_block``
+    = ``splits`` and at most 16 events a block, as the live host applies them."""
+    e, out = _sounding(n_voices, block, PATCH)
+    e.max_events_per_block = 16
+    e.max_splits_per_block = splits
+    period = block / SR
+    n = max(int(seconds / period), 100)
+    times = np.empty(n)
+    due = time.monotonic()
+    k = 0
+    for i in range(n):
+        f0 = e.frame
+        for j in range(n_events):
+            k += 1
+            e.note_on(k % 16, k % 128, 100, f0 + (j * block // n_events if spread else 0))
         due += period
         d = due - time.monotonic()
         if d > 0:
@@ -147,6 +180,17 @@ def main() -> None:
             m2, p2 = bench_engine_paced(n, block, max(args.seconds, 4.0), PATCH_V2)
             print(f"{block:5d} {n:6d} {block / SR * 1e6:9.1f} {m1:8.1f} {p1:8.1f} {m2:8.1f} {p2:8.1f}")
     print("target at 128 frames, 64 voices: median <= 267 us, p99 <= 1000 us")
+    secs = max(args.seconds, 4.0)
+    print(f"\npaced, 32 voices, 128 frames, note-ons that steal arriving in the block, {secs:g} s per case:")
+    print(f"{'events':>6} {'at':>16} {'pieces at most':>14} {'med_us':>8} {'p99_us':>8}")
+    for n_ev in (0, 4, 16):
+        for spread, splits in ((False, None), (True, None), (True, 4)):
+            if n_ev == 0 and spread:
+                continue
+            m, p = bench_events_paced(n_ev, spread, splits, secs)
+            at = f"{n_ev} frames" if spread else "one frame"
+            print(f"{n_ev:6d} {at:>16} {splits or '-':>14} {m:8.1f} {p:8.1f}")
+    print("the live host renders a block in at most 4 pieces (server.host.MAX_SPLITS_PER_BLOCK)")
 
 
 if __name__ == "__main__":
