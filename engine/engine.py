@@ -65,12 +65,12 @@ class Engine(EventSender):
         #: next blocks instead of underrunning this one. Offline renders leave it None.
         self.max_events_per_block: int | None = None
         #: Most pieces a block is rendered in (None: one per distinct event time, sample
-        #: accurate). Each piece costs a whole render pass (~70 us at 32 voices, 2 cores),
-        #: so 16 MIDI events stamped by arrival at 16 frames of one block cost ~1.8 ms of
-        #: a 2.7 ms period. A live host sets it: where more event times than that fall in
-        #: one block (a burst, a flood of controllers), they are rounded down to a grid of
-        #: ``block / max_splits_per_block`` frames (32 frames, 0.7 ms, at 128 and 4);
-        #: blocks with fewer keep every event at its sample. Offline renders leave it None.
+        #: accurate). Each piece costs a whole render pass (~200 us at 32 voices paced on
+        #: 2 cores), so 16 MIDI events stamped by arrival at 16 frames of one block cost
+        #: ~3 ms, more than a 2.7 ms period. A live host sets it: where more event times
+        #: than that fall in one block (a burst, a flood of controllers), they are
+        #: rounded down to a grid of ``block / max_splits_per_block`` frames; blocks with
+        #: fewer keep every event at its sample. Offline renders leave it None.
         self.max_splits_per_block: int | None = None
         #: Voice allocation and the 16 channels' state (the render thread owns both).
         self.allocator = Allocator(self.voices, self.max_voices)

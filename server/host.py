@@ -32,11 +32,12 @@ __all__ = ["Host", "HostConfig", "MAX_EVENTS_PER_BLOCK", "MAX_SPLITS_PER_BLOCK"]
 #: ms), too close; 16 halves that and still takes 6,000 events a second at 128 frames
 #: (a MIDI cable carries about 1,000).
 MAX_EVENTS_PER_BLOCK = 16
-#: Most pieces the render process renders a block in (``Engine.max_splits_per_block``):
-#: 16 MIDI note-ons at 16 frames of one block (a burst, stamped by arrival) cost 1.8 ms
-#: median in 17 pieces, 0.9 ms in 4 (paced, 32 voices, 128 frames, 2 cores, a fit
-#: running beside); up to 4 event times a block stay sample-accurate.
-MAX_SPLITS_PER_BLOCK = 4
+#: Most pieces the render process renders a block in (``Engine.max_splits_per_block``).
+#: Each piece is a whole render pass, ~200 us at 32 voices paced on the 2-core machine:
+#: 16 MIDI note-ons stamped by arrival at 16 frames of one block cost 2.9-3.0 ms median,
+#: 1.3 ms in at most 4 pieces, 0.9-1.0 ms in 2 (the same 16 at one frame: 0.8-0.9 ms;
+#: `benchmarks/bench_engine.py`). Up to 2 event times a block stay sample-accurate.
+MAX_SPLITS_PER_BLOCK = 2
 #: Recordings fitted at once (/patch/from-audio); more are refused until one is done.
 MAX_AUDIO_FITS = 2
 #: Longest a fit may take before it is given up.

@@ -238,6 +238,10 @@ def test_events_land_on_their_sample():
         (4, (3, 10, 20, 70, 100), 32),  # 7 pieces: rounded down to the 32-frame grid
         (4, (1, 2, 120), 32),  # 5 pieces (0-1, 1-2, 2-45, 45-120, 120-128): rounded
         (4, (0, 1, 2), 45),  # 4 pieces (0-1, 1-2, 2-45, 45-128): each at its sample
+        (2, (), 45),  # as the live host: 2 pieces (0-45, 45-128), the note at its sample
+        (2, (100,), 0),  # 3 pieces: rounded down to the 64-frame grid
+        (2, (70, 100), 0),
+        (2, (0,), 45),  # 2 pieces (0-45, 45-128)
     ],
 )
 def test_a_block_splits_in_at_most_max_splits_pieces(splits, cc_offsets, onset):
