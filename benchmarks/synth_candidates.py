@@ -1,7 +1,8 @@
 """Synth v3 candidates: which additions to the voice raise the ceiling?
 
     python benchmarks/synth_candidates.py --data runs/nsynth-data \
-        [--candidates v2-grid,v2,index-env,vibrato,bandnoise,op3,feedback] [--steps 40]
+        [--candidates v2-grid,v2,index-env,vibrato,bandnoise,op3,feedback] [--steps 40] \
+        [--joint] [--op3-layouts parallel,stack,carrier2]
 
 A screening step before any of them enters the engine: each candidate is a **prototype
 in torch only** (this file), the schema-2 voice of ``training.torchsynth`` plus one
