@@ -66,14 +66,16 @@ def bench_engine(n_voices: int, block: int, seconds: float, patch: KeyTable = PA
     return float(np.median(times) * 1e6)
 
 
-def bench_engine_paced(n_voices: int, block: int, seconds: float, patch: KeyTable = PATCH) -> tuple[float, float]:
-    """(median, p99) microseconds per block, one block per block period."""
-    e, out = _sounding(n_voices, block, patch)
-    period = block / SR
+def _paced(e: Engine, out: np.ndarray, seconds: float, before=None) -> tuple[float, float]:
+    """(median, p99) microseconds per block, one block per block period; ``before()``,
+    if given, runs before each block's wait (what arrives during the block)."""
+    period = out.shape[0] / SR
     n = max(int(seconds / period), 100)
     times = np.empty(n)
     due = time.monotonic()
     for i in range(n):
+        if before is not None:
+            before()
         due += period
         d = due - time.monotonic()
         if d > 0:
@@ -82,6 +84,12 @@ def bench_engine_paced(n_voices: int, block: int, seconds: float, patch: KeyTabl
         e.render_into(out)
         times[i] = time.perf_counter() - t
     return float(np.median(times) * 1e6), float(np.percentile(times, 99) * 1e6)
+
+
+def bench_engine_paced(n_voices: int, block: int, seconds: float, patch: KeyTable = PATCH) -> tuple[float, float]:
+    """(median, p99) microseconds per block, one block per block period."""
+    e, out = _sounding(n_voices, block, patch)
+    return _paced(e, out, seconds)
 
 
 def bench_events_paced(n_events: int, spread: bool, splits: int | None, seconds: float,
@@ -93,24 +101,16 @@ def bench_events_paced(n_events: int, spread: bool, splits: int | None, seconds:
     e, out = _sounding(n_voices, block, PATCH)
     e.max_events_per_block = 16
     e.max_splits_per_block = splits
-    period = block / SR
-    n = max(int(seconds / period), 100)
-    times = np.empty(n)
-    due = time.monotonic()
-    k = 0
-    for i in range(n):
+    count = [0]
+
+    def arrive() -> None:
         f0 = e.frame
         for j in range(n_events):
-            k += 1
+            count[0] += 1
+            k = count[0]
             e.note_on(k % 16, k % 128, 100, f0 + (j * block // n_events if spread else 0))
-        due += period
-        d = due - time.monotonic()
-        if d > 0:
-            time.sleep(d)
-        t = time.perf_counter()
-        e.render_into(out)
-        times[i] = time.perf_counter() - t
-    return float(np.median(times) * 1e6), float(np.percentile(times, 99) * 1e6)
+
+    return _paced(e, out, seconds, arrive)
 
 
 def bench_pyo(n_voices: int, block: int, seconds: float) -> float | None:
