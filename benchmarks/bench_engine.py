@@ -31,6 +31,7 @@ import time
 import numpy as np
 
 from engine import Engine, KeyTable
+from server.host import MAX_EVENTS_PER_BLOCK, MAX_SPLITS_PER_BLOCK
 
 SR = 48000
 VOICES = (1, 8, 32, 64, 128)
@@ -97,9 +98,10 @@ def bench_events_paced(n_events: int, spread: bool, splits: int | None, seconds:
     """(median, p99) microseconds per paced block in which ``n_events`` note-ons arrive,
     each stealing a voice (all ``n_voices`` sound), at one frame or at ``n_events``
     distinct frames of the block (MIDI stamped by arrival), with ``max_splits_per_block``
-    = ``splits`` and at most 16 events a block, as the live host applies them."""
+    = ``splits`` and at most ``MAX_EVENTS_PER_BLOCK`` events a block, as the live host
+    applies them."""
     e, out = _sounding(n_voices, block, PATCH)
-    e.max_events_per_block = 16
+    e.max_events_per_block = MAX_EVENTS_PER_BLOCK
     e.max_splits_per_block = splits
     count = [0]
 
@@ -190,8 +192,6 @@ def main() -> None:
             m, p = bench_events_paced(n_ev, spread, splits, secs)
             at = f"{n_ev} frames" if spread else "one frame"
             print(f"{n_ev:6d} {at:>16} {splits or '-':>14} {m:8.1f} {p:8.1f}")
-    from server.host import MAX_SPLITS_PER_BLOCK
-
     print(f"the live host renders a block in at most {MAX_SPLITS_PER_BLOCK} pieces")
 
 

@@ -222,10 +222,8 @@ class Channels:
             target[idx] = value
 
     def _inc(self, ch: int, pitch: float | np.ndarray) -> float | np.ndarray:
-        semis = float(self.bend[ch]) / 8192.0 * float(self.bend_range[ch])
-        if isinstance(pitch, np.ndarray):
-            return 2.0 * math.pi * midi_to_hz(pitch + semis) / self.sample_rate
-        return 2.0 * math.pi * midi_to_hz(float(pitch) + semis) / self.sample_rate
+        semis = self.bend[ch] / 8192.0 * self.bend_range[ch]
+        return 2.0 * math.pi * midi_to_hz(pitch + semis) / self.sample_rate
 
     def _update_pitch(self, ch: int) -> None:
         vb = self.voices

@@ -390,11 +390,8 @@ class AudioOutput:
 
     def stop(self) -> None:
         """Stop rendering and the stream, finalise the recording; safe to call twice."""
-        self._stop_thread()
-        # The recording first: nothing renders into it any more, and the stream's close
-        # below can block (its server died).
-        if self.recorder is not None:
-            self.recorder.close()
+        # The recording first: the stream's close below can block (its server died).
+        self._end_rendering()
         mixer, self._mixer = self._mixer, None
         if mixer is not None:
             try:
@@ -407,6 +404,11 @@ class AudioOutput:
         """The audio server died: stop rendering and finalise the recording, but leave
         the stream alone (closing a PortAudio JACK stream whose server died blocks for
         seconds and then aborts the process). Exit the process soon after."""
+        self._end_rendering()
+
+    def _end_rendering(self) -> None:
+        """Stop the render loop and finalise the recording (nothing renders into it any
+        more); the stream is left as it is."""
         self._stop_thread()
         if self.recorder is not None:
             self.recorder.close()

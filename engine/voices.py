@@ -196,7 +196,6 @@ class VoiceBank:
         self.sost[i] = 0.0
         self.t_on[i] = 0.0
         self.noise_first[i] = noise_start(self.pitch[i])
-        self.note_key[i] = note_key(int(self.chan[i]), int(self.pitch[i]))
 
     def set_timbre(self, idx: np.ndarray | int | slice, timbre: np.ndarray, fresh: bool) -> None:
         """Voices ``idx`` take a note's timbre: ``timbre`` ``[n_timbre]`` or ``[len(idx),
