@@ -14,7 +14,10 @@ most 1 ms, and at least pyo's throughput.
 
 Each case runs twice: with a schema-v1 patch (``v1_us``: no index peak, no noise, so the
 v2 work is skipped) and with a v2 patch whose index peak and noise both last the whole
-measurement (``v2_us``: decays of 8 s, the worst case).
+measurement (``v2_us``: decays of 8 s, the worst case). Paced, two more: the v2 patch
+with the third operator (schema v3) on for the whole measurement, every voice in the
+parallel layout (``v3``), and the three layouts on alternate channels (``mix``: the
+engine then picks rows by layout within each block, the dearest case).
 
 Then, paced, blocks into which note-ons arrive (each stealing a voice), at one frame or at
 as many frames as notes (MIDI stamped by arrival), rendered in one piece per event time
@@ -39,13 +42,17 @@ BLOCKS = (64, 128, 256)
 TIMBRE = {"attack_s": 0.01, "decay_s": 0.5, "sustain": 0.7, "release_s": 0.3, "mod_ratio": 2.0, "mod_index": 3.0}
 PATCH = KeyTable.flat(TIMBRE)
 PATCH_V2 = KeyTable.flat({**TIMBRE, "index_peak": 4.0, "index_decay_s": 8.0, "noise_level": 0.2, "noise_decay_s": 8.0})
+PATCH_V3 = PATCH_V2.with_param("op3_index", 1.0).with_param("op3_peak", 3.0).with_param("op3_ratio", 3.0)
+PATCHES_MIXED = [PATCH_V3.with_param("op3_layout", float(v)) for v in (0, 1, 2)]
 
 
-def _sounding(n_voices: int, block: int, patch: KeyTable) -> tuple[Engine, np.ndarray]:
-    """An engine with n_voices notes held, rendered a little, and its block buffer."""
+def _sounding(n_voices: int, block: int, patch: KeyTable | list[KeyTable]) -> tuple[Engine, np.ndarray]:
+    """An engine with n_voices notes held, rendered a little, and its block buffer.
+    ``patch``: one for every channel, or a list given to the channels in turn."""
     e = Engine(SR, max_voices=max(n_voices, 1))
+    patches = patch if isinstance(patch, list) else [patch]
     for ch in range(16):
-        e.set_patch(ch, patch)
+        e.set_patch(ch, patches[ch % len(patches)])
     for i in range(n_voices):
         e.note_on(i % 16, 36 + i % 72, 100)
     out = np.zeros((block, 2), dtype=np.float32)
@@ -87,7 +94,9 @@ def _paced(e: Engine, out: np.ndarray, seconds: float, before=None) -> tuple[flo
     return float(np.median(times) * 1e6), float(np.percentile(times, 99) * 1e6)
 
 
-def bench_engine_paced(n_voices: int, block: int, seconds: float, patch: KeyTable = PATCH) -> tuple[float, float]:
+def bench_engine_paced(
+    n_voices: int, block: int, seconds: float, patch: KeyTable | list[KeyTable] = PATCH
+) -> tuple[float, float]:
     """(median, p99) microseconds per block, one block per block period."""
     e, out = _sounding(n_voices, block, patch)
     return _paced(e, out, seconds)
@@ -175,12 +184,12 @@ def main() -> None:
     if args.no_paced:
         return
     print(f"\npaced, one block per period ({sched}), {max(args.seconds, 4.0):g} s per case:")
-    print(f"{'block':>5} {'voices':>6} {'period_us':>9} {'v1_med':>8} {'v1_p99':>8} {'v2_med':>8} {'v2_p99':>8}")
+    cols = (("v1", PATCH), ("v2", PATCH_V2), ("v3", PATCH_V3), ("mix", PATCHES_MIXED))
+    print(f"{'block':>5} {'voices':>6} {'period_us':>9} " + " ".join(f"{c + '_med':>8} {c + '_p99':>8}" for c, _ in cols))
     for block in (128,):
         for n in (32, 64):
-            m1, p1 = bench_engine_paced(n, block, max(args.seconds, 4.0))
-            m2, p2 = bench_engine_paced(n, block, max(args.seconds, 4.0), PATCH_V2)
-            print(f"{block:5d} {n:6d} {block / SR * 1e6:9.1f} {m1:8.1f} {p1:8.1f} {m2:8.1f} {p2:8.1f}")
+            row = [bench_engine_paced(n, block, max(args.seconds, 4.0), patch) for _, patch in cols]
+            print(f"{block:5d} {n:6d} {block / SR * 1e6:9.1f} " + " ".join(f"{m:8.1f} {p:8.1f}" for m, p in row))
     print("target at 128 frames, 64 voices: median <= 267 us, p99 <= 1000 us")
     secs = max(args.seconds, 4.0)
     print(f"\npaced, 32 voices, 128 frames, note-ons that steal arriving in the block, {secs:g} s per case:")

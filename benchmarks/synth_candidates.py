@@ -50,7 +50,7 @@ import torch
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-from engine import RATIO_GRID, TIMBRE_NAMES  # noqa: E402
+from engine import RATIO_GRID, TIMBRE_NAMES, TIMBRE_SPACE  # noqa: E402
 from engine.voices import NOISE  # noqa: E402
 from training.evaluate import EVAL_INSTRUMENTS  # noqa: E402
 from training.library import mel_features, mel_l1  # noqa: E402
@@ -72,7 +72,7 @@ from training.torchsynth import (  # noqa: E402
 
 _T = {n: i for i, n in enumerate(TIMBRE_NAMES)}
 #: Schema-2 values a refit frees (the ratio is discrete: the grid fit's).
-V2_FREE = tuple(n for n in TIMBRE_NAMES if n != "mod_ratio")
+V2_FREE = tuple(n for n in TIMBRE_NAMES[:10] if n != "mod_ratio")
 FIT_FFT = (512, 2048)
 # Which timbre values a fit moves, and their bounds in learning space.
 _MASK = torch.tensor([n in V2_FREE for n in TIMBRE_NAMES])
@@ -391,7 +391,8 @@ def rt_cost(voices: int = 64, frames: int = 128, reps: int = 2000) -> dict[str, 
     vb = VoiceBank(voices, 48000)
     for _ in range(voices):
         vb.add()
-    t = np.array([0.01, 0.3, 0.7, 0.3, 2.0, 1.5, 2.0, 8.0, 0.1, 8.0])
+    t = TIMBRE_SPACE.default.copy()
+    t[:10] = (0.01, 0.3, 0.7, 0.3, 2.0, 1.5, 2.0, 8.0, 0.1, 8.0)  # schema 2's values, the third operator off
     vb.set_timbre(slice(None), np.tile(t, (voices, 1)), fresh=True)
     vb.held[:] = 1.0
     vb.mod_scale[:] = 1.0

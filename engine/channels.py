@@ -218,8 +218,15 @@ class Channels:
                 "index_decay_s": vb.index_decay_s,
                 "noise_level": vb.noise_level_tgt,
                 "noise_decay_s": vb.noise_decay_s,
+                "op3_ratio": vb.ratio3_tgt,
+                "op3_index": vb.index3_tgt,
+                "op3_peak": vb.peak3_tgt,
+                # A sounding voice keeps its layout (switching would jump the waveform);
+                # the channel's next notes take the new one.
+                "op3_layout": None,
             }[name]
-            target[idx] = value
+            if target is not None:
+                target[idx] = value
 
     def _inc(self, ch: int, pitch: float | np.ndarray) -> float | np.ndarray:
         semis = self.bend[ch] / 8192.0 * self.bend_range[ch]

@@ -29,9 +29,11 @@ __all__ = [
     "snap_ratio",
 ]
 
-SCHEMA_VERSION = 2
+SCHEMA_VERSION = 3
 #: Version history: 1 = the seed's 10 parameters; 2 appends index_peak, index_decay_s,
-#: noise_level and noise_decay_s (defaults off, so a version-1 theta sounds as before).
+#: noise_level and noise_decay_s; 3 appends a third operator: op3_ratio, op3_index,
+#: op3_peak and op3_layout. Each version's additions default to off, so an older theta
+#: sounds exactly as before.
 
 
 class ThetaError(ValueError):
@@ -125,6 +127,19 @@ PARAMS: tuple[Param, ...] = (
     Param("noise_decay_s", "s", 0.001, 8.0, 0.2, "log", True,
           "Time for the noise to fall linearly to 0 from note-on (8 s: about the whole note).",
           offset=1e-3),
+    # Schema version 3: a third operator, appended (version-2 vectors are a prefix).
+    Param("op3_ratio", "operator-3/carrier frequency", 0.25, 16.0, 1.0, "log", True,
+          "Frequency of the third operator as a multiple of the carrier's."),
+    Param("op3_index", "radians (layout 2: level x 16)", 0.0, 16.0, 0.0, "log", True,
+          "How strongly the third operator acts: its FM index in layouts 0 and 1, 16x its "
+          "level as a second carrier in layout 2. 0 (with op3_peak 0): no third operator.",
+          offset=1.0),
+    Param("op3_peak", "radians (layout 2: level x 16)", 0.0, 16.0, 0.0, "log", True,
+          "Extra op3_index at note-on, falling linearly to 0 over index_decay_s.", offset=1.0),
+    Param("op3_layout", "0, 1 or 2", 0.0, 2.0, 0.0, "linear", True,
+          "Where the third operator goes (rounded to the nearest): 0 modulates the carrier "
+          "beside the modulator, 1 modulates the modulator (a stack), 2 is a second carrier "
+          "modulated by the modulator. A live change applies from the next note."),
 )
 
 #: The modulator ratios the grid fit tries and a predicted patch is snapped to: simple
@@ -167,14 +182,15 @@ def check_value(name: str, value: object) -> float:
 def upgrade_theta_dict(values: Mapping[str, object], version: int) -> dict[str, object]:
     """Bring a theta dict written with schema ``version`` to SCHEMA_VERSION.
 
-    Version 2 appended index_peak, index_decay_s, noise_level and noise_decay_s; a
-    version-1 dict needs no change, since missing names take their defaults, which are
-    off (no index peak, no noise): it sounds exactly as before. A newer version than
+    Version 2 appended index_peak, index_decay_s, noise_level and noise_decay_s, and
+    version 3 op3_ratio, op3_index, op3_peak and op3_layout; an older dict needs no
+    change, since missing names take their defaults, which are off (no index peak, no
+    noise, no third operator): it sounds exactly as before. A newer version than
     this code knows cannot be read, since its parameters may mean something else.
     """
     if isinstance(version, bool) or not isinstance(version, int):
         raise ThetaError(f"schema_version must be an integer, got {version!r}")
-    if version in (1, SCHEMA_VERSION):
+    if version in (1, 2, SCHEMA_VERSION):
         return dict(values)
     if version > SCHEMA_VERSION:
         raise ThetaError(

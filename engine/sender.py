@@ -80,9 +80,11 @@ class EventSender:
         """Change one timbre value of ``channel``'s patch, sounding notes included.
 
         The value becomes flat across the channel's key table: every key and velocity
-        gets it until the next ``set_patch``. Index, ratio, sustain, index_peak and
-        noise_level glide (10 ms); attack/decay/release keep the envelope's level;
-        index_decay_s and noise_decay_s apply from the note's current time since note-on.
+        gets it until the next ``set_patch``. Index, ratio, sustain, index_peak,
+        noise_level and the third operator's ratio, index and peak glide (10 ms);
+        attack/decay/release keep the envelope's level; index_decay_s and noise_decay_s
+        apply from the note's current time since note-on; op3_layout applies from the
+        channel's next note.
         """
         ch = _check_int("channel", channel, 0, 15)
         p = param(name)

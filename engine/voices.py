@@ -9,7 +9,15 @@ index peak and white noise that both fall linearly from note-on::
 
 with ``f_m = ratio * f_c``, ``env`` a linear ADSR, ``t_on`` the seconds since the voice's
 (re)trigger and ``nz`` the fixed table ``NOISE`` read from ``noise_start(pitch)`` on,
-one entry per sample. Every per-voice field is one row of a single float64 array, so that
+one entry per sample. Schema v3 adds a third operator at ``f_3 = op3_ratio * f_c``, its
+index ``I3(t) = (op3_index + op3_peak * max(0, 1 - t_on / index_decay_s))`` (times
+``mod_scale`` in layouts 0 and 1) and ``s3 = I3(t) * sin(phase_3)``, placed by its layout::
+
+    0 (parallel):  sin(phase_c + I(t) * sin(phase_m) + s3)
+    1 (stack):     sin(phase_c + I(t) * sin(phase_m + s3))
+    2 (carrier 2): sin(phase_c + I(t) * sin(phase_m)) + I3(t) / 16 * sin(phase_3 + I(t) * sin(phase_m))
+
+in place of the tone above; with ``I3`` at 0 each is the schema-2 tone exactly. Every per-voice field is one row of a single float64 array, so that
 freeing a voice (moving the last active voice into its slot) is one copy and the active
 voices are always the first ``n`` columns: rendering slices, never gathers.
 
@@ -82,13 +90,17 @@ def note_key(ch: int, pitch: int) -> float:
 
 
 # Where each timbre value sits in a timbre vector (schema order).
-_ATTACK, _DECAY, _RELEASE, _SUSTAIN, _RATIO, _INDEX, _PEAK, _PEAK_DECAY, _NOISE, _NOISE_DECAY = (
+(_ATTACK, _DECAY, _RELEASE, _SUSTAIN, _RATIO, _INDEX, _PEAK, _PEAK_DECAY, _NOISE, _NOISE_DECAY,
+ _RATIO3, _INDEX3, _PEAK3, _LAYOUT) = (
     TIMBRE_INDEX[name]
     for name in (
         "attack_s", "decay_s", "release_s", "sustain", "mod_ratio", "mod_index",
         "index_peak", "index_decay_s", "noise_level", "noise_decay_s",
+        "op3_ratio", "op3_index", "op3_peak", "op3_layout",
     )
 )
+#: The third operator's layouts (``op3_layout``, rounded).
+LAYOUT_PARALLEL, LAYOUT_STACK, LAYOUT_CARRIER2 = 0.0, 1.0, 2.0
 
 # Row indices of the per-voice state array.
 _FIELDS = (
@@ -100,13 +112,15 @@ _FIELDS = (
     "gain_l", "gain_r", "gain_l_tgt", "gain_r_tgt", "mod_scale",
     "t_on", "index_peak", "index_decay_s", "noise_level", "noise_decay_s", "noise_first",
     "index_peak_tgt", "noise_level_tgt", "sost", "note_key",
+    "ratio3", "ratio3_tgt", "index3", "index3_tgt", "peak3", "peak3_tgt", "layout", "phase_3",
 )
 _F = {name: i for i, name in enumerate(_FIELDS)}
 # The four gain rows are adjacent: current left, right, then their targets.
 _GAIN = _F["gain_l"]
 # Straight lines per voice and chunk: attack, decay/release, sustain floor, index,
-# modulator phase, carrier phase, index-peak decay, noise decay.
-_N_LINES = 8
+# modulator phase, carrier phase, index-peak decay, noise decay, then the third
+# operator's phase, its peak's decay and its index.
+_N_LINES = 11
 assert _FIELDS[_GAIN : _GAIN + 4] == ("gain_l", "gain_r", "gain_l_tgt", "gain_r_tgt")
 
 
@@ -130,8 +144,8 @@ class VoiceBank:
         self._k = np.arange(MAX_CHUNK, dtype=np.float32)
         # Line coefficients [line, voice, (offset, slope)] and [1, k] so that all lines
         # are one small matrix product; the lines' buffer is flat so that any [L, n, m]
-        # view of it is contiguous. Lines 6 (index peak) and 7 (noise gain) are only
-        # computed while some voice needs them.
+        # view of it is contiguous. Lines 6 (index peak), 7 (noise gain) and 8-10 (the
+        # third operator) are only computed while some voice needs them.
         self._coef = np.zeros((_N_LINES, self.capacity, 2), dtype=np.float32)
         self._ramp = np.ones((2, MAX_CHUNK), dtype=np.float32)
         self._ramp[1] = self._k
@@ -203,9 +217,10 @@ class VoiceBank:
         where timbre values become voice fields: live note-ons and offline renders both
         come here.
 
-        ``fresh``: a new voice, whose smoothed values (sustain, ratio, index) start at
-        their targets; otherwise (a retrigger) they glide there from where they are. The
-        index peak and the noise restart with every note.
+        ``fresh``: a new voice, whose smoothed values (sustain, ratios, indices) start at
+        their targets and which takes the third operator's layout; otherwise (a
+        retrigger) they glide there from where they are and the layout stays. The index
+        peaks and the noise restart with every note.
         """
         t = np.asarray(timbre, dtype=np.float64).T
         self.attack_s[idx] = t[_ATTACK]
@@ -218,10 +233,18 @@ class VoiceBank:
         self.index_decay_s[idx] = t[_PEAK_DECAY]
         self.noise_level[idx] = self.noise_level_tgt[idx] = t[_NOISE]
         self.noise_decay_s[idx] = t[_NOISE_DECAY]
+        self.ratio3_tgt[idx] = t[_RATIO3]
+        self.index3_tgt[idx] = t[_INDEX3]
+        self.peak3[idx] = self.peak3_tgt[idx] = t[_PEAK3]
         if fresh:
             self.sustain[idx] = self.sustain_tgt[idx]
             self.ratio[idx] = self.ratio_tgt[idx]
             self.index[idx] = self.index_tgt[idx]
+            self.ratio3[idx] = self.ratio3_tgt[idx]
+            self.index3[idx] = self.index3_tgt[idx]
+            # A sounding voice keeps its layout (a retrigger, a live change): switching
+            # would jump the waveform mid-note.
+            self.layout[idx] = np.clip(np.rint(t[_LAYOUT]), 0.0, 2.0)
 
     def set_time(self, idx: np.ndarray, name: str, seconds: float) -> None:
         """Change attack/decay/release of sounding voices without a jump in level."""
@@ -347,14 +370,44 @@ class VoiceBank:
         use_noise = (bool(nlev.any()) or bool(nlev_tgt.any())) and bool(
             (((nlev > 0.0) | (nlev_tgt > 0.0)) & (t_on < self.noise_decay_s[:n])).any()
         )
-        n_lines = 8 if use_noise else 7 if use_peak else 6
+        # The third operator: its ratio glides (and its phase moves) whether or not it sounds.
+        ratio3 = self.ratio3[:n] + (self.ratio3_tgt[:n] - self.ratio3[:n]) * alpha
+        self.ratio3[:n] = ratio3
+        self._inc_3 = inc_c * ratio3
+        i3 = self.index3[:n]
+        i3_tgt = self.index3_tgt[:n]
+        pk3 = self.peak3[:n]
+        pk3_tgt = self.peak3_tgt[:n]
+        use_op3 = bool(i3.any()) or bool(i3_tgt.any()) or (
+            (bool(pk3.any()) or bool(pk3_tgt.any()))
+            and bool((((pk3 > 0.0) | (pk3_tgt > 0.0)) & (t_on < self.index_decay_s[:n])).any())
+        )
+        n_lines = 11 if use_op3 else 8 if use_noise else 7 if use_peak else 6
+        if use_op3:
+            lay = self.layout[:n]
+            # The mod wheel scales the third operator's index too (not a second carrier's level).
+            scale3 = np.where(lay == LAYOUT_CARRIER2, 1.0, scale)
+            c0[8] = self.phase_3[:n]
+            c1[8] = self._inc_3
+            pk3_1 = pk3 + (pk3_tgt - pk3) * alpha
+            inv = 1.0 / self.index_decay_s[:n]
+            c0[9] = pk3 * scale3 * (1.0 - t_on * inv)
+            c1[9] = (pk3_1 * scale3 * (1.0 - t_end * inv) - c0[9]) / m
+            self.peak3[:n] = pk3_1
+            i3_1 = i3 + (i3_tgt - i3) * alpha
+            c0[10] = i3 * scale3
+            c1[10] = (i3_1 - i3) * scale3 / m
+            self.index3[:n] = i3_1
+            if not use_noise:
+                c0[7] = 0.0
+                c1[7] = 0.0
         if use_peak:
             peak1 = peak + (peak_tgt - peak) * alpha
             inv = 1.0 / self.index_decay_s[:n]
             c0[6] = peak * scale * (1.0 - t_on * inv)
             c1[6] = (peak1 * scale * (1.0 - t_end * inv) - c0[6]) / m
             self.index_peak[:n] = peak1
-        elif use_noise:
+        elif use_noise or use_op3:
             c0[6] = 0.0
             c1[6] = 0.0
         if use_noise:
@@ -375,10 +428,25 @@ class VoiceBank:
         np.maximum(env, 0.0, out=env)
         self.level[:n] = env[:, m - 1]
         sig = lines[4]
+        if use_op3:
+            sig, extra, c2 = self._op3(lines, sig, m)
         np.sin(sig, out=sig)
         sig *= lines[3]
+        if use_op3 and c2 is not None:
+            # Second carriers: sin(phase_3 + I * sin(phase_m)) at a 16th of their index.
+            extra[1] += sig[c2]
+            np.sin(extra[1], out=extra[1])
+            extra[1] *= extra[0]
         sig += lines[5]
+        if use_op3:
+            par = self.layout[:n] == LAYOUT_PARALLEL
+            if par.all():
+                sig += lines[8]
+            elif par.any():
+                sig[par] += lines[8][par]
         np.sin(sig, out=sig)
+        if use_op3 and c2 is not None:
+            sig[c2] += extra[1]
         if use_noise:
             ng = lines[7]
             np.maximum(ng, 0.0, out=ng)
@@ -391,6 +459,32 @@ class VoiceBank:
             sig += ng
         sig *= env
         return sig
+
+    def _op3(self, lines: np.ndarray, sig: np.ndarray, m: int):
+        """The third operator (lines 8-10): ``lines[8]`` becomes ``s3 = I3 * sin(phase_3)``
+        and stacks onto the modulator phase ``sig`` (layout 1). Returns ``sig`` and, for
+        second carriers (layout 2), ``(I3 / 16, phase_3)`` of their rows and the rows
+        (None when there are none)."""
+        n = self.n
+        i3 = lines[10]
+        np.maximum(lines[9], 0.0, out=lines[9])
+        i3 += lines[9]
+        lay = self.layout[:n]
+        c2 = lay == LAYOUT_CARRIER2
+        extra = None
+        if c2.any():
+            extra = np.stack([i3[c2] * np.float32(1.0 / 16.0), lines[8][c2]])
+        else:
+            c2 = None
+        s3 = lines[8]
+        np.sin(s3, out=s3)
+        s3 *= i3
+        stk = lay == LAYOUT_STACK
+        if stk.all():
+            sig += s3
+        elif stk.any():
+            sig[stk] += s3[stk]
+        return sig, extra, c2
 
     def _mix_into(self, out: np.ndarray, sig: np.ndarray, m: int) -> None:
         n = self.n
@@ -415,6 +509,7 @@ class VoiceBank:
         dt = m / self.sample_rate
         self.phase_c[:n] = np.mod(self.phase_c[:n] + self.inc_c[:n] * m, TWO_PI)
         self.phase_m[:n] = np.mod(self.phase_m[:n] + self._inc_m * m, TWO_PI)
+        self.phase_3[:n] = np.mod(self.phase_3[:n] + self._inc_3 * m, TWO_PI)
         self.tau[:n] += dt
         self.rel_t[:n] += dt
         self.t_on[:n] += dt

@@ -34,7 +34,7 @@ from pathlib import Path
 
 import numpy as np
 
-from engine import TIMBRE_NAMES, KeyTable
+from engine import TIMBRE_NAMES, TIMBRE_SPACE, KeyTable
 
 __all__ = ["LIBRARY_FILE", "LibraryParams", "SoundLibrary"]
 
@@ -60,6 +60,10 @@ class LibraryParams:
     def to_dict(self) -> dict:
         return {"tau": self.tau, "top_k": self.top_k, "real_share": self.real_share,
                 "contrast": self.contrast, "pool": self.pool}
+
+
+#: Timbre values per patch in libraries of older theta schemas (2: ten).
+_OLDER_SIZES = (10,)
 
 
 class SoundLibrary:
@@ -108,8 +112,15 @@ class SoundLibrary:
         n_c, n_i = self.distance.shape
         if self.keys.shape[0] != n_c or self.values.shape[:2] != self.keys.shape:
             raise ValueError("library: keys, values and distance disagree on the candidates")
-        if self.values.shape[2] != len(TIMBRE_NAMES):
+        if self.values.ndim != 3 or self.values.shape[2] not in _OLDER_SIZES + (len(TIMBRE_NAMES),):
             raise ValueError(f"library: values must hold {len(TIMBRE_NAMES)} timbre values")
+        if self.values.shape[2] < len(TIMBRE_NAMES):
+            # Written with an older theta schema (a prefix of today's values): the values
+            # it lacks take their defaults, which are off, so its patches sound as before.
+            pad = TIMBRE_SPACE.to_learning(TIMBRE_SPACE.default)[self.values.shape[2]:]
+            self.values = np.concatenate(
+                [self.values, np.broadcast_to(pad.astype(np.float32), self.values.shape[:2] + pad.shape)], axis=2
+            )
         if not (self.real.shape == self.family.shape == self.instruments.shape == (n_i,)):
             raise ValueError("library: instruments, real and family disagree with distance")
         if np.any(np.diff(self.caption_instrument) < 0):

@@ -89,9 +89,12 @@ class Predictor:
         self.snap = bool(snap)
         self.library = library
         self._names = checkpoint.theta_normaliser.names
-        if self._kf and tuple(self._names) != TIMBRE_NAMES:
+        # A key-conditioned checkpoint models timbre values only (the key gives the note);
+        # one trained on labels of an older schema, or without the values its labels
+        # never set, models some of them: the others take their defaults.
+        if self._kf and any(n not in TIMBRE_NAMES for n in self._names):
             raise ModelError(
-                f"a key-conditioned checkpoint must model the timbre values {list(TIMBRE_NAMES)}, "
+                f"a key-conditioned checkpoint must model timbre values only ({list(TIMBRE_NAMES)}), "
                 f"this one models {list(self._names)}"
             )
 

@@ -35,7 +35,8 @@ MAX_FILES = 24
 MAX_SECONDS = 60.0
 _VELOCITY = 100
 _RATIO = TIMBRE_NAMES.index("mod_ratio")
-_REFIT = tuple(n for n in TIMBRE_NAMES if n != "mod_ratio")
+# The schema-2 values (the third operator needs a search over its ratio and layout first).
+_REFIT = tuple(n for n in TIMBRE_NAMES[:10] if n != "mod_ratio")
 
 
 @dataclass(frozen=True)

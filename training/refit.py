@@ -1,9 +1,12 @@
-"""Refit a dataset's labels with the differentiable render (theta schema v2).
+"""Refit a dataset's labels with the differentiable render (theta schema v2 and v3).
 
 The grid-and-local-search fit (:mod:`training.fit`) finds each note's modulator ratio
 (the discrete value) and the v1 timbre; this stage keeps the ratio and fits the
 continuous values, v2's included, by gradient descent on the spectral loss
-(:mod:`training.torchsynth`), batched. Every label is then rendered by the numpy engine
+(:mod:`training.torchsynth`), batched. With the third operator (``--free v3``) each
+note's operator ratio and layout come first from a grid (:func:`op3_grid`: every layout
+x ratio of ``OP3_RATIOS`` at two indices, or off, whichever renders nearest), then its
+index and peak are fitted with the rest. Every label is then rendered by the numpy engine
 itself and scored by the full distance (:func:`training.spectral.spectral_distance`):
 the number recorded is the engine's, not the torch render's.
 """
@@ -14,13 +17,14 @@ import time
 from collections.abc import Callable, Sequence
 
 import numpy as np
+import torch
 
-from engine import SCHEMA_VERSION, TIMBRE_NAMES, Theta, render_notes
+from engine import RATIO_GRID, SCHEMA_VERSION, TIMBRE_INDEX, TIMBRE_NAMES, Theta, render_notes
 from training.notes import HOLD_S, SAMPLE_RATE, TAIL_S, load_audio
 from training.spectral import spectral_distance
-from training.torchsynth import fit_batch
+from training.torchsynth import NoteBatch, SpectralTargets, fit_batch, render, spectral_loss
 
-__all__ = ["FREE_SETS", "refit_records", "engine_distances", "relabelled"]
+__all__ = ["FREE_SETS", "OP3_RATIOS", "op3_grid", "refit_records", "engine_distances", "relabelled"]
 
 _V1 = ("attack_s", "decay_s", "sustain", "release_s", "mod_index")
 #: Named sets of fitted values, for the comparison of what each v2 addition brings.
@@ -29,7 +33,12 @@ FREE_SETS: dict[str, tuple[str, ...]] = {
     "v1+index-envelope": _V1 + ("index_peak", "index_decay_s"),
     "v1+noise": _V1 + ("noise_level", "noise_decay_s"),
     "v2": _V1 + ("index_peak", "index_decay_s", "noise_level", "noise_decay_s"),
+    "v3": _V1 + ("index_peak", "index_decay_s", "noise_level", "noise_decay_s", "op3_index", "op3_peak"),
 }
+#: The third operator's ratios the grid tries (``engine.RATIO_GRID`` up to 8).
+OP3_RATIOS = tuple(r for r in RATIO_GRID if r <= 8.0)
+#: Its starting indices in the grid.
+OP3_GRID_INDICES = (0.5, 2.0)
 #: FFT sizes of the loss while fitting (the two that cost least per resolution gained;
 #: the recorded distance uses all four).
 FIT_FFT_SIZES = (512, 2048)
@@ -46,6 +55,38 @@ def engine_distances(records: Sequence[dict], timbres: np.ndarray, audio: np.nda
     velocity = np.array([r["velocity"] for r in records], dtype=np.float64)
     renders = render_notes(timbres, pitch, velocity, SAMPLE_RATE, HOLD_S, TAIL_S)
     return np.atleast_1d(spectral_distance(np.atleast_2d(audio), renders))
+
+
+def op3_grid(y: np.ndarray, pitch, velocity, start: np.ndarray, fft_sizes=None) -> np.ndarray:
+    """Each note's third operator from a grid: ``start [batch, n_timbre]`` with, per row,
+    the layout x ratio (``OP3_RATIOS``) x index (``OP3_GRID_INDICES``, peak 0) whose torch
+    render comes nearest the note ``y [batch, n]`` by the spectral loss; a row whose start
+    (its operator as it is) is nearer keeps it."""
+    from training.notes import HOLD_S, SAMPLE_RATE, TAIL_S
+
+    fft = FIT_FFT_SIZES if fft_sizes is None else fft_sizes
+    start = np.asarray(start, dtype=np.float64)
+    targets = SpectralTargets(y, fft)
+    r3, lay, i3, pk3 = (TIMBRE_INDEX[n] for n in ("op3_ratio", "op3_layout", "op3_index", "op3_peak"))
+    ratio = start[:, TIMBRE_INDEX["mod_ratio"]]
+
+    def loss(t: np.ndarray) -> np.ndarray:
+        nb = NoteBatch(pitch, velocity, ratio, SAMPLE_RATE, HOLD_S, TAIL_S, ratio3=t[:, r3], layout=t[:, lay])
+        with torch.no_grad():
+            return spectral_loss(targets, render(nb, torch.from_numpy(t))).double().numpy()
+
+    best = start.copy()
+    best_d = loss(start)
+    for layout in (0.0, 1.0, 2.0):
+        for ratio3 in OP3_RATIOS:
+            for index in OP3_GRID_INDICES:
+                t = start.copy()
+                t[:, lay], t[:, r3], t[:, i3], t[:, pk3] = layout, ratio3, index, 0.0
+                d = loss(t)
+                better = d < best_d
+                best[better] = t[better]
+                best_d = np.where(better, d, best_d)
+    return best
 
 
 def refit_records(
@@ -67,11 +108,14 @@ def refit_records(
     for s in range(0, n, batch):
         recs = records[s : s + batch]
         y = np.stack([load_audio(r["audio_path"]) for r in recs])
+        start = timbres[s : s + batch]
+        if "op3_index" in free or "op3_peak" in free:
+            start = op3_grid(y, [r["pitch"] for r in recs], [r["velocity"] for r in recs], start)
         res = fit_batch(
             y,
             [r["pitch"] for r in recs],
             [r["velocity"] for r in recs],
-            timbres[s : s + batch],
+            start,
             free=tuple(free),
             steps=steps,
             lr=lr,
@@ -93,7 +137,7 @@ def refit_records(
 
 
 def relabelled(records: Sequence[dict], timbres: np.ndarray, distances: np.ndarray) -> list[dict]:
-    """Copies of ``records`` with the new timbre in ``theta`` (schema version 2)."""
+    """Copies of ``records`` with the new timbre in ``theta`` (this schema's version)."""
     out = []
     for rec, t, d in zip(records, timbres, distances):
         r = dict(rec)

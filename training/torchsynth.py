@@ -4,8 +4,9 @@ One definition of the sound, two implementations: :func:`render` computes, sampl
 sample, what ``engine.render_notes`` renders (``docs/engine.md``; the test suite checks
 that they agree), but as a torch graph, so that the continuous timbre values can be fitted
 by gradient descent on a multi-resolution spectral loss. The FM phases depend only on the
-pitch and the (discrete, grid-searched) ratio, so :class:`NoteBatch` computes them once;
-each optimisation step then costs one sine and the spectrograms.
+pitch and the (discrete, grid-searched) ratios, so :class:`NoteBatch` computes them once;
+each optimisation step then costs one sine (two or three with a third operator) and the
+spectrograms.
 """
 
 from __future__ import annotations
@@ -32,6 +33,10 @@ _LO = torch.from_numpy(TIMBRE_SPACE.minimum.copy())
 _HI = torch.from_numpy(TIMBRE_SPACE.maximum.copy())
 _OFFSET = torch.from_numpy(TIMBRE_SPACE.offset.copy())
 _LOG = torch.from_numpy(TIMBRE_SPACE.log.copy())
+_DEFAULT3 = float(TIMBRE_SPACE.default[_T["op3_ratio"]])
+_DEFAULT_LAYOUT = float(TIMBRE_SPACE.default[_T["op3_layout"]])
+#: Values a fit holds fixed (chosen from a grid outside it).
+_DISCRETE = ("mod_ratio", "op3_ratio", "op3_layout")
 
 
 def to_learning(t: torch.Tensor) -> torch.Tensor:
@@ -53,6 +58,9 @@ class NoteBatch:
     Args:
         pitch, velocity: [batch] MIDI values.
         ratio: [batch] modulator ratios (fixed during a fit).
+        ratio3, layout: [batch] the third operator's ratios and layouts (fixed during a
+            fit; None: the schema defaults, the operator then only sounds with an
+            op3_index or op3_peak).
         sample_rate, hold_s, tail_s: as ``engine.render_notes``.
         dtype: float32 for fitting, float64 to compare with the engine.
     """
@@ -66,11 +74,17 @@ class NoteBatch:
         hold_s: float = HOLD_S,
         tail_s: float = TAIL_S,
         dtype: torch.dtype = torch.float32,
+        ratio3=None,
+        layout=None,
     ) -> None:
         pitch = np.atleast_1d(np.asarray(pitch, dtype=np.float64))
         b = pitch.shape[0]
         velocity = np.broadcast_to(np.asarray(velocity, dtype=np.float64), (b,))
         ratio = np.broadcast_to(np.asarray(ratio, dtype=np.float64), (b,))
+        ratio3 = np.broadcast_to(np.asarray(_DEFAULT3 if ratio3 is None else ratio3, dtype=np.float64), (b,))
+        layout = np.broadcast_to(
+            np.clip(np.rint(np.asarray(_DEFAULT_LAYOUT if layout is None else layout, dtype=np.float64)), 0, 2), (b,)
+        )
         self.sample_rate = int(sample_rate)
         self.hold = int(round(hold_s * sample_rate))
         self.n = self.hold + int(round(tail_s * sample_rate))
@@ -81,7 +95,14 @@ class NoteBatch:
         phase_c = np.mod(inc_c[:, None] * k, 2.0 * math.pi)
         phase_m = np.mod((inc_c * ratio)[:, None] * k, 2.0 * math.pi)
         self.phase_c = torch.from_numpy(phase_c).to(dtype)
+        self.phase_m = torch.from_numpy(phase_m).to(dtype)
         self.sin_m = torch.from_numpy(np.sin(phase_m)).to(dtype)
+        phase_3 = np.mod((inc_c * ratio3)[:, None] * k, 2.0 * math.pi)
+        self.phase_3 = torch.from_numpy(phase_3).to(dtype)
+        self.sin_3 = torch.from_numpy(np.sin(phase_3)).to(dtype)
+        self.ratio3 = torch.from_numpy(np.array(ratio3))
+        self.layout = np.array(layout)
+        self._lay = [torch.from_numpy(self.layout == v)[:, None] for v in (0.0, 1.0, 2.0)]
         self.amp = torch.from_numpy((velocity / 127.0) ** 1.5).to(dtype)[:, None]
         idx = (np.array([noise_start(p) for p in pitch])[:, None] + np.arange(self.n)) % NOISE_TABLE_SIZE
         self.noise = torch.from_numpy(NOISE[idx]).to(dtype)
@@ -109,16 +130,28 @@ def _envelope(nb: NoteBatch, attack, decay, sustain, release) -> torch.Tensor:
 
 def render(nb: NoteBatch, timbre: torch.Tensor) -> torch.Tensor:
     """Mono renders ``[batch, n]`` of ``timbre [batch, n_timbre]`` (physical units, schema
-    order) for the notes of ``nb``. ``timbre[:, mod_ratio]`` is ignored: the ratio is the
-    batch's."""
+    order) for the notes of ``nb``. ``timbre[:, mod_ratio]``, ``op3_ratio`` and
+    ``op3_layout`` are ignored: those are the batch's."""
     tb = timbre.to(nb.dtype)
 
     def col(name):
         return tb[:, _T[name] : _T[name] + 1]
 
     env = _envelope(nb, col("attack_s"), col("decay_s"), col("sustain"), col("release_s"))
-    index = col("mod_index") + col("index_peak") * (1.0 - nb.t / col("index_decay_s")).clamp_min(0.0)
-    tone = torch.sin(nb.phase_c + index * nb.sin_m)
+    decay = (1.0 - nb.t / col("index_decay_s")).clamp_min(0.0)
+    index = col("mod_index") + col("index_peak") * decay
+    i3 = col("op3_index") + col("op3_peak") * decay
+    if not i3.requires_grad and not bool((i3 != 0).any()):
+        tone = torch.sin(nb.phase_c + index * nb.sin_m)
+    else:
+        # The third operator by layout (docs/engine.md): 0 beside the modulator, 1 into it,
+        # 2 a second carrier at a 16th of its index.
+        par, stk, car2 = nb._lay
+        s3 = i3 * nb.sin_3
+        mod = index * torch.where(stk, torch.sin(nb.phase_m + s3), nb.sin_m)
+        tone = torch.sin(nb.phase_c + mod + torch.where(par, s3, torch.zeros_like(s3)))
+        if bool(car2.any()):
+            tone = tone + torch.where(car2, (i3 / 16.0) * torch.sin(nb.phase_3 + mod), torch.zeros_like(tone))
     gain = col("noise_level") * (1.0 - nb.t / col("noise_decay_s")).clamp_min(0.0)
     return nb.amp * env * (tone + gain * nb.noise)
 
@@ -182,13 +215,14 @@ def fit_batch(
 ) -> FitBatchResult:
     """Fit the ``free`` timbre values of a batch of notes ``y [batch, n]`` by Adam on the
     spectral loss, in learning space, from ``start [batch, n_timbre]`` (physical units).
-    The ratio stays as in ``start`` (grid-search it outside). Each note keeps the best
-    timbre seen, so the result is never worse than its start."""
-    unknown = [n for n in free if n not in _T or n == "mod_ratio"]
+    The ratios and the layout stay as in ``start`` (grid-search them outside). Each note
+    keeps the best timbre seen, so the result is never worse than its start."""
+    unknown = [n for n in free if n not in _T or n in _DISCRETE]
     if unknown:
-        raise ValueError(f"cannot fit {unknown}; fit any of {[n for n in TIMBRE_NAMES if n != 'mod_ratio']}")
+        raise ValueError(f"cannot fit {unknown}; fit any of {[n for n in TIMBRE_NAMES if n not in _DISCRETE]}")
     start = np.asarray(start, dtype=np.float64)
-    nb = NoteBatch(pitch, velocity, start[:, _T["mod_ratio"]], sample_rate, hold_s, tail_s)
+    nb = NoteBatch(pitch, velocity, start[:, _T["mod_ratio"]], sample_rate, hold_s, tail_s,
+                   ratio3=start[:, _T["op3_ratio"]], layout=start[:, _T["op3_layout"]])
     targets = SpectralTargets(y, fft_sizes)
     mask = torch.zeros(len(TIMBRE_NAMES), dtype=torch.bool)
     for name in free:

@@ -108,6 +108,20 @@ def _dist_info() -> tuple[int, int]:
     return rank, world
 
 
+def modelled_names(thetas: np.ndarray) -> tuple[str, ...]:
+    """The timbre values a flow trained on labels ``thetas [n, n_params]`` models: all of
+    them, but the third operator's (schema 3) only where some label uses it. Labels made
+    before schema 3 leave it off everywhere, and a constant dimension is no distribution
+    to learn; the model's patches then take its defaults (off)."""
+    from engine import PARAM_NAMES, TIMBRE_NAMES
+
+    op3 = tuple(n for n in TIMBRE_NAMES if n.startswith("op3_"))
+    used = thetas[:, [PARAM_NAMES.index("op3_index"), PARAM_NAMES.index("op3_peak")]]
+    if np.any(used > 0.0):
+        return TIMBRE_NAMES
+    return tuple(n for n in TIMBRE_NAMES if n not in op3)
+
+
 def train(
     manifest: str | os.PathLike,
     out_dir: str | os.PathLike,
@@ -116,7 +130,7 @@ def train(
 ) -> dict:
     """Train on a manifest; write the EMA checkpoint to ``out_dir`` with ``train_log.csv``,
     ``curves.png`` and ``split.json``. Returns a summary dict."""
-    from engine import PARAM_NAMES, TIMBRE_NAMES
+    from engine import PARAM_NAMES
     from model import Normaliser, ThetaNormaliser, get_encoder, save_checkpoint
     from model.checkpoint import KEY_FEATURES, key_features
     from model.flow import ConditionalRealNVP
@@ -152,8 +166,9 @@ def train(
     # The flow models the timbre values; pitch and velocity are given (key_tracked) or
     # left out (the patch is then one for the whole keyboard).
     thetas = manifest_thetas(records)
-    cols = [PARAM_NAMES.index(n) for n in TIMBRE_NAMES]
-    theta_norm = ThetaNormaliser.fit(thetas[train_idx][:, cols], TIMBRE_NAMES)
+    names = modelled_names(thetas[train_idx])
+    cols = [PARAM_NAMES.index(n) for n in names]
+    theta_norm = ThetaNormaliser.fit(thetas[train_idx][:, cols], names)
     x_all = theta_norm.encode(thetas[:, cols]).astype(np.float32)
     keys_all = key_features(thetas[:, 0], thetas[:, 1]).astype(np.float32)
     n_key = KEY_FEATURES if cfg.key_tracked else 0

@@ -124,6 +124,10 @@ def test_params_lists_every_parameter(capsys):
         "index_decay_s",
         "noise_level",
         "noise_decay_s",
+        "op3_ratio",
+        "op3_index",
+        "op3_peak",
+        "op3_layout",
     ]
     assert d["params"][4]["max"] == 2.0
 

@@ -31,7 +31,7 @@ from tests.server.conftest import (
 
 pytestmark = [pytest.mark.jack, pytest.mark.slow]
 
-N_TIMBRE = 10  # what a reply carries of a patch: its centre's timbre values, schema order
+N_TIMBRE = 14  # what a reply carries of a patch: its centre's timbre values, schema order
 SINE = [("attack_s", 0.0), ("sustain", 1.0), ("release_s", 0.001), ("mod_index", 0.0)]
 
 

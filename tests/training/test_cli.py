@@ -30,6 +30,7 @@ def test_refit_of_some_datasets_keeps_the_others_labels(tmp_path, capsys):
     import json
     from pathlib import Path
 
+    from engine import SCHEMA_VERSION
     from training.dataset import build_dataset
     from training.manifest import read_manifest, write_manifest
 
@@ -53,7 +54,7 @@ def test_refit_of_some_datasets_keeps_the_others_labels(tmp_path, capsys):
     for before, after in zip(others, got[len(records):]):
         assert after["theta"] == before["theta"] and after["dataset"] == "soundfont"
     refitted = got[: len(records)]
-    assert all(r["schema_version"] == 2 for r in refitted)
+    assert all(r["schema_version"] == SCHEMA_VERSION for r in refitted)
     summary = json.loads((out / "refit.json").read_text())
     assert summary["notes"] == len(records) and summary["kept_as_they_were"] == len(others)
     assert summary["datasets"] == ["nsynth"] and "soundfont" not in summary

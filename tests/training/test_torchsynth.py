@@ -79,7 +79,7 @@ def test_fitting_recovers_the_v2_values_of_a_known_patch():
     start[:, TIMBRE_INDEX["index_peak"]] = 0.0
     start[:, TIMBRE_INDEX["noise_level"]] = 0.0
     res = fit_batch(
-        y, pitch, vel, start, free=TIMBRE_NAMES[:4] + TIMBRE_NAMES[5:], steps=60, lr=0.08,
+        y, pitch, vel, start, free=TIMBRE_NAMES[:4] + TIMBRE_NAMES[5:10], steps=60, lr=0.08,
         hold_s=0.75, tail_s=0.25,
     )  # fmt: skip
     assert (res.distance < 0.6 * res.start_distance).all(), (res.distance, res.start_distance)
@@ -110,3 +110,75 @@ def test_the_torch_learning_transforms_are_the_engines():
     table = KeyTable([0, 127], [64], values[7:9, None, :])
     expected = TIMBRE_SPACE.from_learning(engine_u[7] + (engine_u[8] - engine_u[7]) * 63 / 127)
     np.testing.assert_allclose(table.lookup(63, 64), expected, atol=1e-9)
+
+
+def _op3_timbres() -> np.ndarray:
+    """v3 patches: the third operator in each layout, with its peak, beside v2's values."""
+    base = dict(attack_s=0.01, decay_s=0.4, sustain=0.5, release_s=0.2, mod_ratio=2.0, mod_index=1.0,
+                index_peak=3.0, index_decay_s=0.3, noise_level=0.05, op3_ratio=3.0, op3_index=1.5, op3_peak=4.0)
+    rows = [dict(base, op3_layout=v) for v in (0, 1, 2)]
+    rows.append(dict(base, op3_layout=1, op3_ratio=0.5, op3_peak=0.0, index_peak=0.0))
+    rows.append(dict(base, op3_index=0.0, op3_peak=0.0, op3_layout=2))  # off
+    return np.stack([Theta.from_dict(r).timbre() for r in rows])
+
+
+def test_the_third_operator_agrees_with_the_engine_in_every_layout():
+    t = _op3_timbres()
+    pitch = np.array([40.0, 60.0, 72.0, 50.0, 84.0])
+    vel = np.array([127.0, 64.0, 100.0, 90.0, 30.0])
+    engine = render_notes(t, pitch, vel, SR, hold_s=1.0, tail_s=0.5)
+    nb = NoteBatch(pitch, vel, t[:, TIMBRE_INDEX["mod_ratio"]], SR, 1.0, 0.5, dtype=torch.float64,
+                   ratio3=t[:, TIMBRE_INDEX["op3_ratio"]], layout=t[:, TIMBRE_INDEX["op3_layout"]])
+    ours = render(nb, torch.from_numpy(t)).numpy()
+    err = np.abs(ours - engine).max(axis=1)
+    assert (err < 5e-4).all(), err  # measured: at most 5.3e-5
+    assert (np.abs(engine).max(axis=1) > 0.05).all()
+
+
+def test_fitting_finds_the_third_operators_index():
+    """A note with a stacked third operator; the fit starts with it off (its ratio and
+    layout given, as a grid search gives them) and must turn it up: the gradient at an
+    index of 0 is not 0."""
+    truth = _op3_timbres()[[1]]
+    truth[:, TIMBRE_INDEX["op3_peak"]] = 0.0
+    pitch, vel = np.array([57.0]), np.array([100.0])
+    y = render_notes(truth, pitch, vel, SR, hold_s=0.75, tail_s=0.25)
+    start = truth.copy()
+    start[:, TIMBRE_INDEX["op3_index"]] = 0.0
+    res = fit_batch(y, pitch, vel, start, free=("op3_index",), steps=40, lr=0.08, hold_s=0.75, tail_s=0.25)
+    assert res.distance[0] < 0.5 * res.start_distance[0], (res.distance, res.start_distance)
+    assert res.timbre[0, TIMBRE_INDEX["op3_index"]] > 0.5
+    with pytest.raises(ValueError, match="cannot fit"):
+        fit_batch(y, pitch, vel, start, free=("op3_layout",), steps=1)
+
+
+def test_a_model_of_labels_without_the_third_operator_leaves_it_out():
+    from engine import PARAM_NAMES, PARAMS
+    from training.train import modelled_names
+
+    thetas = np.tile([p.default for p in PARAMS], (5, 1))
+    assert modelled_names(thetas) == TIMBRE_NAMES[:10]
+    thetas[2, PARAM_NAMES.index("op3_peak")] = 1.0
+    assert modelled_names(thetas) == TIMBRE_NAMES
+
+
+def test_the_operator_grid_finds_the_layout_and_ratio_of_a_known_note():
+    """A note made by the engine with a stacked operator at ratio 3; the refit's grid,
+    starting from the same patch with the operator off, must find its layout and ratio;
+    a note without one keeps it off."""
+    from training.notes import HOLD_S, SAMPLE_RATE, TAIL_S
+    from training.refit import op3_grid
+
+    truth = _op3_timbres()[[1, 4]]
+    truth[:, TIMBRE_INDEX["op3_peak"]] = 0.0
+    truth[0, TIMBRE_INDEX["op3_index"]] = 2.0
+    pitch, vel = np.array([57.0, 64.0]), np.array([100.0, 100.0])
+    y = render_notes(truth, pitch, vel, SAMPLE_RATE, HOLD_S, TAIL_S)
+    start = truth.copy()
+    start[:, TIMBRE_INDEX["op3_index"]] = 0.0
+    start[:, TIMBRE_INDEX["op3_ratio"]] = 1.0
+    start[:, TIMBRE_INDEX["op3_layout"]] = 0.0
+    got = op3_grid(y, pitch, vel, start)
+    assert got[0, TIMBRE_INDEX["op3_layout"]] == 1.0 and got[0, TIMBRE_INDEX["op3_ratio"]] == 3.0
+    assert got[0, TIMBRE_INDEX["op3_index"]] == 2.0
+    assert np.array_equal(got[1], start[1])  # nothing in the grid is nearer than off

@@ -101,7 +101,7 @@ def test_tiny_training_run_saves_ema_weights(tmp_path, ema):
     # copy (not the trained raw weights) is what the checkpoint holds.
     torch.manual_seed(cfg.seed)
     init = ConditionalRealNVP(
-        dim=len(TIMBRE_NAMES),
+        dim=len(TIMBRE_NAMES) - 4,  # schema-2 labels: the third operator is not modelled
         context_dim=16 + KEY_FEATURES,  # the text embedding, then the note's pitch and velocity
         n_layers=2,
         hidden=16,
@@ -119,7 +119,8 @@ def test_tiny_training_run_saves_ema_weights(tmp_path, ema):
     g, f = pred.patch("a guitar note"), pred.patch("a flute note")
     assert g.center()["mod_ratio"] > 0 and f.center()["mod_ratio"] > 0 and len(g.keys) > 1
     assert pred.key_tracked and ckpt.meta["condition"]["key_features"] == KEY_FEATURES
-    assert ckpt.meta["theta_names"] == list(TIMBRE_NAMES)
+    assert ckpt.meta["theta_names"] == list(TIMBRE_NAMES[:10])
+    assert g.center()["op3_index"] == 0.0 and g.center()["op3_peak"] == 0.0  # its default: off
 
 
 def test_a_flat_training_run_conditions_on_text_alone(tmp_path):
