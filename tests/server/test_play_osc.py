@@ -155,6 +155,21 @@ def test_patch_save_list_load(osc, host):
     assert saved.prompt == "a plucked string"
 
 
+def test_the_third_operator_is_set_by_osc_and_saved_with_the_patch(osc, host):
+    """Schema 3's values over OSC, as a Max or Pd patch sends them: they change the
+    channel's patch (what /patch/save writes), and a bad one fails with the range."""
+    from patches import load_patch
+
+    for name, value in (("op3_ratio", 3.0), ("op3_index", 2.5), ("op3_peak", 4.0), ("op3_layout", 1.0)):
+        osc.send(f"/param/{name}", value, 12)
+    osc.send("/param/op3_layout", 3.0, 12)
+    fail = osc.expect("/fail")
+    assert fail[0] == "/param/op3_layout" and "op3_layout must be in range 0..2" in fail[1]
+    assert osc.ask("/patch/save", "three-ops", 12, reply="/patch/saved") == ["three-ops", 12]
+    centre = load_patch(host.bank / "three-ops.json").table.center()
+    assert (centre["op3_ratio"], centre["op3_index"], centre["op3_peak"], centre["op3_layout"]) == (3.0, 2.5, 4.0, 1.0)
+
+
 def test_morph(osc):
     p = osc.ask("/morph", "a bell", "a bass", 0.25, 6, reply="/morph/done", timeout=30)
     assert p[:3] == ["a bell", "a bass", 0.25] and len(p) == 3 + N_TIMBRE
