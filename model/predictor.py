@@ -37,7 +37,9 @@ MAX_CANDIDATES = 256
 CENTER_KEY = (60, 100)
 _TIMBRE_COLS = [PARAM_NAMES.index(n) for n in TIMBRE_NAMES]
 _THETA_DEFAULTS = tuple(p.default for p in PARAMS)
-_RATIO = TIMBRE_NAMES.index("mod_ratio")
+#: Values a patch takes once for every key, from its centre, snapped: the ratios to
+#: ``RATIO_GRID`` (a ratio between two beats), the third operator's layout to 0, 1 or 2.
+_SNAPPED = {"mod_ratio": snap_ratio, "op3_ratio": snap_ratio, "op3_layout": np.rint}
 
 
 class Predictor:
@@ -53,7 +55,8 @@ class Predictor:
     The flow's modulator ratio is continuous, but a patch's is a choice among simple
     ratios: with ``snap`` (the default) every patch's ratio is the nearest of
     ``engine.RATIO_GRID`` (a key table's is its centre's, on every key), since a ratio a
-    little off one (1.02) beats against the carrier. On the validation instruments this
+    little off one (1.02) beats against the carrier; so is the third operator's ratio,
+    and its layout is its centre's, rounded. On the validation instruments this
     cut the spectral distance of the family patches to the real notes by 11% (REPORT.md).
 
     A key-conditioned checkpoint (``key_tracked``) gives a timbre per note: a patch is the
@@ -260,7 +263,9 @@ class Predictor:
         full = self.checkpoint.theta_normaliser.full(self._decode(emb, z))
         timbre = full[:, _TIMBRE_COLS]
         if self.snap:
-            timbre[:, _RATIO] = snap_ratio(timbre[:, _RATIO])
+            for name, snap in _SNAPPED.items():
+                j = TIMBRE_NAMES.index(name)
+                timbre[:, j] = snap(timbre[:, j])
         return timbre
 
     def _table(self, emb: np.ndarray, z: np.ndarray) -> KeyTable:
@@ -271,7 +276,10 @@ class Predictor:
         n = keys.shape[0]
         values = self._decode(np.repeat(emb[None], n, axis=0), np.repeat(z[None], n, axis=0), keys, vels)
         if self.snap:
-            values[:, _RATIO] = snap_ratio(values[-1, _RATIO])
+            for name, snap in _SNAPPED.items():
+                if name in self._names:
+                    j = self._names.index(name)
+                    values[:, j] = snap(values[-1, j])
         return KeyTable(
             KEY_ANCHORS,
             VELOCITY_LAYERS,

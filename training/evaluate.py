@@ -41,9 +41,9 @@ from pathlib import Path
 
 import numpy as np
 
-from engine import TIMBRE_SPACE, KeyTable, render_notes
+from engine import KeyTable, render_notes
 from training.captions import PARAPHRASES, family_prompt
-from training.library import mel_features, mel_l1
+from training.library import median_learning, mel_features, mel_l1
 from training.manifest import manifest_timbres, read_manifest
 from training.notes import load_audio
 from training.nsynth import NSYNTH_FAMILIES
@@ -109,9 +109,9 @@ def _flat(table: KeyTable) -> KeyTable:
 
 
 def _median_table(records: Sequence[dict]) -> KeyTable:
-    """A flat patch: the median of the records' labels in the schema's learning space."""
-    learn = TIMBRE_SPACE.to_learning(manifest_timbres(records))
-    return KeyTable.from_learning_values([60], [100], np.median(learn, axis=0)[None, None, :])
+    """A flat patch: the median of the records' labels in the schema's learning space (the
+    third operator: their most common choice, :func:`training.library.median_learning`)."""
+    return KeyTable.from_learning_values([60], [100], median_learning(manifest_timbres(records))[None, None, :])
 
 
 def _closest_in_sound(

@@ -38,6 +38,8 @@ __all__ = [
     "instrument_table",
     "mel_features",
     "mel_l1",
+    "median_learning",
+    "op3_choice",
     "note_distances",
     "nsynth_targets",
     "render_features",
@@ -49,6 +51,48 @@ __all__ = [
 #: rendered at these pitches x the notes' velocities, once each.
 SLOT_PITCHES: tuple[int, ...] = tuple(range(36, 85, 6))
 _RATIO = TIMBRE_NAMES.index("mod_ratio")
+_R3, _I3, _PK3, _LAY = (TIMBRE_NAMES.index(n) for n in ("op3_ratio", "op3_index", "op3_peak", "op3_layout"))
+_OP3_DEFAULT = TIMBRE_SPACE.to_learning(TIMBRE_SPACE.default)
+
+
+def op3_choice(th: np.ndarray) -> tuple[tuple[float, float] | None, np.ndarray]:
+    """The third operator a group of labels ``th [n, n_timbre]`` shares: its most common
+    (layout, ratio) among the labels, or None (off) when most leave it off (ties: the
+    first label's); and which labels have that choice."""
+    on = (th[:, _I3] > 0.0) | (th[:, _PK3] > 0.0)
+    combos = [(float(np.rint(lay)), float(r)) if o else None for o, lay, r in zip(on, th[:, _LAY], th[:, _R3])]
+    counts: dict = {}
+    for c in combos:
+        counts[c] = counts.get(c, 0) + 1
+    mode = max(counts, key=lambda c: counts[c])  # the first of equal counts
+    return mode, np.array([c == mode for c in combos])
+
+
+def with_op3(learn: np.ndarray, th: np.ndarray, choice: tuple[float, float] | None, near=None) -> np.ndarray:
+    """Learning-space rows ``learn [..., n_timbre]`` (medians of labels) with the third
+    operator of ``choice`` (:func:`op3_choice`): off, or its layout and ratio, and its
+    index and peak the medians of the labels ``th`` that made that choice (``near``:
+    those of them to use where any)."""
+    out = np.array(learn, dtype=np.float64)
+    if choice is None:
+        for j in (_R3, _I3, _PK3, _LAY):
+            out[..., j] = _OP3_DEFAULT[j]
+        return out
+    _, mask = op3_choice(th)
+    pick = mask if near is None or not (mask & near).any() else mask & near
+    u = TIMBRE_SPACE.to_learning(th[pick])
+    out[..., _LAY] = choice[0]
+    out[..., _R3] = np.log(choice[1])
+    out[..., _I3] = np.median(u[:, _I3])
+    out[..., _PK3] = np.median(u[:, _PK3])
+    return out
+
+
+def median_learning(th: np.ndarray) -> np.ndarray:
+    """A group's patch in learning space ``[n_timbre]``: the median of its labels ``th
+    [n, n_timbre]``, the third operator the group's most common choice (a median of
+    layouts or of ratios is no layout, nor a ratio any of them had)."""
+    return with_op3(np.median(TIMBRE_SPACE.to_learning(th), axis=0), th, op3_choice(th)[0])
 
 
 def mel_features(audio: np.ndarray) -> np.ndarray:
@@ -68,18 +112,20 @@ def instrument_table(records: Sequence[dict], spacing: int = 12) -> KeyTable:
     Anchors every ``spacing`` semitones where notes lie: each anchor takes the median, in
     the schema's learning space, of the labels within half a spacing of it. The modulator
     ratio is one for the whole table (the median label's, snapped to the grid), as a
-    ratio between two grid values beats against the carrier.
+    ratio between two grid values beats against the carrier. So are the third operator's
+    layout and ratio (the instrument's most common, :func:`op3_choice`).
     """
     th = manifest_timbres(list(records))
     learn = TIMBRE_SPACE.to_learning(th)
     pitches = np.array([r["pitch"] for r in records], dtype=float)
     lo = int(spacing * np.floor(pitches.min() / spacing))
+    choice = op3_choice(th)[0]
     keys, rows = [], []
     for k in range(lo, int(pitches.max()) + spacing, spacing):
         near = np.abs(pitches - k) <= spacing / 2
         if near.any() and 0 <= k <= 127:
             keys.append(k)
-            rows.append(np.median(learn[near], axis=0))
+            rows.append(with_op3(np.median(learn[near], axis=0), th, choice, near))
     values = np.stack(rows)
     ratio = float(snap_ratio(np.array([np.median(th[:, _RATIO])]))[0])
     values[:, _RATIO] = TIMBRE_SPACE.to_learning(np.full((1, th.shape[1]), ratio))[0, _RATIO]

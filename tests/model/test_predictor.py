@@ -37,7 +37,10 @@ from tests.model.conftest import PROMPTS, make_checkpoint, random_theta
 
 _TIMBRE_COLS = [PARAM_NAMES.index(n) for n in TIMBRE_NAMES]
 _R = TIMBRE_NAMES.index("mod_ratio")
-_OTHERS = [i for i in range(len(TIMBRE_NAMES)) if i != _R]
+_R3 = TIMBRE_NAMES.index("op3_ratio")
+_LAY = TIMBRE_NAMES.index("op3_layout")
+# The values a patch takes once, from its centre, snapped; and the others.
+_OTHERS = [i for i in range(len(TIMBRE_NAMES)) if i not in (_R, _R3, _LAY)]
 
 
 @pytest.fixture(scope="module")
@@ -298,6 +301,8 @@ def test_a_text_only_checkpoint_gives_a_flat_table(predictor):
     z = np.zeros((1, predictor._flow.dim))
     want = predictor.checkpoint.theta_normaliser.full(predictor._decode(emb, z))[0, _TIMBRE_COLS]
     want[_R] = snap_ratio(want[_R])
+    want[_R3] = snap_ratio(want[_R3])
+    want[_LAY] = np.rint(want[_LAY])
     assert np.allclose(table.lookup(60, 100), want, rtol=1e-6)
     assert np.allclose(table.lookup(30, 20), want, rtol=1e-6)
     assert np.allclose(table.lookup(100, 127), want, rtol=1e-6)
@@ -323,6 +328,10 @@ def test_a_key_tracked_table_is_the_model_at_every_anchor(keyed):
     centre_ratio = keyed._decode(emb, z, 60, 100)[0, _R]
     assert (table.values[..., _R] == snap_ratio(centre_ratio)).all()
     assert snap_ratio(centre_ratio) in RATIO_GRID
+    # So are the third operator's ratio and layout (one layout for the instrument).
+    centre3 = keyed._decode(emb, z, 60, 100)[0]
+    assert (table.values[..., _R3] == snap_ratio(centre3[_R3])).all()
+    assert (table.values[..., _LAY] == np.rint(centre3[_LAY])).all()
     low, high = table.lookup(24, 100), table.lookup(96, 100)
     assert not np.allclose(low, high)
     # Cached at temperature 0; a sampled table is one instrument too (one z for all rows).
@@ -364,7 +373,10 @@ def test_snapping_can_be_turned_off(minilm_checkpoint):
         a, b = raw.patch(prompt), snapped.patch(prompt)
         ra, rb = a.center()["mod_ratio"], b.center()["mod_ratio"]
         assert rb == snap_ratio(ra) and rb in RATIO_GRID
-        assert a.with_param("mod_ratio", rb) == b  # nothing else differs
+        c = b.center()
+        same = a.with_param("mod_ratio", rb).with_param("op3_ratio", c["op3_ratio"])
+        assert same.with_param("op3_layout", c["op3_layout"]) == b  # nothing else differs
+        assert c["op3_layout"] in (0.0, 1.0, 2.0) and c["op3_ratio"] in RATIO_GRID
     assert any(raw.patch(p).center()["mod_ratio"] not in RATIO_GRID for p in PROMPTS)
 
 

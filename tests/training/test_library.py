@@ -135,6 +135,35 @@ def test_instrument_table_anchors_where_the_notes_lie(world):
     assert len(ratios) == 1
 
 
+def test_a_group_shares_its_most_common_third_operator():
+    """A median of layouts is no layout, nor a median of ratios a ratio any note had: a
+    group's patch (the library's instrument tables, the evaluation's medians) takes the
+    layout and ratio most of its labels chose, with the index of those labels; off when
+    most leave it off."""
+    from engine import Theta
+    from training.library import median_learning, op3_choice
+
+    def label(**kw):
+        return Theta.from_dict(kw).timbre()
+
+    th = np.stack([
+        label(op3_layout=2, op3_ratio=3.0, op3_index=1.0),
+        label(op3_layout=2, op3_ratio=3.0, op3_index=3.0),
+        label(op3_layout=0, op3_ratio=5.0, op3_index=9.0),
+        label(),  # off
+    ])  # fmt: skip
+    choice, mask = op3_choice(th)
+    assert choice == (2.0, 3.0) and mask.tolist() == [True, True, False, False]
+    got = TIMBRE_SPACE.from_learning(median_learning(th))
+    i = {n: TIMBRE_NAMES.index(n) for n in ("op3_layout", "op3_ratio", "op3_index")}
+    assert got[i["op3_layout"]] == 2.0 and got[i["op3_ratio"]] == pytest.approx(3.0)
+    # The median of those two labels' indices 1 and 3, in learning space (log(1 + v)).
+    assert got[i["op3_index"]] == pytest.approx(8**0.5 - 1)
+    off = median_learning(np.stack([label(), label(), label(op3_layout=1, op3_index=2.0)]))
+    assert TIMBRE_SPACE.from_learning(off)[i["op3_index"]] == 0.0
+    assert op3_choice(th[[3]])[0] is None
+
+
 @pytest.fixture(scope="module")
 def checkpoint(world, tmp_path_factory):
     """A tiny flow trained on the world with organ_a held out for evaluation, with the
