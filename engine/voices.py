@@ -17,9 +17,11 @@ index ``I3(t) = (op3_index + op3_peak * max(0, 1 - t_on / index_decay_s))`` (tim
     1 (stack):     sin(phase_c + I(t) * sin(phase_m + s3))
     2 (carrier 2): sin(phase_c + I(t) * sin(phase_m)) + I3(t) / 16 * sin(phase_3 + I(t) * sin(phase_m))
 
-in place of the tone above; with ``I3`` at 0 each is the schema-2 tone exactly. Every per-voice field is one row of a single float64 array, so that
-freeing a voice (moving the last active voice into its slot) is one copy and the active
-voices are always the first ``n`` columns: rendering slices, never gathers.
+in place of the tone above; with ``I3`` at 0 each is the schema-2 tone exactly. Every
+per-voice field is one row of a single float64 array, so that freeing a voice (moving the
+last active voice into its slot) is one copy and the active voices are always the first
+``n`` columns: rendering slices, and gathers rows only where voices of different third-
+operator layouts sound together.
 
 The envelope is piecewise linear, so within a block it is ``min(p, max(q, floor))`` of
 three straight lines per voice: attack (p) and decay (q) with the sustain floor while the
