@@ -14,10 +14,8 @@ from engine import (
     render_notes,
     velocity_to_amp,
 )
+from tests.engine.test_v2_sound import BASE, SR, held_envelope
 
-SR = 16000
-BASE = Theta.from_dict({"attack_s": 0.01, "decay_s": 0.1, "sustain": 0.6, "release_s": 0.1,
-                        "mod_ratio": 2.0, "mod_index": 1.5})
 OP3 = BASE.replace(op3_ratio=3.0, op3_index=1.2, op3_peak=5.0, index_peak=2.0, index_decay_s=0.15)
 
 
@@ -25,8 +23,7 @@ def formula(theta: Theta, pitch: int, velocity: int, n: int, sr: int = SR) -> np
     """The voice held for n samples (no release, no noise), straight from the definition."""
     t = np.arange(n) / sr
     fc = midi_to_hz(pitch)
-    att, dec, sus = theta.attack_s, theta.decay_s, theta.sustain
-    env = np.maximum(np.minimum(t / max(att, 1 / sr), np.maximum(1 - (1 - sus) * (t - att) / max(dec, 1 / sr), sus)), 0)
+    env = held_envelope(theta, t, sr)
     decay = np.maximum(0.0, 1 - t / theta.index_decay_s)
     index = theta.mod_index + theta.index_peak * decay
     i3 = theta.op3_index + theta.op3_peak * decay

@@ -22,13 +22,18 @@ BASE = Theta.from_dict({"attack_s": 0.01, "decay_s": 0.1, "sustain": 0.6, "relea
                         "mod_ratio": 2.0, "mod_index": 1.5})
 
 
+def held_envelope(theta: Theta, t: np.ndarray, sr: int) -> np.ndarray:
+    """The linear ADSR while the key is held, at times ``t``, from the definition."""
+    att, dec, sus = theta.attack_s, theta.decay_s, theta.sustain
+    env = np.minimum(t / max(att, 1 / sr), np.maximum(1 - (1 - sus) * (t - att) / max(dec, 1 / sr), sus))
+    return np.maximum(env, 0.0)
+
+
 def formula(theta: Theta, pitch: int, velocity: int, n: int, sr: int = SR) -> np.ndarray:
     """The voice held for n samples (no release), straight from the definition."""
     t = np.arange(n) / sr
     fc = midi_to_hz(pitch)
-    att, dec, sus = theta.attack_s, theta.decay_s, theta.sustain
-    env = np.minimum(t / max(att, 1 / sr), np.maximum(1 - (1 - sus) * (t - att) / max(dec, 1 / sr), sus))
-    env = np.maximum(env, 0.0)
+    env = held_envelope(theta, t, sr)
     index = theta.mod_index + theta.index_peak * np.maximum(0.0, 1 - t / theta.index_decay_s)
     tone = np.sin(2 * np.pi * fc * t + index * np.sin(2 * np.pi * theta.mod_ratio * fc * t))
     nz = NOISE[(noise_start(pitch) + np.arange(n)) % NOISE_TABLE_SIZE].astype(np.float64)
