@@ -144,6 +144,7 @@ class VoiceBank:
         for name, row in _F.items():
             setattr(self, name, self.state[row])
         self._k = np.arange(MAX_CHUNK, dtype=np.float32)
+        self._inc_3: np.ndarray | None = None
         # Line coefficients [line, voice, (offset, slope)] and [1, k] so that all lines
         # are one small matrix product; the lines' buffer is flat so that any [L, n, m]
         # view of it is contiguous. Lines 6 (index peak), 7 (noise gain) and 8-10 (the
@@ -372,10 +373,8 @@ class VoiceBank:
         use_noise = (bool(nlev.any()) or bool(nlev_tgt.any())) and bool(
             (((nlev > 0.0) | (nlev_tgt > 0.0)) & (t_on < self.noise_decay_s[:n])).any()
         )
-        # The third operator: its ratio glides (and its phase moves) whether or not it sounds.
-        ratio3 = self.ratio3[:n] + (self.ratio3_tgt[:n] - self.ratio3[:n]) * alpha
-        self.ratio3[:n] = ratio3
-        self._inc_3 = inc_c * ratio3
+        # The third operator: skipped (its ratio's glide and its phase too) while no voice
+        # uses it; its phase then starts wherever it is, under an index gliding up from 0.
         i3 = self.index3[:n]
         i3_tgt = self.index3_tgt[:n]
         pk3 = self.peak3[:n]
@@ -385,7 +384,11 @@ class VoiceBank:
             and bool((((pk3 > 0.0) | (pk3_tgt > 0.0)) & (t_on < self.index_decay_s[:n])).any())
         )
         n_lines = 11 if use_op3 else 8 if use_noise else 7 if use_peak else 6
+        self._inc_3 = None
         if use_op3:
+            ratio3 = self.ratio3[:n] + (self.ratio3_tgt[:n] - self.ratio3[:n]) * alpha
+            self.ratio3[:n] = ratio3
+            self._inc_3 = inc_c * ratio3
             lay = self.layout[:n]
             # The mod wheel scales the third operator's index too (not a second carrier's level).
             scale3 = np.where(lay == LAYOUT_CARRIER2, 1.0, scale)
@@ -399,7 +402,9 @@ class VoiceBank:
             i3_1 = i3 + (i3_tgt - i3) * alpha
             c0[10] = i3 * scale3
             c1[10] = (i3_1 - i3) * scale3 / m
-            self.index3[:n] = i3_1
+            # Where the glide has arrived, the target (turned down to 0, the operator is
+            # then off and skipped again).
+            self.index3[:n] = np.where(np.abs(i3_1 - i3_tgt) < 1e-6, i3_tgt, i3_1)
             if not use_noise:
                 c0[7] = 0.0
                 c1[7] = 0.0
@@ -511,7 +516,8 @@ class VoiceBank:
         dt = m / self.sample_rate
         self.phase_c[:n] = np.mod(self.phase_c[:n] + self.inc_c[:n] * m, TWO_PI)
         self.phase_m[:n] = np.mod(self.phase_m[:n] + self._inc_m * m, TWO_PI)
-        self.phase_3[:n] = np.mod(self.phase_3[:n] + self._inc_3 * m, TWO_PI)
+        if self._inc_3 is not None:
+            self.phase_3[:n] = np.mod(self.phase_3[:n] + self._inc_3 * m, TWO_PI)
         self.tau[:n] += dt
         self.rel_t[:n] += dt
         self.t_on[:n] += dt

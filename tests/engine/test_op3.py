@@ -117,6 +117,10 @@ def test_turning_the_operator_up_live_glides():
     b.set_param(0, "op3_ratio", 3.0)
     b.render(4800)
     assert vb.ratio3[0] == pytest.approx(3.0, rel=1e-3)
+    # Turned back down, it glides out and is then off (0 exactly: the engine skips it again).
+    b.set_param(0, "op3_index", 0.0)
+    b.render(9600)
+    assert vb.index3[0] == 0.0
     with pytest.raises(ValueError, match="op3_index must be in range 0..16"):
         b.set_param(0, "op3_index", 17.0)
 
