@@ -21,7 +21,7 @@ from __future__ import annotations
 import json
 import os
 import random
-from collections import defaultdict
+from collections import Counter, defaultdict
 from collections.abc import Sequence
 from pathlib import Path
 
@@ -61,24 +61,21 @@ def op3_choice(th: np.ndarray) -> tuple[tuple[float, float] | None, np.ndarray]:
     first label's); and which labels have that choice."""
     on = (th[:, _I3] > 0.0) | (th[:, _PK3] > 0.0)
     combos = [(float(np.rint(lay)), float(r)) if o else None for o, lay, r in zip(on, th[:, _LAY], th[:, _R3])]
-    counts: dict = {}
-    for c in combos:
-        counts[c] = counts.get(c, 0) + 1
-    mode = max(counts, key=lambda c: counts[c])  # the first of equal counts
+    mode = Counter(combos).most_common(1)[0][0]  # the first of equal counts
     return mode, np.array([c == mode for c in combos])
 
 
-def with_op3(learn: np.ndarray, th: np.ndarray, choice: tuple[float, float] | None, near=None) -> np.ndarray:
+def with_op3(learn: np.ndarray, th: np.ndarray, choice: tuple[float, float] | None, mask: np.ndarray,
+             near=None) -> np.ndarray:
     """Learning-space rows ``learn [..., n_timbre]`` (medians of labels) with the third
-    operator of ``choice`` (:func:`op3_choice`): off, or its layout and ratio, and its
-    index and peak the medians of the labels ``th`` that made that choice (``near``:
-    those of them to use where any)."""
+    operator of ``choice`` (:func:`op3_choice`'s choice and ``mask``, its labels): off, or
+    its layout and ratio, and its index and peak the medians of the labels ``th[mask]``
+    (``near``: those of them to use where any)."""
     out = np.array(learn, dtype=np.float64)
     if choice is None:
         for j in (_R3, _I3, _PK3, _LAY):
             out[..., j] = _OP3_DEFAULT[j]
         return out
-    _, mask = op3_choice(th)
     pick = mask if near is None or not (mask & near).any() else mask & near
     u = TIMBRE_SPACE.to_learning(th[pick])
     out[..., _LAY] = choice[0]
@@ -92,7 +89,7 @@ def median_learning(th: np.ndarray) -> np.ndarray:
     """A group's patch in learning space ``[n_timbre]``: the median of its labels ``th
     [n, n_timbre]``, the third operator the group's most common choice (a median of
     layouts or of ratios is no layout, nor a ratio any of them had)."""
-    return with_op3(np.median(TIMBRE_SPACE.to_learning(th), axis=0), th, op3_choice(th)[0])
+    return with_op3(np.median(TIMBRE_SPACE.to_learning(th), axis=0), th, *op3_choice(th))
 
 
 def mel_features(audio: np.ndarray) -> np.ndarray:
@@ -119,13 +116,13 @@ def instrument_table(records: Sequence[dict], spacing: int = 12) -> KeyTable:
     learn = TIMBRE_SPACE.to_learning(th)
     pitches = np.array([r["pitch"] for r in records], dtype=float)
     lo = int(spacing * np.floor(pitches.min() / spacing))
-    choice = op3_choice(th)[0]
+    choice, mask = op3_choice(th)
     keys, rows = [], []
     for k in range(lo, int(pitches.max()) + spacing, spacing):
         near = np.abs(pitches - k) <= spacing / 2
         if near.any() and 0 <= k <= 127:
             keys.append(k)
-            rows.append(with_op3(np.median(learn[near], axis=0), th, choice, near))
+            rows.append(with_op3(np.median(learn[near], axis=0), th, choice, mask, near))
     values = np.stack(rows)
     ratio = float(snap_ratio(np.array([np.median(th[:, _RATIO])]))[0])
     values[:, _RATIO] = TIMBRE_SPACE.to_learning(np.full((1, th.shape[1]), ratio))[0, _RATIO]

@@ -57,16 +57,15 @@ def engine_distances(records: Sequence[dict], timbres: np.ndarray, audio: np.nda
     return np.atleast_1d(spectral_distance(np.atleast_2d(audio), renders))
 
 
-def op3_grid(y: np.ndarray, pitch, velocity, start: np.ndarray, fft_sizes=None) -> np.ndarray:
+def op3_grid(y: np.ndarray, pitch, velocity, start: np.ndarray) -> np.ndarray:
     """Each note's third operator from a grid: ``start [batch, n_timbre]`` with, per row,
     the layout x ratio (``OP3_RATIOS``) x index (``OP3_GRID_INDICES``, peak 0) whose torch
     render comes nearest the note ``y [batch, n]`` by the spectral loss; a row whose start
     (its operator as it is) is nearer keeps it."""
     from training.notes import HOLD_S, SAMPLE_RATE, TAIL_S
 
-    fft = FIT_FFT_SIZES if fft_sizes is None else fft_sizes
     start = np.asarray(start, dtype=np.float64)
-    targets = SpectralTargets(y, fft)
+    targets = SpectralTargets(y, FIT_FFT_SIZES)
     r3, lay, i3, pk3 = (TIMBRE_INDEX[n] for n in ("op3_ratio", "op3_layout", "op3_index", "op3_peak"))
     ratio = start[:, TIMBRE_INDEX["mod_ratio"]]
 

@@ -100,7 +100,6 @@ class NoteBatch:
         phase_3 = np.mod((inc_c * ratio3)[:, None] * k, 2.0 * math.pi)
         self.phase_3 = torch.from_numpy(phase_3).to(dtype)
         self.sin_3 = torch.from_numpy(np.sin(phase_3)).to(dtype)
-        self.ratio3 = torch.from_numpy(np.array(ratio3))
         self.layout = np.array(layout)
         self._lay = [torch.from_numpy(self.layout == v)[:, None] for v in (0.0, 1.0, 2.0)]
         self.amp = torch.from_numpy((velocity / 127.0) ** 1.5).to(dtype)[:, None]

@@ -14,7 +14,7 @@ from engine import (
     render_notes,
     velocity_to_amp,
 )
-from tests.engine.test_v2_sound import BASE, SR, held_envelope
+from tests.engine.test_v2_sound import BASE, SR, held_envelope, two_sounding
 
 OP3 = BASE.replace(op3_ratio=3.0, op3_index=1.2, op3_peak=5.0, index_peak=2.0, index_decay_s=0.15)
 
@@ -102,11 +102,7 @@ def test_turning_the_operator_up_live_glides():
     """A sounding plain tone gets op3_index 4: the change comes in over the 10 ms glide,
     not on the next sample (a click on stage); the ratio glides too."""
     theta = BASE.replace(attack_s=0.0, sustain=1.0, mod_index=0.0, op3_ratio=2.0)
-    a, b = Engine(48000, 4), Engine(48000, 4)
-    for e in (a, b):
-        e.set_patch(0, KeyTable.flat(theta))
-        e.note_on(0, 60, 100)
-        e.render(4800)
+    a, b = two_sounding(theta)
     b.set_param(0, "op3_index", 4.0)
     diff = np.abs(b.render(1024)[:, 0] - a.render(1024)[:, 0])
     assert diff[-128:].max() > 0.3  # it did come in

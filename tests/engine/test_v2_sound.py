@@ -29,6 +29,17 @@ def held_envelope(theta: Theta, t: np.ndarray, sr: int) -> np.ndarray:
     return np.maximum(env, 0.0)
 
 
+def two_sounding(theta: Theta) -> tuple[Engine, Engine]:
+    """Two engines each sounding key 60 of ``theta`` for 0.1 s (48 kHz): one to change
+    live, one to compare with."""
+    pair = Engine(48000, 4), Engine(48000, 4)
+    for e in pair:
+        e.set_patch(0, KeyTable.flat(theta))
+        e.note_on(0, 60, 100)
+        e.render(4800)
+    return pair
+
+
 def formula(theta: Theta, pitch: int, velocity: int, n: int, sr: int = SR) -> np.ndarray:
     """The voice held for n samples (no release), straight from the definition."""
     t = np.arange(n) / sr
@@ -157,11 +168,7 @@ def test_turning_the_noise_up_live_does_not_click():
     """A sounding pure tone gets noise_level 1.0: the noise fades in over the glide, it
     does not start at full level on the next sample (a click on stage)."""
     theta = BASE.replace(attack_s=0.0, sustain=1.0, mod_index=0.0, noise_level=0.0, noise_decay_s=8.0)
-    a, b = Engine(48000, 4), Engine(48000, 4)
-    for e in (a, b):
-        e.set_patch(0, KeyTable.flat(theta))
-        e.note_on(0, 60, 100)
-        e.render(4800)
+    a, b = two_sounding(theta)
     b.set_param(0, "noise_level", 1.0)
     diff = np.abs(b.render(512)[:, 0] - a.render(512)[:, 0])  # the noise alone
     assert diff[-64:].max() > 0.05  # it did come in
