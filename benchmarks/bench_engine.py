@@ -16,8 +16,7 @@ Each case runs twice: with a schema-v1 patch (``v1_us``: no index peak, no noise
 v2 work is skipped) and with a v2 patch whose index peak and noise both last the whole
 measurement (``v2_us``: decays of 8 s, the worst case). Paced, two more: the v2 patch
 with the third operator (schema v3) on for the whole measurement, every voice in the
-parallel layout (``v3``), and the three layouts on alternate channels (``mix``: the
-engine then picks rows by layout within each block, the dearest case).
+parallel layout (``v3``), and the three layouts on alternate channels (``mix``).
 
 Then, paced, blocks into which note-ons arrive (each stealing a voice), at one frame or at
 as many frames as notes (MIDI stamped by arrival), rendered in one piece per event time

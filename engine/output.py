@@ -150,7 +150,8 @@ _JACK_NAME = b""
 def _warm_up(sample_rate: int, blocksize: int) -> None:
     """Run every code path the render thread takes once, on a scratch engine: a first
     call can cost milliseconds (numpy imports parts of itself lazily: the first
-    ``np.percentile`` takes 8 ms), and it must not happen on the first block that needs it."""
+    ``np.percentile`` takes 8 ms; the voice kernel compiles, or loads from numba's cache,
+    on its first call), and it must not happen on the first block that needs it."""
     from engine.keytable import KEY_ANCHORS, VELOCITY_LAYERS, KeyTable
 
     np.percentile(np.arange(8.0), [1, 50])
@@ -323,17 +324,22 @@ class AudioOutput:
         rtmixer = _rtmixer()
         if self.client_name is not None:
             _set_jack_client_name(sd, self.client_name)
-        # The voices' matrix products run in BLAS. A multi-threaded BLAS hands them to
-        # worker threads of ordinary priority, so a busy machine stalls the render thread
-        # behind them; one thread keeps the work on the render thread.
+        # A matrix product on the render thread would run in BLAS, whose worker threads
+        # have ordinary priority, so a busy machine would stall the render thread behind
+        # them; one thread keeps any such work on the render thread.
         from threadpoolctl import threadpool_limits
 
         self._blas_limit = threadpool_limits(limits=1, user_api="blas")
+        # Every code path first: the voice kernel's first call compiles it or loads it
+        # from numba's cache, which makes many objects.
+        _warm_up(self.engine.sample_rate, self.blocksize)
         # Python's cyclic garbage collector runs in whichever thread allocates, the render
         # thread included, and a full pass over a large program takes milliseconds. What
-        # exists now is frozen (never scanned again) and the collector is switched off
-        # while streaming; the render thread collects the young objects itself, right
-        # after a block, when it is furthest ahead.
+        # exists now (the warm-up's objects too: left young, the first collection of the
+        # middle generation, 5 s in, took them all and the ring ran dry) is frozen, never
+        # scanned again, and the collector is switched off while streaming; the render
+        # thread collects the young objects itself, right after a block, when it is
+        # furthest ahead.
         gc.collect()
         gc.freeze()
         self._gc_was_enabled = gc.isenabled()
@@ -354,7 +360,6 @@ class AudioOutput:
             need = (math.ceil(self.ahead_s * self.engine.sample_rate / self.blocksize) + 16) * self.blocksize
             self._ring = rtmixer.RingBuffer(8, 1 << (need - 1).bit_length())
             self._block = np.zeros((self.blocksize, 2), dtype=np.float32)
-            _warm_up(self.engine.sample_rate, self.blocksize)
             self.headroom_ms()
             # Whole blocks covering the render-ahead before the device's first callback.
             for _ in range(max(1, math.ceil(self.ahead_s * self.engine.sample_rate / self.blocksize))):
