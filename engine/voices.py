@@ -340,7 +340,6 @@ def _sin(x: float) -> float:
     return math.copysign(s, r)
 
 
-@numba.njit(cache=True, fastmath=_FASTMATH)
 def _render_chunk(st, n, m, sr, alpha, noise, mix, scratch, out, col, per_voice):
     """Render m frames of the n sounding voices and move them on by m frames.
 
@@ -509,3 +508,16 @@ def _render_chunk(st, n, m, sr, alpha, noise, mix, scratch, out, col, per_voice)
             out[col + k, 0] += mix[0, k]
             out[col + k, 1] += mix[1, k]
     return any_done
+
+
+def _compiled(fn):
+    """``fn`` compiled on its first call, cached on disk (``engine/__pycache__``, else the
+    user's cache folder). Where numba finds nowhere to cache, it compiles at every start
+    (about 3 s) instead of failing the import."""
+    try:
+        return numba.njit(cache=True, fastmath=_FASTMATH)(fn)
+    except RuntimeError:
+        return numba.njit(fastmath=_FASTMATH)(fn)
+
+
+_render_chunk = _compiled(_render_chunk)

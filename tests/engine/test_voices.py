@@ -1,5 +1,9 @@
 """The voice itself: pitch, ADSR timing, FM sidebands (offline, no audio server)."""
 
+import os
+import subprocess
+import sys
+
 import numpy as np
 import pytest
 from scipy.special import jv
@@ -88,3 +92,23 @@ def test_batch_render_matches_single_render():
         # The same arithmetic; numpy's vectorised sin may round differently for arrays of
         # different shapes (numpy 2.4 does, by up to 3e-5 here: -90 dB, far below hearing).
         np.testing.assert_allclose(row, render_note(KeyTable.flat(t), p, v, SR, 0.3, 0.2), rtol=0, atol=1e-4)
+
+
+def test_the_kernel_renders_where_numba_cannot_cache_it():
+    """Where numba finds no place to cache the compiled kernel, the engine compiles it at
+    start instead of failing its import. Numba's "no cache locator" error is provoked here
+    by naming a locator that does not exist (a read-only install with no writable home
+    cannot be made here); the render must equal a cached kernel's."""
+    code = (
+        "import numpy as np, sys\n"
+        "from engine import KeyTable, render_note, voices\n"
+        "y = render_note(KeyTable.flat({'mod_index': 2.0}), 60, 100, 48000, 0.05, 0.02)\n"
+        "sys.stdout.write(type(voices._render_chunk._cache).__name__ + ' ' + y.tobytes().hex())\n"
+    )
+    env = dict(os.environ, NUMBA_CACHE_LOCATOR_CLASSES="NoSuchLocator")
+    uncached = subprocess.run([sys.executable, "-c", code], env=env, capture_output=True, text=True, timeout=120)
+    assert uncached.returncode == 0, uncached.stderr
+    kind, samples = uncached.stdout.split()
+    assert kind == "NullCache"
+    expected = render_note(KeyTable.flat({"mod_index": 2.0}), 60, 100, 48000, 0.05, 0.02)
+    assert samples == expected.tobytes().hex() and np.abs(expected).max() > 0.1
