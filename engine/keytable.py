@@ -5,7 +5,9 @@ and velocity layers. At construction it expands to every MIDI key, interpolating
 between key anchors in the schema's learning space (log for times, ratio, index, noise)
 and holding the end anchors' values beyond them. ``lookup(pitch, velocity)`` then takes
 the key's row and interpolates between velocity layers, also in learning space, holding
-the first/last layer outside them. The engine calls it at each note-on.
+the first/last layer outside them. A value that is a choice (``STEPPED``: the third
+operator's layout) is not interpolated: it is the nearer anchor's or layer's. The engine
+calls it at each note-on.
 
 >>> t = KeyTable([0, 127], [64], [[[0.01]], [[1.0]]], names=["attack_s"])
 >>> round(float(t.lookup(0, 100)[TIMBRE_INDEX["attack_s"]]), 4)
@@ -22,6 +24,7 @@ import numpy as np
 
 from engine.schema import (
     PARAMS,
+    STEPPED,
     TIMBRE_INDEX,
     TIMBRE_NAMES,
     TIMBRE_SPACE,
@@ -48,6 +51,8 @@ _DEFAULT = TIMBRE_SPACE.default
 #: from learning space clipped into range, which only rounding needs).
 _to_learning = TIMBRE_SPACE.to_learning
 _from_learning = TIMBRE_SPACE.from_learning
+#: Columns of the values that are a choice (``STEPPED``): read at the nearer anchor or layer.
+_STEP = [TIMBRE_INDEX[name] for name in STEPPED]
 
 
 def _anchor_weights(anchors: np.ndarray, points: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
@@ -148,6 +153,7 @@ class KeyTable:
         learn_anchor = _to_learning(full)
         kj1 = np.minimum(kj + 1, len(k) - 1)
         learn = learn_anchor[kj] * (1.0 - kw)[:, None, None] + learn_anchor[kj1] * kw[:, None, None]
+        learn[:, :, _STEP] = learn_anchor[np.where(kw >= 0.5, kj1, kj)][:, :, _STEP]
         # Exact values wherever no interpolation is needed: on an anchor, or between two
         # equal values (no round trip through learning space).
         phys = np.where((kw[:, None, None] == 0.0) | (full[kj] == full[kj1]), full[kj], _from_learning(learn))
@@ -246,9 +252,11 @@ class KeyTable:
         row = self._learn[pitch]
         lo = row[j]
         hi = row[j + 1]
+        mixed = lo + (hi - lo) * w
+        mixed[_STEP] = (hi if w >= 0.5 else lo)[_STEP]
         # Equal layers give their exact value (no round trip through learning space).
         phys = self._phys[pitch]
-        return np.where(lo == hi, phys[j], _from_learning(lo + (hi - lo) * w))
+        return np.where(lo == hi, phys[j], _from_learning(mixed))
 
     def center(self) -> dict[str, float]:
         """The timbre at key 60, velocity 100, by name in schema order: what a reply or a
@@ -327,7 +335,8 @@ class KeyTable:
     def morph(a: KeyTable, b: KeyTable, t: float) -> KeyTable:
         """The table between ``a`` (t=0) and ``b`` (t=1), interpolated in the schema's
         learning space (log for times, ratio and index: halfway between 10 ms and 1 s is
-        100 ms).
+        100 ms). A choice (``STEPPED``: the third operator's layout) is ``a``'s below
+        t = 0.5 and ``b``'s from there.
 
         Tables with the same anchors morph anchor by anchor. Otherwise both are first
         read at the union of their key anchors and velocity layers: a table read at
@@ -347,7 +356,9 @@ class KeyTable:
                 _to_learning(np.array([[x.lookup(k, v) for v in vels] for k in keys]))
                 for x in (a, b)
             )
-        return KeyTable.from_learning_values(list(keys), list(vels), la + (lb - la) * t)
+        mixed = la + (lb - la) * t
+        mixed[..., _STEP] = (lb if t >= 0.5 else la)[..., _STEP]
+        return KeyTable.from_learning_values(list(keys), list(vels), mixed)
 
     def __eq__(self, other: object) -> bool:
         return (

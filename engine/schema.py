@@ -27,6 +27,8 @@ __all__ = [
     "upgrade_theta_dict",
     "RATIO_GRID",
     "snap_ratio",
+    "STEPPED",
+    "op3_layout",
 ]
 
 SCHEMA_VERSION = 3
@@ -155,6 +157,19 @@ def snap_ratio(ratio: float | np.ndarray) -> float | np.ndarray:
     idx = np.argmin(np.abs(np.log(np.maximum(r[..., None], 1e-9) / grid)), axis=-1)
     out = grid[idx]
     return float(out) if np.ndim(ratio) == 0 else out
+
+
+#: Timbre values that are a choice, not an amount: a table read between anchors or layers,
+#: or a morph, takes the nearer end's value (the upper one at the midpoint), never one
+#: between (halfway from a parallel third operator, 0, to a second carrier, 2, is not a
+#: stack, 1).
+STEPPED: tuple[str, ...] = ("op3_layout",)
+
+
+def op3_layout(value: float | np.ndarray) -> float | np.ndarray:
+    """The layout an ``op3_layout`` value plays: rounded to the nearest of 0, 1, 2."""
+    out = np.clip(np.rint(np.asarray(value, dtype=np.float64)), 0.0, 2.0)
+    return float(out) if np.ndim(value) == 0 else out
 
 
 PARAM_NAMES: tuple[str, ...] = tuple(p.name for p in PARAMS)

@@ -42,7 +42,7 @@ import math
 import numba
 import numpy as np
 
-from engine.schema import TIMBRE_INDEX
+from engine.schema import TIMBRE_INDEX, op3_layout
 
 __all__ = [
     "VoiceBank",
@@ -241,7 +241,7 @@ class VoiceBank:
             self.index3[idx] = self.index3_tgt[idx]
             # A sounding voice keeps its layout (a retrigger, a live change): switching
             # would jump the waveform mid-note.
-            self.layout[idx] = np.clip(np.rint(t[_LAYOUT]), 0.0, 2.0)
+            self.layout[idx] = op3_layout(t[_LAYOUT])
 
     def set_time(self, idx: np.ndarray, name: str, seconds: float) -> None:
         """Change attack/decay/release of sounding voices without a jump in level."""

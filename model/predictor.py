@@ -18,6 +18,7 @@ from engine import (
     TIMBRE_NAMES,
     VELOCITY_LAYERS,
     KeyTable,
+    op3_layout,
     snap_ratio,
 )
 from model.checkpoint import META_FILE, Checkpoint, key_features, load_checkpoint
@@ -39,7 +40,7 @@ _TIMBRE_COLS = [PARAM_NAMES.index(n) for n in TIMBRE_NAMES]
 _THETA_DEFAULTS = tuple(p.default for p in PARAMS)
 #: Values a patch takes once for every key, from its centre, snapped: the ratios to
 #: ``RATIO_GRID`` (a ratio between two beats), the third operator's layout to 0, 1 or 2.
-_SNAPPED = {"mod_ratio": snap_ratio, "op3_ratio": snap_ratio, "op3_layout": np.rint}
+_SNAPPED = {"mod_ratio": snap_ratio, "op3_ratio": snap_ratio, "op3_layout": op3_layout}
 
 
 class Predictor:

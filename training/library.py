@@ -27,7 +27,7 @@ from pathlib import Path
 
 import numpy as np
 
-from engine import TIMBRE_NAMES, TIMBRE_SPACE, KeyTable, render_notes, snap_ratio
+from engine import TIMBRE_NAMES, TIMBRE_SPACE, KeyTable, op3_layout, render_notes, snap_ratio
 from training.manifest import manifest_timbres, read_manifest
 from training.notes import load_audio
 from training.spectral import log_mel
@@ -60,7 +60,7 @@ def op3_choice(th: np.ndarray) -> tuple[tuple[float, float] | None, np.ndarray]:
     (layout, ratio) among the labels, or None (off) when most leave it off (ties: the
     first label's); and which labels have that choice."""
     on = (th[:, _I3] > 0.0) | (th[:, _PK3] > 0.0)
-    combos = [(float(np.rint(lay)), float(r)) if o else None for o, lay, r in zip(on, th[:, _LAY], th[:, _R3])]
+    combos = [(op3_layout(float(lay)), float(r)) if o else None for o, lay, r in zip(on, th[:, _LAY], th[:, _R3])]
     mode = Counter(combos).most_common(1)[0][0]  # the first of equal counts
     return mode, np.array([c == mode for c in combos])
 

@@ -17,7 +17,7 @@ from dataclasses import dataclass
 import numpy as np
 import torch
 
-from engine import TIMBRE_NAMES, TIMBRE_SPACE
+from engine import TIMBRE_NAMES, TIMBRE_SPACE, op3_layout
 from engine.voices import NOISE, NOISE_TABLE_SIZE, noise_start
 from training.notes import HOLD_S, SAMPLE_RATE, TAIL_S
 from training.spectral import FFT_SIZES, distance_to, reference, stft_magnitudes
@@ -83,7 +83,7 @@ class NoteBatch:
         ratio = np.broadcast_to(np.asarray(ratio, dtype=np.float64), (b,))
         ratio3 = np.broadcast_to(np.asarray(_DEFAULT3 if ratio3 is None else ratio3, dtype=np.float64), (b,))
         layout = np.broadcast_to(
-            np.clip(np.rint(np.asarray(_DEFAULT_LAYOUT if layout is None else layout, dtype=np.float64)), 0, 2), (b,)
+            op3_layout(np.asarray(_DEFAULT_LAYOUT if layout is None else layout, dtype=np.float64)), (b,)
         )
         self.sample_rate = int(sample_rate)
         self.hold = int(round(hold_s * sample_rate))

@@ -6,6 +6,7 @@ import pytest
 
 from engine import (
     CC,
+    TIMBRE_INDEX,
     Engine,
     KeyTable,
     Theta,
@@ -73,7 +74,7 @@ def test_an_operator_that_is_off_is_the_schema_2_sound_exactly(layout, ratio):
 
 def test_a_block_of_mixed_layouts_renders_each_voice_as_alone():
     """Voices of every layout and one without the operator, in one bank: each row as its
-    own render (the engine picks rows by layout within a block)."""
+    own render (each voice runs its own layout's loop)."""
     rows = [OP3.replace(op3_layout=2), BASE, OP3.replace(op3_layout=1), OP3, OP3.replace(op3_layout=2, op3_ratio=5.0)]
     timbres = np.stack([r.timbre() for r in rows])
     pitch = np.array([48.0, 60.0, 67.0, 72.0, 55.0])
@@ -143,3 +144,31 @@ def test_a_fractional_layout_is_rounded():
     a = render_note(KeyTable.flat(OP3.replace(op3_layout=1.4)), 60, 100, SR, 0.2, 0.0)
     b = render_note(KeyTable.flat(OP3.replace(op3_layout=1.0)), 60, 100, SR, 0.2, 0.0)
     assert np.array_equal(a, b)
+
+
+def test_a_table_never_plays_a_layout_between_two_of_its_own():
+    """The layout is a choice: read between two key anchors or velocity layers it is the
+    nearer one's (0 then 2, never the stack, 1, that interpolation would make), while the
+    operator's amounts still interpolate."""
+    lay, i3 = TIMBRE_INDEX["op3_layout"], TIMBRE_INDEX["op3_index"]
+    keys = KeyTable([36, 84], [64], [[[0.0, 1.0]], [[2.0, 3.0]]], names=["op3_layout", "op3_index"])
+    layouts = [keys.lookup(k, 100)[lay] for k in range(128)]
+    assert layouts == [0.0] * 60 + [2.0] * 68  # the midpoint, key 60, takes the upper anchor
+    assert 1.0 < keys.lookup(59, 100)[i3] < 3.0
+    vels = KeyTable([60], [32, 96], [[[2.0], [1.0]]], names=["op3_layout"])
+    assert [vels.lookup(60, v)[lay] for v in (1, 32, 63, 64, 96, 127)] == [2.0, 2.0, 2.0, 1.0, 1.0, 1.0]
+    # What the engine plays on key 59: the parallel layout, the lower anchor's.
+    e = Engine(SR, max_voices=1)
+    e.set_patch(0, keys)
+    e.note_on(0, 59, 100)
+    e.render(64)
+    assert e.voices.layout[0] == 0.0
+
+
+def test_a_morph_switches_the_layout_halfway_and_glides_the_rest():
+    lay, i3 = TIMBRE_INDEX["op3_layout"], TIMBRE_INDEX["op3_index"]
+    a = KeyTable.flat(OP3.replace(op3_layout=0))
+    b = KeyTable.flat(OP3.replace(op3_layout=2, op3_index=4.0))
+    got = [KeyTable.morph(a, b, t).lookup(60, 100) for t in (0.0, 0.3, 0.49, 0.5, 0.8, 1.0)]
+    assert [g[lay] for g in got] == [0.0, 0.0, 0.0, 2.0, 2.0, 2.0]
+    assert got[0][i3] < got[1][i3] < got[2][i3] < got[3][i3] < got[4][i3] < got[5][i3]
