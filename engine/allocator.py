@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from engine.voices import VoiceBank, note_key
+from engine.voices import VoiceBank, find_note, note_key, steal_victim
 
 __all__ = ["Allocator"]
 
@@ -26,24 +26,15 @@ class Allocator:
     def find(self, ch: int, pitch: int) -> int:
         """The voice of ``pitch`` on ``ch`` that is not fading out, or -1."""
         vb = self.voices
-        hit = np.flatnonzero(vb.note_key[: vb.n] == note_key(ch, pitch))
-        return int(hit[0]) if hit.size else -1
+        return find_note(vb.state, vb.n, note_key(ch, pitch))
 
     def allocate(self) -> int:
         """A free slot; else steal the quietest released voice; else the oldest."""
         vb = self.voices
-        n = vb.n
-        fading = vb.fading[:n]
-        if n - np.count_nonzero(fading) >= self.max_voices:
-            # (A few whole-row operations: a burst of note-ons steals once per note.) The
-            # flags are 0 or 1 and a fading voice is released, so released > fading is
-            # "released, not fading"; the first of equal minima wins, as in index order.
-            released = vb.released[:n] > fading
-            if released.any():
-                victim = np.where(released, vb.level[:n], np.inf).argmin()
-            else:
-                victim = np.where(fading == 0, vb.age[:n], np.inf).argmin()
-            vb.fade(int(victim))
+        # One compiled pass over the voices: a burst of note-ons steals once per note.
+        victim = steal_victim(vb.state, vb.n, self.max_voices)
+        if victim >= 0:
+            vb.fade(victim)
         if vb.n >= vb.capacity:
             # Every spare slot is fading: cut the quietest fade short.
             n = vb.n

@@ -168,8 +168,9 @@ STEPPED: tuple[str, ...] = ("op3_layout",)
 
 def op3_layout(value: float | np.ndarray) -> float | np.ndarray:
     """The layout an ``op3_layout`` value plays: rounded to the nearest of 0, 1, 2."""
-    out = np.clip(np.rint(np.asarray(value, dtype=np.float64)), 0.0, 2.0)
-    return float(out) if np.ndim(value) == 0 else out
+    if np.ndim(value) == 0:  # a note-on's: plain floats (round() is rint's half-to-even)
+        return float(min(max(round(float(value)), 0), 2))
+    return np.minimum(np.maximum(np.rint(np.asarray(value, dtype=np.float64)), 0.0), 2.0)
 
 
 PARAM_NAMES: tuple[str, ...] = tuple(p.name for p in PARAMS)

@@ -124,6 +124,23 @@ _FIELDS = (
     "ratio3", "ratio3_tgt", "index3", "index3_tgt", "peak3", "peak3_tgt", "layout", "phase_3",
 )
 _F = {name: i for i, name in enumerate(_FIELDS)}
+# What a note's timbre sets, as (state rows, timbre columns): every note sets the targets,
+# the envelope times and the restarting peaks and noise; a fresh voice also starts its
+# smoothed values at their targets and takes the layout (last).
+_NOTE_PAIRS = (
+    ("attack_s", _ATTACK), ("decay_s", _DECAY), ("release_s", _RELEASE),
+    ("sustain_tgt", _SUSTAIN), ("ratio_tgt", _RATIO), ("index_tgt", _INDEX),
+    ("index_peak", _PEAK), ("index_peak_tgt", _PEAK), ("index_decay_s", _PEAK_DECAY),
+    ("noise_level", _NOISE), ("noise_level_tgt", _NOISE), ("noise_decay_s", _NOISE_DECAY),
+    ("ratio3_tgt", _RATIO3), ("index3_tgt", _INDEX3), ("peak3", _PEAK3), ("peak3_tgt", _PEAK3),
+)
+_FRESH_PAIRS = _NOTE_PAIRS + (
+    ("sustain", _SUSTAIN), ("ratio", _RATIO), ("index", _INDEX), ("ratio3", _RATIO3),
+    ("index3", _INDEX3), ("layout", _LAYOUT),
+)
+_NOTE_FIELDS, _FRESH_FIELDS = (
+    (np.array([_F[f] for f, _ in pairs]), np.array([c for _, c in pairs])) for pairs in (_NOTE_PAIRS, _FRESH_PAIRS)
+)
 # The four gain rows are adjacent: current left, right, then their targets.
 _GAIN = _F["gain_l"]
 assert _FIELDS[_GAIN : _GAIN + 4] == ("gain_l", "gain_r", "gain_l_tgt", "gain_r_tgt")
@@ -219,29 +236,18 @@ class VoiceBank:
         retrigger) they glide there from where they are and the layout stays. The index
         peaks and the noise restart with every note.
         """
-        t = np.asarray(timbre, dtype=np.float64).T
-        self.attack_s[idx] = t[_ATTACK]
-        self.decay_s[idx] = t[_DECAY]
-        self.release_s[idx] = t[_RELEASE]
-        self.sustain_tgt[idx] = t[_SUSTAIN]
-        self.ratio_tgt[idx] = t[_RATIO]
-        self.index_tgt[idx] = t[_INDEX]
-        self.index_peak[idx] = self.index_peak_tgt[idx] = t[_PEAK]
-        self.index_decay_s[idx] = t[_PEAK_DECAY]
-        self.noise_level[idx] = self.noise_level_tgt[idx] = t[_NOISE]
-        self.noise_decay_s[idx] = t[_NOISE_DECAY]
-        self.ratio3_tgt[idx] = t[_RATIO3]
-        self.index3_tgt[idx] = t[_INDEX3]
-        self.peak3[idx] = self.peak3_tgt[idx] = t[_PEAK3]
+        t = np.asarray(timbre, dtype=np.float64)
+        rows, src = _FRESH_FIELDS if fresh else _NOTE_FIELDS
+        vals = t[..., src]  # a copy: [n_fields] or [len(idx), n_fields]
         if fresh:
-            self.sustain[idx] = self.sustain_tgt[idx]
-            self.ratio[idx] = self.ratio_tgt[idx]
-            self.index[idx] = self.index_tgt[idx]
-            self.ratio3[idx] = self.ratio3_tgt[idx]
-            self.index3[idx] = self.index3_tgt[idx]
             # A sounding voice keeps its layout (a retrigger, a live change): switching
             # would jump the waveform mid-note.
-            self.layout[idx] = op3_layout(t[_LAYOUT])
+            vals[..., -1] = op3_layout(vals[..., -1])
+        if isinstance(idx, (int, np.integer)):
+            self.state[rows, idx] = vals.reshape(-1)  # one voice: one assignment
+        else:
+            cols = np.arange(self.capacity)[idx] if isinstance(idx, slice) else idx
+            self.state[rows[:, None], cols] = vals.T if vals.ndim == 2 else vals[:, None]
 
     def set_time(self, idx: np.ndarray, name: str, seconds: float) -> None:
         """Change attack/decay/release of sounding voices without a jump in level."""
@@ -321,6 +327,7 @@ _INV_TWO_PI = 1.0 / TWO_PI
         "ratio3_tgt", "index3", "index3_tgt", "peak3", "peak3_tgt", "layout", "phase_3",
     )
 )
+_S_NOTE_KEY, _S_FADING, _S_AGE = _F["note_key"], _F["fading"], _F["age"]
 # Floating-point liberties that let the compiler use SIMD (no NaN or infinity
 # assumptions: a non-finite sample still reaches the limiter's check).
 _FASTMATH = {"contract", "arcp", "nsz", "afn", "reassoc"}
@@ -521,3 +528,36 @@ def _compiled(fn):
 
 
 _render_chunk = _compiled(_render_chunk)
+
+
+def find_note(st, n, key):
+    """The first of the n voices whose ``note_key`` is ``key``, or -1."""
+    for v in range(n):
+        if st[_S_NOTE_KEY, v] == key:
+            return v
+    return -1
+
+
+def steal_victim(st, n, max_voices):
+    """The voice a new note steals, or -1 when fewer than ``max_voices`` notes sound (not
+    fading): the quietest released voice that is not fading, else the oldest note (the
+    first of equal ones)."""
+    live = 0
+    quiet, quiet_level = -1, math.inf
+    old, old_age = -1, math.inf
+    for v in range(n):
+        if st[_S_FADING, v] != 0.0:
+            continue
+        live += 1
+        if st[_S_REL, v] > 0.0:
+            if st[_S_LEVEL, v] < quiet_level:
+                quiet, quiet_level = v, st[_S_LEVEL, v]
+        elif st[_S_AGE, v] < old_age:
+            old, old_age = v, st[_S_AGE, v]
+    if live < max_voices:
+        return -1
+    return quiet if quiet >= 0 else old
+
+
+find_note = _compiled(find_note)
+steal_victim = _compiled(steal_victim)
