@@ -33,10 +33,12 @@ __all__ = ["Host", "HostConfig", "MAX_EVENTS_PER_BLOCK", "MAX_SPLITS_PER_BLOCK"]
 #: (a MIDI cable carries about 1,000).
 MAX_EVENTS_PER_BLOCK = 16
 #: Most pieces the render process renders a block in (``Engine.max_splits_per_block``).
-#: Each piece is a whole render pass, ~200 us at 32 voices paced on the 2-core machine:
-#: 16 MIDI note-ons stamped by arrival at 16 frames of one block cost 2.9-3.0 ms median,
-#: 1.3 ms in at most 4 pieces, 0.9-1.0 ms in 2 (the same 16 at one frame: 0.8-0.9 ms;
-#: `benchmarks/bench_engine.py`). Up to 2 event times a block stay sample-accurate.
+#: Each piece is a render pass. With the numpy render (~200 us a pass at 32 voices,
+#: paced, on the 2-core machine) 16 MIDI note-ons stamped by arrival at 16 frames of one
+#: block cost 2.9-3.4 ms median, 1.3-1.5 ms in at most 4 pieces, 0.9-1.0 ms in 2. With
+#: the compiled kernel a pass costs 80-140 us and the note-ons dominate: 0.8-0.9 ms in
+#: 17 pieces, 0.6 ms in 4 or 2, 0.5-0.6 ms at one frame (`benchmarks/bench_engine.py`).
+#: Up to 2 event times a block stay sample-accurate.
 MAX_SPLITS_PER_BLOCK = 2
 #: Recordings fitted at once (/patch/from-audio); more are refused until one is done.
 MAX_AUDIO_FITS = 2
