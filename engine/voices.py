@@ -26,7 +26,7 @@ Rendering is one call of ``_render_chunk``, compiled by numba (cached on disk af
 first compile): per voice, a few scalar lines of set-up, then plain loops over the
 chunk's frames that the compiler turns into SIMD code, in float64. A numpy version of the
 same formulas, one whole-array operation at a time, spent most of a block in the
-interpreter: 100-150 us a block at 64 voices where the kernel takes 25-35 us
+interpreter: 105-150 us a block at 64 voices, back to back, where the kernel takes 30-45 us
 (``benchmarks/bench_engine.py``). A voice that does not use the index peak, the noise or
 the third operator (or whose decay is over) skips that work.
 
@@ -141,9 +141,6 @@ _FRESH_PAIRS = _NOTE_PAIRS + (
 _NOTE_FIELDS, _FRESH_FIELDS = (
     (np.array([_F[f] for f, _ in pairs]), np.array([c for _, c in pairs])) for pairs in (_NOTE_PAIRS, _FRESH_PAIRS)
 )
-# The four gain rows are adjacent: current left, right, then their targets.
-_GAIN = _F["gain_l"]
-assert _FIELDS[_GAIN : _GAIN + 4] == ("gain_l", "gain_r", "gain_l_tgt", "gain_r_tgt")
 
 
 class VoiceBank:
@@ -284,7 +281,7 @@ class VoiceBank:
     def render_voices(self, n_frames: int) -> np.ndarray:
         """Per-voice mono signal with amplitude applied, [n, n_frames] float32 (offline use).
         Finished voices are not freed (their rows stay where the caller expects them)."""
-        res = np.zeros((self.n, n_frames), dtype=np.float32)
+        res = np.empty((self.n, n_frames), dtype=np.float32)  # the kernel writes every sample
         pos = 0
         while pos < n_frames:
             m = min(MAX_CHUNK, n_frames - pos)
@@ -310,16 +307,15 @@ _NO_OUT = np.zeros((0, 2), dtype=np.float32)
 
 # -- the kernel: one compiled loop over voices and frames ------------------------------
 
-_HALF_PI = 0.5 * math.pi
 _INV_TWO_PI = 1.0 / TWO_PI
 # Rows of the state array, as compile-time constants of the kernel.
-(_S_CHAN, _S_AMP, _S_PHASE_C, _S_PHASE_M, _S_INC_C, _S_RATIO, _S_RATIO_TGT, _S_INDEX, _S_INDEX_TGT, _S_SUS,
+(_S_AMP, _S_PHASE_C, _S_PHASE_M, _S_INC_C, _S_RATIO, _S_RATIO_TGT, _S_INDEX, _S_INDEX_TGT, _S_SUS,
  _S_SUS_TGT, _S_ATT, _S_DEC, _S_TAU, _S_REL, _S_REL_LEVEL, _S_REL_T, _S_REL_DUR, _S_LEVEL, _S_GAIN_L, _S_GAIN_R,
  _S_GAIN_L_TGT, _S_GAIN_R_TGT, _S_MOD_SCALE, _S_T_ON, _S_PEAK, _S_PEAK_DEC, _S_NLEV, _S_NOISE_DEC,
  _S_NOISE_FIRST, _S_PEAK_TGT, _S_NLEV_TGT, _S_RATIO3, _S_RATIO3_TGT, _S_INDEX3, _S_INDEX3_TGT, _S_PEAK3,
  _S_PEAK3_TGT, _S_LAYOUT, _S_PHASE_3) = (
     _F[name] for name in (
-        "chan", "amp", "phase_c", "phase_m", "inc_c", "ratio", "ratio_tgt", "index",
+        "amp", "phase_c", "phase_m", "inc_c", "ratio", "ratio_tgt", "index",
         "index_tgt", "sustain", "sustain_tgt", "attack_s", "decay_s", "tau", "released",
         "rel_level", "rel_t", "rel_dur", "level", "gain_l", "gain_r", "gain_l_tgt",
         "gain_r_tgt", "mod_scale", "t_on", "index_peak", "index_decay_s", "noise_level",
