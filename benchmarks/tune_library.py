@@ -146,25 +146,15 @@ def main() -> int:
         print(f"{name:<36}{ac:>10.3f}{ap_:>10.3f}{oc:>10.3f}{op:>10.3f}")
 
     # The bound: ten patches fitted to classify every other real note (no words).
+    from training.library import family_hits, family_patches
+
     note_fam = np.array([fam_of.get(i, "") for i in note_inst])
     hits = []
     for k in judged:
         train = np.flatnonzero((note_inst != k) & np.isin(note_fam, families))
-        ok = ~np.isin(lib.names, [k])
-        d_tr = dist[:, train]
-        chosen = []
-        for f in families:
-            mine = note_fam[train] == f  # none where the instrument left out was its family's only one
-            sc = d_tr[:, mine].mean(axis=1) if mine.any() else d_tr.mean(axis=1)
-            chosen.append(int(np.argmin(np.where(ok, sc, np.inf))))
-        for _ in range(3):
-            for g, f in enumerate(families):
-                rival = dist[[c for h, c in enumerate(chosen) if h != g]][:, train].min(axis=0)
-                mine = note_fam[train] == f
-                won = ((d_tr < rival) & mine).sum(axis=1) + ((d_tr >= rival) & ~mine).sum(axis=1)
-                chosen[g] = int(np.argmax(np.where(ok, won, -1)))
+        chosen = family_patches(dist[:, train], note_fam[train], families, allowed=~np.isin(lib.names, [k]))
         notes = np.flatnonzero(note_inst == k)
-        hits += list(dist[chosen][:, notes].argmin(axis=0) == families.index(fam_of[k]))
+        hits += list(family_hits(dist[:, notes], chosen, note_fam[notes], families)[0])
     print(f"bound: ten patches fitted to classify every other real note: accuracy {np.mean(hits):.3f}")
     return 0
 

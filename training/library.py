@@ -35,6 +35,8 @@ from training.spectral import log_mel
 __all__ = [
     "SLOT_PITCHES",
     "build_library",
+    "family_hits",
+    "family_patches",
     "instrument_table",
     "mel_features",
     "mel_l1",
@@ -230,6 +232,73 @@ def note_distances(cand: np.ndarray, slot_of: np.ndarray, target: np.ndarray) ->
         b = torch.from_numpy(target[rows].astype(np.float32))
         out[:, rows] = (torch.cdist(a, b, p=1) / a.shape[1]).numpy()
     return out
+
+
+def family_hits(
+    distance: np.ndarray, chosen: Sequence[int], note_family: np.ndarray, families: Sequence[str]
+) -> tuple[np.ndarray, np.ndarray]:
+    """How ``promptsynth eval`` judges one patch per family on notes: ``distance
+    [n_candidates, n_notes]``, ``chosen`` the candidate of each of ``families``. Returns
+    whether each note's nearest chosen patch is its own family's ``[n_notes]`` and its
+    distance to that patch ``[n_notes]``."""
+    d = distance[np.asarray(chosen)]
+    own = np.array([list(families).index(f) for f in note_family])
+    cols = np.arange(d.shape[1])
+    return d.argmin(axis=0) == own, d[own, cols]
+
+
+def family_patches(
+    distance: np.ndarray,
+    note_family: np.ndarray,
+    families: Sequence[str],
+    allowed: np.ndarray | None = None,
+    weight: np.ndarray | None = None,
+    discriminate: bool = True,
+    rounds: int = 3,
+) -> list[int]:
+    """One candidate per family, chosen to classify notes whose families are known.
+
+    ``distance [n_candidates, n_notes]`` as :func:`note_distances`; ``allowed
+    [n_candidates]`` the candidates that may be chosen; ``weight [n_notes]`` each note's
+    weight (1). First, per family, the candidate closest on average to the family's notes;
+    then, with ``discriminate``, coordinate ascent on the weighted accuracy of
+    :func:`family_hits`: each family's candidate in turn is replaced by the one that
+    classifies the most notes with the other nine fixed (a note of another family counts
+    where its own patch is nearest and stays nearer than the candidate; ties go as in
+    :func:`family_hits`). The accuracy never falls from one step to the next."""
+    families = list(families)
+    note_family = np.asarray(note_family)
+    ok = np.ones(distance.shape[0], bool) if allowed is None else np.asarray(allowed, bool)
+    w = np.ones(distance.shape[1]) if weight is None else np.asarray(weight, float)
+    mine_of = [note_family == f for f in families]
+    chosen = []
+    for mine in mine_of:
+        score = distance[:, mine].mean(axis=1) if mine.any() else distance.mean(axis=1)
+        chosen.append(int(np.argmin(np.where(ok, score, np.inf))))
+    if not discriminate:
+        return chosen
+    own_index = np.array([families.index(f) if f in families else -1 for f in note_family])
+    margin = [
+        (distance[:, ~mine].mean(axis=1) if (~mine).any() else 0.0) - (distance[:, mine].mean(axis=1) if mine.any() else 0.0)
+        for mine in mine_of
+    ]
+    for _ in range(rounds):
+        for g, mine in enumerate(mine_of):
+            # The other nine as family_hits sees them: the first of equal distances wins,
+            # so a candidate ties in its favour against later families, not earlier ones.
+            rows = distance[np.asarray(chosen)].astype(float)
+            rows[g] = np.inf
+            nearest, near_d = rows.argmin(axis=0), rows.min(axis=0)
+            before, after = rows[:g].min(axis=0, initial=np.inf), rows[g + 1 :].min(axis=0, initial=np.inf)
+            takes = (distance < before) & (distance <= after)
+            holds = ~mine & (own_index >= 0) & (nearest == own_index)
+            keeps = np.where(own_index < g, distance >= near_d, distance > near_d)
+            won = np.where(ok, (takes & mine) @ w + (keeps & holds) @ w, -1.0)
+            # Among equal counts, the candidate farthest from the other families' notes
+            # for its distance to its own: a bland sound near everything ties everywhere.
+            best = np.flatnonzero(won >= won.max() - 1e-9)
+            chosen[g] = int(best[np.argmax(margin[g][best])])
+    return chosen
 
 
 def _distances(per_note: np.ndarray, inst_of: np.ndarray, n_inst: int) -> np.ndarray:
