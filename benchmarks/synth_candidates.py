@@ -380,82 +380,112 @@ def ceiling(cand, records, audio_feats, timbres, extras, disc, families, patches
     return float(np.mean(hits)), float(np.mean(own)), patches
 
 
+def _extra_kernels():
+    """Each candidate's extra work per block, compiled in the form of the engine's voice
+    kernel (``engine.voices._render_chunk``): per voice, plain loops over the frames on
+    1-D float64 rows, its polynomial sine. Built on first use (numba compiles them)."""
+    import numba
+
+    from engine.voices import _FASTMATH, _sin
+
+    jit = numba.njit(fastmath=_FASTMATH)
+
+    @jit
+    def index_env(index, env, a):  # index *= 1 - a + a * envelope
+        for v in range(index.shape[0]):
+            row, e, av = index[v], env[v], a[v]
+            for k in range(row.shape[0]):
+                row[k] *= 1.0 - av + av * e[k]
+
+    @jit
+    def tone(y, pc, pm, inc_c, inc_m, q, index):  # the kernel's two-operator tone loop
+        for v in range(y.shape[0]):
+            row = y[v]
+            for k in range(row.shape[0]):
+                row[k] = _sin(pc[v] + inc_c[v] * k + index[v, k] * _sin(pm[v] + inc_m[v] * k))
+
+    @jit
+    def vibrato(y, pc, pm, inc_c, inc_m, q, index):  # the same, both phase lines bent
+        for v in range(y.shape[0]):
+            row, qv = y[v], q[v]
+            for k in range(row.shape[0]):
+                bend = qv * k * k
+                row[k] = _sin(pc[v] + inc_c[v] * k + bend + index[v, k] * _sin(pm[v] + inc_m[v] * k + 2.0 * bend))
+
+    @jit
+    def bandnoise(y, lp, pos, rate, pc, inc_c, centre, level):  # low-passed table, read, ring-modulated
+        for v in range(y.shape[0]):
+            row = y[v]
+            for k in range(row.shape[0]):
+                x = pos[v] + rate[v] * k
+                i = int(x)
+                f = x - i
+                n = lp[i] + f * (lp[i + 1] - lp[i])
+                row[k] += level[v] * n * _sin(centre[v] * (pc[v] + inc_c[v] * k))
+
+    @jit
+    def feedback(y, scratch, pm, inc_m, fb, iters):  # m = sin(phi + fb * m), fixed-point steps
+        for v in range(y.shape[0]):
+            row, phi = y[v], scratch[v]
+            for k in range(row.shape[0]):
+                phi[k] = pm[v] + inc_m[v] * k
+                row[k] = _sin(phi[k])
+            for _ in range(iters):  # each step a plain loop over the frames, as the kernel's
+                for k in range(row.shape[0]):
+                    row[k] = _sin(phi[k] + fb[v] * row[k])
+
+    return index_env, tone, vibrato, bandnoise, feedback
+
+
 def rt_cost(voices: int = 64, frames: int = 128, reps: int = 2000) -> dict[str, float]:
-    """Median microseconds per block of each candidate's extra numpy work at ``voices`` x
-    ``frames`` (float32, back to back), beside the schema-2 voices' whole block
-    (``VoiceBank.render`` with the index peak and the noise on): an estimate of what each
-    would add to the engine, not a measurement of an engine that plays it."""
+    """Median microseconds per block, back to back, at ``voices`` x ``frames``: the
+    engine's whole block (``VoiceBank.render``, the compiled kernel) with schema 2's
+    values and with the third operator on (built), and beside them each unbuilt
+    candidate's extra work, compiled in the kernel's form (:func:`_extra_kernels`). An
+    estimate of what each would add: paced blocks cost more (cold caches), and the
+    target is 267 us paced at 64 voices."""
     from engine.voices import VoiceBank
 
     rng = np.random.default_rng(0)
-    vb = VoiceBank(voices, 48000)
-    for _ in range(voices):
-        vb.add()
     t = TIMBRE_SPACE.default.copy()
     t[:10] = (0.01, 0.3, 0.7, 0.3, 2.0, 1.5, 2.0, 8.0, 0.1, 8.0)  # schema 2's values, the third operator off
-    vb.set_timbre(slice(None), np.tile(t, (voices, 1)), fresh=True)
-    vb.held[:] = 1.0
-    vb.mod_scale[:] = 1.0
-    vb.amp[:] = 0.5
-    vb.inc_c[:] = 2 * np.pi * rng.uniform(100, 1000, voices) / 48000
+    t3 = t.copy()
+    t3[[TIMBRE_NAMES.index(n) for n in ("op3_ratio", "op3_index", "op3_peak")]] = (3.0, 1.0, 2.0)
+    banks = {}
+    for name, row in (("v2 block (engine)", t), ("v3 block, third operator on (engine)", t3)):
+        vb = VoiceBank(voices, 48000)
+        for _ in range(voices):
+            vb.add()
+        vb.set_timbre(slice(None), np.tile(row, (voices, 1)), fresh=True)
+        vb.held[:] = 1.0
+        vb.mod_scale[:] = 1.0
+        vb.amp[:] = 0.5
+        vb.inc_c[:] = 2 * np.pi * rng.uniform(100, 1000, voices) / 48000
+        banks[name] = vb
     out = np.zeros((frames, 2), np.float32)
-    k = np.arange(frames, dtype=np.float32)
-    ph = rng.uniform(0, 6, (voices, frames)).astype(np.float32)
-    env = rng.uniform(0, 1, (voices, frames)).astype(np.float32)
-    sig = rng.uniform(-1, 1, (voices, frames)).astype(np.float32)
-    tmp = np.empty_like(ph)
-    ph2 = np.empty_like(ph)
-    a = rng.uniform(0, 1, (voices, 1)).astype(np.float32)
-    inc = rng.uniform(0.01, 0.1, (voices, 1)).astype(np.float32)
-    pos0 = rng.integers(0, _LP_N - 4096, voices)
-    lp = _LP.astype(np.float32)
 
-    def v2():
-        vb.render(out)
+    def rows(lo=0.0, hi=1.0):
+        return rng.uniform(lo, hi, (voices, frames))
 
-    def index_env():  # index line *= 1 - a + a * env
-        np.multiply(env, a, out=tmp)
-        tmp[:] += 1.0 - a
-        np.multiply(sig, tmp, out=tmp)
+    def per_voice(lo=0.0, hi=1.0):
+        return rng.uniform(lo, hi, voices)
 
-    def vibrato():  # per-voice LFO once a block, a quadratic phase term on both phases
-        lfo = np.sin(rng.uniform(0, 6, voices))
-        dinc = (inc[:, 0] * lfo * 0.01).astype(np.float32)
-        np.multiply(k * k, dinc[:, None], out=tmp)
-        np.add(ph, tmp, out=ph2)  # carrier
-        tmp[:] *= 2.0
-        np.add(ph, tmp, out=ph2)  # modulator
-
-    def bandnoise():  # two reads of the low-passed table, interpolation, ring modulation
-        p = pos0[:, None] + (k * 0.7).astype(np.intp)
-        x0 = lp[p]
-        x1 = lp[p + 1]
-        x1 -= x0
-        x1 *= 0.3
-        x0 += x1
-        np.multiply(ph, 3.0, out=tmp)
-        np.sin(tmp, out=tmp)
-        x0 *= tmp
-        x0 *= a
-        x0 += sig
-
-    def op3():  # a third phase line, its sine, its index, into the carrier's phase
-        np.multiply(inc, k, out=tmp)
-        tmp[:] += ph
-        np.sin(tmp, out=tmp)
-        tmp[:] *= a
-        np.add(sig, tmp, out=tmp)
-
-    def feedback():  # FB_ITERS fixed-point steps m = sin(phi + fb * m)
-        np.sin(ph, out=tmp)
-        for _ in range(FB_ITERS):
-            tmp[:] *= a
-            tmp[:] += ph
-            np.sin(tmp, out=tmp)
-
+    index_env, tone, vibrato, bandnoise, feedback = _extra_kernels()
+    y, env, index, scratch = rows(-1, 1), rows(), rows(0, 4), rows()
+    pc, pm, inc_c, inc_m = per_voice(0, 6), per_voice(0, 6), per_voice(0.01, 0.1), per_voice(0.01, 0.2)
+    lp = _LP.astype(np.float64)
+    pos = rng.uniform(0, _LP_N - 4096, voices)
+    per_voice_a, q, rate = per_voice(), per_voice(0, 1e-6), per_voice(0.5, 8.0)
+    centre, level, fb = per_voice(1, 5), per_voice(0, 0.2), per_voice(0, 0.95)
+    work = {
+        "index follows envelope (extra)": lambda: index_env(index, env, per_voice_a),
+        "tone loop (engine's, for the vibrato's difference)": lambda: tone(y, pc, pm, inc_c, inc_m, q, index),
+        "tone loop with vibrato (its phase lines bent)": lambda: vibrato(y, pc, pm, inc_c, inc_m, q, index),
+        "band-pass noise (extra)": lambda: bandnoise(y, lp, pos, rate, pc, inc_c, centre, level),
+        f"feedback, {FB_ITERS} steps (extra)": lambda: feedback(y, scratch, pm, inc_m, fb, FB_ITERS),
+    }
     res = {}
-    for name, fn in (("v2 block", v2), ("index-env", index_env), ("vibrato", vibrato),
-                     ("bandnoise", bandnoise), ("op3", op3), ("feedback", feedback)):
+    for name, fn in [(n, (lambda vb=vb: vb.render(out))) for n, vb in banks.items()] + list(work.items()):
         for _ in range(50):
             fn()
         ts = np.empty(reps)
@@ -481,7 +511,8 @@ def main(argv=None) -> int:
     ap.add_argument("--op3-layouts", default=",".join(LAYOUTS),
                     help=f"the layouts op3's grid may choose among (of {', '.join(LAYOUTS)})")
     ap.add_argument("--rt-cost", action="store_true",
-                    help="only time each candidate's extra numpy work (64 voices, 128 frames)")
+                    help="only time the engine's block and each candidate's extra work, "
+                    "compiled in the kernel's form (64 voices, 128 frames)")
     args = ap.parse_args(argv)
     layouts = tuple(x for x in args.op3_layouts.split(",") if x)
     if not layouts or set(layouts) - set(LAYOUTS):
