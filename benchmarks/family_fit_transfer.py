@@ -64,11 +64,11 @@ def main(argv=None) -> int:
     train_t, judged_t = manifest_timbres(train), manifest_timbres(judged)
     by_f = sc._by_family(train)
     medians = {f: sc._family_patch("v2", train_t, {}, {}, by_f[f]) for f in families}
-    acc, own, _ = sc.ceiling("v2", judged, judged_feats, judged_t, {}, {}, families, medians)
+    acc, own, *_ = sc.ceiling("v2", judged, judged_feats, judged_t, {}, {}, families, medians)
     print(f"median of the training labels:       accuracy {acc:.3f}, own distance {own:.3f}", flush=True)
     t0 = time.time()
     joint = sc.joint_patches("v2", train, train_audio, medians, args.steps)
-    acc, own, _ = sc.ceiling("v2", judged, judged_feats, judged_t, {}, {}, families, joint)
+    acc, own, *_ = sc.ceiling("v2", judged, judged_feats, judged_t, {}, {}, families, joint)
     print(f"fitted jointly to the training notes: accuracy {acc:.3f}, own distance {own:.3f} "
           f"({time.time() - t0:.0f} s)")
     return 0

@@ -2,7 +2,7 @@
 
     python benchmarks/synth_candidates.py --data runs/nsynth-data \
         [--candidates v2-grid,v2,index-env,vibrato,bandnoise,op3,feedback] [--steps 40] \
-        [--joint] [--op3-layouts parallel,stack,carrier2]
+        [--joint] [--op3-layouts parallel,stack,carrier2] [--instruments eval|all]
 
 A screening step before any of them enters the engine: each candidate is a **prototype
 in torch only** (this file), the schema-2 voice of ``training.torchsynth`` plus one
@@ -13,7 +13,10 @@ for sample, before it can ship.
 Judged on the evaluation's notes (``training.evaluate.EVAL_INSTRUMENTS``: ten NSynth
 instruments, one per family, never trained on), labelled in ``--data`` (a
 ``promptsynth dataset build`` of ``--nsynth ../shared/data/nsynth-test
---per-instrument 20``). For each candidate, every note's label is refitted (Adam on the
+--per-instrument 20``); with ``--instruments all``, on every labelled NSynth note of
+``--data`` (44 instruments, several per family: the ceiling is then a family's, where
+with one instrument per family each family's patch is that instrument's own). For each
+candidate, every note's label is refitted (Adam on the
 multi-resolution spectral loss, all continuous values free, from the grid-fit label;
 discrete values from a small per-note grid first), then:
 
@@ -52,7 +55,7 @@ sys.path.insert(0, str(ROOT))
 
 from engine import RATIO_GRID, TIMBRE_NAMES, TIMBRE_SPACE  # noqa: E402
 from engine.voices import NOISE  # noqa: E402
-from training.evaluate import EVAL_INSTRUMENTS  # noqa: E402
+from training.evaluate import EVAL_INSTRUMENTS, _standard_error  # noqa: E402
 from training.library import mel_features, mel_l1  # noqa: E402
 from training.manifest import manifest_timbres, read_manifest  # noqa: E402
 from training.notes import load_audio  # noqa: E402
@@ -360,8 +363,8 @@ def joint_patches(cand, records, audio, patches, steps, lr=0.05):
 
 
 def ceiling(cand, records, audio_feats, timbres, extras, disc, families, patches=None):
-    """(accuracy, own distance, patches) of one patch per family: ``patches`` as given, or
-    the families' medians."""
+    """(accuracy, own distance, patches, accuracy's standard error over the instruments) of
+    one patch per family: ``patches`` as given, or the families' medians."""
     by_f = _by_family(records)
     if patches is None:
         patches = {f: _family_patch(cand, timbres, extras, disc, by_f[f]) for f in families}
@@ -370,14 +373,16 @@ def ceiling(cand, records, audio_feats, timbres, extras, disc, families, patches
     ex = {k: torch.from_numpy(np.stack([patches[f][1][k][0] for f in families])) for k in (extras or {})}
     dk = {k: [patches[f][2][k] for f in families] for k in (disc or {})}
     hits, own = [], []
+    per_inst: dict[str, list[bool]] = defaultdict(list)
     for i, r in enumerate(records):
         b = Batch([r["pitch"]] * n, [r["velocity"]] * n, t[:, _T["mod_ratio"]], dk, dtype=torch.float64)
         with torch.no_grad():
             x = render(b, "v2" if cand == "v2-grid" else cand, torch.from_numpy(t), ex).numpy()
         d = mel_l1(mel_features(x), audio_feats[i])
         hits.append(families[int(np.argmin(d))] == r["family"])
+        per_inst[r["instrument"]].append(hits[-1])
         own.append(float(d[families.index(r["family"])]))
-    return float(np.mean(hits)), float(np.mean(own)), patches
+    return float(np.mean(hits)), float(np.mean(own)), patches, _standard_error(per_inst)
 
 
 def _extra_kernels():
@@ -510,6 +515,9 @@ def main(argv=None) -> int:
                     "(from the median patch, its discrete values kept)")
     ap.add_argument("--op3-layouts", default=",".join(LAYOUTS),
                     help=f"the layouts op3's grid may choose among (of {', '.join(LAYOUTS)})")
+    ap.add_argument("--instruments", choices=("eval", "all"), default="eval",
+                    help="judge the evaluation's ten instruments (one per family) or every labelled "
+                    "NSynth instrument of --data (several per family: a family's ceiling, not an instrument's)")
     ap.add_argument("--rt-cost", action="store_true",
                     help="only time the engine's block and each candidate's extra work, "
                     "compiled in the kernel's form (64 voices, 128 frames)")
@@ -528,10 +536,11 @@ def main(argv=None) -> int:
         return 0
     records = [
         r for r in read_manifest(Path(args.data) / "manifest.jsonl")
-        if r["instrument"] in EVAL_INSTRUMENTS and r["dataset"] == "nsynth"
+        if r["dataset"] == "nsynth" and r["family"] in NSYNTH_FAMILIES
+        and (args.instruments == "all" or r["instrument"] in EVAL_INSTRUMENTS)
     ]
     if not records:
-        raise SystemExit(f"{args.data} has no notes of the evaluation instruments {EVAL_INSTRUMENTS}")
+        raise SystemExit(f"{args.data} has no labelled NSynth notes of the instruments asked for ({args.instruments})")
     families = [f for f in NSYNTH_FAMILIES if f in {r["family"] for r in records}]
     audio = np.stack([load_audio(r["audio_path"]) for r in records])
     feats = mel_features(audio)
@@ -559,11 +568,12 @@ def main(argv=None) -> int:
                 disc[k] += list(v)
             dist[sl] = dd
         fit_s = time.time() - t0
-        acc, own, patches = ceiling(cand, records, feats, timbres, extras, dict(disc), families)
+        acc, own, patches, se = ceiling(cand, records, feats, timbres, extras, dict(disc), families)
         row = {
             "candidate": cand,
             "fit_distance": round(float(dist.mean()), 4),
             "ceiling_accuracy": round(acc, 4),
+            "ceiling_accuracy_se": round(se, 4),
             "ceiling_own_distance": round(own, 4),
             "fit_s": round(fit_s, 1),
             "family_patches": {
@@ -578,7 +588,7 @@ def main(argv=None) -> int:
         if args.joint:
             t1 = time.time()
             jp = joint_patches("v2" if cand == "v2-grid" else cand, records, audio, patches, args.steps)
-            jacc, jown, _ = ceiling(cand, records, feats, timbres, extras, dict(disc), families, jp)
+            jacc, jown, *_ = ceiling(cand, records, feats, timbres, extras, dict(disc), families, jp)
             row["joint_ceiling_accuracy"] = round(jacc, 4)
             row["joint_ceiling_own_distance"] = round(jown, 4)
             print(f"{cand:10s} joint family fit: ceiling accuracy {jacc:.3f}  own distance {jown:.4f}  "
@@ -588,7 +598,7 @@ def main(argv=None) -> int:
         if disc:
             row["discrete_counts"] = {k: dict(Counter(map(str, v)).most_common(6)) for k, v in disc.items()}
         rows.append(row)
-        print(f"{cand:10s} fit distance {row['fit_distance']:.4f}  ceiling accuracy {acc:.3f}  "
+        print(f"{cand:10s} fit distance {row['fit_distance']:.4f}  ceiling accuracy {acc:.3f} ± {se:.3f}  "
               f"own distance {own:.4f}  ({fit_s:.0f} s)", flush=True)
     base = next((r for r in rows if r["candidate"] == "v2"), None)
     print()
@@ -599,7 +609,8 @@ def main(argv=None) -> int:
         rel = f"{(r['fit_distance'] / base['fit_distance'] - 1) * 100:+.1f}%" if base else "-"
         j = (f"{r['joint_ceiling_accuracy']:.3f} | {r['joint_ceiling_own_distance']:.4f} | "
              if args.joint else "")
-        print(f"| {r['candidate']} | {r['fit_distance']:.4f} | {rel} | {r['ceiling_accuracy']:.3f} | "
+        print(f"| {r['candidate']} | {r['fit_distance']:.4f} | {rel} | "
+              f"{r['ceiling_accuracy']:.3f} ± {r['ceiling_accuracy_se']:.3f} | "
               f"{r['ceiling_own_distance']:.4f} | {j}{r['fit_s']:.0f} |")
     if args.out:
         Path(args.out).write_text(json.dumps({"notes": len(records), "steps": args.steps, "rows": rows}, indent=1))
