@@ -403,7 +403,7 @@ def _extra_kernels():
                 row[k] *= 1.0 - av + av * e[k]
 
     @jit
-    def tone(y, pc, pm, inc_c, inc_m, q, index):  # the kernel's two-operator tone loop
+    def tone(y, pc, pm, inc_c, inc_m, index):  # the kernel's two-operator tone loop
         for v in range(y.shape[0]):
             row = y[v]
             for k in range(row.shape[0]):
@@ -484,7 +484,7 @@ def rt_cost(voices: int = 64, frames: int = 128, reps: int = 2000) -> dict[str, 
     centre, level, fb = per_voice(1, 5), per_voice(0, 0.2), per_voice(0, 0.95)
     work = {
         "index follows envelope (extra)": lambda: index_env(index, env, per_voice_a),
-        "tone loop (engine's, for the vibrato's difference)": lambda: tone(y, pc, pm, inc_c, inc_m, q, index),
+        "tone loop (engine's, for the vibrato's difference)": lambda: tone(y, pc, pm, inc_c, inc_m, index),
         "tone loop with vibrato (its phase lines bent)": lambda: vibrato(y, pc, pm, inc_c, inc_m, q, index),
         "band-pass noise (extra)": lambda: bandnoise(y, lp, pos, rate, pc, inc_c, centre, level),
         f"feedback, {FB_ITERS} steps (extra)": lambda: feedback(y, scratch, pm, inc_m, fb, FB_ITERS),

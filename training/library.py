@@ -271,16 +271,16 @@ def family_patches(
     ok = np.ones(distance.shape[0], bool) if allowed is None else np.asarray(allowed, bool)
     w = np.ones(distance.shape[1]) if weight is None else np.asarray(weight, float)
     mine_of = [note_family == f for f in families]
-    chosen = []
-    for mine in mine_of:
-        score = distance[:, mine].mean(axis=1) if mine.any() else distance.mean(axis=1)
-        chosen.append(int(np.argmin(np.where(ok, score, np.inf))))
+    # Each candidate's mean distance to each family's notes (to all notes where a family
+    # has none) and to the other families' notes.
+    near = [distance[:, mine].mean(axis=1) if mine.any() else distance.mean(axis=1) for mine in mine_of]
+    chosen = [int(np.argmin(np.where(ok, score, np.inf))) for score in near]
     if not discriminate:
         return chosen
     own_index = np.array([families.index(f) if f in families else -1 for f in note_family])
     margin = [
-        (distance[:, ~mine].mean(axis=1) if (~mine).any() else 0.0) - (distance[:, mine].mean(axis=1) if mine.any() else 0.0)
-        for mine in mine_of
+        (distance[:, ~mine].mean(axis=1) if (~mine).any() else 0.0) - (score if mine.any() else 0.0)
+        for mine, score in zip(mine_of, near)
     ]
     for _ in range(rounds):
         for g, mine in enumerate(mine_of):
@@ -291,7 +291,7 @@ def family_patches(
             nearest, near_d = rows.argmin(axis=0), rows.min(axis=0)
             before, after = rows[:g].min(axis=0, initial=np.inf), rows[g + 1 :].min(axis=0, initial=np.inf)
             takes = (distance < before) & (distance <= after)
-            holds = ~mine & (own_index >= 0) & (nearest == own_index)
+            holds = ~mine & (nearest == own_index)  # never for a note of no family (-1)
             keeps = np.where(own_index < g, distance >= near_d, distance > near_d)
             won = np.where(ok, (takes & mine) @ w + (keeps & holds) @ w, -1.0)
             # Among equal counts, the candidate farthest from the other families' notes
