@@ -120,6 +120,7 @@ class Channels:
             vb.gain_l[i] = vb.gain_l_tgt[i]
             vb.gain_r[i] = vb.gain_r_tgt[i]
             vb.noise_first[i] = noise_start(pitch)  # t_on is 0 in a fresh slot
+            vb.band_pos[i] = vb.noise_first[i]  # the noise band's table from the same place
 
     def note_off(self, ch: int, pitch: int) -> None:
         vb = self.voices
@@ -221,6 +222,9 @@ class Channels:
                 "op3_ratio": vb.ratio3_tgt,
                 "op3_index": vb.index3_tgt,
                 "op3_peak": vb.peak3_tgt,
+                "band_level": vb.band_tgt,
+                "band_width": vb.band_width_tgt,
+                "band_centre": vb.band_centre_tgt,
                 # A sounding voice keeps its layout (switching would jump the waveform);
                 # the channel's next notes take the new one.
                 "op3_layout": None,

@@ -50,6 +50,7 @@ def render_notes(
         vb.add()
     vb.set_timbre(slice(None), t, fresh=True)
     vb.noise_first[:] = [noise_start(p) for p in pitch]
+    vb.band_pos[:] = vb.noise_first
     vb.mod_scale[:] = 1.0
     vb.held[:] = 1.0
     vb.pitch[:] = pitch

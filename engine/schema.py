@@ -31,11 +31,12 @@ __all__ = [
     "op3_layout",
 ]
 
-SCHEMA_VERSION = 3
+SCHEMA_VERSION = 4
 #: Version history: 1 = the seed's 10 parameters; 2 appends index_peak, index_decay_s,
 #: noise_level and noise_decay_s; 3 appends a third operator: op3_ratio, op3_index,
-#: op3_peak and op3_layout. Each version's additions default to off, so an older theta
-#: sounds exactly as before.
+#: op3_peak and op3_layout; 4 appends band-pass noise: band_level, band_width and
+#: band_centre. Each version's additions default to off, so an older theta sounds exactly
+#: as before.
 
 
 class ThetaError(ValueError):
@@ -142,6 +143,16 @@ PARAMS: tuple[Param, ...] = (
           "Where the third operator goes (rounded to the nearest): 0 modulates the carrier "
           "beside the modulator, 1 modulates the modulator (a stack), 2 is a second carrier "
           "modulated by the modulator. A live change applies from the next note."),
+    # Schema version 4: band-pass noise, appended (version-3 vectors are a prefix).
+    Param("band_level", "amplitude relative to the tone", 0.0, 2.0, 0.0, "log", True,
+          "Noise in a band around band_centre x the pitch, band_width x the pitch wide, "
+          "shaped by the amplitude envelope alone (breath, bow); beside the white noise. "
+          "0: none.", offset=0.01),
+    Param("band_width", "multiple of the pitch", 0.05, 4.0, 0.5, "log", True,
+          "Width of the noise band in Hz, as a multiple of the note's frequency."),
+    Param("band_centre", "multiple of the pitch", 0.0, 8.0, 1.0, "linear", True,
+          "Centre of the noise band, as a multiple of the note's frequency (0: low-passed "
+          "noise, band_width / 2 x the pitch wide, at 1.41x the level)."),
 )
 
 #: The modulator ratios the grid fit tries and a predicted patch is snapped to: simple
@@ -199,14 +210,15 @@ def upgrade_theta_dict(values: Mapping[str, object], version: int) -> dict[str, 
     """Bring a theta dict written with schema ``version`` to SCHEMA_VERSION.
 
     Version 2 appended index_peak, index_decay_s, noise_level and noise_decay_s, and
-    version 3 op3_ratio, op3_index, op3_peak and op3_layout; an older dict needs no
-    change, since missing names take their defaults, which are off (no index peak, no
-    noise, no third operator): it sounds exactly as before. A newer version than
+    version 3 op3_ratio, op3_index, op3_peak and op3_layout, and version 4 band_level,
+    band_width and band_centre; an older dict needs no change, since missing names take
+    their defaults, which are off (no index peak, no noise, no third operator, no noise
+    band): it sounds exactly as before. A newer version than
     this code knows cannot be read, since its parameters may mean something else.
     """
     if isinstance(version, bool) or not isinstance(version, int):
         raise ThetaError(f"schema_version must be an integer, got {version!r}")
-    if version in (1, 2, SCHEMA_VERSION):
+    if version in (1, 2, 3, SCHEMA_VERSION):
         return dict(values)
     if version > SCHEMA_VERSION:
         raise ThetaError(

@@ -81,7 +81,8 @@ class EventSender:
 
         The value becomes flat across the channel's key table: every key and velocity
         gets it until the next ``set_patch``. Index, ratio, sustain, index_peak,
-        noise_level and the third operator's ratio, index and peak glide (10 ms);
+        noise_level, the third operator's ratio, index and peak and the noise band's
+        level, width and centre glide (10 ms);
         attack/decay/release keep the envelope's level; index_decay_s and noise_decay_s
         apply from the note's current time since note-on; op3_layout applies from the
         channel's next note.

@@ -17,7 +17,16 @@ index ``I3(t) = (op3_index + op3_peak * max(0, 1 - t_on / index_decay_s))`` (tim
     1 (stack):     sin(phase_c + I(t) * sin(phase_m + s3))
     2 (carrier 2): sin(phase_c + I(t) * sin(phase_m)) + I3(t) / 16 * sin(phase_3 + I(t) * sin(phase_m))
 
-in place of the tone above; with ``I3`` at 0 each is the schema-2 tone exactly. Every
+in place of the tone above; with ``I3`` at 0 each is the schema-2 tone exactly. Schema v4
+adds a band of noise beside the white noise, shaped by the amplitude envelope alone::
+
+    + band_level * sqrt(2) * cos(phase_b) * lp(pos_b)
+
+with ``f_b = band_centre * f_c`` the band's centre (``phase_b`` from 0 at note-on) and
+``lp`` the table ``NOISE_LP`` (``NOISE`` low-passed to 1/16 cycle per entry, at the white
+table's RMS), read with linear interpolation from ``noise_start(pitch)`` on at
+``8 * band_width * f_c`` entries a second: noise ``band_width * f_c`` Hz wide around
+``f_b``. Every
 per-voice field is one row of a single float64 array, so that freeing a voice (moving the
 last active voice into its slot) is one copy and the active voices are always the first
 ``n`` columns.
@@ -27,8 +36,8 @@ first compile): per voice, a few scalar lines of set-up, then plain loops over t
 chunk's frames that the compiler turns into SIMD code, in float64. A numpy version of the
 same formulas, one whole-array operation at a time, spent most of a block in the
 interpreter: 105-150 us a block at 64 voices, back to back, where the kernel takes 30-45 us
-(``benchmarks/bench_engine.py``). A voice that does not use the index peak, the noise or
-the third operator (or whose decay is over) skips that work.
+(``benchmarks/bench_engine.py``). A voice that does not use the index peak, the noise, the
+third operator or the noise band (or whose decay is over) skips that work.
 
 The envelope is piecewise linear, so within a block it is ``min(p, max(q, floor))`` of
 three straight lines per voice: attack (p) and decay (q) with the sustain floor while the
@@ -54,6 +63,7 @@ __all__ = [
     "MAX_CHUNK",
     "NOISE",
     "NOISE_TABLE_SIZE",
+    "NOISE_LP",
 ]
 
 TWO_PI = 2.0 * math.pi
@@ -71,6 +81,23 @@ NOISE = np.random.default_rng(0x5EED).uniform(-1.0, 1.0, NOISE_TABLE_SIZE).astyp
 NOISE.flags.writeable = False
 # Extended by MAX_CHUNK entries so that any voice's chunk is one window, never a wrap.
 _NOISE_EXT = np.concatenate([NOISE, NOISE[:MAX_CHUNK]])
+
+
+def _low_passed(noise: np.ndarray) -> np.ndarray:
+    """``noise`` (one period) low-passed to 1/16 cycle per entry, at its RMS, float64,
+    extended by its first entry (the interpolation's right neighbour at the end)."""
+    spec = np.fft.rfft(np.asarray(noise, dtype=np.float64))
+    spec[len(noise) // 16 :] = 0.0
+    lp = np.fft.irfft(spec, len(noise))
+    lp *= math.sqrt(np.mean(np.asarray(noise, dtype=np.float64) ** 2) / np.mean(lp**2))
+    return np.concatenate([lp, lp[:1]])
+
+
+#: The band noise's table (schema v4): ``NOISE`` low-passed, ``NOISE_TABLE_SIZE + 1``
+#: entries (the last is the first again), read between entries at a rate set by the
+#: band's width.
+NOISE_LP = _low_passed(NOISE)
+NOISE_LP.flags.writeable = False
 
 
 def midi_to_hz(note: float | np.ndarray) -> float | np.ndarray:
@@ -100,12 +127,13 @@ def note_key(ch: int, pitch: int) -> float:
 
 # Where each timbre value sits in a timbre vector (schema order).
 (_ATTACK, _DECAY, _RELEASE, _SUSTAIN, _RATIO, _INDEX, _PEAK, _PEAK_DECAY, _NOISE, _NOISE_DECAY,
- _RATIO3, _INDEX3, _PEAK3, _LAYOUT) = (
+ _RATIO3, _INDEX3, _PEAK3, _LAYOUT, _BAND, _BAND_WIDTH, _BAND_CENTRE) = (
     TIMBRE_INDEX[name]
     for name in (
         "attack_s", "decay_s", "release_s", "sustain", "mod_ratio", "mod_index",
         "index_peak", "index_decay_s", "noise_level", "noise_decay_s",
         "op3_ratio", "op3_index", "op3_peak", "op3_layout",
+        "band_level", "band_width", "band_centre",
     )
 )
 #: The third operator's layouts (``op3_layout``, rounded).
@@ -122,6 +150,8 @@ _FIELDS = (
     "t_on", "index_peak", "index_decay_s", "noise_level", "noise_decay_s", "noise_first",
     "index_peak_tgt", "noise_level_tgt", "sost", "note_key",
     "ratio3", "ratio3_tgt", "index3", "index3_tgt", "peak3", "peak3_tgt", "layout", "phase_3",
+    "band", "band_tgt", "band_width", "band_width_tgt", "band_centre", "band_centre_tgt", "band_pos",
+    "phase_b",
 )
 _F = {name: i for i, name in enumerate(_FIELDS)}
 # What a note's timbre sets, as (state rows, timbre columns): every note sets the targets,
@@ -133,10 +163,12 @@ _NOTE_PAIRS = (
     ("index_peak", _PEAK), ("index_peak_tgt", _PEAK), ("index_decay_s", _PEAK_DECAY),
     ("noise_level", _NOISE), ("noise_level_tgt", _NOISE), ("noise_decay_s", _NOISE_DECAY),
     ("ratio3_tgt", _RATIO3), ("index3_tgt", _INDEX3), ("peak3", _PEAK3), ("peak3_tgt", _PEAK3),
+    ("band_tgt", _BAND), ("band_width_tgt", _BAND_WIDTH), ("band_centre_tgt", _BAND_CENTRE),
 )
 _FRESH_PAIRS = _NOTE_PAIRS + (
     ("sustain", _SUSTAIN), ("ratio", _RATIO), ("index", _INDEX), ("ratio3", _RATIO3),
-    ("index3", _INDEX3), ("layout", _LAYOUT),
+    ("index3", _INDEX3), ("band", _BAND), ("band_width", _BAND_WIDTH), ("band_centre", _BAND_CENTRE),
+    ("layout", _LAYOUT),
 )
 _NOTE_FIELDS, _FRESH_FIELDS = (
     (np.array([_F[f] for f, _ in pairs]), np.array([c for _, c in pairs])) for pairs in (_NOTE_PAIRS, _FRESH_PAIRS)
@@ -228,7 +260,8 @@ class VoiceBank:
         where timbre values become voice fields: live note-ons and offline renders both
         come here.
 
-        ``fresh``: a new voice, whose smoothed values (sustain, ratios, indices) start at
+        ``fresh``: a new voice, whose smoothed values (sustain, ratios, indices, the noise
+        band's level, width and centre) start at
         their targets and which takes the third operator's layout; otherwise (a
         retrigger) they glide there from where they are and the layout stays. The index
         peaks and the noise restart with every note.
@@ -274,7 +307,7 @@ class VoiceBank:
             m = min(MAX_CHUNK, total - pos)
             if self.n:
                 if _render_chunk(self.state, self.n, m, self.sample_rate, self._alpha(m), _NOISE_EXT,
-                                 self._mix, self._scratch, out, pos, _NO_VOICES):
+                                 NOISE_LP, self._mix, self._scratch, out, pos, _NO_VOICES):
                     self._free_finished()
             pos += m
 
@@ -287,7 +320,7 @@ class VoiceBank:
             m = min(MAX_CHUNK, n_frames - pos)
             if self.n:
                 _render_chunk(self.state, self.n, m, self.sample_rate, self._alpha(m), _NOISE_EXT,
-                              self._mix, self._scratch, _NO_OUT, pos, res)
+                              NOISE_LP, self._mix, self._scratch, _NO_OUT, pos, res)
             pos += m
         return res
 
@@ -308,12 +341,16 @@ _NO_OUT = np.zeros((0, 2), dtype=np.float32)
 # -- the kernel: one compiled loop over voices and frames ------------------------------
 
 _INV_TWO_PI = 1.0 / TWO_PI
+_LP_N = float(NOISE_TABLE_SIZE)
+_INV_LP_N = 1.0 / NOISE_TABLE_SIZE
+_SQRT2 = math.sqrt(2.0)
 # Rows of the state array, as compile-time constants of the kernel.
 (_S_AMP, _S_PHASE_C, _S_PHASE_M, _S_INC_C, _S_RATIO, _S_RATIO_TGT, _S_INDEX, _S_INDEX_TGT, _S_SUS,
  _S_SUS_TGT, _S_ATT, _S_DEC, _S_TAU, _S_REL, _S_REL_LEVEL, _S_REL_T, _S_REL_DUR, _S_LEVEL, _S_GAIN_L, _S_GAIN_R,
  _S_GAIN_L_TGT, _S_GAIN_R_TGT, _S_MOD_SCALE, _S_T_ON, _S_PEAK, _S_PEAK_DEC, _S_NLEV, _S_NOISE_DEC,
  _S_NOISE_FIRST, _S_PEAK_TGT, _S_NLEV_TGT, _S_RATIO3, _S_RATIO3_TGT, _S_INDEX3, _S_INDEX3_TGT, _S_PEAK3,
- _S_PEAK3_TGT, _S_LAYOUT, _S_PHASE_3) = (
+ _S_PEAK3_TGT, _S_LAYOUT, _S_PHASE_3, _S_BAND, _S_BAND_TGT, _S_BAND_W, _S_BAND_W_TGT, _S_BAND_C,
+ _S_BAND_C_TGT, _S_BAND_POS, _S_PHASE_B) = (
     _F[name] for name in (
         "amp", "phase_c", "phase_m", "inc_c", "ratio", "ratio_tgt", "index",
         "index_tgt", "sustain", "sustain_tgt", "attack_s", "decay_s", "tau", "released",
@@ -321,6 +358,8 @@ _INV_TWO_PI = 1.0 / TWO_PI
         "gain_r_tgt", "mod_scale", "t_on", "index_peak", "index_decay_s", "noise_level",
         "noise_decay_s", "noise_first", "index_peak_tgt", "noise_level_tgt", "ratio3",
         "ratio3_tgt", "index3", "index3_tgt", "peak3", "peak3_tgt", "layout", "phase_3",
+        "band", "band_tgt", "band_width", "band_width_tgt", "band_centre", "band_centre_tgt",
+        "band_pos", "phase_b",
     )
 )
 _S_NOTE_KEY, _S_FADING, _S_AGE = _F["note_key"], _F["fading"], _F["age"]
@@ -343,7 +382,7 @@ def _sin(x: float) -> float:
     return math.copysign(s, r)
 
 
-def _render_chunk(st, n, m, sr, alpha, noise, mix, scratch, out, col, per_voice):
+def _render_chunk(st, n, m, sr, alpha, noise, noise_lp, mix, scratch, out, col, per_voice):
     """Render m frames of the n sounding voices and move them on by m frames.
 
     ``st``: the state array [field, voice] (float64), read and updated in place.
@@ -351,7 +390,8 @@ def _render_chunk(st, n, m, sr, alpha, noise, mix, scratch, out, col, per_voice)
     target, is summed in ``mix`` [2, >= m] (float64), then added into
     ``out[col:col + m]`` [frames, 2] float32. Otherwise each voice's signal times its
     amplitude is written to ``per_voice[v, col:col + m]`` [n, frames] float32.
-    ``scratch``: [4, >= m] float64 for the stages of one voice.
+    ``scratch``: [4, >= m] float64 for the stages of one voice. ``noise`` and
+    ``noise_lp``: the white noise table (extended by MAX_CHUNK) and the band's.
     Returns whether some released voice has finished (to be freed).
     """
     dt = m / sr
@@ -441,6 +481,24 @@ def _render_chunk(st, n, m, sr, alpha, noise, mix, scratch, out, col, per_voice)
             # Where the glide has arrived, the target (turned down to 0, the operator
             # is then off and skipped again).
             st[_S_INDEX3, v] = x3_tgt if abs(x31 - x3_tgt) < 1e-6 else x31
+        # The noise band, where this voice uses it: its level glides within the chunk,
+        # its width and centre per chunk (as the ratios do).
+        bl0 = st[_S_BAND, v]
+        bl_tgt = st[_S_BAND_TGT, v]
+        use_band = bl0 > 0.0 or bl_tgt > 0.0
+        bpos0 = st[_S_BAND_POS, v]
+        pb0 = st[_S_PHASE_B, v]
+        c0 = c1 = rate_b = inc_b = 0.0
+        if use_band:
+            bl1 = bl0 + (bl_tgt - bl0) * alpha
+            st[_S_BAND, v] = bl_tgt if abs(bl1 - bl_tgt) < 1e-6 else bl1
+            bw = st[_S_BAND_W, v] + (st[_S_BAND_W_TGT, v] - st[_S_BAND_W, v]) * alpha
+            st[_S_BAND_W, v] = bw
+            bc = st[_S_BAND_C, v] + (st[_S_BAND_C_TGT, v] - st[_S_BAND_C, v]) * alpha
+            st[_S_BAND_C, v] = bc
+            rate_b = 8.0 * bw * inc_c * _INV_TWO_PI  # table entries a sample
+            inc_b = inc_c * bc
+            c0, c1 = bl0 * _SQRT2, (bl1 - bl0) * _SQRT2 * inv_m
         # Output gain: towards its target, a straight line within the chunk.
         gl0 = st[_S_GAIN_L, v]
         gr0 = st[_S_GAIN_R, v]
@@ -481,6 +539,13 @@ def _render_chunk(st, n, m, sr, alpha, noise, mix, scratch, out, col, per_voice)
         if use_noise:
             for k in range(m):
                 y[k] += max(g0 + g1 * k, 0.0) * noise[npos + k]
+        if use_band:
+            for k in range(m):
+                p = bpos0 + rate_b * k
+                p -= math.floor(p * _INV_LP_N) * _LP_N
+                j = min(int(p), NOISE_TABLE_SIZE - 1)
+                lp = noise_lp[j] + (noise_lp[j + 1] - noise_lp[j]) * (p - j)
+                y[k] += (c0 + c1 * k) * _sin(pb0 + inc_b * k + 0.5 * math.pi) * lp
         for k in range(m):
             y[k] *= max(min(max(q0 + q1 * k, f0 + f1 * k), p0 + p1 * k), 0.0)
         if mixed:
@@ -501,6 +566,9 @@ def _render_chunk(st, n, m, sr, alpha, noise, mix, scratch, out, col, per_voice)
         st[_S_PHASE_M, v] = (pm0 + inc_m * m) % TWO_PI
         if use_op3:
             st[_S_PHASE_3, v] = (ph30 + inc_3 * m) % TWO_PI
+        if use_band:
+            st[_S_BAND_POS, v] = (bpos0 + rate_b * m) % _LP_N
+            st[_S_PHASE_B, v] = (pb0 + inc_b * m) % TWO_PI
         st[_S_TAU, v] = tau + dt
         st[_S_REL_T, v] += dt
         st[_S_T_ON, v] = t_end

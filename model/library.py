@@ -62,8 +62,8 @@ class LibraryParams:
                 "contrast": self.contrast, "pool": self.pool}
 
 
-#: Timbre values per patch in libraries of older theta schemas (2: ten).
-_OLDER_SIZES = (10,)
+#: Timbre values per patch in libraries of older theta schemas (2: ten, 3: fourteen).
+_OLDER_SIZES = (10, 14)
 
 
 class SoundLibrary:

@@ -6,7 +6,9 @@ continuous values, v2's included, by gradient descent on the spectral loss
 (:mod:`training.torchsynth`), batched. With the third operator (``--free v3``) each
 note's operator ratio and layout come first from a grid (:func:`op3_grid`: every layout
 x ratio of ``OP3_RATIOS`` at two indices, or off, whichever renders nearest), then its
-index and peak are fitted with the rest. Every label is then rendered by the numpy engine
+index and peak are fitted with the rest. With the noise band (``--free v4``) each note's
+band centre, width and level come first from a grid as well (:func:`band_grid`), then
+its width and level are fitted with the rest. Every label is then rendered by the numpy engine
 itself and scored by the full distance (:func:`training.spectral.spectral_distance`):
 the number recorded is the engine's, not the torch render's.
 """
@@ -24,7 +26,10 @@ from training.notes import HOLD_S, SAMPLE_RATE, TAIL_S, load_audio
 from training.spectral import spectral_distance
 from training.torchsynth import NoteBatch, SpectralTargets, fit_batch, render, spectral_loss
 
-__all__ = ["FREE_SETS", "OP3_RATIOS", "op3_grid", "refit_records", "engine_distances", "relabelled"]
+__all__ = [
+    "FREE_SETS", "OP3_RATIOS", "BAND_CENTRES", "op3_grid", "band_grid", "refit_records", "engine_distances",
+    "relabelled",
+]
 
 _V1 = ("attack_s", "decay_s", "sustain", "release_s", "mod_index")
 #: Named sets of fitted values, for the comparison of what each v2 addition brings.
@@ -34,11 +39,19 @@ FREE_SETS: dict[str, tuple[str, ...]] = {
     "v1+noise": _V1 + ("noise_level", "noise_decay_s"),
     "v2": _V1 + ("index_peak", "index_decay_s", "noise_level", "noise_decay_s"),
     "v3": _V1 + ("index_peak", "index_decay_s", "noise_level", "noise_decay_s", "op3_index", "op3_peak"),
+    "v4": _V1 + ("index_peak", "index_decay_s", "noise_level", "noise_decay_s", "op3_index", "op3_peak",
+                 "band_level", "band_width"),
+    "v2+band": _V1 + ("index_peak", "index_decay_s", "noise_level", "noise_decay_s", "band_level", "band_width"),
 }
 #: The third operator's ratios the grid tries (``engine.RATIO_GRID`` up to 8).
 OP3_RATIOS = tuple(r for r in RATIO_GRID if r <= 8.0)
 #: Its starting indices in the grid.
 OP3_GRID_INDICES = (0.5, 2.0)
+#: The noise band's centres the grid tries (multiples of the pitch), and its starting
+#: widths and levels.
+BAND_CENTRES = (0.0, 1.0, 2.0, 3.0, 5.0)
+BAND_GRID_WIDTHS = (0.25, 1.0)
+BAND_GRID_LEVELS = (0.1, 0.4)
 #: FFT sizes of the loss while fitting (the two that cost least per resolution gained;
 #: the recorded distance uses all four).
 FIT_FFT_SIZES = (512, 2048)
@@ -57,35 +70,52 @@ def engine_distances(records: Sequence[dict], timbres: np.ndarray, audio: np.nda
     return np.atleast_1d(spectral_distance(np.atleast_2d(audio), renders))
 
 
-def op3_grid(y: np.ndarray, pitch, velocity, start: np.ndarray) -> np.ndarray:
-    """Each note's third operator from a grid: ``start [batch, n_timbre]`` with, per row,
-    the layout x ratio (``OP3_RATIOS``) x index (``OP3_GRID_INDICES``, peak 0) whose torch
-    render comes nearest the note ``y [batch, n]`` by the spectral loss; a row whose start
-    (its operator as it is) is nearer keeps it."""
-    from training.notes import HOLD_S, SAMPLE_RATE, TAIL_S
-
+def _grid(y: np.ndarray, pitch, velocity, start: np.ndarray, choices) -> np.ndarray:
+    """Per row of ``start [batch, n_timbre]``, the first of ``choices`` (each ``{timbre
+    name: value}`` set over the start) whose torch render comes nearest the note ``y
+    [batch, n]`` by the spectral loss; a row whose start is nearer keeps it."""
     start = np.asarray(start, dtype=np.float64)
     targets = SpectralTargets(y, FIT_FFT_SIZES)
-    r3, lay, i3, pk3 = (TIMBRE_INDEX[n] for n in ("op3_ratio", "op3_layout", "op3_index", "op3_peak"))
-    ratio = start[:, TIMBRE_INDEX["mod_ratio"]]
+    c = {n: TIMBRE_INDEX[n] for n in ("mod_ratio", "op3_ratio", "op3_layout", "band_centre")}
 
     def loss(t: np.ndarray) -> np.ndarray:
-        nb = NoteBatch(pitch, velocity, ratio, SAMPLE_RATE, HOLD_S, TAIL_S, ratio3=t[:, r3], layout=t[:, lay])
+        nb = NoteBatch(pitch, velocity, t[:, c["mod_ratio"]], SAMPLE_RATE, HOLD_S, TAIL_S, ratio3=t[:, c["op3_ratio"]],
+                       layout=t[:, c["op3_layout"]], centre=t[:, c["band_centre"]])
         with torch.no_grad():
             return spectral_loss(targets, render(nb, torch.from_numpy(t))).double().numpy()
 
     best = start.copy()
     best_d = loss(start)
-    for layout in (0.0, 1.0, 2.0):
-        for ratio3 in OP3_RATIOS:
-            for index in OP3_GRID_INDICES:
-                t = start.copy()
-                t[:, lay], t[:, r3], t[:, i3], t[:, pk3] = layout, ratio3, index, 0.0
-                d = loss(t)
-                better = d < best_d
-                best[better] = t[better]
-                best_d = np.where(better, d, best_d)
+    for choice in choices:
+        t = start.copy()
+        for name, value in choice.items():
+            t[:, TIMBRE_INDEX[name]] = value
+        d = loss(t)
+        better = d < best_d
+        best[better] = t[better]
+        best_d = np.where(better, d, best_d)
     return best
+
+
+def op3_grid(y: np.ndarray, pitch, velocity, start: np.ndarray) -> np.ndarray:
+    """Each note's third operator from a grid: ``start [batch, n_timbre]`` with, per row,
+    the layout x ratio (``OP3_RATIOS``) x index (``OP3_GRID_INDICES``, peak 0) whose torch
+    render comes nearest the note ``y [batch, n]`` by the spectral loss; a row whose start
+    (its operator as it is) is nearer keeps it."""
+    return _grid(y, pitch, velocity, start, (
+        {"op3_layout": layout, "op3_ratio": ratio3, "op3_index": index, "op3_peak": 0.0}
+        for layout in (0.0, 1.0, 2.0) for ratio3 in OP3_RATIOS for index in OP3_GRID_INDICES
+    ))
+
+
+def band_grid(y: np.ndarray, pitch, velocity, start: np.ndarray) -> np.ndarray:
+    """Each note's noise band from a grid: centre (``BAND_CENTRES``) x width x level,
+    nearest by the spectral loss, as :func:`op3_grid`; a row whose start is nearer keeps
+    it."""
+    return _grid(y, pitch, velocity, start, (
+        {"band_centre": c, "band_width": w, "band_level": lev}
+        for c in BAND_CENTRES for w in BAND_GRID_WIDTHS for lev in BAND_GRID_LEVELS
+    ))
 
 
 def refit_records(
@@ -110,6 +140,8 @@ def refit_records(
         start = timbres[s : s + batch]
         if "op3_index" in free or "op3_peak" in free:
             start = op3_grid(y, [r["pitch"] for r in recs], [r["velocity"] for r in recs], start)
+        if "band_level" in free:
+            start = band_grid(y, [r["pitch"] for r in recs], [r["velocity"] for r in recs], start)
         res = fit_batch(
             y,
             [r["pitch"] for r in recs],

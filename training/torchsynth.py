@@ -5,8 +5,8 @@ sample, what ``engine.render_notes`` renders (``docs/engine.md``; the test suite
 that they agree), but as a torch graph, so that the continuous timbre values can be fitted
 by gradient descent on a multi-resolution spectral loss. The FM phases depend only on the
 pitch and the (discrete, grid-searched) ratios, so :class:`NoteBatch` computes them once;
-each optimisation step then costs one sine (two or three with a third operator) and the
-spectrograms.
+each optimisation step then costs one sine (two or three with a third operator), the
+noise band's table reads where a note has one, and the spectrograms.
 """
 
 from __future__ import annotations
@@ -18,7 +18,7 @@ import numpy as np
 import torch
 
 from engine import TIMBRE_NAMES, TIMBRE_SPACE, op3_layout
-from engine.voices import NOISE, NOISE_TABLE_SIZE, noise_start
+from engine.voices import NOISE, NOISE_LP, NOISE_TABLE_SIZE, noise_start
 from training.notes import HOLD_S, SAMPLE_RATE, TAIL_S
 from training.spectral import FFT_SIZES, distance_to, reference, stft_magnitudes
 
@@ -35,8 +35,10 @@ _OFFSET = torch.from_numpy(TIMBRE_SPACE.offset.copy())
 _LOG = torch.from_numpy(TIMBRE_SPACE.log.copy())
 _DEFAULT3 = float(TIMBRE_SPACE.default[_T["op3_ratio"]])
 _DEFAULT_LAYOUT = float(TIMBRE_SPACE.default[_T["op3_layout"]])
+_DEFAULT_CENTRE = float(TIMBRE_SPACE.default[_T["band_centre"]])
+_NOISE_LP = torch.from_numpy(NOISE_LP.copy())
 #: Values a fit holds fixed (chosen from a grid outside it).
-_DISCRETE = ("mod_ratio", "op3_ratio", "op3_layout")
+_DISCRETE = ("mod_ratio", "op3_ratio", "op3_layout", "band_centre")
 
 
 def to_learning(t: torch.Tensor) -> torch.Tensor:
@@ -46,10 +48,16 @@ def to_learning(t: torch.Tensor) -> torch.Tensor:
 
 
 def from_learning(u: torch.Tensor) -> torch.Tensor:
-    """Learning space -> physical timbre, clamped into the schema's ranges."""
+    """Learning space -> physical timbre, clamped into the schema's ranges.
+
+    The clamp passes gradients through as if it were not there: a fit keeps its values
+    in range itself (:func:`projected_step`), so what the clamp catches is rounding, as
+    ``exp(log(0.01)) - 0.01`` a hair below 0 in float32, where a plain clamp's gradient of
+    0 would keep a level at its lower bound (a noise band at 0) from ever being turned up."""
     off = _OFFSET.to(u.dtype)
     t = torch.where(_LOG, torch.exp(u) - off, u)
-    return torch.minimum(torch.maximum(t, _LO.to(u.dtype)), _HI.to(u.dtype))
+    clamped = torch.minimum(torch.maximum(t, _LO.to(u.dtype)), _HI.to(u.dtype))
+    return t + (clamped - t).detach()
 
 
 class NoteBatch:
@@ -61,6 +69,7 @@ class NoteBatch:
         ratio3, layout: [batch] the third operator's ratios and layouts (fixed during a
             fit; None: the schema defaults, the operator then only sounds with an
             op3_index or op3_peak).
+        centre: [batch] the noise band's centres (fixed during a fit; None: the default).
         sample_rate, hold_s, tail_s: as ``engine.render_notes``.
         dtype: float32 for fitting, float64 to compare with the engine.
     """
@@ -76,6 +85,7 @@ class NoteBatch:
         dtype: torch.dtype = torch.float32,
         ratio3=None,
         layout=None,
+        centre=None,
     ) -> None:
         pitch = np.atleast_1d(np.asarray(pitch, dtype=np.float64))
         b = pitch.shape[0]
@@ -108,6 +118,12 @@ class NoteBatch:
         self.t = torch.from_numpy(k / sample_rate).to(dtype)[None, :]
         self.ratio = torch.from_numpy(np.array(ratio))
         self.batch = b
+        # The noise band's carrier and where its table read starts (as the engine's).
+        centre = np.broadcast_to(np.asarray(_DEFAULT_CENTRE if centre is None else centre, dtype=np.float64), (b,))
+        self.cos_b = torch.from_numpy(np.cos(np.mod((inc_c * centre)[:, None] * k, 2.0 * math.pi))).to(dtype)
+        self.inc_c = torch.from_numpy(inc_c)[:, None]
+        self.band_start = torch.from_numpy(np.array([float(noise_start(p)) for p in pitch]))[:, None]
+        self.k = torch.from_numpy(k)[None, :]
 
 
 def _envelope(nb: NoteBatch, attack, decay, sustain, release) -> torch.Tensor:
@@ -129,8 +145,8 @@ def _envelope(nb: NoteBatch, attack, decay, sustain, release) -> torch.Tensor:
 
 def render(nb: NoteBatch, timbre: torch.Tensor) -> torch.Tensor:
     """Mono renders ``[batch, n]`` of ``timbre [batch, n_timbre]`` (physical units, schema
-    order) for the notes of ``nb``. ``timbre[:, mod_ratio]``, ``op3_ratio`` and
-    ``op3_layout`` are ignored: those are the batch's."""
+    order) for the notes of ``nb``. ``timbre[:, mod_ratio]``, ``op3_ratio``,
+    ``op3_layout`` and ``band_centre`` are ignored: those are the batch's."""
     tb = timbre.to(nb.dtype)
 
     def col(name):
@@ -152,7 +168,20 @@ def render(nb: NoteBatch, timbre: torch.Tensor) -> torch.Tensor:
         if bool(car2.any()):
             tone = tone + torch.where(car2, (i3 / 16.0) * torch.sin(nb.phase_3 + mod), torch.zeros_like(tone))
     gain = col("noise_level") * (1.0 - nb.t / col("noise_decay_s")).clamp_min(0.0)
-    return nb.amp * env * (tone + gain * nb.noise)
+    out = tone + gain * nb.noise
+    band = col("band_level")
+    if band.requires_grad or bool((band != 0).any()):
+        # The noise band: the low-passed table read between entries at 8 * width * f_c
+        # entries a second (positions in float64, as the engine's), ring-modulated.
+        rate = 8.0 * timbre[:, _T["band_width"] : _T["band_width"] + 1].double() * nb.inc_c / (2.0 * math.pi)
+        pos = torch.remainder(nb.band_start + nb.k * rate, float(NOISE_TABLE_SIZE))
+        j = pos.detach().floor().clamp_max(NOISE_TABLE_SIZE - 1)
+        frac = (pos - j).to(nb.dtype)
+        j = j.long()
+        lo = _NOISE_LP[j].to(nb.dtype)
+        lp = lo + (_NOISE_LP[j + 1].to(nb.dtype) - lo) * frac
+        out = out + (band * math.sqrt(2.0)) * nb.cos_b * lp
+    return nb.amp * env * out
 
 
 def _specs(x: torch.Tensor, fft_sizes) -> list[torch.Tensor]:
@@ -214,14 +243,16 @@ def fit_batch(
 ) -> FitBatchResult:
     """Fit the ``free`` timbre values of a batch of notes ``y [batch, n]`` by Adam on the
     spectral loss, in learning space, from ``start [batch, n_timbre]`` (physical units).
-    The ratios and the layout stay as in ``start`` (grid-search them outside). Each note
+    The ratios, the layout and the band's centre stay as in ``start`` (grid-search them
+    outside). Each note
     keeps the best timbre seen, so the result is never worse than its start."""
     unknown = [n for n in free if n not in _T or n in _DISCRETE]
     if unknown:
         raise ValueError(f"cannot fit {unknown}; fit any of {[n for n in TIMBRE_NAMES if n not in _DISCRETE]}")
     start = np.asarray(start, dtype=np.float64)
     nb = NoteBatch(pitch, velocity, start[:, _T["mod_ratio"]], sample_rate, hold_s, tail_s,
-                   ratio3=start[:, _T["op3_ratio"]], layout=start[:, _T["op3_layout"]])
+                   ratio3=start[:, _T["op3_ratio"]], layout=start[:, _T["op3_layout"]],
+                   centre=start[:, _T["band_centre"]])
     targets = SpectralTargets(y, fft_sizes)
     mask = torch.zeros(len(TIMBRE_NAMES), dtype=torch.bool)
     for name in free:

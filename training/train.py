@@ -110,16 +110,18 @@ def _dist_info() -> tuple[int, int]:
 
 def modelled_names(thetas: np.ndarray) -> tuple[str, ...]:
     """The timbre values a flow trained on labels ``thetas [n, n_params]`` models: all of
-    them, but the third operator's (schema 3) only where some label uses it. Labels made
-    before schema 3 leave it off everywhere, and a constant dimension is no distribution
-    to learn; the model's patches then take its defaults (off)."""
+    them, but the third operator's (schema 3) only where some label uses it, and the
+    noise band's (schema 4) likewise. Labels made before a schema leave its additions off
+    everywhere, and a constant dimension is no distribution to learn; the model's patches
+    then take their defaults (off)."""
     from engine import PARAM_NAMES, TIMBRE_NAMES
 
-    op3 = tuple(n for n in TIMBRE_NAMES if n.startswith("op3_"))
-    used = thetas[:, [PARAM_NAMES.index("op3_index"), PARAM_NAMES.index("op3_peak")]]
-    if np.any(used > 0.0):
-        return TIMBRE_NAMES
-    return tuple(n for n in TIMBRE_NAMES if n not in op3)
+    left_out: tuple[str, ...] = ()
+    for prefix, switches in (("op3_", ("op3_index", "op3_peak")), ("band_", ("band_level",))):
+        used = thetas[:, [PARAM_NAMES.index(n) for n in switches]]
+        if not np.any(used > 0.0):
+            left_out += tuple(n for n in TIMBRE_NAMES if n.startswith(prefix))
+    return tuple(n for n in TIMBRE_NAMES if n not in left_out)
 
 
 def train(

@@ -141,7 +141,8 @@ def register(sub: argparse._SubParsersAction) -> None:
     r.add_argument(
         "--free",
         default="v2",
-        help="which values to fit: v1, v1+index-envelope, v1+noise or v2 (default v2)",
+        help="which values to fit: v1, v1+index-envelope, v1+noise, v2, v3 (with the third "
+        "operator), v2+band (with the noise band) or v4 (both) (default v2)",
     )
     r.add_argument("--steps", type=int, default=40, help="Adam steps per batch (default 40)")
     r.add_argument("--threads", type=int, default=1, help="torch threads (default 1)")

@@ -21,14 +21,16 @@ V1_NAMES = ("pitch_midi", "velocity", "sample_rate", "duration_s", "attack_s", "
 
 
 def test_seed_order_and_version():
-    assert SCHEMA_VERSION == 3
-    # Versions 2 and 3 append: version 1's ten stay first, in the same order.
+    assert SCHEMA_VERSION == 4
+    # Versions 2, 3 and 4 append: version 1's ten stay first, in the same order.
     assert PARAM_NAMES[:10] == V1_NAMES
     assert PARAM_NAMES[10:14] == ("index_peak", "index_decay_s", "noise_level", "noise_decay_s")
-    assert PARAM_NAMES[14:] == ("op3_ratio", "op3_index", "op3_peak", "op3_layout")
+    assert PARAM_NAMES[14:18] == ("op3_ratio", "op3_index", "op3_peak", "op3_layout")
+    assert PARAM_NAMES[18:] == ("band_level", "band_width", "band_centre")
     assert TIMBRE_NAMES == ("attack_s", "decay_s", "sustain", "release_s", "mod_ratio", "mod_index",
                             "index_peak", "index_decay_s", "noise_level", "noise_decay_s",
-                            "op3_ratio", "op3_index", "op3_peak", "op3_layout")
+                            "op3_ratio", "op3_index", "op3_peak", "op3_layout",
+                            "band_level", "band_width", "band_centre")
 
 
 def test_v2_declarations():
@@ -59,6 +61,28 @@ def test_v3_declarations():
         p = param(name)
         assert (p.minimum, p.maximum, p.default, p.scale, p.offset, p.timbre) == (
             lo, hi, default, scale, offset, True)
+
+
+def test_v4_declarations():
+    from engine import param
+
+    expect = {
+        "band_level": (0.0, 2.0, 0.0, "log", 0.01),
+        "band_width": (0.05, 4.0, 0.5, "log", 0.0),
+        "band_centre": (0.0, 8.0, 1.0, "linear", 0.0),
+    }
+    for name, (lo, hi, default, scale, offset) in expect.items():
+        p = param(name)
+        assert (p.minimum, p.maximum, p.default, p.scale, p.offset, p.timbre) == (
+            lo, hi, default, scale, offset, True)
+
+
+def test_v3_dict_upgrades_to_a_noise_band_that_is_off():
+    v3 = {"op3_index": 2.0, "op3_layout": 1.0, "noise_level": 0.1}
+    up = upgrade_theta_dict(v3, 3)
+    assert up == v3
+    t = Theta.from_dict(up)
+    assert t.band_level == 0.0 and t.op3_index == 2.0 and t.op3_layout == 1.0
 
 
 def test_v2_dict_upgrades_to_a_third_operator_that_is_off():
@@ -128,7 +152,7 @@ def test_newer_schema_is_refused_plainly():
 
 def test_clamp_handles_nan_and_range():
     arr = np.array([200.0, 0.0, 16000, 4, -1.0, 100.0, float("nan"), 0.3, 100.0, float("inf"),
-                    -3.0, 100.0, float("nan"), 0.0, 40.0, -1.0, float("nan"), 7.0])
+                    -3.0, 100.0, float("nan"), 0.0, 40.0, -1.0, float("nan"), 7.0, 5.0, 0.0, float("nan")])
     t = Theta.from_array(arr, clamp=True)
     assert t.pitch_midi == 127 and t.attack_s == 0.0 and t.decay_s == 5.0
     assert t.sustain == 0.7  # NaN -> default
@@ -136,7 +160,8 @@ def test_clamp_handles_nan_and_range():
     assert t.index_peak == 0.0 and t.index_decay_s == 8.0 and t.noise_level == 0.0
     assert t.noise_decay_s == 0.001
     assert t.op3_ratio == 16.0 and t.op3_index == 0.0 and t.op3_peak == 0.0 and t.op3_layout == 2.0
-    with pytest.raises(ThetaError, match=r"shape \(18,\)"):
+    assert t.band_level == 2.0 and t.band_width == 0.05 and t.band_centre == 1.0
+    with pytest.raises(ThetaError, match=r"shape \(21,\)"):
         Theta.from_array(arr[:10])
 
 

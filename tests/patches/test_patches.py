@@ -286,7 +286,7 @@ def test_format_1_file_loads_as_the_flat_patch_it_played(tmp_path):
     # Saved again, it is written as format 3: the key table, no theta.
     save_patch(p, tmp_path / "new.json")
     d = json.loads((tmp_path / "new.json").read_text())
-    assert (d["format_version"], d["schema_version"]) == (3, 3) and "theta" not in d
+    assert (d["format_version"], d["schema_version"]) == (3, 4) and "theta" not in d
     assert load_patch(tmp_path / "new.json") == p
 
 

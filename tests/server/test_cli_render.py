@@ -128,6 +128,9 @@ def test_params_lists_every_parameter(capsys):
         "op3_index",
         "op3_peak",
         "op3_layout",
+        "band_level",
+        "band_width",
+        "band_centre",
     ]
     assert d["params"][4]["max"] == 2.0
 

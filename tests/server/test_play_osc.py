@@ -31,7 +31,7 @@ from tests.server.conftest import (
 
 pytestmark = [pytest.mark.jack, pytest.mark.slow]
 
-N_TIMBRE = 14  # what a reply carries of a patch: its centre's timbre values, schema order
+N_TIMBRE = 17  # what a reply carries of a patch: its centre's timbre values, schema order
 SINE = [("attack_s", 0.0), ("sustain", 1.0), ("release_s", 0.001), ("mod_index", 0.0)]
 
 
@@ -168,6 +168,21 @@ def test_the_third_operator_is_set_by_osc_and_saved_with_the_patch(osc, host):
     assert osc.ask("/patch/save", "three-ops", 12, reply="/patch/saved") == ["three-ops", 12]
     centre = load_patch(host.bank / "three-ops.json").table.center()
     assert (centre["op3_ratio"], centre["op3_index"], centre["op3_peak"], centre["op3_layout"]) == (3.0, 2.5, 4.0, 1.0)
+
+
+def test_the_noise_band_is_set_by_osc_and_saved_with_the_patch(osc, host):
+    """Schema 4's values over OSC: they change the channel's patch (what /patch/save
+    writes), and a bad one fails with the range."""
+    from patches import load_patch
+
+    for name, value in (("band_level", 0.5), ("band_width", 0.25), ("band_centre", 3.0)):
+        osc.send(f"/param/{name}", value, 11)
+    osc.send("/param/band_width", 0.0, 11)
+    fail = osc.expect("/fail")
+    assert fail[0] == "/param/band_width" and "band_width must be in range 0.05..4" in fail[1]
+    assert osc.ask("/patch/save", "breathy", 11, reply="/patch/saved") == ["breathy", 11]
+    centre = load_patch(host.bank / "breathy.json").table.center()
+    assert (centre["band_level"], centre["band_width"], centre["band_centre"]) == (0.5, 0.25, 3.0)
 
 
 def test_morph(osc):

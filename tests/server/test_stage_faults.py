@@ -21,7 +21,7 @@ from tests.server.oscfuzz import msg
 
 pytestmark = [pytest.mark.jack, pytest.mark.slow]
 
-N_TIMBRE = 14  # a reply's patch: its centre's timbre values, schema order
+N_TIMBRE = 17  # a reply's patch: its centre's timbre values, schema order
 
 
 # -- prompts ------------------------------------------------------------------------------
