@@ -16,7 +16,9 @@ Each case runs twice: with a schema-v1 patch (``v1_us``: no index peak, no noise
 v2 work is skipped) and with a v2 patch whose index peak and noise both last the whole
 measurement (``v2_us``: decays of 8 s, the worst case). Paced, two more: the v2 patch
 with the third operator (schema v3) on for the whole measurement, every voice in the
-parallel layout (``v3``), and the three layouts on alternate channels (``mix``).
+parallel layout (``v3``), the three layouts on alternate channels (``mix``), and the v3
+patch with the noise band (schema v4) on as well (``v4``: every voice runs every loop the
+kernel has).
 
 Then, paced, blocks into which note-ons arrive (each stealing a voice), at one frame or at
 as many frames as notes (MIDI stamped by arrival), rendered in one piece per event time
@@ -43,6 +45,7 @@ PATCH = KeyTable.flat(TIMBRE)
 PATCH_V2 = KeyTable.flat({**TIMBRE, "index_peak": 4.0, "index_decay_s": 8.0, "noise_level": 0.2, "noise_decay_s": 8.0})
 PATCH_V3 = PATCH_V2.with_param("op3_index", 1.0).with_param("op3_peak", 3.0).with_param("op3_ratio", 3.0)
 PATCHES_MIXED = [PATCH_V3.with_param("op3_layout", float(v)) for v in (0, 1, 2)]
+PATCH_V4 = PATCH_V3.with_param("band_level", 0.5).with_param("band_width", 0.5).with_param("band_centre", 2.0)
 
 
 def _sounding(n_voices: int, block: int, patch: KeyTable | list[KeyTable]) -> tuple[Engine, np.ndarray]:
@@ -183,7 +186,7 @@ def main() -> None:
     if args.no_paced:
         return
     print(f"\npaced, one block per period ({sched}), {max(args.seconds, 4.0):g} s per case:")
-    cols = (("v1", PATCH), ("v2", PATCH_V2), ("v3", PATCH_V3), ("mix", PATCHES_MIXED))
+    cols = (("v1", PATCH), ("v2", PATCH_V2), ("v3", PATCH_V3), ("mix", PATCHES_MIXED), ("v4", PATCH_V4))
     print(f"{'block':>5} {'voices':>6} {'period_us':>9} " + " ".join(f"{c + '_med':>8} {c + '_p99':>8}" for c, _ in cols))
     for block in (128,):
         for n in (32, 64):
