@@ -336,6 +336,13 @@ def _op3_cell(t: dict) -> str:
     return f"{layout}, x{t['op3_ratio']:g}, {t['op3_index']:.2g} (+{t['op3_peak']:.2g})"
 
 
+def _band_cell(t: dict) -> str:
+    """The noise band of a patch's centre, for a table: '-' when off."""
+    if t["band_level"] == 0.0:
+        return "-"
+    return f"{t['band_level']:.2g} at x{t['band_centre']:.2g}, {t['band_width']:.2g} wide"
+
+
 def _factory(args) -> int:
     import json
     from pathlib import Path
@@ -377,16 +384,17 @@ def _factory(args) -> int:
         "Each patch holds a key table (its timbre per key and velocity) when the model is key-tracked;",
         "the columns show its values at key 60, velocity 100 (index peak and noise level: v2's",
         "struck brightness and breath, with their decay times in the files; third operator: v3's,",
-        "its layout, ratio and index (+ peak), or - when off).",
+        "its layout, ratio and index (+ peak), or - when off; noise band: v4's, its level, centre",
+        "and width as multiples of the pitch, or - when off).",
         "",
         "| program | name | prompt | attack s | decay s | sustain | release s | ratio | index | index peak | noise "
-        "| third operator |",
-        "|---|---|---|---|---|---|---|---|---|---|---|---|",
+        "| third operator | noise band |",
+        "|---|---|---|---|---|---|---|---|---|---|---|---|---|",
     ]
     for program, name, prompt, t in sorted(rows, key=lambda r: r[0]):
         lines.append(f"| {program} | {name} | {prompt} | {t['attack_s']:.3g} | {t['decay_s']:.3g} | "
                      f"{t['sustain']:.2f} | {t['release_s']:.3g} | {t['mod_ratio']:.3g} | {t['mod_index']:.3g} | "
-                     f"{t['index_peak']:.2g} | {t['noise_level']:.2g} | {_op3_cell(t)} |")
+                     f"{t['index_peak']:.2g} | {t['noise_level']:.2g} | {_op3_cell(t)} | {_band_cell(t)} |")
     (out / "README.md").write_text("\n".join(lines) + "\n")
     bank = Bank(out, create=False)
     print(f"wrote {len(rows)} patches and bank.json to {out}" + (f"; problems: {bank.errors}" if bank.errors else ""))
