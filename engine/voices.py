@@ -98,6 +98,10 @@ def _low_passed(noise: np.ndarray) -> np.ndarray:
 #: band's width.
 NOISE_LP = _low_passed(NOISE)
 NOISE_LP.flags.writeable = False
+# The kernel's copy, extended by half a period: a chunk's read (at most 64 entries a
+# sample, far beyond any audible band, for MAX_CHUNK samples) from any start within the
+# period stays within it, with no wrap per sample.
+_NOISE_LP_EXT = np.concatenate([NOISE_LP, NOISE_LP[1 : 1 + 64 * MAX_CHUNK]])
 
 
 def midi_to_hz(note: float | np.ndarray) -> float | np.ndarray:
@@ -307,7 +311,7 @@ class VoiceBank:
             m = min(MAX_CHUNK, total - pos)
             if self.n:
                 if _render_chunk(self.state, self.n, m, self.sample_rate, self._alpha(m), _NOISE_EXT,
-                                 NOISE_LP, self._mix, self._scratch, out, pos, _NO_VOICES):
+                                 _NOISE_LP_EXT, self._mix, self._scratch, out, pos, _NO_VOICES):
                     self._free_finished()
             pos += m
 
@@ -320,7 +324,7 @@ class VoiceBank:
             m = min(MAX_CHUNK, n_frames - pos)
             if self.n:
                 _render_chunk(self.state, self.n, m, self.sample_rate, self._alpha(m), _NOISE_EXT,
-                              NOISE_LP, self._mix, self._scratch, _NO_OUT, pos, res)
+                              _NOISE_LP_EXT, self._mix, self._scratch, _NO_OUT, pos, res)
             pos += m
         return res
 
@@ -342,7 +346,7 @@ _NO_OUT = np.zeros((0, 2), dtype=np.float32)
 
 _INV_TWO_PI = 1.0 / TWO_PI
 _LP_N = float(NOISE_TABLE_SIZE)
-_INV_LP_N = 1.0 / NOISE_TABLE_SIZE
+_LP_LAST = NOISE_TABLE_SIZE + 64 * MAX_CHUNK - 1  # the last entry with a right neighbour
 _SQRT2 = math.sqrt(2.0)
 # Rows of the state array, as compile-time constants of the kernel.
 (_S_AMP, _S_PHASE_C, _S_PHASE_M, _S_INC_C, _S_RATIO, _S_RATIO_TGT, _S_INDEX, _S_INDEX_TGT, _S_SUS,
@@ -391,7 +395,8 @@ def _render_chunk(st, n, m, sr, alpha, noise, noise_lp, mix, scratch, out, col, 
     ``out[col:col + m]`` [frames, 2] float32. Otherwise each voice's signal times its
     amplitude is written to ``per_voice[v, col:col + m]`` [n, frames] float32.
     ``scratch``: [4, >= m] float64 for the stages of one voice. ``noise`` and
-    ``noise_lp``: the white noise table (extended by MAX_CHUNK) and the band's.
+    ``noise_lp``: the white noise table (extended by MAX_CHUNK) and the band's
+    (``NOISE_LP`` extended by 64 * MAX_CHUNK).
     Returns whether some released voice has finished (to be freed).
     """
     dt = m / sr
@@ -540,12 +545,15 @@ def _render_chunk(st, n, m, sr, alpha, noise, noise_lp, mix, scratch, out, col, 
             for k in range(m):
                 y[k] += max(g0 + g1 * k, 0.0) * noise[npos + k]
         if use_band:
+            # The table reads (a gather, one sample at a time), then the carrier and the
+            # sum in a loop the compiler vectorises.
+            lp = scratch[2]
             for k in range(m):
                 p = bpos0 + rate_b * k
-                p -= math.floor(p * _INV_LP_N) * _LP_N
-                j = min(int(p), NOISE_TABLE_SIZE - 1)
-                lp = noise_lp[j] + (noise_lp[j + 1] - noise_lp[j]) * (p - j)
-                y[k] += (c0 + c1 * k) * _sin(pb0 + inc_b * k + 0.5 * math.pi) * lp
+                j = min(int(p), _LP_LAST)
+                lp[k] = noise_lp[j] + (noise_lp[j + 1] - noise_lp[j]) * (p - j)
+            for k in range(m):
+                y[k] += (c0 + c1 * k) * _sin(pb0 + inc_b * k + 0.5 * math.pi) * lp[k]
         for k in range(m):
             y[k] *= max(min(max(q0 + q1 * k, f0 + f1 * k), p0 + p1 * k), 0.0)
         if mixed:
