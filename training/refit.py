@@ -1,4 +1,4 @@
-"""Refit a dataset's labels with the differentiable render (theta schema v2 and v3).
+"""Refit a dataset's labels with the differentiable render (theta schema v2 to v4).
 
 The grid-and-local-search fit (:mod:`training.fit`) finds each note's modulator ratio
 (the discrete value) and the v1 timbre; this stage keeps the ratio and fits the
@@ -6,12 +6,12 @@ continuous values, v2's included, by gradient descent on the spectral loss
 (:mod:`training.torchsynth`), batched. With the third operator (``--free v3``) each
 note's operator ratio and layout come first from a grid (:func:`op3_grid`: every layout
 x ratio of ``OP3_RATIOS`` at two indices, or off, whichever renders nearest), then its
-index and peak are fitted with the rest. With the noise band (``--free v4``) each note's
-band centre, width and level come first from a grid as well (:func:`band_grid`), then
-its width and level are fitted with the rest. Every label is then rendered by the numpy engine
-itself and scored by the full distance (:func:`training.spectral.spectral_distance`):
-the number recorded is the engine's, not the torch render's.
-"""
+index and peak are fitted with the rest. With the noise band (``--free v2+band``, or
+``v4`` with the operator too) each note's band centre, width and level come first from
+a grid as well (:func:`band_grid`), then its width and level are fitted with the rest.
+Every label is then rendered by the numpy engine itself and scored by the full distance
+(:func:`training.spectral.spectral_distance`): the number recorded is the engine's, not
+the torch render's."""
 
 from __future__ import annotations
 
@@ -33,15 +33,17 @@ __all__ = [
 
 _V1 = ("attack_s", "decay_s", "sustain", "release_s", "mod_index")
 #: Named sets of fitted values, for the comparison of what each v2 addition brings.
+_V2 = _V1 + ("index_peak", "index_decay_s", "noise_level", "noise_decay_s")
+_OP3 = ("op3_index", "op3_peak")
+_BAND = ("band_level", "band_width")
 FREE_SETS: dict[str, tuple[str, ...]] = {
     "v1": _V1,
     "v1+index-envelope": _V1 + ("index_peak", "index_decay_s"),
     "v1+noise": _V1 + ("noise_level", "noise_decay_s"),
-    "v2": _V1 + ("index_peak", "index_decay_s", "noise_level", "noise_decay_s"),
-    "v3": _V1 + ("index_peak", "index_decay_s", "noise_level", "noise_decay_s", "op3_index", "op3_peak"),
-    "v4": _V1 + ("index_peak", "index_decay_s", "noise_level", "noise_decay_s", "op3_index", "op3_peak",
-                 "band_level", "band_width"),
-    "v2+band": _V1 + ("index_peak", "index_decay_s", "noise_level", "noise_decay_s", "band_level", "band_width"),
+    "v2": _V2,
+    "v3": _V2 + _OP3,
+    "v4": _V2 + _OP3 + _BAND,
+    "v2+band": _V2 + _BAND,
 }
 #: The third operator's ratios the grid tries (``engine.RATIO_GRID`` up to 8).
 OP3_RATIOS = tuple(r for r in RATIO_GRID if r <= 8.0)

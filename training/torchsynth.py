@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass
+from functools import cached_property
 
 import numpy as np
 import torch
@@ -107,23 +108,44 @@ class NoteBatch:
         self.phase_c = torch.from_numpy(phase_c).to(dtype)
         self.phase_m = torch.from_numpy(phase_m).to(dtype)
         self.sin_m = torch.from_numpy(np.sin(phase_m)).to(dtype)
-        phase_3 = np.mod((inc_c * ratio3)[:, None] * k, 2.0 * math.pi)
-        self.phase_3 = torch.from_numpy(phase_3).to(dtype)
-        self.sin_3 = torch.from_numpy(np.sin(phase_3)).to(dtype)
+        self._ratio3 = ratio3
         self.layout = np.array(layout)
         self._lay = [torch.from_numpy(self.layout == v)[:, None] for v in (0.0, 1.0, 2.0)]
         self.amp = torch.from_numpy((velocity / 127.0) ** 1.5).to(dtype)[:, None]
-        idx = (np.array([noise_start(p) for p in pitch])[:, None] + np.arange(self.n)) % NOISE_TABLE_SIZE
+        starts = np.array([noise_start(p) for p in pitch])
+        idx = (starts[:, None] + np.arange(self.n)) % NOISE_TABLE_SIZE
         self.noise = torch.from_numpy(NOISE[idx]).to(dtype)
         self.t = torch.from_numpy(k / sample_rate).to(dtype)[None, :]
         self.ratio = torch.from_numpy(np.array(ratio))
         self.batch = b
-        # The noise band's carrier and where its table read starts (as the engine's).
-        centre = np.broadcast_to(np.asarray(_DEFAULT_CENTRE if centre is None else centre, dtype=np.float64), (b,))
-        self.cos_b = torch.from_numpy(np.cos(np.mod((inc_c * centre)[:, None] * k, 2.0 * math.pi))).to(dtype)
+        # The noise band's centres and where its table read starts (as the engine's).
+        self._centre = np.broadcast_to(np.asarray(_DEFAULT_CENTRE if centre is None else centre, dtype=np.float64), (b,))
+        self._inc_c = inc_c
         self.inc_c = torch.from_numpy(inc_c)[:, None]
-        self.band_start = torch.from_numpy(np.array([float(noise_start(p)) for p in pitch]))[:, None]
+        self.band_start = torch.from_numpy(starts.astype(np.float64))[:, None]
         self.k = torch.from_numpy(k)[None, :]
+
+    # The third operator's phase and the band's carrier, made on first use: a batch pays
+    # only for what its notes sound (a schema-2 refit for neither, the operator's grid for
+    # no band).
+    @cached_property
+    def _phase_3(self) -> np.ndarray:
+        return np.mod((self._inc_c * self._ratio3)[:, None] * self.k.numpy(), 2.0 * math.pi)
+
+    @cached_property
+    def phase_3(self) -> torch.Tensor:
+        """The third operator's phase [batch, n], wrapped in float64, in the render's dtype."""
+        return torch.from_numpy(self._phase_3).to(self.dtype)
+
+    @cached_property
+    def sin_3(self) -> torch.Tensor:
+        return torch.from_numpy(np.sin(self._phase_3)).to(self.dtype)
+
+    @cached_property
+    def cos_b(self) -> torch.Tensor:
+        """The noise band's carrier cos(band_centre * phase_c) [batch, n]."""
+        ph = np.mod((self._inc_c * self._centre)[:, None] * self.k.numpy(), 2.0 * math.pi)
+        return torch.from_numpy(np.cos(ph)).to(self.dtype)
 
 
 def _envelope(nb: NoteBatch, attack, decay, sustain, release) -> torch.Tensor:
