@@ -231,8 +231,17 @@ class Host:
 
     @property
     def midi_errors(self) -> int:
-        """MIDI messages that could not be applied, over all inputs."""
+        """MIDI messages that were malformed or could not be applied, over all inputs."""
         return self.midi.errors if self.midi is not None else 0
+
+    def midi_error(self, source: str, what: str) -> None:
+        """Malformed MIDI from ``source`` (its input's thread, at most once a second a
+        source): ``/midi/error s:source s:what`` to the notify targets, and a line to
+        the play command."""
+        if self.osc is not None:
+            self.osc.notify("/midi/error", source, what)
+        if self.on_midi_change is not None:
+            self.on_midi_change(f"MIDI input {source}: malformed MIDI: {what}")
 
     @property
     def midi_inputs(self) -> int:

@@ -1,9 +1,13 @@
 """MIDI input (python-rtmidi): virtual ports, and ports of other programs that come
 and go (a keyboard unplugged and plugged in again on stage).
 
-Each message is timestamped on arrival (rtmidi's clock, read by a poll thread) and
-queued for the engine frame :meth:`AudioOutput.frame_at` gives, so notes keep their
-spacing. Running status is understood; SysEx and broken messages are dropped.
+Under JACK each event is read on its own in JACK's cycle, with its frame time
+(:mod:`server.jackmidi`); elsewhere rtmidi's clock stamps the messages. A poll thread
+queues each for the engine frame :meth:`AudioOutput.frame_at` gives, so notes keep their
+spacing. Every byte goes through :class:`server.midiparse.MidiParser`: running status is
+understood, a SysEx ends at the next status byte (or with its JACK event), malformed
+messages are dropped, counted and told (``/midi/error``); System Reset (FF) silences and
+resets the channels its input played on.
 Note on/off, every CC (the engine acts on 1, 6/38 with RPN 0 = bend range, 7, 10, 64,
 100/101, 120, 121, 123), pitch bend and program change (a bank patch) on all 16 channels.
 
@@ -20,7 +24,8 @@ import sys
 import threading
 import time
 
-from engine import QueueFull
+from engine import CC, QueueFull
+from server.midiparse import RESET, MidiParser
 
 __all__ = ["MidiError", "MidiHub", "MidiInput", "MidiParser", "backend", "list_inputs", "ALL", "WATCH_S"]
 
@@ -72,12 +77,13 @@ def list_inputs() -> list[str]:
         raise MidiError(f"cannot list MIDI inputs: {exc}") from exc
 
 
-#: Data bytes each channel message takes, by status high nibble.
-_DATA_LEN = {0x80: 2, 0x90: 2, 0xA0: 2, 0xB0: 2, 0xC0: 1, 0xD0: 1, 0xE0: 2}
 #: How often the poll thread looks for messages (s): at most this much added latency.
 POLL_S = 0.001
-#: Most messages taken per poll (32 per ms: ten times what a MIDI cable carries).
+#: Most rtmidi messages taken per poll (32 per ms: ten times what a MIDI cable carries).
 POLL_BATCH = 32
+#: A source's malformed MIDI is told (``/midi/error``, the play command's console) at
+#: most this often (s); the rest are counted, and the next notice says how many.
+ERROR_NOTICE_S = 1.0
 
 
 def _rtmidi_api():
@@ -89,95 +95,85 @@ def _rtmidi_api():
     return getattr(rtmidi, f"API_{api}", rtmidi.API_UNSPECIFIED) if api else rtmidi.API_UNSPECIFIED
 
 
-class MidiParser:
-    """Raw MIDI bytes -> (status, channel, data) channel messages, with running status.
+def _reads_jack() -> bool:
+    """Whether inputs read JACK MIDI themselves (:mod:`server.jackmidi`), event by event."""
+    import rtmidi
 
-    System messages (SysEx, common, real-time) are skipped and cancel running status as
-    the MIDI spec says (real-time bytes do not); a message with a missing or out-of-range
-    data byte is dropped and counted in :attr:`dropped`.
-    """
+    from server import jackmidi
 
-    def __init__(self) -> None:
-        self.running: int | None = None
-        self.dropped = 0
-
-    def feed(self, data) -> list[tuple[int, int, tuple[int, ...]]]:
-        out = []
-        if any(b >= 0xF8 for b in data):  # real-time: may sit anywhere, changes nothing
-            data = [b for b in data if b < 0xF8]
-        i, n = 0, len(data)
-        while i < n:
-            b = data[i]
-            if b >= 0xF0:  # SysEx / system common: skip it and its data bytes
-                self.running = None
-                i += 1
-                while i < n and data[i] < 0x80:
-                    i += 1
-                continue
-            if b >= 0x80:
-                self.running = b
-                i += 1
-            elif self.running is None:
-                self.dropped += 1  # a stray data byte
-                i += 1
-                continue
-            status = self.running
-            need = _DATA_LEN[status & 0xF0]
-            args = tuple(data[i : i + need])
-            if len(args) < need or any(x >= 0x80 for x in args):
-                self.dropped += 1
-                while i < n and data[i] < 0x80:
-                    i += 1
-                continue
-            i += need
-            out.append((status & 0xF0, status & 0x0F, args))
-        return out
+    return _rtmidi_api() == rtmidi.API_UNIX_JACK and jackmidi.available()
 
 
 class MidiInput:
     """One open input port feeding ``host``'s engine; ``close()`` is safe twice.
 
-    No Python runs on the MIDI backend's thread: under JACK that thread is the port's
-    JACK process callback, and a callback that waits for the GIL there stalls the whole
-    JACK graph (every client underruns, events are lost). rtmidi queues the messages
-    (4096 deep) and a thread of the host polls them every :data:`POLL_S`, placing each
-    at the frame of its arrival (from rtmidi's own inter-message times).
+    No Python runs on the MIDI backend's thread. Under JACK the port is read event by
+    event by compiled code in JACK's own cycle (:class:`server.jackmidi.JackMidiIn`),
+    each event stamped with its frame; elsewhere rtmidi queues the messages (4096 deep).
+    A thread of the host polls them every :data:`POLL_S` and queues each for the engine
+    at the frame of its arrival. Every byte reaches :class:`MidiParser`, SysEx included,
+    so a malformed message ends where the MIDI spec says and costs nothing after it;
+    each one is counted (:attr:`malformed`) and told (:data:`ERROR_NOTICE_S`).
     """
 
     def __init__(self, host, name: str, virtual: bool = False) -> None:
-        import rtmidi
-
         self.host = host
         self.virtual = virtual
+        self.name = name
         self.errors = 0
         self.received = 0
         self.last_error: str | None = None
-        self.parser = MidiParser()
         #: (channel, pitch) of the notes this input started and has not ended, and the
         #: channels whose sustain (CC64) or sostenuto (CC66) pedal it holds down: what
         #: :meth:`release` lets go of when the source vanishes.
         self.held: set[tuple[int, int]] = set()
         self.pedals: set[tuple[int, int]] = set()
+        #: Channels this input has sent a channel message to (what a System Reset resets).
+        self.channels: set[int] = set()
+        self._notice_at = -ERROR_NOTICE_S
+        self._unnoticed = 0
+        self._lost_seen = 0
         self._rt = None
+        self._jack = None
+        if _reads_jack():
+            from server.jackmidi import JackMidiError, JackMidiIn
+
+            self.parser = MidiParser(events=True, on_error=self._malformed)
+            try:
+                # Shown to others as "promptsynth:NAME" (virtual: an input others send
+                # to), or connected from the source ``name``.
+                self._jack = JackMidiIn(CLIENT_NAME, name if virtual else "in", None if virtual else name)
+            except JackMidiError as exc:
+                raise MidiError(f"cannot open MIDI input {name!r}: {exc}") from exc
+        else:
+            self.parser = MidiParser(events=False, on_error=self._malformed)
+            self._open_rtmidi(name, virtual)
+        self._closed = False
+        self._thread = threading.Thread(target=self._run, name="promptsynth-midi", daemon=True)
+        self._thread.start()
+
+    def _open_rtmidi(self, name: str, virtual: bool) -> None:
+        import rtmidi
+
         try:
             self._rt = rtmidi.MidiIn(_rtmidi_api(), CLIENT_NAME, queue_size_limit=4096)
-            # SysEx, clock and active sensing never leave rtmidi.
-            self._rt.ignore_types(sysex=True, timing=True, active_sense=True)
+            # Clock and active sensing never leave rtmidi; SysEx does, so that the parser
+            # sees where one ends.
+            self._rt.ignore_types(sysex=False, timing=True, active_sense=True)
             if virtual:
-                # Shown to others as "promptsynth:NAME" (an input others send to).
                 self._rt.open_virtual_port(name)
-                self.name = name
             else:
                 ports = self._rt.get_ports()
                 self._rt.open_port(ports.index(name), "in")
-                self.name = name
         except Exception as exc:  # noqa: BLE001 - rtmidi raises several kinds
             if self._rt is not None:
                 self._rt.delete()
             raise MidiError(f"cannot open MIDI input {name!r}: {exc}") from exc
-        self._closed = False
-        self._thread = threading.Thread(target=self._run, name="promptsynth-midi", daemon=True)
-        self._thread.start()
+
+    @property
+    def malformed(self) -> int:
+        """Malformed MIDI messages from this input, and events lost to a full ring."""
+        return self.parser.dropped + (self._jack.lost if self._jack is not None else 0)
 
     def close(self) -> None:
         """Stop reading (what already arrived is played first) and close the port."""
@@ -186,12 +182,22 @@ class MidiInput:
         self._closed = True
         if self._thread.is_alive() and threading.current_thread() is not self._thread:
             self._thread.join(timeout=1.0)
+        jack, self._jack = self._jack, None
+        if jack is not None:
+            self._dispatch_events(jack.take())
+            jack.close()
         rt, self._rt = self._rt, None
         if rt is not None:
             self._drain(rt.get_message)
             rt.close_port()
             # delete(): a JACK client left to the garbage collector stays in the graph.
             rt.delete()
+
+    def abandon(self) -> None:
+        """Stop reading and touch no port (the audio server died: its clients hang)."""
+        self._closed = True
+        if self._jack is not None:
+            self._jack.abandon()
 
     def release(self) -> int:
         """Let go of everything this input holds: a note-off for each note it started
@@ -214,6 +220,8 @@ class MidiInput:
         self.pedals.clear()
         return len(notes)
 
+    # -- reading -------------------------------------------------------------------------
+
     def _drain(self, get) -> None:
         batch = []
         while (m := get()) is not None:
@@ -225,6 +233,18 @@ class MidiInput:
         from server.rt import promote_current_thread
 
         promote_current_thread()
+        if self._jack is not None:
+            take = self._jack.take
+            while not self._closed:
+                events = take()
+                if events:
+                    self._dispatch_events(events)
+                lost = self._jack.lost if self._jack is not None else 0
+                if lost > self._lost_seen:
+                    self._malformed(f"{lost - self._lost_seen} MIDI events lost: the input's ring was full")
+                    self._lost_seen = lost
+                time.sleep(POLL_S)
+            return
         get = self._rt.get_message
         batch: list = []
         while not self._closed:
@@ -241,20 +261,25 @@ class MidiInput:
             time.sleep(POLL_S)
 
     def _dispatch(self, batch: list, now: float) -> None:
-        """Each message arrived its successors' deltas before the last, which arrived
-        (within one poll period) at ``now``."""
+        """rtmidi's messages: each arrived its successors' deltas before the last, which
+        arrived (within one poll period) at ``now``."""
         t = now
         times = []
         for _, delta in reversed(batch):
             times.append(t)
             t -= delta
         times.reverse()
+        self._dispatch_events([(arrived, data, len(data)) for (data, _), arrived in zip(batch, times)])
+
+    def _dispatch_events(self, events: list[tuple[float, bytes, int]]) -> None:
+        """``(arrived, data, size)`` each: parse, and queue each message for the frame
+        of its arrival (``size`` above ``len(data)``: the event was cut)."""
         frame_at = self.host.output.frame_at
-        for (data, _), arrived in zip(batch, times):
+        for arrived, data, size in events:
             self.received += 1
             try:
                 frame = frame_at(arrived)
-                for kind, ch, args in self.parser.feed(data):
+                for kind, ch, args in self.parser.feed(data, arrived, cut=size > len(data)):
                     self.handle(kind, ch, args, frame)
             except (QueueFull, ValueError, TypeError) as exc:
                 self.errors += 1
@@ -263,9 +288,38 @@ class MidiInput:
                 self.errors += 1
                 self.last_error = repr(exc)
 
+    def _malformed(self, what: str) -> None:
+        """The parser's word on one malformed message: told at most every
+        :data:`ERROR_NOTICE_S`, the ones in between counted in the next notice."""
+        now = time.monotonic()
+        if now - self._notice_at < ERROR_NOTICE_S:
+            self._unnoticed += 1
+            return
+        if self._unnoticed:
+            what += f" (and {self._unnoticed} more malformed since the last notice)"
+        self._notice_at, self._unnoticed = now, 0
+        tell = getattr(self.host, "midi_error", None)
+        if tell is not None:
+            try:
+                tell(self.name, what)
+            except Exception:  # noqa: BLE001 - a notice must not stop the input
+                pass
+
+    # -- acting --------------------------------------------------------------------------
+
     def handle(self, kind: int, ch: int, args: tuple[int, ...], frame: int | None) -> None:
-        """Queue one channel message for ``frame``; other kinds (aftertouch) are ignored."""
+        """Queue one message for ``frame``; kinds the engine has no use for (aftertouch)
+        are ignored. A System Reset (:data:`RESET`) silences and resets the channels
+        this input has played on."""
         engine = self.host.engine
+        if kind == RESET:
+            for c in sorted(self.channels):
+                engine.control_change(c, CC.ALL_SOUND_OFF, 0, frame)
+                engine.control_change(c, CC.RESET_ALL_CONTROLLERS, 0, frame)
+            self.held = {(c, p) for c, p in self.held if c not in self.channels}
+            self.pedals = {(c, n) for c, n in self.pedals if c not in self.channels}
+            return
+        self.channels.add(ch)
         if kind == 0x90:
             engine.note_on(ch, args[0], args[1], frame)
             if args[1]:
@@ -353,11 +407,14 @@ class MidiHub:
 
     @property
     def errors(self) -> int:
-        return self.retired_errors + sum(i.errors for i in self.inputs)
+        """MIDI that could not be applied (a full queue) or was malformed, all inputs."""
+        return self.retired_errors + sum(i.errors + i.malformed for i in self.inputs)
 
     def abandon(self) -> None:
         """Stop watching, touch no port (the audio server died: its clients hang)."""
         self._closed = True
+        for port in self.inputs:
+            port.abandon()
 
     def close(self) -> None:
         """Close every input (what they hold is released first); safe twice."""
@@ -392,7 +449,7 @@ class MidiHub:
                     self._inputs.pop(name, None)
                 port.close()
                 released = port.release()
-                self.retired_errors += port.errors
+                self.retired_errors += port.errors + port.malformed
                 self._report("lost", name, released)
         for name in present:
             if name in connected and name in self._inputs:

@@ -1,0 +1,270 @@
+"""A JACK MIDI input read event by event in JACK's own cycle, by compiled code.
+
+rtmidi's JACK input joins events into one SysEx while it waits for an F7: a source that
+sends F0 and never F7 (a cable pulled during a dump, a crashed librarian) makes every
+later event vanish into that SysEx, and the keyboard goes deaf with its notes stuck.
+FluidSynth reads each JACK MIDI event on its own; so does this input.
+
+The port's process callback is a numba ``cfunc`` that calls libjack through ctypes: no
+Python and no GIL on JACK's thread. It copies each event, whatever its bytes, with its
+frame time, into a ring of its own (:data:`RING_BYTES`); a host thread takes them out
+(:meth:`JackMidiIn.take`) and parses them (:class:`server.midi_in.MidiParser`). An event
+longer than :data:`MAX_EVENT_BYTES` is kept cut to that length (a long SysEx dump is
+dropped anyway); events that find the ring full are counted and lost.
+
+Ring entries are 8-byte aligned: one int64 header (the event's JACK frame in the low 32
+bits, its size in the high 32; size ``0xFFFFFFFF`` says "continue at the start"), then the
+bytes. The writer copies the bytes with an opaque call (``memcpy``) before it publishes
+the write count, so neither the compiler nor an x86 CPU lets the reader see a count
+before its bytes.
+"""
+
+from __future__ import annotations
+
+import ctypes
+import ctypes.util
+import threading
+import time
+
+import numpy as np
+
+__all__ = ["JackMidiError", "JackMidiIn", "MAX_EVENT_BYTES", "RING_BYTES", "available"]
+
+#: Bytes of one event kept in the ring; the rest of a longer event is cut (and counted).
+MAX_EVENT_BYTES = 1024
+#: The ring's size: ~500 ms of the densest MIDI a JACK port carries at 1 ms polling.
+RING_BYTES = 1 << 18
+
+# The state words the callback and the reader share (one int64 array).
+_PORT, _CLIENT, _EVENT, _DATA, _CAP, _WRITE, _READ, _LOST, _CUT, _COUNT = range(10)
+_EV_TIME, _EV_SIZE, _EV_BUF = 12, 13, 14  # jack_midi_event_t {u32 time; size_t; u8 *}
+_N_STATE = 16
+_WRAP = 0xFFFFFFFF
+
+_JackPortIsInput = 0x1
+_JackNoStartServer = 0x1
+_MIDI_TYPE = b"8 bit raw midi"
+
+
+class JackMidiError(RuntimeError):
+    """A JACK MIDI port that cannot be opened or connected."""
+
+
+_lib_lock = threading.Lock()
+_lib: dict = {}
+
+
+def _load() -> dict:
+    """libjack's functions (pointers as uint64) and the compiled process callback."""
+    with _lib_lock:
+        if _lib:
+            return _lib
+        path = ctypes.util.find_library("jack") or "libjack.so.0"
+        try:
+            jack = ctypes.CDLL(path)
+            libc = ctypes.CDLL(ctypes.util.find_library("c"))
+        except OSError as exc:
+            raise JackMidiError(f"libjack cannot be loaded: {exc}") from exc
+        u64, u32, i32 = ctypes.c_uint64, ctypes.c_uint32, ctypes.c_int
+
+        def fn(lib, name, res, *args):
+            f = getattr(lib, name)
+            f.restype, f.argtypes = res, list(args)
+            return f
+
+        port_get_buffer = fn(jack, "jack_port_get_buffer", u64, u64, u32)
+        event_count = fn(jack, "jack_midi_get_event_count", u32, u64)
+        event_get = fn(jack, "jack_midi_event_get", i32, u64, u64, u32)
+        last_frame_time = fn(jack, "jack_last_frame_time", u32, u64)
+        memcpy = fn(libc, "memcpy", u64, u64, u64, u64)
+        _lib.update(
+            client_open=fn(jack, "jack_client_open", u64, ctypes.c_char_p, i32, ctypes.c_void_p),
+            client_close=fn(jack, "jack_client_close", i32, u64),
+            client_name=fn(jack, "jack_get_client_name", ctypes.c_char_p, u64),
+            port_register=fn(jack, "jack_port_register", u64, u64, ctypes.c_char_p,
+                             ctypes.c_char_p, ctypes.c_ulong, ctypes.c_ulong),
+            port_name=fn(jack, "jack_port_name", ctypes.c_char_p, u64),
+            set_process=fn(jack, "jack_set_process_callback", i32, u64, u64, u64),
+            activate=fn(jack, "jack_activate", i32, u64),
+            deactivate=fn(jack, "jack_deactivate", i32, u64),
+            connect=fn(jack, "jack_connect", i32, u64, ctypes.c_char_p, ctypes.c_char_p),
+            frame_time=fn(jack, "jack_frame_time", u32, u64),
+            sample_rate=fn(jack, "jack_get_sample_rate", u32, u64),
+        )
+        _lib["process"] = _compile(port_get_buffer, event_count, event_get, last_frame_time, memcpy)
+        return _lib
+
+
+def _compile(port_get_buffer, event_count, event_get, last_frame_time, memcpy):
+    import numba
+    from numba import types
+    from numba.extending import intrinsic
+
+    @intrinsic
+    def as_ptr(typingctx, address):
+        """An int64 address as an int64 pointer (the ring seen as headers)."""
+        ptr = types.CPointer(types.int64)
+
+        def codegen(context, builder, signature, args):
+            return builder.inttoptr(args[0], context.get_value_type(ptr))
+
+        return ptr(types.int64), codegen
+
+    # ctypes function pointers are globals of the compiled code, so numba cannot cache it
+    # (the addresses change from run to run): it compiles once a process, at its first port.
+    @numba.cfunc(types.int32(types.uint32, types.CPointer(types.int64)), nopython=True)
+    def process(nframes, arg):  # pragma: no cover - runs on JACK's thread
+        st = numba.carray(arg, (_N_STATE,))
+        buf = port_get_buffer(st[_PORT], nframes)
+        n = event_count(buf)
+        if n == 0:
+            return 0
+        base = last_frame_time(st[_CLIENT])
+        cap = st[_CAP]
+        heads = numba.carray(as_ptr(st[_DATA]), (cap // 8,))
+        w = st[_WRITE]
+        for i in range(n):
+            if event_get(st[_EVENT], buf, i) != 0:
+                continue
+            st[_COUNT] += 1
+            size = st[_EV_SIZE]
+            keep = size if size <= MAX_EVENT_BYTES else MAX_EVENT_BYTES
+            need = 8 + ((keep + 7) // 8) * 8
+            pos = w % cap
+            skip = cap - pos if pos + need > cap else 0
+            if cap - (w - st[_READ]) < skip + need:
+                st[_LOST] += 1
+                continue
+            if skip:
+                heads[pos // 8] = _WRAP << 32
+                w += skip
+                pos = 0
+            if keep < size:
+                st[_CUT] += 1
+            frame = (base + (st[_EV_TIME] & 0xFFFFFFFF)) & 0xFFFFFFFF
+            heads[pos // 8] = frame | (size << 32)
+            # An opaque call: the header is written before it, the count after it.
+            memcpy(st[_DATA] + pos + 8, st[_EV_BUF], keep)
+            w += need
+            st[_WRITE] = w
+        return 0
+
+    return process
+
+
+def available() -> bool:
+    """Whether libjack loads (a JACK server may still be absent)."""
+    try:
+        _load()
+        return True
+    except Exception:  # noqa: BLE001 - no libjack, no numba: rtmidi reads instead
+        return False
+
+
+class JackMidiIn:
+    """One JACK client with one MIDI input port, read event by event.
+
+    Args:
+        client_name: the JACK client's name (JACK adds ``-01`` ... where it is taken).
+        port_name: the input port's short name.
+        source: a source port to connect from (``client:port``), or None for a virtual
+            input that others connect to.
+
+    ``take()`` returns ``[(arrived, bytes)]``: each event's monotonic time (from its JACK
+    frame) and its bytes. ``close()`` is safe twice.
+    """
+
+    def __init__(self, client_name: str, port_name: str, source: str | None = None) -> None:
+        lib = _load()
+        self._lib = lib
+        self._client = 0
+        self._closed = False
+        self._state = np.zeros(_N_STATE, np.int64)
+        self._ring = np.zeros(RING_BYTES, np.uint8)
+        status = ctypes.c_int(0)
+        client = lib["client_open"](client_name.encode(), _JackNoStartServer, ctypes.byref(status))
+        if not client:
+            raise JackMidiError(f"cannot open a JACK client (status 0x{status.value:x}): is jackd running?")
+        self._client = client
+        try:
+            port = lib["port_register"](client, port_name.encode(), _MIDI_TYPE, _JackPortIsInput, 0)
+            if not port:
+                raise JackMidiError(f"cannot register the JACK MIDI port {port_name!r}")
+            st = self._state
+            st[_PORT], st[_CLIENT] = port, client
+            st[_EVENT] = st.ctypes.data + 8 * _EV_TIME
+            st[_DATA], st[_CAP] = self._ring.ctypes.data, RING_BYTES
+            self.sample_rate = int(lib["sample_rate"](client))
+            self.client_name = lib["client_name"](client).decode()
+            self.port_name = lib["port_name"](port).decode()
+            if lib["set_process"](client, lib["process"].address, st.ctypes.data) != 0:
+                raise JackMidiError("JACK refused the process callback")
+            if lib["activate"](client) != 0:
+                raise JackMidiError("cannot activate the JACK client")
+            if source is not None:
+                rc = lib["connect"](client, source.encode(), self.port_name.encode())
+                if rc not in (0, 17):  # 17: EEXIST, already connected
+                    raise JackMidiError(f"cannot connect {source!r} to {self.port_name!r} ({rc})")
+        except BaseException:
+            self.close()
+            raise
+
+    @property
+    def lost(self) -> int:
+        """Events lost because the ring was full."""
+        return int(self._state[_LOST])
+
+    @property
+    def cut(self) -> int:
+        """Events longer than :data:`MAX_EVENT_BYTES`, kept cut to that length."""
+        return int(self._state[_CUT])
+
+    @property
+    def events(self) -> int:
+        return int(self._state[_COUNT])
+
+    def take(self) -> list[tuple[float, bytes, int]]:
+        """The events that arrived since the last call: ``(arrived, data, size)``, where
+        ``size`` is the event's length before any cut."""
+        st = self._state
+        w, r = int(st[_WRITE]), int(st[_READ])
+        if w == r or self._closed:
+            return []
+        now_frame = int(self._lib["frame_time"](self._client))
+        now = time.monotonic()
+        sr = float(self.sample_rate)
+        ring, cap = self._ring, RING_BYTES
+        heads = ring.view(np.int64)
+        out = []
+        while r < w:
+            pos = r % cap
+            head = int(heads[pos // 8])
+            size = head >> 32 & 0xFFFFFFFF
+            if size == _WRAP:
+                r += cap - pos
+                continue
+            frame = head & 0xFFFFFFFF
+            keep = min(size, MAX_EVENT_BYTES)
+            data = ring[pos + 8 : pos + 8 + keep].tobytes()
+            r += 8 + ((keep + 7) // 8) * 8
+            age = (now_frame - frame) & 0xFFFFFFFF
+            if age >= 1 << 31:  # a frame just after the estimate: it is now
+                age = 0
+            out.append((now - age / sr, data, size))
+        st[_READ] = r
+        return out
+
+    def close(self) -> None:
+        """Deactivate and close the client; safe twice."""
+        if self._closed:
+            return
+        self._closed = True
+        client, self._client = self._client, 0
+        if client:
+            self._lib["deactivate"](client)
+            self._lib["client_close"](client)
+
+    def abandon(self) -> None:
+        """Forget the client without a call to JACK (the server died: calls would hang)."""
+        self._closed = True
+        self._client = 0
