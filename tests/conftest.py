@@ -9,6 +9,10 @@ import time
 
 import pytest
 
+# The CI gate: counts the tests that ran by kind, and fails a CI run over a forbidden
+# skip (tests/ci_gate.py).
+from tests.ci_gate import pytest_configure  # noqa: F401
+
 
 def jack_running() -> bool:
     """True when a JACK server answers (CI starts `jackd -d dummy -r 48000 -p 128`)."""
