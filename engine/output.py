@@ -61,6 +61,10 @@ _GC_YOUNG_S = 0.5
 _GC_MIDDLE_S = 5.0
 #: How often the device's own underflow count is fetched from the C callback.
 _STATS_S = 0.25
+#: Test-only: milliseconds the render loop runs on, busy, once a second (0: never), so
+#: that a test can see the underrun check fail on a render that overruns
+#: (tests/engine/test_live.py). Read once, when an output is made; never set it to play.
+_TEST_OVERRUN_ENV = "PROMPTSYNTH_TEST_OVERRUN_MS"
 
 
 class AudioError(RuntimeError):
@@ -307,6 +311,7 @@ class AudioOutput:
         self._load = 0.0
         self.gc_max_s = 0.0
         self._closed = False
+        self._overrun_s = float(os.environ.get(_TEST_OVERRUN_ENV) or 0.0) / 1000.0  # test-only
         self._blas_limit = None
         self._gc_was_enabled = True
 
@@ -567,6 +572,7 @@ class AudioOutput:
         next_stats = clock() + _STATS_S
         stats_action = None
         busy_start = clock()
+        next_overrun = clock() + 1.0
         while self._running:
             now = clock()
             avail = ring.read_available
@@ -627,6 +633,11 @@ class AudioOutput:
                     self._busy_s = 0.0
                     busy_start = now
                     next_stats = now + _STATS_S
+                if self._overrun_s and now >= next_overrun:  # test-only, see _TEST_OVERRUN_ENV
+                    end = clock() + self._overrun_s
+                    while clock() < end:
+                        pass
+                    next_overrun = now + 1.0
             if hook is not None and hook() is False:
                 break
             now = clock()
