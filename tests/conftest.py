@@ -201,6 +201,75 @@ def assert_no_underruns(underruns: int, control_xruns: int, what: str) -> None:
     )
 
 
+class PortWatch:
+    """A JACK client in the test process whose input is connected to the JACK output
+    ``port``: it notes the JACK frame time (JACK's own clock) of the first non-zero
+    sample that reaches it after :meth:`arm`. What a client of the host would receive,
+    measured where the host's part of the path ends."""
+
+    def __init__(self, port: str) -> None:
+        import jack
+
+        self.onset_frame: int | None = None
+        self._armed = False
+        self._client = jack.Client("promptsynth-test-watch", no_start_server=True)
+        self._in = self._client.inports.register("in")
+        self._client.set_process_callback(self._process)
+        self._client.activate()
+        self._client.connect(port, self._in)
+
+    def _process(self, frames: int) -> None:
+        if self._armed and self.onset_frame is None:
+            import numpy as np
+
+            nz = np.flatnonzero(self._in.get_array())
+            if nz.size:
+                self.onset_frame = self._client.last_frame_time + int(nz[0])
+
+    def arm(self) -> int:
+        """Watch for the next onset; JACK's frame time now."""
+        self.onset_frame = None
+        self._armed = True
+        return self._client.frame_time
+
+    def wait(self, timeout_s: float = 1.0) -> int:
+        deadline = time.monotonic() + timeout_s
+        while self.onset_frame is None:
+            assert time.monotonic() < deadline, f"no sound reached the watch in {timeout_s} s"
+            time.sleep(0.002)
+        self._armed = False
+        return self.onset_frame
+
+    def close(self) -> None:
+        self._client.deactivate()
+        self._client.close()
+
+
+#: A sine with no attack: its first non-zero sample is the one after the note's frame.
+SINE_PATCH = {"attack_s": 0.0, "sustain": 1.0, "mod_index": 0.0, "release_s": 0.01}
+
+
+def measure_note_latency_ms(out, engine, port: str, notes: int = 9) -> list[float]:
+    """From a note's arrival (``out.frame_at(now)``, as the host places an event that
+    arrives now) to its first sample on the JACK output ``port``, in JACK's frame clock,
+    for ``notes`` notes of :data:`SINE_PATCH` (channel 0 must hold it), in ms."""
+    sr = engine.sample_rate
+    watch = PortWatch(port)
+    try:
+        result = []
+        for _ in range(notes):
+            jack_now = watch.arm()
+            frame = out.frame_at(time.monotonic())
+            engine.note_on(0, 69, 127, frame)
+            onset = watch.wait()
+            engine.note_off(0, 69, frame + sr // 50)
+            result.append((onset - 1 - jack_now) / sr * 1000.0)
+            time.sleep(0.06)  # the note and its release, then silence
+        return result
+    finally:
+        watch.close()
+
+
 def assert_within(check, within_s: float, control: XrunControl, since: int, what: str,
                   stalled_s: float = 2.0):
     """Poll ``check()`` until it returns a true value (which is returned) within

@@ -24,7 +24,7 @@ from engine.output import AudioError, parse_latency
 from engine.schema import TIMBRE_NAMES
 from engine.sender import EventSender
 from tests.ci_gate import gate_on
-from tests.conftest import assert_no_underruns
+from tests.conftest import SINE_PATCH, assert_no_underruns, measure_note_latency_ms
 
 SR = 48000
 N = len(TIMBRE_NAMES)
@@ -130,8 +130,6 @@ def test_the_render_process_plays_records_and_reports(jack, xruns, tmp_path):
         assert out.active and out.pid != os.getpid()
         # In CI the render loop must run at real-time priority: refused is an error there.
         assert out.priority_note.startswith(("SCHED_FIFO",) if gate_on() else ("SCHED_FIFO", "normal"))
-        # 1.5 blocks ahead + one block + the device's own.
-        assert out.latency_ms == pytest.approx(2.5 * 128 / SR * 1000 + out.device_latency_ms)
         x0, ring0 = xruns.count, out.ring_underruns
         engine.set_patch(0, KeyTable.flat(Theta().replace(attack_s=0.0, sustain=1.0, mod_index=0.0, release_s=0.01)))
         start = out.frame_at() + 4800
@@ -152,6 +150,24 @@ def test_the_render_process_plays_records_and_reports(jack, xruns, tmp_path):
     assert nz[0] == start + 1  # sample-exact on the engine's frames
     assert abs(nz[-1] - (start + SR // 4 + int(0.01 * SR))) <= 1
     assert out.exit_note == "render process exit status 0"
+
+
+@pytest.mark.jack
+def test_latency_ms_is_what_a_note_takes_to_reach_jack(jack):
+    """``latency_ms`` less the device's own (PortAudio's figure for what JACK adds after
+    the host's port) is the host's share: from a note's arrival to its first sample on the
+    host's JACK port. Measured by a JACK client listening to that port, on JACK's clock,
+    for 9 notes: none later than promised, their median within 0.5 ms of it. (Measured
+    here: 5.5-6.6 ms against the 6.67 promised at 128 frames, 1.5 blocks ahead; earlier
+    is no fault: the clock anchors on the takes it sees, a little after they happen.)"""
+    engine = LiveEngine(SR, 8)
+    with LiveOutput(engine, blocksize=128) as out:
+        engine.set_patch(0, KeyTable.flat(SINE_PATCH))
+        time.sleep(0.3)
+        host_share = out.latency_ms - out.device_latency_ms
+        measured = measure_note_latency_ms(out, engine, "promptsynth-audio:out_0")
+    assert max(measured) <= host_share + 0.5, (measured, host_share)
+    assert float(np.median(measured)) == pytest.approx(host_share, abs=0.5), (measured, host_share)
 
 
 #: How long the deliberate overrun keeps the render loop busy, once a second. A block has
