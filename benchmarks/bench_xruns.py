@@ -17,7 +17,10 @@ real-time scheduling as `.ci/run` starts one) and, in interleaved rounds, runs o
   host follows it with ``--midi-in ps-hotplug``) and ``hotplug-kill`` (the same, the
   keyboard process killed instead: JACK then counts the dead client and the host's input
   connected to it as late, whatever the host does) and ``typing`` (the chord, and a line
-  typed into the host's prompt line twice a second: prompts and commands).
+  typed into the host's prompt line twice a second: prompts and commands) and
+  ``midifuzz`` (the chord, and random and malformed JACK MIDI at 10,000 events a second:
+  random bytes, SysEx that never ends, stray data, undefined status bytes, notes and
+  controllers; then pedals up and all notes off, and the time until no voice sounds).
 
 For each phase it prints JACK's xruns from jackd's log: ``client`` (``JackEngine::XRun:
 client = ... was not finished``, a client missed the cycle's deadline; ``host``: of them,
@@ -348,6 +351,8 @@ def drive(host: Host, scenario: str, seconds: float, voices: int) -> None:
                 kbd.kill()
             kbd.wait()
             time.sleep(0.2)
+    elif scenario == "midifuzz":
+        midi_fuzz(host, end, rng)
     elif scenario == "burst":
         import rtmidi
 
@@ -370,6 +375,71 @@ def drive(host: Host, scenario: str, seconds: float, voices: int) -> None:
         out.delete()  # the JACK client itself, or it lingers in the graph
 
 
+#: Malformed MIDI the fuzz mixes in (each one JACK event), beside random bytes.
+MALFORMED = [
+    [0xF0, 0x7E, 0x01],  # a SysEx that never ends
+    [0xF0, 0x43, 0x10, 0x90, 60],  # a SysEx cut by a status byte, and a cut note-on
+    [0xF7], [60, 100, 62],  # an F7 with no SysEx, data bytes with no status
+    [0xF4], [0xF5, 1], [0xF9], [0xFD],  # undefined status bytes
+    [0x90, 0xF8, 61],  # a real-time byte inside a note-on, which the next event cuts
+    [0xB0, 7],  # a cut control change
+    [0xF0, *range(1, 128), *range(1, 128), 0xF7],  # a whole SysEx, 256 bytes
+]
+
+
+def midi_fuzz(host: Host, end: float, rng: random.Random, per_s: int = 10_000) -> None:
+    """Random and malformed MIDI at ``per_s`` events a second into the host's JACK MIDI
+    input (rtmidi's JACK output: C on JACK's thread, so the sender is no late Python
+    client; it sends no empty event and nothing over 3 bytes but a SysEx, so longer
+    random events go as F0 + bytes: a SysEx cut by the status bytes in it; the exact
+    malformed events are tests/server/test_midi_malformed.py's), then pedals up and all
+    notes off on every channel; prints how long the voices took to stop and the host's
+    midi_errors."""
+    import rtmidi
+
+    out = rtmidi.MidiOut(rtmidi.API_UNIX_JACK, name="ps-bench-fuzz")
+    names = out.get_ports()
+    match = [i for i, n in enumerate(names) if n.endswith("promptsynth:bench")]
+    if not match:
+        raise RuntimeError(f"host MIDI port not found among {names}")
+    out.open_port(match[0])
+    time.sleep(0.2)
+    errors0 = host.status()[10]
+    sent = 0
+    while time.monotonic() < end:
+        t0 = time.monotonic()
+        for _ in range(per_s // 100):  # every 10 ms
+            r = rng.random()
+            if r < 0.4:
+                m = [rng.randrange(256) for _ in range(rng.randrange(1, 12))]
+                if len(m) > 3 and m[0] != 0xF0:
+                    m.insert(0, 0xF0)  # rtmidi sends nothing longer unless it is a SysEx
+            elif r < 0.6:
+                m = list(rng.choice(MALFORMED))
+            else:  # well-formed channel messages, notes mostly
+                st = rng.choice((0x80, 0x90, 0x90, 0x90, 0xB0, 0xE0, 0xD0, 0xA0)) | rng.randrange(16)
+                m = [st, rng.randrange(128)] + ([] if st & 0xF0 == 0xD0 else [rng.randrange(128)])
+            out.send_message(m)
+            sent += 1
+        time.sleep(max(0.0, 0.01 - (time.monotonic() - t0)))
+    for ch in range(16):
+        for control in (64, 66, 123):
+            out.send_message([0xB0 | ch, control, 0])
+    t_off = time.monotonic()
+    voices = None
+    while time.monotonic() - t_off < 10.0:
+        voices = host.status()[0]
+        if voices == 0:
+            break
+        time.sleep(0.01)
+    errors = host.status()[10] - errors0
+    print(f"  midifuzz: {sent} events, {errors} counted in midi_errors; {voices} voices "
+          f"{time.monotonic() - t_off:.2f} s after pedals up and all notes off; host "
+          f"{'alive' if host.proc.poll() is None else 'DEAD'}", flush=True)
+    out.close_port()
+    out.delete()
+
+
 def run_client(code: str, env: dict) -> subprocess.Popen:
     proc = subprocess.Popen([sys.executable, "-c", code], stdin=subprocess.PIPE, stdout=subprocess.PIPE,
                             stderr=subprocess.PIPE, text=True, env=env)
@@ -386,7 +456,7 @@ def main() -> int:
     ap.add_argument("--rounds", type=int, default=3)
     ap.add_argument("--voices", type=int, nargs="+", default=[32, 64])
     ap.add_argument("--latency", nargs="+", default=["low"], help="host --latency settings")
-    ap.add_argument("--scenarios", nargs="+", default=["held", "churn", "fuzz", "burst", "hotplug", "typing"])
+    ap.add_argument("--scenarios", nargs="+", default=["held", "churn", "fuzz", "burst", "hotplug", "typing", "midifuzz"])
     ap.add_argument("--no-pyo", action="store_true")
     ap.add_argument("--no-model", action="store_true", help="churn sends no prompts")
     ap.add_argument("--no-controls", action="store_true", help="skip the silent client and pyo")

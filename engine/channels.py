@@ -15,7 +15,7 @@ import numpy as np
 from engine.allocator import Allocator
 from engine.keytable import KeyTable
 from engine.schema import TIMBRE_NAMES
-from engine.sender import BEND, CC, CONTROL, N_CHANNELS, NOTE_OFF, NOTE_ON, PANIC, PARAM
+from engine.sender import BEND, CC, CONTROL, N_CHANNELS, NOTE_OFF, NOTE_ON, PANIC, PARAM, RESET
 from engine.voices import VoiceBank, midi_to_hz, noise_start, velocity_to_amp
 
 __all__ = ["Channels", "DEFAULT_TABLE"]
@@ -87,6 +87,8 @@ class Channels:
             self._update_pitch(ch)
         elif kind == PARAM:
             self.param(ch, int(vals[0]), float(vals[1]))
+        elif kind == RESET:
+            self.reset(int(vals[0]))
         elif kind == PANIC:
             vb = self.voices
             vb.fade(np.flatnonzero(vb.fading[: vb.n] == 0))
@@ -198,6 +200,27 @@ class Channels:
             idx = idx[vb.released[idx] == 0]
             if idx.size:
                 vb.start_release(idx)
+
+    def reset(self, mask: int) -> None:
+        """All sound off (5 ms fades) and reset all controllers (mod wheel, bend, RPN,
+        pedals) on the channels whose bit is set in ``mask``, in a few array operations:
+        as CC 120 and CC 121 on each of them, at the cost of one event."""
+        chans = np.array([c for c in range(N_CHANNELS) if mask >> c & 1], dtype=np.int64)
+        selected = np.zeros(N_CHANNELS, dtype=bool)
+        selected[chans] = True
+        vb = self.voices
+        n = vb.n
+        mine = np.flatnonzero(selected[vb.chan[:n].astype(np.int64)])
+        idx = mine[vb.fading[mine] == 0]
+        if idx.size:
+            vb.fade(idx)  # they fade with the mod wheel they had, as after CC 120
+        self.mod_wheel[chans] = 0.0
+        self.bend[chans] = 0.0
+        self._rpn[chans] = 127
+        self.pedal[chans] = False
+        self.sostenuto[chans] = False
+        if mine.size:  # bend 0: every voice of those channels at its key's pitch
+            vb.inc_c[mine] = 2.0 * math.pi * midi_to_hz(vb.pitch[mine] + 0.0) / self.sample_rate
 
     def param(self, ch: int, t_index: int, value: float) -> None:
         self._override[ch, t_index] = value

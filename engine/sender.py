@@ -20,7 +20,7 @@ __all__ = ["CC", "EventSender", "N_CHANNELS", "QueueFull"]
 N_CHANNELS = 16
 
 # Event kinds.
-NOTE_ON, NOTE_OFF, CONTROL, BEND, PATCH, PARAM, PANIC = range(7)
+NOTE_ON, NOTE_OFF, CONTROL, BEND, PATCH, PARAM, PANIC, RESET = range(8)
 _T = TIMBRE_INDEX
 
 
@@ -125,6 +125,15 @@ class EventSender:
     def all_notes_off(self, channel: int | None = None, frame: int | None = None) -> None:
         for ch in range(N_CHANNELS) if channel is None else (channel,):
             self.control_change(ch, CC.ALL_NOTES_OFF, 0, frame)
+
+    def reset_channels(self, channels, frame: int | None = None) -> None:
+        """All sound off and reset all controllers on each of ``channels`` (0..15), as
+        one event: what a MIDI System Reset asks of the channels an input played."""
+        mask = 0
+        for c in channels:
+            mask |= 1 << _check_int("channel", c, 0, 15)
+        if mask:
+            self.queue.push(RESET, 0, _check_frame(frame), (float(mask),))
 
     def panic(self, frame: int | None = None) -> None:
         """Silence everything (5 ms fades) on every channel and lift every sustain and

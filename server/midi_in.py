@@ -24,7 +24,7 @@ import sys
 import threading
 import time
 
-from engine import CC, QueueFull
+from engine import QueueFull
 from server.midiparse import RESET, MidiParser
 
 __all__ = ["MidiError", "MidiHub", "MidiInput", "MidiParser", "backend", "list_inputs", "ALL", "WATCH_S"]
@@ -313,11 +313,13 @@ class MidiInput:
         this input has played on."""
         engine = self.host.engine
         if kind == RESET:
-            for c in sorted(self.channels):
-                engine.control_change(c, CC.ALL_SOUND_OFF, 0, frame)
-                engine.control_change(c, CC.RESET_ALL_CONTROLLERS, 0, frame)
-            self.held = {(c, p) for c, p in self.held if c not in self.channels}
-            self.pedals = {(c, n) for c, n in self.pedals if c not in self.channels}
+            # One engine event, and only for the channels played since the last reset:
+            # a source that sends FF again and again costs next to nothing.
+            if self.channels:
+                engine.reset_channels(sorted(self.channels), frame)
+                self.held = {(c, p) for c, p in self.held if c not in self.channels}
+                self.pedals = {(c, n) for c, n in self.pedals if c not in self.channels}
+                self.channels = set()
             return
         self.channels.add(ch)
         if kind == 0x90:

@@ -417,3 +417,34 @@ def test_limiter_never_passes_nonfinite_samples():
     ok = np.full((128, 2), 0.5, dtype=np.float32)
     lim.process(ok)
     assert np.all(ok == 0.5)
+
+
+def test_reset_channels_is_all_sound_off_and_reset_controllers_in_one_event():
+    """A MIDI System Reset's channels, reset by one event, sound as CC 120 then CC 121
+    on each of them; the other channels play on untouched."""
+
+    def play(reset) -> np.ndarray:
+        e = Engine(sample_rate=16000)
+        for ch in (2, 5, 9):
+            e.control_change(ch, CC.MOD_WHEEL, 100)
+            e.pitch_bend(ch, 4000)
+            e.control_change(ch, CC.SUSTAIN, 127)
+            e.note_on(ch, 60 + ch, 100)
+            e.note_on(ch, 48 + ch, 90)
+            e.note_off(ch, 48 + ch)  # held by the pedal
+        head = e.render(800)
+        reset(e)
+        e.note_on(2, 70, 100)  # after the reset: no bend, no pedal, no mod wheel
+        e.note_off(2, 70)
+        return np.concatenate([head, e.render(8000)])
+
+    def by_cc(e):
+        for ch in (2, 9):
+            e.control_change(ch, CC.ALL_SOUND_OFF, 0)
+            e.control_change(ch, CC.RESET_ALL_CONTROLLERS, 0)
+
+    a, b = play(by_cc), play(lambda e: e.reset_channels([9, 2]))
+    np.testing.assert_array_equal(a, b)
+    assert np.abs(b[-800:]).max() > 1e-3  # channel 5 still sounds, held by its pedal
+    with pytest.raises(ValueError, match="channel must be in range 0..15"):
+        Engine().reset_channels([16])

@@ -61,6 +61,9 @@ class _Engine:
     def pitch_bend(self, ch, value, frame=None):
         self.events.append(("bend", ch, value))
 
+    def reset_channels(self, channels, frame=None):
+        self.events.append(("reset", tuple(channels)))
+
 
 def test_an_input_knows_what_it_holds_and_releases_exactly_that():
     """What a vanished keyboard leaves sounding: its unfinished notes and its pedals."""
@@ -204,8 +207,12 @@ def test_a_system_reset_silences_and_resets_the_channels_its_input_played():
     port.handle(0x90, 9, (40, 100), None)
     engine.events.clear()
     port.handle(RESET, 0, (), None)
-    assert engine.events == [("cc", 2, 120, 0), ("cc", 2, 121, 0), ("cc", 9, 120, 0), ("cc", 9, 121, 0)]
+    assert engine.events == [("reset", (2, 9))]
     assert port.held == set() and port.pedals == set()
+    port.handle(RESET, 0, (), None)  # nothing played since: nothing to reset
+    port.handle(0x90, 4, (60, 100), None)
+    port.handle(RESET, 0, (), None)
+    assert engine.events == [("reset", (2, 9)), ("on", 4, 60, 100), ("reset", (4,))]
 
 
 def test_malformed_midi_is_told_at_most_once_a_second_a_source(monkeypatch):
