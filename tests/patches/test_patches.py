@@ -200,19 +200,41 @@ while True:
 
 
 def test_kill_during_save_leaves_a_whole_file(tmp_path):
+    """A save killed while under way leaves the patch whole: the version before it or
+    the one it wrote, never a mix. The saver (saving two versions in turn, as fast as it
+    can) is stopped at random moments; where its temporary file exists (made, not yet
+    renamed over the patch: a save under way) it is killed, five times in all."""
+    import random
+
     path = tmp_path / "p.json"
     save_patch(Patch("p", FLAT), path)
     env = dict(os.environ, PYTHONPATH=os.getcwd())
-    for delay in (0.3, 0.45, 0.6, 0.75, 0.9):
+    rng = random.Random(7)
+    caught = stops = 0
+    while caught < 5:
         proc = subprocess.Popen([sys.executable, "-c", _SAVER, str(path)], env=env)
-        time.sleep(delay)
-        proc.send_signal(signal.SIGKILL)
-        proc.wait()
+        try:
+            while True:
+                assert stops < 2000, f"only {caught} of {stops} stops came during a save"
+                time.sleep(rng.uniform(0.0, 0.01))
+                os.kill(proc.pid, signal.SIGSTOP)
+                os.waitpid(proc.pid, os.WUNTRACED)  # stopped now: nothing moves
+                stops += 1
+                temps = [f for f in tmp_path.iterdir() if f.name.startswith(".tmp-")]
+                if temps:
+                    break
+                os.kill(proc.pid, signal.SIGCONT)
+        finally:
+            proc.kill()
+            proc.wait()
+        caught += 1
         p = load_patch(path)  # never half-written
         assert p.table.center()["attack_s"] in (0.05, 0.1, 0.2)
-    leftovers = [f.name for f in tmp_path.iterdir() if f.name != "p.json"]
-    # A kill can leave a temp file behind, never a damaged patch; the bank ignores hidden files.
-    assert all(f.startswith(".tmp-") for f in leftovers)
+        # A kill can leave a temp file behind, never a damaged patch; the bank ignores
+        # hidden files. Removed, so that the next round's is its own.
+        assert all(f.name.startswith(".tmp-") for f in tmp_path.iterdir() if f.name != "p.json")
+        for f in temps:
+            f.unlink()
 
 
 def test_factory_bank_lies_underneath_read_only(tmp_path, monkeypatch):
