@@ -432,10 +432,21 @@ def midi_fuzz(host: Host, end: float, rng: random.Random, per_s: int = 10_000) -
         if voices == 0:
             break
         time.sleep(0.01)
+    silent_s = time.monotonic() - t_off
     errors = host.status()[10] - errors0
+    # The fuzz's program changes choose the bank's patches: their longest release is
+    # how long a released voice may rightly sound.
+    import numpy as np
+
+    from engine.schema import TIMBRE_INDEX
+    from patches import Bank
+
+    bank = Bank(Path(host.bank), factory=True)
+    release = max([0.3] + [float(np.max(bank.program(n).table.values[..., TIMBRE_INDEX["release_s"]]))
+                           for n in bank.programs()])
     print(f"  midifuzz: {sent} events, {errors} counted in midi_errors; {voices} voices "
-          f"{time.monotonic() - t_off:.2f} s after pedals up and all notes off; host "
-          f"{'alive' if host.proc.poll() is None else 'DEAD'}", flush=True)
+          f"{silent_s:.2f} s after pedals up and all notes off (longest release of the bank's "
+          f"patches {release:.2f} s); host {'alive' if host.proc.poll() is None else 'DEAD'}", flush=True)
     out.close_port()
     out.delete()
 
