@@ -236,3 +236,78 @@ def free_udp_port() -> int:
     port = s.getsockname()[1]
     s.close()
     return port
+
+
+def recorded(path: str | os.PathLike, start: int = 0) -> np.ndarray:
+    """The frames from ``start`` on that a recording still being written holds so far
+    ([n_frames, 2] float32; the render process writes ``--record`` files as 32-bit float
+    stereo WAV, and their header's sizes only at the end): the data chunk is read to
+    the end of the file, in whole frames."""
+    with open(path, "rb") as f:
+        data = f.read()
+    i = 12  # after "RIFF", the size, "WAVE"
+    while data[i:i + 4] != b"data":
+        size = int.from_bytes(data[i + 4:i + 8], "little")
+        i += 8 + size + (size & 1)
+        assert i < len(data), f"{path}: no data chunk yet"
+    body = data[i + 8:]
+    n = len(body) // 8
+    return np.frombuffer(body[:n * 8], dtype=np.float32).reshape(n, 2)[start:]
+
+
+def recorded_frames(path: str | os.PathLike) -> int:
+    """How many frames a recording being written holds so far."""
+    return recorded(path).shape[0]
+
+
+def wait_recorded(path: str | os.PathLike, start: int, seconds: float, timeout: float = 10.0) -> np.ndarray:
+    """The recording from frame ``start`` once it holds ``seconds`` of audio from there
+    (the writer thread flushes every 50 ms)."""
+    deadline = time.monotonic() + timeout
+    while True:
+        audio = recorded(path, start)
+        if audio.shape[0] >= seconds * SR:
+            return audio
+        assert time.monotonic() < deadline, (
+            f"{path}: {audio.shape[0]} frames from {start} after {timeout} s, waiting for {seconds * SR:.0f}")
+        time.sleep(0.05)
+
+
+class UdpRelay:
+    """A UDP relay between a client and the host that notes when each OSC message from the
+    client arrived (monotonic s, address, arguments): the arrival times at the host, but
+    for the relay's own forwarding (microseconds). Replies go back to the client."""
+
+    def __init__(self, host_port: int) -> None:
+        self.target = ("127.0.0.1", host_port)
+        self.sock = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+        self.sock.bind(("127.0.0.1", 0))
+        self.sock.settimeout(0.2)
+        self.port = self.sock.getsockname()[1]
+        self.arrivals: list[tuple[float, str, list]] = []
+        self._client = None
+        self._closed = False
+        self._thread = threading.Thread(target=self._run, daemon=True)
+        self._thread.start()
+
+    def _run(self) -> None:
+        while not self._closed:
+            try:
+                data, addr = self.sock.recvfrom(65536)
+            except (TimeoutError, OSError):
+                continue
+            t = time.monotonic()
+            if addr == self.target:
+                if self._client is not None:
+                    self.sock.sendto(data, self._client)
+                continue
+            self._client = addr
+            self.sock.sendto(data, self.target)
+            if data.startswith(b"/"):
+                m = osc_message.OscMessage(data)
+                self.arrivals.append((t, m.address, list(m.params)))
+
+    def close(self) -> None:
+        self._closed = True
+        self._thread.join(timeout=1)
+        self.sock.close()
