@@ -157,9 +157,12 @@ def test_latency_ms_is_what_a_note_takes_to_reach_jack(jack):
     """``latency_ms`` less the device's own (PortAudio's figure for what JACK adds after
     the host's port) is the host's share: from a note's arrival to its first sample on the
     host's JACK port. Measured by a JACK client listening to that port, on JACK's clock,
-    for 9 notes: none later than promised, their median within 0.5 ms of it. (Measured
-    here: 5.5-6.6 ms against the 6.67 promised at 128 frames, 1.5 blocks ahead; earlier
-    is no fault: the clock anchors on the takes it sees, a little after they happen.)"""
+    for 9 notes: none later than promised (0.5 ms allowed for the measurement), their
+    median no more than a block earlier. Early is what the clock can err by: it anchors on
+    the earliest of the last 8 blocks' takes the render loop saw, and sees each a little
+    after it happens. Measured: 5.5-6.6 ms (median 6.58) against the 6.67 promised at 128
+    frames, 1.5 blocks ahead, with this suite alone on the 2-core machine; 4.1-5.9 (median
+    5.6) with a second suite running beside it."""
     engine = LiveEngine(SR, 8)
     with LiveOutput(engine, blocksize=128) as out:
         engine.set_patch(0, KeyTable.flat(SINE_PATCH))
@@ -167,7 +170,7 @@ def test_latency_ms_is_what_a_note_takes_to_reach_jack(jack):
         host_share = out.latency_ms - out.device_latency_ms
         measured = measure_note_latency_ms(out, engine, "promptsynth-audio:out_0")
     assert max(measured) <= host_share + 0.5, (measured, host_share)
-    assert float(np.median(measured)) == pytest.approx(host_share, abs=0.5), (measured, host_share)
+    assert float(np.median(measured)) >= host_share - 1000.0 * 128 / SR, (measured, host_share)
 
 
 #: How long the deliberate overrun keeps the render loop busy, once a second. A block has

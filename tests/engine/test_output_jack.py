@@ -89,7 +89,7 @@ def test_the_in_process_outputs_latency_ms_is_measured_too(jack):
     """As tests/engine/test_live.py's measurement, for AudioOutput (the render thread in
     the calling process): from a note's arrival to its first sample on the output's JACK
     port, measured by a JACK client on JACK's clock, against ``latency_ms`` less the
-    device's own."""
+    device's own: none later, the median no more than a block earlier."""
     engine = Engine(SR, max_voices=4)
     engine.set_patch(0, KeyTable.flat(SINE_PATCH))
     with AudioOutput(engine, blocksize=128, client_name="promptsynth-test-output") as out:
@@ -97,7 +97,7 @@ def test_the_in_process_outputs_latency_ms_is_measured_too(jack):
         host_share = out.latency_ms - out.device_latency_ms
         measured = measure_note_latency_ms(out, engine, "promptsynth-test-output:out_0")
     assert max(measured) <= host_share + 0.5, (measured, host_share)
-    assert float(np.median(measured)) == pytest.approx(host_share, abs=0.5), (measured, host_share)
+    assert float(np.median(measured)) >= host_share - 1000.0 * 128 / SR, (measured, host_share)
 
 
 def test_recording_holds_exactly_what_was_played(jack, tmp_path):
