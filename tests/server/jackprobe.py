@@ -13,7 +13,7 @@ import time
 
 import numpy as np
 
-__all__ = ["JackProbe"]
+__all__ = ["JackProbe", "jack_port"]
 
 
 class JackProbe:
@@ -21,7 +21,7 @@ class JackProbe:
     (zero-length and long events included: JACK carries them); ``key_to_sound`` sends and
     waits for the output to pass ``threshold``, returning the delay in frames."""
 
-    def __init__(self, midi_to: str, audio_from: str, name: str = "ps-probe", threshold: float = 1e-3) -> None:
+    def __init__(self, midi_to: str, audio_from: str | None, name: str = "ps-probe", threshold: float = 1e-3) -> None:
         import jack
 
         self.client = jack.Client(name, no_start_server=True)
@@ -40,7 +40,8 @@ class JackProbe:
         self.client.set_process_callback(self._process)
         self.client.activate()
         self.client.connect(self.midi_out, midi_to)
-        self.client.connect(audio_from, self.audio_in)
+        if audio_from is not None:  # None: MIDI only (key_to_sound then never hears)
+            self.client.connect(audio_from, self.audio_in)
         time.sleep(0.1)
 
     def _process(self, frames: int) -> None:
@@ -85,3 +86,23 @@ class JackProbe:
     def close(self) -> None:
         self.client.deactivate()
         self.client.close()
+
+
+
+def jack_port(pattern: str, midi: bool = False) -> str:
+    """The one JACK port whose name matches ``pattern`` (a regular expression); an
+    error that says which ports matched when there are several (libjack gives no
+    client's process id to tell one host's from another's)."""
+    import jack
+
+    c = jack.Client("ps-port-lookup", no_start_server=True)
+    try:
+        names = [p.name for p in c.get_ports(pattern, is_midi=midi, is_audio=not midi)]
+    finally:
+        c.close()
+    if len(names) != 1:
+        raise AssertionError(
+            f"JACK ports matching {pattern!r}: {names}; the test needs exactly one (is "
+            "another promptsynth host running on this JACK server?)"
+        )
+    return names[0]

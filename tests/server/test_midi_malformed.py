@@ -16,6 +16,7 @@ import pytest
 
 from tests.conftest import assert_no_underruns, assert_within
 from tests.server.conftest import HostProcess, OscClient
+from tests.server.jackprobe import JackProbe, jack_port
 
 pytestmark = [pytest.mark.jack, pytest.mark.slow]
 
@@ -63,7 +64,9 @@ def osc(host):
 def probe(host, osc):
     from tests.server.jackprobe import JackProbe
 
-    p = JackProbe(f"promptsynth:{PORT}", "promptsynth-audio:out_0")
+    # The host's MIDI input and its render process's left output, whatever JACK named
+    # their clients (this module's other host may have come and gone before).
+    p = JackProbe(jack_port(f".*:{PORT}$", midi=True), jack_port(r"^promptsynth-audio[-0-9]*:out_0$"))
     yield p
     p.close()
 
@@ -191,26 +194,32 @@ def test_malformed_midi_is_counted_and_told(host, probe, osc):
         told.close()
 
 
-def test_no_underrun_and_no_stuck_note_after_a_burst_of_junk(probe, osc, host, xruns):
+def test_no_underrun_and_no_stuck_note_after_a_burst_of_junk(jack, tmp_path, xruns):
+    """A host of its own: random channel messages change patches (program changes pick
+    the bank's), volumes, pans and bend ranges, which the other tests must not inherit."""
     import random
 
-    rng = random.Random(33)
-    before = status(osc)
-    x0 = xruns.count
+    port = "ps-junk"
+    host = HostProcess(["--no-model", "--bank", str(tmp_path / "bank"), "--midi-virtual", port])
+    osc = OscClient(host.port)
+    probe = None
     try:
+        probe = JackProbe(jack_port(f".*:{port}$", midi=True), None, name="ps-junk-probe")
+        rng = random.Random(33)
+        before = status(osc)
+        x0 = xruns.count
         for _ in range(200):  # 200 cycles of 20 random events, some of them note-ons
             probe.send([bytes(rng.randrange(256) for _ in range(rng.randrange(0, 12))) for _ in range(20)])
         probe.send([bytes([0xB0 | ch, c, 0]) for ch in range(16) for c in (64, 66, 123)])
-        # Every note ends within its release (10 ms) or, fading, within a few blocks.
-        assert_within(lambda: status(osc)[0] == 0, 0.2, xruns, x0, "after the junk, pedals up, all notes off")
+        # Every note ends within its release: the bank's patches' longest is 1.57 s.
+        assert_within(lambda: status(osc)[0] == 0, 2.0, xruns, x0, "after the junk, pedals up, all notes off")
         after = status(osc)
         assert host.proc.poll() is None
         assert after[MIDI_ERRORS] > before[MIDI_ERRORS]
         assert_no_underruns(after[13] - before[13], xruns.count - x0, "during the junk")
     finally:
-        # What random channel messages changed, back to the defaults for the other tests:
-        # controllers, volume, pan, and a bend range of 2 semitones (RPN 0).
-        for ch in range(16):
-            probe.send([bytes([0xB0 | ch, c, v]) for c, v in
-                        ((121, 0), (7, 100), (10, 64), (101, 0), (100, 0), (6, 2), (38, 0), (101, 127), (100, 127))]
-                       + [bytes([0xE0 | ch, 0, 64])])
+        if probe is not None:
+            probe.close()
+        osc.close()
+        host.stop()
+
