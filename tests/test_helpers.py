@@ -1,6 +1,8 @@
 """The test suite's own allowance for a stalled machine (tests/conftest.py): it forgives
-a late event only when the control saw a stall, and never without a bound. The control
-here is a stand-in with a count (the real one needs JACK and is used by the stage tests)."""
+a late event only when the control saw a stall, and never without a bound (with a
+stand-in control that has a count); the real control's probes outrank the render loop,
+and where they cannot get real-time priority CI fails instead of counting ordinary load.
+"""
 
 from __future__ import annotations
 
@@ -36,3 +38,30 @@ def test_late_with_a_stall_in_the_window_is_allowed_up_to_its_bound():
     assert assert_within(_after(0.2), 0.05, _Control(4), 3, "x")
     with pytest.raises(AssertionError, match="saw 1 JACK xruns or CPU stalls"):
         assert_within(lambda: False, 0.05, _Control(4), 3, "x", stalled_s=0.2)
+
+
+@pytest.mark.jack
+def test_the_control_refused_real_time_priority_is_an_error_in_ci(jack, monkeypatch):
+    """A stall probe that cannot get SCHED_FIFO would count ordinary load, the host's
+    included: in CI that is an error; elsewhere the control counts JACK's xruns only and
+    says so. (Priority 100 is out of SCHED_FIFO's range: refused even to root.)"""
+    import tests.conftest as conftest
+
+    monkeypatch.setattr(conftest, "probe_priority", lambda: 100)
+    monkeypatch.delenv("PROMPTSYNTH_CI", raising=False)
+    monkeypatch.setenv("CI", "true")
+    with pytest.raises(RuntimeError, match="SCHED_FIFO 100 was refused"):
+        conftest.XrunControl()
+    monkeypatch.setenv("CI", "false")
+    control = conftest.XrunControl()
+    try:
+        assert control.note.startswith("JACK xruns only") and control._probes == []
+    finally:
+        control.close()
+
+
+def test_the_stall_probes_outrank_the_render_loop():
+    from engine.output import RENDER_PRIORITY
+    from tests.conftest import probe_priority
+
+    assert RENDER_PRIORITY < probe_priority() < 5  # 5: JACK's client threads
