@@ -83,6 +83,18 @@ class JackProbe:
             raise AssertionError(f"no sound within {timeout} s of {[e.hex() for e in events]}")
         return (self._onset - self._sent_at) & 0xFFFFFFFF
 
+    def key_to_sound_by(self, send, timeout: float = 2.0) -> int:
+        """Call ``send()`` (which makes the synth sound some other way: an OSC packet)
+        and return the frames from JACK's frame estimate just before it to the first
+        sample above the threshold."""
+        self._done.clear()
+        self._sent_at = self.client.frame_time
+        self._armed = True
+        send()
+        if not self._done.wait(timeout):
+            raise AssertionError(f"no sound within {timeout} s")
+        return (self._onset - self._sent_at) & 0xFFFFFFFF
+
     def close(self) -> None:
         self.client.deactivate()
         self.client.close()
