@@ -225,35 +225,7 @@ class Channels:
     def param(self, ch: int, t_index: int, value: float) -> None:
         self._override[ch, t_index] = value
         self._has_override[ch] = True
-        name = TIMBRE_NAMES[t_index]
-        vb = self.voices
-        idx = self.allocator.channel(ch)
-        if name in ("attack_s", "decay_s", "release_s"):
-            vb.set_time(idx, name, value)
-        else:
-            # Smoothed (levels: their targets glide over SMOOTH_S) or set (the peak's and
-            # the noise's decay times: their lines are recomputed from the current t_on,
-            # which steps the level when a decay is under way).
-            target = {
-                "sustain": vb.sustain_tgt,
-                "mod_ratio": vb.ratio_tgt,
-                "mod_index": vb.index_tgt,
-                "index_peak": vb.index_peak_tgt,
-                "index_decay_s": vb.index_decay_s,
-                "noise_level": vb.noise_level_tgt,
-                "noise_decay_s": vb.noise_decay_s,
-                "op3_ratio": vb.ratio3_tgt,
-                "op3_index": vb.index3_tgt,
-                "op3_peak": vb.peak3_tgt,
-                "band_level": vb.band_tgt,
-                "band_width": vb.band_width_tgt,
-                "band_centre": vb.band_centre_tgt,
-                # A sounding voice keeps its layout (switching would jump the waveform);
-                # the channel's next notes take the new one.
-                "op3_layout": None,
-            }[name]
-            if target is not None:
-                target[idx] = value
+        self.voices.set_live(self.allocator.channel(ch), t_index, value)
 
     def _inc(self, ch: int, pitch: float | np.ndarray) -> float | np.ndarray:
         semis = self.bend[ch] / 8192.0 * self.bend_range[ch]

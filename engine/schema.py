@@ -29,6 +29,12 @@ __all__ = [
     "snap_ratio",
     "STEPPED",
     "op3_layout",
+    "GLIDE",
+    "RESTART",
+    "ENVELOPE_TIME",
+    "DECAY_TIME",
+    "NEXT_NOTE",
+    "VOICE_KINDS",
 ]
 
 SCHEMA_VERSION = 4
@@ -37,6 +43,26 @@ SCHEMA_VERSION = 4
 #: op3_peak and op3_layout; 4 appends band-pass noise: band_level, band_width and
 #: band_centre. Each version's additions default to off, so an older theta sounds exactly
 #: as before.
+
+
+#: How a timbre value lives in a voice (``Param.voice``). The engine derives from it the
+#: voice's fields (named after the parameter: ``op3_ratio``, and ``op3_ratio_tgt`` where
+#: there is a target), what a note sets and what a live change (``set_param``, OSC
+#: ``/param/NAME``) does to the notes that sound:
+#:
+#: - ``GLIDE``: the voice's value glides to its target (``NAME_tgt``) over ``SMOOTH_S``;
+#:   a note sets the target, a new voice starts at it; a live change sets the target.
+#: - ``RESTART``: as ``GLIDE``, but every note, a retrigger too, restarts the value at its
+#:   target (the index peaks, the noise level).
+#: - ``ENVELOPE_TIME``: a note sets it; a live change keeps the envelope's level where it
+#:   is (``VoiceBank.set_time``).
+#: - ``DECAY_TIME``: a note sets it; a live change applies from the note's current time
+#:   since note-on (which steps the level when a decay is under way).
+#: - ``NEXT_NOTE``: a new voice takes it (a ``STEPPED`` value rounded); a retrigger and a
+#:   live change leave sounding voices as they are: the channel's next notes take it.
+GLIDE, RESTART, ENVELOPE_TIME, DECAY_TIME, NEXT_NOTE = (
+    "glide", "restart", "envelope time", "decay time", "next note")
+VOICE_KINDS: tuple[str, ...] = (GLIDE, RESTART, ENVELOPE_TIME, DECAY_TIME, NEXT_NOTE)
 
 
 class ThetaError(ValueError):
@@ -49,7 +75,8 @@ class Param:
 
     ``scale`` is the learning transform: ``"log"`` maps v -> log(v + offset),
     ``"linear"`` leaves v as is. ``timbre`` parameters make up a patch; the others
-    (pitch, velocity, sample rate, duration) describe one rendered note.
+    (pitch, velocity, sample rate, duration) describe one rendered note. ``voice``: how a
+    timbre value lives in a voice, one of ``VOICE_KINDS`` (None for the others).
     """
 
     name: str
@@ -61,6 +88,11 @@ class Param:
     timbre: bool
     doc: str
     offset: float = 0.0
+    voice: str | None = None
+
+    def __post_init__(self) -> None:
+        if (self.voice is not None) != self.timbre or (self.timbre and self.voice not in VOICE_KINDS):
+            raise ValueError(f"{self.name}: a timbre parameter needs voice in {VOICE_KINDS}, others none")
 
     def check(self, value: object) -> float:
         """Return ``value`` as float, or raise ThetaError naming this parameter."""
@@ -106,53 +138,53 @@ PARAMS: tuple[Param, ...] = (
     Param("duration_s", "s", 0.05, 60.0, 4.0, "log", False,
           "Length of an offline render, release included (note-off at duration - release)."),
     Param("attack_s", "s", 0.0, 2.0, 0.01, "log", True,
-          "Time from note-on to full level (linear).", offset=1e-3),
+          "Time from note-on to full level (linear).", offset=1e-3, voice=ENVELOPE_TIME),
     Param("decay_s", "s", 0.0, 5.0, 0.3, "log", True,
-          "Time from full level down to the sustain level (linear).", offset=1e-3),
+          "Time from full level down to the sustain level (linear).", offset=1e-3, voice=ENVELOPE_TIME),
     Param("sustain", "level 0..1", 0.0, 1.0, 0.7, "linear", True,
-          "Level held while the key is down, as a fraction of full level."),
+          "Level held while the key is down, as a fraction of full level.", voice=GLIDE),
     Param("release_s", "s", 0.001, 4.0, 0.3, "log", True,
-          "Time from note-off to silence (linear).", offset=1e-3),
+          "Time from note-off to silence (linear).", offset=1e-3, voice=ENVELOPE_TIME),
     Param("mod_ratio", "modulator/carrier frequency", 0.25, 16.0, 1.0, "log", True,
-          "Modulator frequency as a multiple of the carrier's: sets where the partials lie."),
+          "Modulator frequency as a multiple of the carrier's: sets where the partials lie.", voice=GLIDE),
     Param("mod_index", "radians of phase deviation", 0.0, 16.0, 1.0, "log", True,
           "FM index: how strongly the modulator bends the carrier's phase (brightness).",
-          offset=1.0),
+          offset=1.0, voice=GLIDE),
     # Schema version 2: appended, so that version-1 vectors are a prefix.
     Param("index_peak", "radians", 0.0, 16.0, 0.0, "log", True,
           "Extra FM index at note-on, falling linearly to 0 over index_decay_s "
-          "(brightness that decays, as plucked and struck sounds).", offset=1.0),
+          "(brightness that decays, as plucked and struck sounds).", offset=1.0, voice=RESTART),
     Param("index_decay_s", "s", 0.001, 8.0, 0.3, "log", True,
-          "Time for index_peak to fall to 0.", offset=1e-3),
+          "Time for index_peak to fall to 0.", offset=1e-3, voice=DECAY_TIME),
     Param("noise_level", "amplitude relative to the tone", 0.0, 1.0, 0.0, "log", True,
           "White noise added to the tone (breath, bow, hammer), shaped by the amplitude "
-          "envelope and its own decay.", offset=0.01),
+          "envelope and its own decay.", offset=0.01, voice=RESTART),
     Param("noise_decay_s", "s", 0.001, 8.0, 0.2, "log", True,
           "Time for the noise to fall linearly to 0 from note-on (8 s: about the whole note).",
-          offset=1e-3),
+          offset=1e-3, voice=DECAY_TIME),
     # Schema version 3: a third operator, appended (version-2 vectors are a prefix).
     Param("op3_ratio", "operator-3/carrier frequency", 0.25, 16.0, 1.0, "log", True,
-          "Frequency of the third operator as a multiple of the carrier's."),
+          "Frequency of the third operator as a multiple of the carrier's.", voice=GLIDE),
     Param("op3_index", "radians (layout 2: level x 16)", 0.0, 16.0, 0.0, "log", True,
           "How strongly the third operator acts: its FM index in layouts 0 and 1, 16x its "
           "level as a second carrier in layout 2. 0 (with op3_peak 0): no third operator.",
-          offset=1.0),
+          offset=1.0, voice=GLIDE),
     Param("op3_peak", "radians (layout 2: level x 16)", 0.0, 16.0, 0.0, "log", True,
-          "Extra op3_index at note-on, falling linearly to 0 over index_decay_s.", offset=1.0),
+          "Extra op3_index at note-on, falling linearly to 0 over index_decay_s.", offset=1.0, voice=RESTART),
     Param("op3_layout", "0, 1 or 2", 0.0, 2.0, 0.0, "linear", True,
           "Where the third operator goes (rounded to the nearest): 0 modulates the carrier "
           "beside the modulator, 1 modulates the modulator (a stack), 2 is a second carrier "
-          "modulated by the modulator. A live change applies from the next note."),
+          "modulated by the modulator. A live change applies from the next note.", voice=NEXT_NOTE),
     # Schema version 4: band-pass noise, appended (version-3 vectors are a prefix).
     Param("band_level", "amplitude relative to the tone", 0.0, 2.0, 0.0, "log", True,
           "Noise in a band around band_centre x the pitch, band_width x the pitch wide, "
           "shaped by the amplitude envelope alone (breath, bow); beside the white noise. "
-          "0: none.", offset=0.01),
+          "0: none.", offset=0.01, voice=GLIDE),
     Param("band_width", "multiple of the pitch", 0.05, 4.0, 0.5, "log", True,
-          "Width of the noise band in Hz, as a multiple of the note's frequency."),
+          "Width of the noise band in Hz, as a multiple of the note's frequency.", voice=GLIDE),
     Param("band_centre", "multiple of the pitch", 0.0, 8.0, 1.0, "linear", True,
           "Centre of the noise band, as a multiple of the note's frequency (0: low-passed "
-          "noise, band_width / 2 x the pitch wide, at 1.41x the level)."),
+          "noise, band_width / 2 x the pitch wide, at 1.41x the level).", voice=GLIDE),
 )
 
 #: The modulator ratios the grid fit tries and a predicted patch is snapped to: simple

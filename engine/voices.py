@@ -46,12 +46,24 @@ key is held; after release p is out of reach, q is the release ramp and the floo
 
 from __future__ import annotations
 
+import hashlib
 import math
+from enum import IntEnum
 
 import numba
 import numpy as np
 
-from engine.schema import TIMBRE_INDEX, op3_layout
+from engine.schema import (
+    DECAY_TIME,
+    ENVELOPE_TIME,
+    GLIDE,
+    PARAMS,
+    RESTART,
+    STEPPED,
+    TIMBRE_INDEX,
+    TIMBRE_NAMES,
+    param,
+)
 
 __all__ = [
     "VoiceBank",
@@ -129,54 +141,72 @@ def note_key(ch: int, pitch: int) -> float:
     return float(ch * 128 + int(pitch) + 1)
 
 
-# Where each timbre value sits in a timbre vector (schema order).
-(_ATTACK, _DECAY, _RELEASE, _SUSTAIN, _RATIO, _INDEX, _PEAK, _PEAK_DECAY, _NOISE, _NOISE_DECAY,
- _RATIO3, _INDEX3, _PEAK3, _LAYOUT, _BAND, _BAND_WIDTH, _BAND_CENTRE) = (
-    TIMBRE_INDEX[name]
-    for name in (
-        "attack_s", "decay_s", "release_s", "sustain", "mod_ratio", "mod_index",
-        "index_peak", "index_decay_s", "noise_level", "noise_decay_s",
-        "op3_ratio", "op3_index", "op3_peak", "op3_layout",
-        "band_level", "band_width", "band_centre",
-    )
-)
 #: The third operator's layouts (``op3_layout``, rounded).
 LAYOUT_PARALLEL, LAYOUT_STACK, LAYOUT_CARRIER2 = 0.0, 1.0, 2.0
 
-# Row indices of the per-voice state array.
-_FIELDS = (
+# The voice's own rows of the per-voice state array: where and how it plays (not timbre).
+_OWN_FIELDS = (
     "chan", "pitch", "amp", "phase_c", "phase_m", "inc_c",
-    "ratio", "ratio_tgt", "index", "index_tgt", "sustain", "sustain_tgt",
-    "attack_s", "decay_s", "release_s",
     "tau", "released", "rel_level", "rel_t", "rel_dur", "level",
     "age", "held", "pedal_held", "fading",
     "gain_l", "gain_r", "gain_l_tgt", "gain_r_tgt", "mod_scale",
-    "t_on", "index_peak", "index_decay_s", "noise_level", "noise_decay_s", "noise_first",
-    "index_peak_tgt", "noise_level_tgt", "sost", "note_key",
-    "ratio3", "ratio3_tgt", "index3", "index3_tgt", "peak3", "peak3_tgt", "layout", "phase_3",
-    "band", "band_tgt", "band_width", "band_width_tgt", "band_centre", "band_centre_tgt", "band_pos",
-    "phase_b",
+    "t_on", "noise_first", "sost", "note_key", "phase_3", "band_pos", "phase_b",
 )
+_TIMBRE_PARAMS = tuple(p for p in PARAMS if p.timbre)
+
+
+def _timbre_fields(p) -> tuple[str, ...]:
+    """The voice fields of timbre parameter ``p``, named after it: the value, and where
+    it glides (``GLIDE``, ``RESTART``) its target ``NAME_tgt``."""
+    return (p.name, p.name + "_tgt") if p.voice in (GLIDE, RESTART) else (p.name,)
+
+
+# Row indices of the per-voice state array: the voice's own, then each timbre value's.
+_FIELDS = _OWN_FIELDS + tuple(f for p in _TIMBRE_PARAMS for f in _timbre_fields(p))
 _F = {name: i for i, name in enumerate(_FIELDS)}
-# What a note's timbre sets, as (state rows, timbre columns): every note sets the targets,
-# the envelope times and the restarting peaks and noise; a fresh voice also starts its
-# smoothed values at their targets and takes the layout (last).
-_NOTE_PAIRS = (
-    ("attack_s", _ATTACK), ("decay_s", _DECAY), ("release_s", _RELEASE),
-    ("sustain_tgt", _SUSTAIN), ("ratio_tgt", _RATIO), ("index_tgt", _INDEX),
-    ("index_peak", _PEAK), ("index_peak_tgt", _PEAK), ("index_decay_s", _PEAK_DECAY),
-    ("noise_level", _NOISE), ("noise_level_tgt", _NOISE), ("noise_decay_s", _NOISE_DECAY),
-    ("ratio3_tgt", _RATIO3), ("index3_tgt", _INDEX3), ("peak3", _PEAK3), ("peak3_tgt", _PEAK3),
-    ("band_tgt", _BAND), ("band_width_tgt", _BAND_WIDTH), ("band_centre_tgt", _BAND_CENTRE),
-)
-_FRESH_PAIRS = _NOTE_PAIRS + (
-    ("sustain", _SUSTAIN), ("ratio", _RATIO), ("index", _INDEX), ("ratio3", _RATIO3),
-    ("index3", _INDEX3), ("band", _BAND), ("band_width", _BAND_WIDTH), ("band_centre", _BAND_CENTRE),
-    ("layout", _LAYOUT),
-)
+#: The rows as the kernel reads them: ``st[_S.op3_ratio, v]`` (an IntEnum, which numba
+#: compiles to constants).
+_S = IntEnum("_S", {name: i for i, name in enumerate(_FIELDS)})
+
+
+def _note_pairs() -> tuple[tuple[tuple[str, int], ...], tuple[tuple[str, int], ...]]:
+    """What a note's timbre sets, as (state row, timbre column) pairs, from each value's
+    ``voice`` kind: every note (a retrigger too) sets the targets, the times and the
+    restarting values; a fresh voice also starts its gliding values at their targets and
+    takes the next-note values."""
+    note, fresh = [], []
+    for p in _TIMBRE_PARAMS:
+        c = TIMBRE_INDEX[p.name]
+        if p.voice == GLIDE:
+            note.append((p.name + "_tgt", c))
+            fresh.append((p.name, c))
+        elif p.voice == RESTART:
+            note += [(p.name, c), (p.name + "_tgt", c)]
+        elif p.voice in (ENVELOPE_TIME, DECAY_TIME):
+            note.append((p.name, c))
+        else:  # NEXT_NOTE
+            fresh.append((p.name, c))
+    return tuple(note), tuple(note) + tuple(fresh)
+
+
+_NOTE_PAIRS, _FRESH_PAIRS = _note_pairs()
 _NOTE_FIELDS, _FRESH_FIELDS = (
     (np.array([_F[f] for f, _ in pairs]), np.array([c for _, c in pairs])) for pairs in (_NOTE_PAIRS, _FRESH_PAIRS)
 )
+# A fresh voice plays a stepped value (a choice: the third operator's layout) rounded to
+# the nearest whole value in its range: these are its places among _FRESH_PAIRS and bounds.
+_STEPPED_AT = np.array([j for j, (f, _) in enumerate(_FRESH_PAIRS) if f in STEPPED], dtype=np.int64)
+_STEPPED_LO, _STEPPED_HI = (
+    np.array([getattr(param(_FRESH_PAIRS[j][0]), b) for j in _STEPPED_AT]) for b in ("minimum", "maximum")
+)
+# What a live change (``set_param``, OSC /param/NAME) writes, per timbre column: the
+# target of a gliding or restarting value, a decay time itself, nothing for a next-note
+# value (-1); envelope times go through VoiceBank.set_time.
+_LIVE_ROWS = tuple(
+    _F[p.name + "_tgt"] if p.voice in (GLIDE, RESTART) else _F[p.name] if p.voice == DECAY_TIME else -1
+    for p in _TIMBRE_PARAMS
+)
+_ENVELOPE_TIMES = tuple(p.voice == ENVELOPE_TIME for p in _TIMBRE_PARAMS)
 
 
 class VoiceBank:
@@ -273,10 +303,10 @@ class VoiceBank:
         t = np.asarray(timbre, dtype=np.float64)
         rows, src = _FRESH_FIELDS if fresh else _NOTE_FIELDS
         vals = t[..., src]  # a copy: [n_fields] or [len(idx), n_fields]
-        if fresh:
-            # A sounding voice keeps its layout (a retrigger, a live change): switching
-            # would jump the waveform mid-note.
-            vals[..., -1] = op3_layout(vals[..., -1])
+        if fresh and _STEPPED_AT.size:
+            # Only a fresh voice takes these: switching a sounding voice's layout (a
+            # retrigger, a live change) would jump the waveform mid-note.
+            vals[..., _STEPPED_AT] = np.clip(np.rint(vals[..., _STEPPED_AT]), _STEPPED_LO, _STEPPED_HI)
         if isinstance(idx, (int, np.integer)):
             self.state[rows, idx] = vals.reshape(-1)  # one voice: one assignment
         else:
@@ -300,6 +330,16 @@ class VoiceBank:
             self.rel_t[idx] = np.where(rel, self.rel_t[idx] * new / safe_old, self.rel_t[idx])
             self.rel_dur[idx] = np.where(rel, new, self.rel_dur[idx])
         getattr(self, name)[idx] = new
+
+    def set_live(self, idx: np.ndarray, t_index: int, value: float) -> None:
+        """A live change (``set_param``) of timbre value ``t_index`` (schema order) on the
+        sounding voices ``idx``, as its schema row's ``voice`` kind says: a target to glide
+        to, a time that keeps the envelope's level or a decay time from now on; a
+        next-note value leaves them as they are."""
+        if _ENVELOPE_TIMES[t_index]:
+            self.set_time(idx, TIMBRE_NAMES[t_index], value)
+        elif _LIVE_ROWS[t_index] >= 0:
+            self.state[_LIVE_ROWS[t_index], idx] = value
 
     # -- rendering ---------------------------------------------------------------------
 
@@ -348,25 +388,6 @@ _INV_TWO_PI = 1.0 / TWO_PI
 _LP_N = float(NOISE_TABLE_SIZE)
 _LP_LAST = NOISE_TABLE_SIZE + 64 * MAX_CHUNK - 1  # the last entry with a right neighbour
 _SQRT2 = math.sqrt(2.0)
-# Rows of the state array, as compile-time constants of the kernel.
-(_S_AMP, _S_PHASE_C, _S_PHASE_M, _S_INC_C, _S_RATIO, _S_RATIO_TGT, _S_INDEX, _S_INDEX_TGT, _S_SUS,
- _S_SUS_TGT, _S_ATT, _S_DEC, _S_TAU, _S_REL, _S_REL_LEVEL, _S_REL_T, _S_REL_DUR, _S_LEVEL, _S_GAIN_L, _S_GAIN_R,
- _S_GAIN_L_TGT, _S_GAIN_R_TGT, _S_MOD_SCALE, _S_T_ON, _S_PEAK, _S_PEAK_DEC, _S_NLEV, _S_NOISE_DEC,
- _S_NOISE_FIRST, _S_PEAK_TGT, _S_NLEV_TGT, _S_RATIO3, _S_RATIO3_TGT, _S_INDEX3, _S_INDEX3_TGT, _S_PEAK3,
- _S_PEAK3_TGT, _S_LAYOUT, _S_PHASE_3, _S_BAND, _S_BAND_TGT, _S_BAND_W, _S_BAND_W_TGT, _S_BAND_C,
- _S_BAND_C_TGT, _S_BAND_POS, _S_PHASE_B) = (
-    _F[name] for name in (
-        "amp", "phase_c", "phase_m", "inc_c", "ratio", "ratio_tgt", "index",
-        "index_tgt", "sustain", "sustain_tgt", "attack_s", "decay_s", "tau", "released",
-        "rel_level", "rel_t", "rel_dur", "level", "gain_l", "gain_r", "gain_l_tgt",
-        "gain_r_tgt", "mod_scale", "t_on", "index_peak", "index_decay_s", "noise_level",
-        "noise_decay_s", "noise_first", "index_peak_tgt", "noise_level_tgt", "ratio3",
-        "ratio3_tgt", "index3", "index3_tgt", "peak3", "peak3_tgt", "layout", "phase_3",
-        "band", "band_tgt", "band_width", "band_width_tgt", "band_centre", "band_centre_tgt",
-        "band_pos", "phase_b",
-    )
-)
-_S_NOTE_KEY, _S_FADING, _S_AGE = _F["note_key"], _F["fading"], _F["age"]
 # Floating-point liberties that let the compiler use SIMD (no NaN or infinity
 # assumptions: a non-finite sample still reaches the limiter's check).
 _FASTMATH = {"contract", "arcp", "nsz", "afn", "reassoc"}
@@ -408,18 +429,18 @@ def _render_chunk(st, n, m, sr, alpha, noise, noise_lp, mix, scratch, out, col, 
         mix[:, :m] = 0.0
     for v in range(n):
         # Envelope lines: attack p, decay or release q, sustain floor f.
-        att_s = st[_S_ATT, v]
+        att_s = st[_S.attack_s, v]
         att = max(att_s, floor_t)
-        dec = max(st[_S_DEC, v], floor_t)
-        sus0 = st[_S_SUS, v]
-        sus1 = sus0 + (st[_S_SUS_TGT, v] - sus0) * alpha
-        st[_S_SUS, v] = sus1
-        tau = st[_S_TAU, v]
-        if st[_S_REL, v] > 0.0:
-            rdur = max(st[_S_REL_DUR, v], floor_t)
-            rlev = st[_S_REL_LEVEL, v]
+        dec = max(st[_S.decay_s, v], floor_t)
+        sus0 = st[_S.sustain, v]
+        sus1 = sus0 + (st[_S.sustain_tgt, v] - sus0) * alpha
+        st[_S.sustain, v] = sus1
+        tau = st[_S.tau, v]
+        if st[_S.released, v] > 0.0:
+            rdur = max(st[_S.rel_dur, v], floor_t)
+            rlev = st[_S.rel_level, v]
             p0, p1 = 2.0, 0.0
-            q0 = rlev * (1.0 - st[_S_REL_T, v] / rdur)
+            q0 = rlev * (1.0 - st[_S.rel_t, v] / rdur)
             q1 = -rlev / (rdur * sr)
             f0, f1 = 0.0, 0.0
         else:
@@ -432,85 +453,85 @@ def _render_chunk(st, n, m, sr, alpha, noise, noise_lp, mix, scratch, out, col, 
                 q1 = -drop / (dec * sr)
             f0, f1 = sus0, (sus1 - sus0) * inv_m
         # Index (gliding), the modulator's ratio (gliding) and the phases.
-        scale = st[_S_MOD_SCALE, v]
-        inc_c = st[_S_INC_C, v]
-        ratio = st[_S_RATIO, v] + (st[_S_RATIO_TGT, v] - st[_S_RATIO, v]) * alpha
-        st[_S_RATIO, v] = ratio
+        scale = st[_S.mod_scale, v]
+        inc_c = st[_S.inc_c, v]
+        ratio = st[_S.mod_ratio, v] + (st[_S.mod_ratio_tgt, v] - st[_S.mod_ratio, v]) * alpha
+        st[_S.mod_ratio, v] = ratio
         inc_m = inc_c * ratio
-        idx0 = st[_S_INDEX, v]
-        idx1 = idx0 + (st[_S_INDEX_TGT, v] - idx0) * alpha
-        st[_S_INDEX, v] = idx1
+        idx0 = st[_S.mod_index, v]
+        idx1 = idx0 + (st[_S.mod_index_tgt, v] - idx0) * alpha
+        st[_S.mod_index, v] = idx1
         i0, i1 = idx0 * scale, (idx1 - idx0) * scale * inv_m
-        pm0, pc0 = st[_S_PHASE_M, v], st[_S_PHASE_C, v]
-        t_on = st[_S_T_ON, v]
+        pm0, pc0 = st[_S.phase_m, v], st[_S.phase_c, v]
+        t_on = st[_S.t_on, v]
         t_end = t_on + dt
         # Index peak: from peak at note-on down to 0 at index_decay_s, clipped at 0.
-        pk0 = st[_S_PEAK, v]
-        pk1 = pk0 + (st[_S_PEAK_TGT, v] - pk0) * alpha
-        st[_S_PEAK, v] = pk1
-        inv_pd = 1.0 / st[_S_PEAK_DEC, v]
+        pk0 = st[_S.index_peak, v]
+        pk1 = pk0 + (st[_S.index_peak_tgt, v] - pk0) * alpha
+        st[_S.index_peak, v] = pk1
+        inv_pd = 1.0 / st[_S.index_decay_s, v]
         e0 = pk0 * scale * (1.0 - t_on * inv_pd)
         e1 = (pk1 * scale * (1.0 - t_end * inv_pd) - e0) * inv_m
-        use_peak = (pk0 > 0.0 or pk1 > 0.0) and t_on < st[_S_PEAK_DEC, v]
+        use_peak = (pk0 > 0.0 or pk1 > 0.0) and t_on < st[_S.index_decay_s, v]
         # Noise gain, the same shape over noise_decay_s.
-        nl0 = st[_S_NLEV, v]
-        nl1 = nl0 + (st[_S_NLEV_TGT, v] - nl0) * alpha
-        st[_S_NLEV, v] = nl1
-        inv_nd = 1.0 / st[_S_NOISE_DEC, v]
+        nl0 = st[_S.noise_level, v]
+        nl1 = nl0 + (st[_S.noise_level_tgt, v] - nl0) * alpha
+        st[_S.noise_level, v] = nl1
+        inv_nd = 1.0 / st[_S.noise_decay_s, v]
         g0 = nl0 * (1.0 - t_on * inv_nd)
         g1 = (nl1 * (1.0 - t_end * inv_nd) - g0) * inv_m
-        use_noise = (nl0 > 0.0 or nl1 > 0.0) and t_on < st[_S_NOISE_DEC, v]
-        npos = (int(np.rint(t_on * sr)) + int(st[_S_NOISE_FIRST, v])) % NOISE_TABLE_SIZE
+        use_noise = (nl0 > 0.0 or nl1 > 0.0) and t_on < st[_S.noise_decay_s, v]
+        npos = (int(np.rint(t_on * sr)) + int(st[_S.noise_first, v])) % NOISE_TABLE_SIZE
         # The third operator, where this voice uses it.
-        x3 = st[_S_INDEX3, v]
-        x3_tgt = st[_S_INDEX3_TGT, v]
-        k30 = st[_S_PEAK3, v]
-        k3_tgt = st[_S_PEAK3_TGT, v]
+        x3 = st[_S.op3_index, v]
+        x3_tgt = st[_S.op3_index_tgt, v]
+        k30 = st[_S.op3_peak, v]
+        k3_tgt = st[_S.op3_peak_tgt, v]
         use_op3 = x3 != 0.0 or x3_tgt != 0.0 or (
-            (k30 > 0.0 or k3_tgt > 0.0) and t_on < st[_S_PEAK_DEC, v])
-        lay = st[_S_LAYOUT, v]
-        ph30 = st[_S_PHASE_3, v]
+            (k30 > 0.0 or k3_tgt > 0.0) and t_on < st[_S.index_decay_s, v])
+        lay = st[_S.op3_layout, v]
+        ph30 = st[_S.phase_3, v]
         inc_3 = 0.0
         a0 = a1 = b0 = b1 = 0.0
         if use_op3:
-            ratio3 = st[_S_RATIO3, v] + (st[_S_RATIO3_TGT, v] - st[_S_RATIO3, v]) * alpha
-            st[_S_RATIO3, v] = ratio3
-            inc_3 = inc_c * ratio3
+            op3_ratio = st[_S.op3_ratio, v] + (st[_S.op3_ratio_tgt, v] - st[_S.op3_ratio, v]) * alpha
+            st[_S.op3_ratio, v] = op3_ratio
+            inc_3 = inc_c * op3_ratio
             scale3 = 1.0 if lay == LAYOUT_CARRIER2 else scale
             k31 = k30 + (k3_tgt - k30) * alpha
-            st[_S_PEAK3, v] = k31
+            st[_S.op3_peak, v] = k31
             b0 = k30 * scale3 * (1.0 - t_on * inv_pd)
             b1 = (k31 * scale3 * (1.0 - t_end * inv_pd) - b0) * inv_m
             x31 = x3 + (x3_tgt - x3) * alpha
             a0, a1 = x3 * scale3, (x31 - x3) * scale3 * inv_m
             # Where the glide has arrived, the target (turned down to 0, the operator
             # is then off and skipped again).
-            st[_S_INDEX3, v] = x3_tgt if abs(x31 - x3_tgt) < 1e-6 else x31
+            st[_S.op3_index, v] = x3_tgt if abs(x31 - x3_tgt) < 1e-6 else x31
         # The noise band, where this voice uses it: its level glides within the chunk,
         # its width and centre per chunk (as the ratios do).
-        bl0 = st[_S_BAND, v]
-        bl_tgt = st[_S_BAND_TGT, v]
+        bl0 = st[_S.band_level, v]
+        bl_tgt = st[_S.band_level_tgt, v]
         use_band = bl0 > 0.0 or bl_tgt > 0.0
-        bpos0 = st[_S_BAND_POS, v]
-        pb0 = st[_S_PHASE_B, v]
+        bpos0 = st[_S.band_pos, v]
+        pb0 = st[_S.phase_b, v]
         c0 = c1 = rate_b = inc_b = 0.0
         if use_band:
             bl1 = bl0 + (bl_tgt - bl0) * alpha
-            st[_S_BAND, v] = bl_tgt if abs(bl1 - bl_tgt) < 1e-6 else bl1
-            bw = st[_S_BAND_W, v] + (st[_S_BAND_W_TGT, v] - st[_S_BAND_W, v]) * alpha
-            st[_S_BAND_W, v] = bw
-            bc = st[_S_BAND_C, v] + (st[_S_BAND_C_TGT, v] - st[_S_BAND_C, v]) * alpha
-            st[_S_BAND_C, v] = bc
+            st[_S.band_level, v] = bl_tgt if abs(bl1 - bl_tgt) < 1e-6 else bl1
+            bw = st[_S.band_width, v] + (st[_S.band_width_tgt, v] - st[_S.band_width, v]) * alpha
+            st[_S.band_width, v] = bw
+            bc = st[_S.band_centre, v] + (st[_S.band_centre_tgt, v] - st[_S.band_centre, v]) * alpha
+            st[_S.band_centre, v] = bc
             rate_b = 8.0 * bw * inc_c * _INV_TWO_PI  # table entries a sample
             inc_b = inc_c * bc
             c0, c1 = bl0 * _SQRT2, (bl1 - bl0) * _SQRT2 * inv_m
         # Output gain: towards its target, a straight line within the chunk.
-        gl0 = st[_S_GAIN_L, v]
-        gr0 = st[_S_GAIN_R, v]
-        gl1 = (st[_S_GAIN_L_TGT, v] - gl0) * alpha
-        gr1 = (st[_S_GAIN_R_TGT, v] - gr0) * alpha
-        st[_S_GAIN_L, v] = gl0 + gl1
-        st[_S_GAIN_R, v] = gr0 + gr1
+        gl0 = st[_S.gain_l, v]
+        gr0 = st[_S.gain_r, v]
+        gl1 = (st[_S.gain_l_tgt, v] - gl0) * alpha
+        gr1 = (st[_S.gain_r_tgt, v] - gr0) * alpha
+        st[_S.gain_l, v] = gl0 + gl1
+        st[_S.gain_r, v] = gr0 + gr1
         gl1 *= inv_m
         gr1 *= inv_m
         # Each stage is a plain loop over the chunk's frames on 1-D rows, which the
@@ -563,24 +584,24 @@ def _render_chunk(st, n, m, sr, alpha, noise, noise_lp, mix, scratch, out, col, 
                 mix_l[k] += y[k] * (gl0 + gl1 * k)
                 mix_r[k] += y[k] * (gr0 + gr1 * k)
         else:
-            amp = st[_S_AMP, v]
+            amp = st[_S.amp, v]
             row = per_voice[v]
             for k in range(m):
                 row[col + k] = y[k] * amp
         k = m - 1
-        st[_S_LEVEL, v] = max(min(max(q0 + q1 * k, f0 + f1 * k), p0 + p1 * k), 0.0)
+        st[_S.level, v] = max(min(max(q0 + q1 * k, f0 + f1 * k), p0 + p1 * k), 0.0)
         # On by m frames: phases (wrapped), clocks.
-        st[_S_PHASE_C, v] = (pc0 + inc_c * m) % TWO_PI
-        st[_S_PHASE_M, v] = (pm0 + inc_m * m) % TWO_PI
+        st[_S.phase_c, v] = (pc0 + inc_c * m) % TWO_PI
+        st[_S.phase_m, v] = (pm0 + inc_m * m) % TWO_PI
         if use_op3:
-            st[_S_PHASE_3, v] = (ph30 + inc_3 * m) % TWO_PI
+            st[_S.phase_3, v] = (ph30 + inc_3 * m) % TWO_PI
         if use_band:
-            st[_S_BAND_POS, v] = (bpos0 + rate_b * m) % _LP_N
-            st[_S_PHASE_B, v] = (pb0 + inc_b * m) % TWO_PI
-        st[_S_TAU, v] = tau + dt
-        st[_S_REL_T, v] += dt
-        st[_S_T_ON, v] = t_end
-        if st[_S_REL, v] > 0.0 and st[_S_REL_T, v] >= st[_S_REL_DUR, v]:
+            st[_S.band_pos, v] = (bpos0 + rate_b * m) % _LP_N
+            st[_S.phase_b, v] = (pb0 + inc_b * m) % TWO_PI
+        st[_S.tau, v] = tau + dt
+        st[_S.rel_t, v] += dt
+        st[_S.t_on, v] = t_end
+        if st[_S.released, v] > 0.0 and st[_S.rel_t, v] >= st[_S.rel_dur, v]:
             any_done = True
     if mixed:
         for k in range(m):
@@ -589,10 +610,17 @@ def _render_chunk(st, n, m, sr, alpha, noise, noise_lp, mix, scratch, out, col, 
     return any_done
 
 
+_LAYOUT_DIGEST = hashlib.sha1(" ".join(_FIELDS).encode()).hexdigest()[:12]
+
+
 def _compiled(fn):
     """``fn`` compiled on its first call, cached on disk (``engine/__pycache__``, else the
     user's cache folder). Where numba finds nowhere to cache, it compiles at every start
     (about 3 s) instead of failing the import."""
+    # numba's disk cache knows only this file's time stamp, not the rows the kernels
+    # read as constants, which the schema's rows decide: the layout's digest in the name
+    # gives another layout another cache entry.
+    fn.__qualname__ = f"{fn.__name__}_{_LAYOUT_DIGEST}"
     try:
         return numba.njit(cache=True, fastmath=_FASTMATH)(fn)
     except RuntimeError:
@@ -605,7 +633,7 @@ _render_chunk = _compiled(_render_chunk)
 def find_note(st, n, key):
     """The first of the n voices whose ``note_key`` is ``key``, or -1."""
     for v in range(n):
-        if st[_S_NOTE_KEY, v] == key:
+        if st[_S.note_key, v] == key:
             return v
     return -1
 
@@ -618,14 +646,14 @@ def steal_victim(st, n, max_voices):
     quiet, quiet_level = -1, math.inf
     old, old_age = -1, math.inf
     for v in range(n):
-        if st[_S_FADING, v] != 0.0:
+        if st[_S.fading, v] != 0.0:
             continue
         live += 1
-        if st[_S_REL, v] > 0.0:
-            if st[_S_LEVEL, v] < quiet_level:
-                quiet, quiet_level = v, st[_S_LEVEL, v]
-        elif st[_S_AGE, v] < old_age:
-            old, old_age = v, st[_S_AGE, v]
+        if st[_S.released, v] > 0.0:
+            if st[_S.level, v] < quiet_level:
+                quiet, quiet_level = v, st[_S.level, v]
+        elif st[_S.age, v] < old_age:
+            old, old_age = v, st[_S.age, v]
     if live < max_voices:
         return -1
     return quiet if quiet >= 0 else old

@@ -275,7 +275,7 @@ def test_patch_change_applies_to_new_notes_only():
     e.note_on(0, 64, 100)
     run(e, frames=128)
     vb = e.voices
-    by_pitch = {int(vb.pitch[i]): vb.index_tgt[i] for i in range(vb.n)}
+    by_pitch = {int(vb.pitch[i]): vb.mod_index_tgt[i] for i in range(vb.n)}
     assert by_pitch == {60: 0.0, 64: 5.0}
 
 
@@ -285,9 +285,9 @@ def test_live_param_change_is_smoothed():
     a = run(e, 0.1)
     e.set_param(0, "mod_index", 6.0)
     b = run(e, frames=128)
-    assert 0.0 < e.voices.index[0] < 6.0  # on its way, not jumped
+    assert 0.0 < e.voices.mod_index[0] < 6.0  # on its way, not jumped
     c = run(e, 0.2)
-    assert e.voices.index[0] == pytest.approx(6.0, rel=1e-3)
+    assert e.voices.mod_index[0] == pytest.approx(6.0, rel=1e-3)
     y = np.concatenate([a, b, c])[:, 0]
     # No step: consecutive samples stay within what the brightest sound can move.
     assert np.max(np.abs(np.diff(y))) < 2 * np.pi * midi_to_hz(57) * 8 / SR

@@ -213,7 +213,7 @@ def test_engine_plays_velocity_layers():
     e.note_on(3, 64, 64)
     e.render(128)
     vb = e.voices
-    got = {int(vb.pitch[i]): vb.index_tgt[i] for i in range(vb.n)}
+    got = {int(vb.pitch[i]): vb.mod_index_tgt[i] for i in range(vb.n)}
     assert got[60] == 0.0 and got[62] == 8.0
     assert got[64] == pytest.approx(table.lookup(64, 64)[T["mod_index"]]) and 0.0 < got[64] < 8.0
 

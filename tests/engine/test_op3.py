@@ -110,14 +110,14 @@ def test_turning_the_operator_up_live_glides():
     assert diff[:16].max() < 0.05 * diff[-128:].max()  # but gradually
     b.render(4800)
     vb = b.voices
-    assert vb.index3[0] == pytest.approx(4.0, rel=1e-3)
+    assert vb.op3_index[0] == pytest.approx(4.0, rel=1e-3)
     b.set_param(0, "op3_ratio", 3.0)
     b.render(4800)
-    assert vb.ratio3[0] == pytest.approx(3.0, rel=1e-3)
+    assert vb.op3_ratio[0] == pytest.approx(3.0, rel=1e-3)
     # Turned back down, it glides out and is then off (0 exactly: the engine skips it again).
     b.set_param(0, "op3_index", 0.0)
     b.render(9600)
-    assert vb.index3[0] == 0.0
+    assert vb.op3_index[0] == 0.0
     with pytest.raises(ValueError, match="op3_index must be in range 0..16"):
         b.set_param(0, "op3_index", 17.0)
 
@@ -132,11 +132,11 @@ def test_a_layout_change_applies_from_the_next_note():
     e.set_param(0, "op3_layout", 1.0)
     e.render(256)
     vb = e.voices
-    assert vb.layout[0] == 0.0
+    assert vb.op3_layout[0] == 0.0
     e.note_on(0, 60, 100)  # the same key again: the voice is retriggered, its layout kept
     e.note_on(0, 64, 100)
     e.render(256)
-    assert vb.n == 2 and vb.layout[0] == 0.0 and vb.layout[1] == 1.0
+    assert vb.n == 2 and vb.op3_layout[0] == 0.0 and vb.op3_layout[1] == 1.0
     assert e.channel_table(0).center()["op3_layout"] == 1.0
 
 
@@ -162,7 +162,7 @@ def test_a_table_never_plays_a_layout_between_two_of_its_own():
     e.set_patch(0, keys)
     e.note_on(0, 59, 100)
     e.render(64)
-    assert e.voices.layout[0] == 0.0
+    assert e.voices.op3_layout[0] == 0.0
 
 
 def test_a_morph_switches_the_layout_halfway_and_glides_the_rest():
