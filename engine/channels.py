@@ -16,7 +16,7 @@ from engine.allocator import Allocator
 from engine.keytable import KeyTable
 from engine.schema import TIMBRE_NAMES
 from engine.sender import BEND, CC, CONTROL, N_CHANNELS, NOTE_OFF, NOTE_ON, PANIC, PARAM, RESET
-from engine.voices import VoiceBank, midi_to_hz, noise_start, velocity_to_amp
+from engine.voices import VoiceBank, midi_to_hz, velocity_to_amp
 
 __all__ = ["Channels", "DEFAULT_TABLE"]
 
@@ -103,26 +103,21 @@ class Channels:
             i = self.allocator.allocate()
             vb.claim(i, ch, pitch)
         self.allocator.touch(i)
-        vb.held[i] = 1.0
         pt = self.tables[ch].lookup(pitch, int(velocity))
         if self._has_override[ch]:
             ov = self._override[ch]
             pt = np.where(np.isnan(ov), pt, ov)
-        vb.set_timbre(i, pt, fresh=not retrigger)
-        amp = float(velocity_to_amp(velocity))
-        vb.amp[i] = amp
-        vb.gain_l_tgt[i] = amp * self._gain_lr[ch, 0]
-        vb.gain_r_tgt[i] = amp * self._gain_lr[ch, 1]
-        vb.mod_scale[i] = 1.0 + self.mod_wheel[ch] / 127.0
-        vb.inc_c[i] = self._inc(ch, pitch)
-        if retrigger:
-            vb.retrigger(i)
-        else:
-            # A fresh voice: its gains start at their targets.
-            vb.gain_l[i] = vb.gain_l_tgt[i]
-            vb.gain_r[i] = vb.gain_r_tgt[i]
-            vb.noise_first[i] = noise_start(pitch)  # t_on is 0 in a fresh slot
-            vb.band_pos[i] = vb.noise_first[i]  # the noise band's table from the same place
+        vb.start(
+            i,
+            pt,
+            pitch,
+            float(velocity_to_amp(velocity)),
+            self._inc(ch, pitch),
+            gain_l=self._gain_lr[ch, 0],
+            gain_r=self._gain_lr[ch, 1],
+            mod_scale=1.0 + self.mod_wheel[ch] / 127.0,
+            retrigger=retrigger,
+        )
 
     def note_off(self, ch: int, pitch: int) -> None:
         vb = self.voices

@@ -10,7 +10,7 @@ import numpy as np
 from engine.engine import N_CHANNELS, Engine
 from engine.keytable import KeyTable
 from engine.schema import TIMBRE_NAMES
-from engine.voices import VoiceBank, midi_to_hz, noise_start, velocity_to_amp
+from engine.voices import VoiceBank, midi_to_hz, velocity_to_amp
 
 __all__ = ["render_note", "render_notes", "render_midi_file", "write_wav"]
 
@@ -48,14 +48,7 @@ def render_notes(
     vb = VoiceBank(b, sample_rate)
     for _ in range(b):
         vb.add()
-    vb.set_timbre(slice(None), t, fresh=True)
-    vb.noise_first[:] = [noise_start(p) for p in pitch]
-    vb.band_pos[:] = vb.noise_first
-    vb.mod_scale[:] = 1.0
-    vb.held[:] = 1.0
-    vb.pitch[:] = pitch
-    vb.amp[:] = velocity_to_amp(velocity)
-    vb.inc_c[:] = 2.0 * np.pi * midi_to_hz(pitch) / sample_rate
+    vb.start(slice(None), t, pitch, velocity_to_amp(velocity), 2.0 * np.pi * midi_to_hz(pitch) / sample_rate)
     out = np.empty((b, total), dtype=np.float32)
     out[:, :hold] = vb.render_voices(hold)
     vb.start_release(np.arange(b))

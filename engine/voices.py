@@ -7,7 +7,7 @@ index peak and white noise that both fall linearly from note-on::
     y(t) = amp * env(t) * (sin(phase_c + I(t) * sin(phase_m))
                            + noise_level * max(0, 1 - t_on / noise_decay_s) * nz(t))
 
-with ``f_m = ratio * f_c``, ``env`` a linear ADSR, ``t_on`` the seconds since the voice's
+with ``f_m = mod_ratio * f_c``, ``env`` a linear ADSR, ``t_on`` the seconds since the voice's
 (re)trigger and ``nz`` the fixed table ``NOISE`` read from ``noise_start(pitch)`` on,
 one entry per sample. Schema v3 adds a third operator at ``f_3 = op3_ratio * f_c``, its
 index ``I3(t) = (op3_index + op3_peak * max(0, 1 - t_on / index_decay_s))`` (times
@@ -29,7 +29,9 @@ table's RMS), read with linear interpolation from ``noise_start(pitch)`` on at
 ``f_b``. Every
 per-voice field is one row of a single float64 array, so that freeing a voice (moving the
 last active voice into its slot) is one copy and the active voices are always the first
-``n`` columns.
+``n`` columns. The timbre's rows, what a note writes into them and what a live change
+does are derived from the schema (each row's ``voice`` kind) and carry the parameters'
+names; a note sets a voice up in one place, :meth:`VoiceBank.start`.
 
 Rendering is one call of ``_render_chunk``, compiled by numba (cached on disk after its
 first compile): per voice, a few scalar lines of set-up, then plain loops over the
@@ -274,6 +276,55 @@ class VoiceBank:
         self.chan[i] = ch
         self.pitch[i] = pitch
         self.note_key[i] = note_key(ch, pitch)
+
+    def start(
+        self,
+        idx: np.ndarray | int | slice,
+        timbre: np.ndarray,
+        pitch: float | np.ndarray,
+        amp: float | np.ndarray,
+        inc_c: float | np.ndarray,
+        *,
+        gain_l: float = 0.0,
+        gain_r: float = 0.0,
+        mod_scale: float = 1.0,
+        retrigger: bool = False,
+    ) -> None:
+        """Voices ``idx`` start a note: the one place where a note sets a voice up (live
+        note-ons, ``Channels.note_on``, and offline renders, ``render_notes``).
+
+        Args:
+            idx: fresh slots (from ``add``: zeroed); with ``retrigger``, one sounding voice
+                of the same key, whose envelope restarts from its level.
+            timbre: ``[n_timbre]`` or ``[len(idx), n_timbre]``, physical values in schema
+                order (``set_timbre``).
+            pitch: MIDI note, scalar or ``[len(idx)]`` (fractional allowed; a retrigger
+                keeps the voice's).
+            amp: the velocity's amplitude (``velocity_to_amp``), scalar or ``[len(idx)]``.
+            inc_c: the carrier's phase increment, radians a sample (bend included).
+            gain_l, gain_r: the channel's left and right gains (volume, pan); the voice's
+                output gains are ``amp`` times them (offline renders leave them 0: their
+                per-voice rows carry ``amp`` alone).
+            mod_scale: the mod wheel's scale of the FM index.
+        """
+        self.set_timbre(idx, timbre, fresh=not retrigger)
+        self.amp[idx] = amp
+        self.gain_l_tgt[idx] = amp * gain_l
+        self.gain_r_tgt[idx] = amp * gain_r
+        self.mod_scale[idx] = mod_scale
+        self.inc_c[idx] = inc_c
+        if retrigger:
+            self.retrigger(idx)
+            return
+        # A fresh voice: its gains start at their targets, and both noise tables are read
+        # from its pitch's place (t_on is 0 in a fresh slot).
+        self.pitch[idx] = pitch
+        self.held[idx] = 1.0
+        self.gain_l[idx] = self.gain_l_tgt[idx]
+        self.gain_r[idx] = self.gain_r_tgt[idx]
+        first = noise_start(pitch) if np.ndim(pitch) == 0 else [noise_start(p) for p in pitch]
+        self.noise_first[idx] = first
+        self.band_pos[idx] = self.noise_first[idx]
 
     def retrigger(self, i: int) -> None:
         """Restart voice ``i``'s envelope from its current level (same phase); the index
