@@ -81,8 +81,8 @@ def _grid(y: np.ndarray, pitch, velocity, start: np.ndarray, choices) -> np.ndar
     c = {n: TIMBRE_INDEX[n] for n in ("mod_ratio", "op3_ratio", "op3_layout", "band_centre")}
 
     def loss(t: np.ndarray) -> np.ndarray:
-        nb = NoteBatch(pitch, velocity, t[:, c["mod_ratio"]], SAMPLE_RATE, HOLD_S, TAIL_S, ratio3=t[:, c["op3_ratio"]],
-                       layout=t[:, c["op3_layout"]], centre=t[:, c["band_centre"]])
+        nb = NoteBatch(pitch, velocity, t[:, c["mod_ratio"]], SAMPLE_RATE, HOLD_S, TAIL_S, op3_ratio=t[:, c["op3_ratio"]],
+                       op3_layout=t[:, c["op3_layout"]], band_centre=t[:, c["band_centre"]])
         with torch.no_grad():
             return spectral_loss(targets, render(nb, torch.from_numpy(t))).double().numpy()
 

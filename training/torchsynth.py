@@ -18,7 +18,8 @@ from functools import cached_property
 import numpy as np
 import torch
 
-from engine import TIMBRE_NAMES, TIMBRE_SPACE, op3_layout
+from engine import TIMBRE_NAMES, TIMBRE_SPACE
+from engine import op3_layout as _layout
 from engine.voices import NOISE, NOISE_LP, NOISE_TABLE_SIZE, noise_start
 from training.notes import HOLD_S, SAMPLE_RATE, TAIL_S
 from training.spectral import FFT_SIZES, distance_to, reference, stft_magnitudes
@@ -62,15 +63,17 @@ def from_learning(u: torch.Tensor) -> torch.Tensor:
 
 
 class NoteBatch:
-    """The fixed part of a batch of renders: pitch, velocity, ratio, the phases and noise.
+    """The fixed part of a batch of renders: pitch, velocity, ratios, the phases and noise.
+    The timbre values it holds are named as in the schema (and the engine's voice fields).
 
     Args:
         pitch, velocity: [batch] MIDI values.
-        ratio: [batch] modulator ratios (fixed during a fit).
-        ratio3, layout: [batch] the third operator's ratios and layouts (fixed during a
-            fit; None: the schema defaults, the operator then only sounds with an
+        mod_ratio: [batch] modulator ratios (fixed during a fit).
+        op3_ratio, op3_layout: [batch] the third operator's ratios and layouts (fixed
+            during a fit; None: the schema defaults, the operator then only sounds with an
             op3_index or op3_peak).
-        centre: [batch] the noise band's centres (fixed during a fit; None: the default).
+        band_centre: [batch] the noise band's centres (fixed during a fit; None: the
+            default).
         sample_rate, hold_s, tail_s: as ``engine.render_notes``.
         dtype: float32 for fitting, float64 to compare with the engine.
     """
@@ -79,22 +82,22 @@ class NoteBatch:
         self,
         pitch,
         velocity,
-        ratio,
+        mod_ratio,
         sample_rate: int = SAMPLE_RATE,
         hold_s: float = HOLD_S,
         tail_s: float = TAIL_S,
         dtype: torch.dtype = torch.float32,
-        ratio3=None,
-        layout=None,
-        centre=None,
+        op3_ratio=None,
+        op3_layout=None,
+        band_centre=None,
     ) -> None:
         pitch = np.atleast_1d(np.asarray(pitch, dtype=np.float64))
         b = pitch.shape[0]
         velocity = np.broadcast_to(np.asarray(velocity, dtype=np.float64), (b,))
-        ratio = np.broadcast_to(np.asarray(ratio, dtype=np.float64), (b,))
-        ratio3 = np.broadcast_to(np.asarray(_DEFAULT3 if ratio3 is None else ratio3, dtype=np.float64), (b,))
+        ratio = np.broadcast_to(np.asarray(mod_ratio, dtype=np.float64), (b,))
+        ratio3 = np.broadcast_to(np.asarray(_DEFAULT3 if op3_ratio is None else op3_ratio, dtype=np.float64), (b,))
         layout = np.broadcast_to(
-            op3_layout(np.asarray(_DEFAULT_LAYOUT if layout is None else layout, dtype=np.float64)), (b,)
+            _layout(np.asarray(_DEFAULT_LAYOUT if op3_layout is None else op3_layout, dtype=np.float64)), (b,)
         )
         self.sample_rate = int(sample_rate)
         self.hold = int(round(hold_s * sample_rate))
@@ -108,9 +111,9 @@ class NoteBatch:
         self.phase_c = torch.from_numpy(phase_c).to(dtype)
         self.phase_m = torch.from_numpy(phase_m).to(dtype)
         self.sin_m = torch.from_numpy(np.sin(phase_m)).to(dtype)
-        self._ratio3 = ratio3
-        self.layout = np.array(layout)
-        self._lay = [torch.from_numpy(self.layout == v)[:, None] for v in (0.0, 1.0, 2.0)]
+        self._op3_ratio = ratio3
+        self.op3_layout = np.array(layout)
+        self._lay = [torch.from_numpy(self.op3_layout == v)[:, None] for v in (0.0, 1.0, 2.0)]
         self.amp = torch.from_numpy((velocity / 127.0) ** 1.5).to(dtype)[:, None]
         starts = np.array([noise_start(p) for p in pitch])
         idx = (starts[:, None] + np.arange(self.n)) % NOISE_TABLE_SIZE
@@ -119,7 +122,9 @@ class NoteBatch:
         self.ratio = torch.from_numpy(np.array(ratio))
         self.batch = b
         # The noise band's centres and where its table read starts (as the engine's).
-        self._centre = np.broadcast_to(np.asarray(_DEFAULT_CENTRE if centre is None else centre, dtype=np.float64), (b,))
+        self._band_centre = np.broadcast_to(
+            np.asarray(_DEFAULT_CENTRE if band_centre is None else band_centre, dtype=np.float64), (b,)
+        )
         self._inc_c = inc_c
         self.inc_c = torch.from_numpy(inc_c)[:, None]
         self.band_start = torch.from_numpy(starts.astype(np.float64))[:, None]
@@ -130,7 +135,7 @@ class NoteBatch:
     # no band).
     @cached_property
     def _phase_3(self) -> np.ndarray:
-        return np.mod((self._inc_c * self._ratio3)[:, None] * self.k.numpy(), 2.0 * math.pi)
+        return np.mod((self._inc_c * self._op3_ratio)[:, None] * self.k.numpy(), 2.0 * math.pi)
 
     @cached_property
     def phase_3(self) -> torch.Tensor:
@@ -144,7 +149,7 @@ class NoteBatch:
     @cached_property
     def cos_b(self) -> torch.Tensor:
         """The noise band's carrier cos(band_centre * phase_c) [batch, n]."""
-        ph = np.mod((self._inc_c * self._centre)[:, None] * self.k.numpy(), 2.0 * math.pi)
+        ph = np.mod((self._inc_c * self._band_centre)[:, None] * self.k.numpy(), 2.0 * math.pi)
         return torch.from_numpy(np.cos(ph)).to(self.dtype)
 
 
@@ -273,8 +278,8 @@ def fit_batch(
         raise ValueError(f"cannot fit {unknown}; fit any of {[n for n in TIMBRE_NAMES if n not in _DISCRETE]}")
     start = np.asarray(start, dtype=np.float64)
     nb = NoteBatch(pitch, velocity, start[:, _T["mod_ratio"]], sample_rate, hold_s, tail_s,
-                   ratio3=start[:, _T["op3_ratio"]], layout=start[:, _T["op3_layout"]],
-                   centre=start[:, _T["band_centre"]])
+                   op3_ratio=start[:, _T["op3_ratio"]], op3_layout=start[:, _T["op3_layout"]],
+                   band_centre=start[:, _T["band_centre"]])
     targets = SpectralTargets(y, fft_sizes)
     mask = torch.zeros(len(TIMBRE_NAMES), dtype=torch.bool)
     for name in free:

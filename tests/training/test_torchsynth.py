@@ -132,7 +132,7 @@ def test_the_third_operator_agrees_with_the_engine_in_every_layout():
     vel = np.array([127.0, 64.0, 100.0, 90.0, 30.0])
     engine = render_notes(t, pitch, vel, SR, hold_s=1.0, tail_s=0.5)
     nb = NoteBatch(pitch, vel, t[:, TIMBRE_INDEX["mod_ratio"]], SR, 1.0, 0.5, dtype=torch.float64,
-                   ratio3=t[:, TIMBRE_INDEX["op3_ratio"]], layout=t[:, TIMBRE_INDEX["op3_layout"]])
+                   op3_ratio=t[:, TIMBRE_INDEX["op3_ratio"]], op3_layout=t[:, TIMBRE_INDEX["op3_layout"]])
     ours = render(nb, torch.from_numpy(t)).numpy()
     err = np.abs(ours - engine).max(axis=1)
     assert (err < 1e-6).all(), err  # measured: at most 5.9e-8
@@ -204,8 +204,8 @@ def _band_timbres() -> np.ndarray:
 
 def _band_batch(t, pitch, vel, hold_s=1.0, tail_s=0.5, dtype=torch.float64):
     return NoteBatch(pitch, vel, t[:, TIMBRE_INDEX["mod_ratio"]], SR, hold_s, tail_s, dtype=dtype,
-                     ratio3=t[:, TIMBRE_INDEX["op3_ratio"]], layout=t[:, TIMBRE_INDEX["op3_layout"]],
-                     centre=t[:, TIMBRE_INDEX["band_centre"]])
+                     op3_ratio=t[:, TIMBRE_INDEX["op3_ratio"]], op3_layout=t[:, TIMBRE_INDEX["op3_layout"]],
+                     band_centre=t[:, TIMBRE_INDEX["band_centre"]])
 
 
 def test_the_noise_band_agrees_with_the_engine():
