@@ -77,6 +77,13 @@ def test_other_skips_pass_in_ci_and_are_counted(tmp_path):
     assert "skipped 0 jack tests and 1 others" in r.stdout
 
 
+def test_an_expected_failure_counts_as_run_not_as_a_skip(tmp_path):
+    r = run_gate(tmp_path, {"CI": "true"},
+                 jack_skip='pytest.xfail("a known fault")')
+    assert r.returncode == 0, r.stdout
+    assert "ran 2 jack tests and 2 others; skipped 0 jack tests and 0 others" in r.stdout
+
+
 def test_a_whole_suite_run_with_no_jack_test_run_fails(tmp_path):
     (tmp_path / "test_small.py").write_text("def test_other():\n    assert True\n")
     env = {k: v for k, v in os.environ.items() if k not in ("CI", "PROMPTSYNTH_CI")}
