@@ -173,6 +173,13 @@ def test_latency_ms_is_what_a_note_takes_to_reach_jack(jack):
     assert float(np.median(measured)) >= host_share - 1000.0 * 128 / SR, (measured, host_share)
 
 
+def major_faults(pid: int) -> int:
+    """Page faults of process ``pid`` that had to read from disk (/proc/PID/stat): a
+    render process that takes one waits on the disk. Printed beside a failure."""
+    with open(f"/proc/{pid}/stat") as f:
+        return int(f.read().rsplit(")", 1)[1].split()[9])
+
+
 #: How long the deliberate overrun keeps the render loop busy, once a second. A block has
 #: the render-ahead (1.5 blocks, 4 ms) plus the block the device plays (2.7 ms) of slack:
 #: a 5 ms overrun ran the ring dry 1 time in 4 (measured), 10 ms every time.
@@ -198,7 +205,7 @@ def test_the_underrun_check_fails_a_render_that_overruns_and_passes_a_clean_one(
         for i in range(16):
             engine.note_on(0, 40 + i, 90)
         time.sleep(0.3)
-        x0, ring0 = xruns.count, out.ring_underruns
+        x0, ring0, faults0 = xruns.count, out.ring_underruns, major_faults(out.pid)
         last, t0 = ring0, time.monotonic()
         while time.monotonic() - t0 < 5.0:
             n = out.ring_underruns
@@ -207,9 +214,12 @@ def test_the_underrun_check_fails_a_render_that_overruns_and_passes_a_clean_one(
                 last = n
             time.sleep(0.001)
         underruns, control = out.ring_underruns - ring0, xruns.count - x0
+        faults = major_faults(out.pid) - faults0
         assert engine.active_voices == 16
     if not overrun_ms:
-        assert_no_underruns(underruns, control, "in 5 s of 16 voices")
+        assert_no_underruns(underruns, control, (
+            f"in 5 s of 16 voices (at {[round(t - t0, 3) for t, _ in seen]} s; the render "
+            f"process's major page faults meanwhile: {faults})"))
         return
     assert underruns >= 4, f"{underruns} underruns from 4-5 overruns of {overrun_ms} ms"
     with pytest.raises(AssertionError, match="underruns at a deliberate overrun"):
