@@ -197,10 +197,10 @@ _NOTE_FIELDS, _FRESH_FIELDS = (
 )
 # A fresh voice plays a stepped value (a choice: the third operator's layout) rounded to
 # the nearest whole value in its range: these are its places among _FRESH_PAIRS and bounds.
-_STEPPED_AT = np.array([j for j, (f, _) in enumerate(_FRESH_PAIRS) if f in STEPPED], dtype=np.int64)
-_STEPPED_LO, _STEPPED_HI = (
-    np.array([getattr(param(_FRESH_PAIRS[j][0]), b) for j in _STEPPED_AT]) for b in ("minimum", "maximum")
+_STEPPED = tuple(
+    (j, param(f).minimum, param(f).maximum) for j, (f, _) in enumerate(_FRESH_PAIRS) if f in STEPPED
 )
+_STEPPED_AT, _STEPPED_LO, _STEPPED_HI = (np.array(col) for col in zip(*_STEPPED)) if _STEPPED else ((), (), ())
 # What a live change (``set_param``, OSC /param/NAME) writes, per timbre column: the
 # target of a gliding or restarting value, a decay time itself, nothing for a next-note
 # value (-1); envelope times go through VoiceBank.set_time.
@@ -309,8 +309,10 @@ class VoiceBank:
         """
         self.set_timbre(idx, timbre, fresh=not retrigger)
         self.amp[idx] = amp
-        self.gain_l_tgt[idx] = amp * gain_l
-        self.gain_r_tgt[idx] = amp * gain_r
+        gl = amp * gain_l
+        gr = amp * gain_r
+        self.gain_l_tgt[idx] = gl
+        self.gain_r_tgt[idx] = gr
         self.mod_scale[idx] = mod_scale
         self.inc_c[idx] = inc_c
         if retrigger:
@@ -320,9 +322,9 @@ class VoiceBank:
         # from its pitch's place (t_on is 0 in a fresh slot).
         self.pitch[idx] = pitch
         self.held[idx] = 1.0
-        self.gain_l[idx] = self.gain_l_tgt[idx]
-        self.gain_r[idx] = self.gain_r_tgt[idx]
-        first = noise_start(pitch) if np.ndim(pitch) == 0 else [noise_start(p) for p in pitch]
+        self.gain_l[idx] = gl
+        self.gain_r[idx] = gr
+        first = [noise_start(p) for p in pitch] if isinstance(pitch, np.ndarray) else noise_start(pitch)
         self.noise_first[idx] = first
         self.band_pos[idx] = self.noise_first[idx]
 
@@ -354,10 +356,14 @@ class VoiceBank:
         t = np.asarray(timbre, dtype=np.float64)
         rows, src = _FRESH_FIELDS if fresh else _NOTE_FIELDS
         vals = t[..., src]  # a copy: [n_fields] or [len(idx), n_fields]
-        if fresh and _STEPPED_AT.size:
+        if fresh and _STEPPED:
             # Only a fresh voice takes these: switching a sounding voice's layout (a
             # retrigger, a live change) would jump the waveform mid-note.
-            vals[..., _STEPPED_AT] = np.clip(np.rint(vals[..., _STEPPED_AT]), _STEPPED_LO, _STEPPED_HI)
+            if vals.ndim == 1:  # a note-on: plain floats (round() is rint's half-to-even)
+                for j, lo, hi in _STEPPED:
+                    vals[j] = min(max(round(float(vals[j])), lo), hi)
+            else:
+                vals[:, _STEPPED_AT] = np.clip(np.rint(vals[:, _STEPPED_AT]), _STEPPED_LO, _STEPPED_HI)
         if isinstance(idx, (int, np.integer)):
             self.state[rows, idx] = vals.reshape(-1)  # one voice: one assignment
         else:
