@@ -36,7 +36,6 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from pythonosc import osc_bundle_builder, osc_message, osc_message_builder  # noqa: E402
 
-from engine.live import S_OFFSET  # noqa: E402
 from server.host import Host, HostConfig  # noqa: E402
 
 
@@ -88,7 +87,7 @@ def take_time(host: Host, frame: int) -> float:
     j is taken at offset + (j + 1) * period."""
     sr = host.engine.sample_rate
     block = host.output.blocksize
-    offset = float(host.engine._shared.status[S_OFFSET])
+    offset = float(host.engine._shared.status["offset"])
     return offset + (frame // block + 1) * block / sr + (frame % block) / sr
 
 

@@ -50,10 +50,25 @@ _N_VALUES = 4
 _TABLE_SLOTS = 16
 _TABLE_ROWS = 1024
 
-# Status block (float64, written by the render process).
-(S_STATE, S_FRAME, S_OFFSET, S_VOICES, S_RING, S_DEVICE, S_ERRORS, S_LOAD, S_HEAD_MIN,
- S_HEAD_MIN_EVER, S_HEAD_P1, S_HEAD_MEDIAN, S_DEVICE_LATENCY, S_GC_MAX, S_BEAT) = range(15)
-_N_STATUS = 16
+#: The render process's status: one record in the shared memory, declared here once,
+#: written by the render process once a pass and read by the host by field name.
+STATUS = np.dtype([
+    ("state", "f8"),  # _STARTING, _RUNNING, _STOPPED
+    ("frame", "f8"),  # the engine's frame after the last block rendered
+    ("offset", "f8"),  # monotonic time of engine frame 0 on the device's clock (s)
+    ("voices", "f8"),
+    ("ring_underruns", "f8"),
+    ("device_underflows", "f8"),
+    ("render_errors", "f8"),
+    ("cpu_load", "f8"),
+    ("headroom_min_s", "f8"),  # the last second's smallest
+    ("headroom_min_ever_s", "f8"),
+    ("headroom_p1_s", "f8"),
+    ("headroom_median_s", "f8"),
+    ("device_latency_s", "f8"),
+    ("gc_max_s", "f8"),
+    ("beat", "f8"),  # monotonic time of the last pass: the render process is alive
+])
 _STARTING, _RUNNING, _STOPPED = 0.0, 1.0, 2.0
 # Control block (int64, written by the host).
 C_STOP, C_ABANDON = range(2)
@@ -68,7 +83,7 @@ EXIT_CLOSE_HUNG = 4
 
 def _layout() -> tuple[int, int, int, int]:
     """(status, serial, control, queue) byte offsets and the total size."""
-    status = _N_STATUS * 8
+    status = -(-STATUS.itemsize // 8) * 8
     serial = N_CHANNELS * 8
     control = _N_CONTROL * 8
     queue = EventQueue.layout(QUEUE_CAPACITY, _N_VALUES, _TABLE_SLOTS, _TABLE_ROWS, len(TIMBRE_NAMES))
@@ -89,7 +104,7 @@ class _Shared:
             self.map = mmap.mmap(fd, size)
         finally:
             os.close(fd)
-        self.status = np.frombuffer(self.map, np.float64, _N_STATUS, 0)
+        self.status = np.ndarray((), dtype=STATUS, buffer=self.map, offset=0)
         self.serial = np.frombuffer(self.map, np.int64, N_CHANNELS, n_status)
         self.control = np.frombuffer(self.map, np.int64, _N_CONTROL, n_status + n_serial)
         self.queue_buffer = memoryview(self.map)[n_status + n_serial + n_control:]
@@ -134,12 +149,12 @@ class LiveEngine(EventSender):
     @property
     def frame(self) -> int:
         """Frames rendered so far."""
-        return int(self._shared.status[S_FRAME])
+        return int(self._shared.status["frame"])
 
     @property
     def active_voices(self) -> int:
         """Voices sounding (fading ones included), as of the render process's last pass."""
-        return int(self._shared.status[S_VOICES])
+        return int(self._shared.status["voices"])
 
     def patch_serial(self, channel: int) -> int:
         """Patches applied on ``channel`` so far (it grows when a ``set_patch`` takes effect)."""
@@ -270,7 +285,7 @@ class LiveOutput:
 
     @property
     def active(self) -> bool:
-        return self._proc is not None and self._proc.poll() is None and self._status[S_STATE] == _RUNNING
+        return self._proc is not None and self._proc.poll() is None and self._status["state"] == _RUNNING
 
     @property
     def died(self) -> str | None:
@@ -282,11 +297,11 @@ class LiveOutput:
 
     @property
     def ring_underruns(self) -> int:
-        return int(self._status[S_RING])
+        return int(self._status["ring_underruns"])
 
     @property
     def device_underflows(self) -> int:
-        return int(self._status[S_DEVICE])
+        return int(self._status["device_underflows"])
 
     @property
     def underflows(self) -> int:
@@ -294,17 +309,17 @@ class LiveOutput:
 
     @property
     def render_errors(self) -> int:
-        return int(self._status[S_ERRORS])
+        return int(self._status["render_errors"])
 
     callback_errors = render_errors
 
     @property
     def cpu_load(self) -> float:
-        return float(self._status[S_LOAD])
+        return float(self._status["cpu_load"])
 
     @property
     def device_latency_ms(self) -> float:
-        return float(self._status[S_DEVICE_LATENCY]) * 1000.0
+        return float(self._status["device_latency_s"]) * 1000.0
 
     @property
     def ahead_ms(self) -> float:
@@ -319,15 +334,15 @@ class LiveOutput:
     def headroom_ms(self) -> dict[str, float]:
         s = self._status
         return {
-            "min": float(s[S_HEAD_MIN]) * 1000.0,
-            "p1": float(s[S_HEAD_P1]) * 1000.0,
-            "median": float(s[S_HEAD_MEDIAN]) * 1000.0,
-            "min_ever": float(s[S_HEAD_MIN_EVER]) * 1000.0,
+            "min": float(s["headroom_min_s"]) * 1000.0,
+            "p1": float(s["headroom_p1_s"]) * 1000.0,
+            "median": float(s["headroom_median_s"]) * 1000.0,
+            "min_ever": float(s["headroom_min_ever_s"]) * 1000.0,
         }
 
     @property
     def gc_max_ms(self) -> float:
-        return float(self._status[S_GC_MAX]) * 1000.0
+        return float(self._status["gc_max_s"]) * 1000.0
 
     @property
     def device_name(self) -> str:
@@ -346,8 +361,8 @@ class LiveOutput:
         t = time.monotonic() if when is None else when
         sr = self.engine.sample_rate
         s = self._status
-        f = int(round((t - float(s[S_OFFSET])) * sr + self.ahead_s * sr))
-        return max(f, int(s[S_FRAME]))
+        f = int(round((t - float(s["offset"])) * sr + self.ahead_s * sr))
+        return max(f, int(s["frame"]))
 
 
 # -- the render process ------------------------------------------------------------------
@@ -377,44 +392,44 @@ def _render_main(spec: dict) -> int:
     except AudioError as exc:
         print(f"error: {exc}", flush=True)
         return 1
-    status[S_STATE] = _RUNNING
+    status["state"] = _RUNNING
     parent = spec["parent"]
     clock = time.monotonic
     state = {"next_pct": clock() + _PERCENTILES_S, "next_parent": clock() + 1.0}
 
     def publish() -> bool:
         now = clock()
-        status[S_FRAME] = engine.frame
-        status[S_OFFSET] = out._offset
-        status[S_VOICES] = engine.voices.n
-        status[S_RING] = out.ring_underruns
-        status[S_DEVICE] = out.device_underflows
-        status[S_ERRORS] = out.render_errors
-        status[S_LOAD] = out.cpu_load
-        status[S_BEAT] = now
+        status["frame"] = engine.frame
+        status["offset"] = out._offset
+        status["voices"] = engine.voices.n
+        status["ring_underruns"] = out.ring_underruns
+        status["device_underflows"] = out.device_underflows
+        status["render_errors"] = out.render_errors
+        status["cpu_load"] = out.cpu_load
+        status["beat"] = now
         shared.serial[:] = engine.patch_serial
         if now >= state["next_pct"]:
             state["next_pct"] = now + _PERCENTILES_S
             h = out.headroom_ms()
-            status[S_HEAD_MIN] = h["min"] / 1000.0
-            status[S_HEAD_MIN_EVER] = h["min_ever"] / 1000.0
-            status[S_HEAD_P1] = h["p1"] / 1000.0
-            status[S_HEAD_MEDIAN] = h["median"] / 1000.0
-            status[S_DEVICE_LATENCY] = out.device_latency_ms / 1000.0
-            status[S_GC_MAX] = out.gc_max_s
+            status["headroom_min_s"] = h["min"] / 1000.0
+            status["headroom_min_ever_s"] = h["min_ever"] / 1000.0
+            status["headroom_p1_s"] = h["p1"] / 1000.0
+            status["headroom_median_s"] = h["median"] / 1000.0
+            status["device_latency_s"] = out.device_latency_ms / 1000.0
+            status["gc_max_s"] = out.gc_max_s
         if now >= state["next_parent"]:
             state["next_parent"] = now + 1.0
             if os.getppid() != parent:  # the host is gone: nobody will stop us
                 stopping.append(1)
         return not (control[C_STOP] or control[C_ABANDON] or stopping)
 
-    status[S_DEVICE_LATENCY] = out.device_latency_ms / 1000.0
+    status["device_latency_s"] = out.device_latency_ms / 1000.0
     publish()  # the clock and the frame, before the host asks for them
     print("ready " + json.dumps({"device": out.device_name, "priority": out.priority_note}), flush=True)
     out.run(publish)
     if control[C_ABANDON]:
         out.abandon()
-        status[S_STATE] = _STOPPED
+        status["state"] = _STOPPED
         sys.stdout.flush()
         os._exit(0)
     # Closing a PortAudio JACK stream whose server died blocks for good; that happens
@@ -426,7 +441,7 @@ def _render_main(spec: dict) -> int:
     guard.start()
     out.stop()
     guard.cancel()
-    status[S_STATE] = _STOPPED
+    status["state"] = _STOPPED
     return 0
 
 
