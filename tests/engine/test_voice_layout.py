@@ -81,3 +81,14 @@ def test_a_retrigger_restarts_the_restarting_values_and_lets_the_gliding_ones_gl
     assert vb.n == 1 and vb.index_peak_tgt[0] == 3.0 and vb.index_peak[0] == pytest.approx(3.0, rel=0.01)
     assert vb.mod_index_tgt[0] == 5.0 and vb.mod_index[0] == pytest.approx(2.0, rel=0.01)
     assert param("mod_index").voice == GLIDE and param("index_peak").voice == RESTART
+
+
+def test_the_kernels_cache_name_carries_the_row_layout():
+    # numba's disk cache checks only voices.py's time stamp; the rows come from the schema.
+    import hashlib
+
+    from engine import voices
+
+    digest = hashlib.sha1(" ".join(voices._FIELDS).encode()).hexdigest()[:12]
+    for fn in (voices._render_chunk, voices.find_note, voices.steal_victim):
+        assert fn.py_func.__qualname__.endswith("_" + digest)
