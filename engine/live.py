@@ -34,8 +34,8 @@ import time
 
 import numpy as np
 
+from engine.device import AudioError, check_blocksize, parse_latency
 from engine.events import EventQueue
-from engine.output import AudioError, check_blocksize, parse_latency
 from engine.schema import TIMBRE_NAMES
 from engine.sender import N_CHANNELS, EventSender
 
@@ -311,7 +311,6 @@ class LiveOutput:
     def render_errors(self) -> int:
         return int(self._status["render_errors"])
 
-    callback_errors = render_errors
 
     @property
     def cpu_load(self) -> float:
@@ -329,7 +328,6 @@ class LiveOutput:
     def latency_ms(self) -> float:
         return self.ahead_ms + 1000.0 * self.blocksize / self.engine.sample_rate + self.device_latency_ms
 
-    output_latency_ms = latency_ms
 
     def headroom_ms(self) -> dict[str, float]:
         s = self._status

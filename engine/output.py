@@ -22,6 +22,16 @@ import time
 
 import numpy as np
 
+from engine.device import (
+    LATENCY_PRESETS,
+    AudioError,
+    _rtmixer,
+    _sd,
+    _set_jack_client_name,
+    check_blocksize,
+    list_devices,
+    parse_latency,
+)
 from engine.engine import Engine
 from engine.recorder import Recorder
 
@@ -41,10 +51,6 @@ __all__ = [
 #: recent observations is the true pacing. A lasting shift (the device dropped cycles)
 #: is followed within the window.
 CLOCK_WINDOW = 8
-#: Render-ahead presets, in blocks: ``low`` keeps /note to sound under 10 ms at 128
-#: frames and 48 kHz with JACK's own latency (1.5 + 1 blocks + 2.7 ms = 9.3 ms);
-#: ``high`` trades 5 more ms for a margin of 4 blocks.
-LATENCY_PRESETS = {"low": 1.5, "high": 4.0}
 #: SCHED_FIFO priority of the render thread: above every ordinary thread, below JACK's
 #: server (10 by default) and its clients' process threads (5), which must never wait
 #: for it.
@@ -66,90 +72,6 @@ _STATS_S = 0.25
 #: that a test can see the underrun check fail on a render that overruns
 #: (tests/engine/test_live.py). Read once, when an output is made; never set it to play.
 _TEST_OVERRUN_ENV = "PROMPTSYNTH_TEST_OVERRUN_MS"
-
-
-class AudioError(RuntimeError):
-    """The audio device could not be opened, or stopped working."""
-
-
-def _sd():
-    try:
-        import sounddevice as sd
-    except OSError as exc:  # PortAudio library missing
-        raise AudioError(f"cannot load PortAudio ({exc}); install libportaudio2") from exc
-    return sd
-
-
-def _rtmixer():
-    _sd()
-    try:
-        import rtmixer
-    except ImportError as exc:
-        raise AudioError(f"cannot load rtmixer ({exc}); pip install rtmixer") from exc
-    return rtmixer
-
-
-def list_devices() -> list[dict]:
-    """Output devices PortAudio sees: index, name, host API, channels, default rate."""
-    sd = _sd()
-    apis = sd.query_hostapis()
-    result = []
-    for i, d in enumerate(sd.query_devices()):
-        if d["max_output_channels"] > 0:
-            result.append({
-                "index": i,
-                "name": d["name"],
-                "hostapi": apis[d["hostapi"]]["name"],
-                "channels": d["max_output_channels"],
-                "default_samplerate": d["default_samplerate"],
-            })
-    return result
-
-
-def check_blocksize(blocksize: object) -> int:
-    """Frames per block: an int in 16..8192, or ValueError saying so."""
-    if isinstance(blocksize, bool) or not isinstance(blocksize, int) or not 16 <= blocksize <= 8192:
-        raise ValueError(f"blocksize must be an int in range 16..8192, got {blocksize!r}")
-    return blocksize
-
-
-def parse_latency(value: float | str, blocksize: int, sample_rate: int) -> float:
-    """Render-ahead in seconds from ``low``, ``high`` or seconds (half a block .. 0.5 s).
-
-    Raises ValueError naming what is accepted."""
-    period = blocksize / sample_rate
-    if isinstance(value, str) and value in LATENCY_PRESETS:
-        return LATENCY_PRESETS[value] * period
-    try:
-        s = float(value)
-    except (TypeError, ValueError):
-        s = math.nan
-    if isinstance(value, bool) or not (0.5 * period <= s <= 0.5):
-        raise ValueError(
-            f"latency must be 'low', 'high' or seconds of render-ahead in range "
-            f"{0.5 * period:.4f}..0.5 (half a block at least), got {value!r}"
-        )
-    return s
-
-
-def _set_jack_client_name(sd, name: str) -> None:
-    """Name PortAudio's JACK client (PaJack_SetClientName), which takes effect when
-    PortAudio initialises: so restart it. Without PortAudio's JACK support, nothing."""
-    import ctypes
-
-    try:
-        set_name = ctypes.CDLL(sd._libname).PaJack_SetClientName
-    except (OSError, AttributeError):
-        return
-    # PortAudio keeps the pointer: the bytes must outlive the stream.
-    global _JACK_NAME
-    _JACK_NAME = name.encode()
-    set_name(ctypes.c_char_p(_JACK_NAME))
-    sd._terminate()
-    sd._initialize()
-
-
-_JACK_NAME = b""
 
 
 def _warm_up(sample_rate: int, blocksize: int) -> None:
@@ -398,11 +320,6 @@ class AudioOutput:
         return self.ring_underruns + self.device_underflows
 
     @property
-    def callback_errors(self) -> int:
-        """Blocks that raised in the engine (played as silence); kept for old callers."""
-        return self.render_errors
-
-    @property
     def cpu_load(self) -> float:
         """Fraction of the block period the render thread spends rendering (smoothed)."""
         return self._load
@@ -422,9 +339,6 @@ class AudioOutput:
         """From an event's arrival to its sound: the render-ahead, one block (events wait
         for the block they fall in) and the device's latency."""
         return (self.ahead_s + self.blocksize / self.engine.sample_rate + self._device_latency_s) * 1000.0
-
-    #: Old name of :attr:`latency_ms` (the /status field): the whole output latency.
-    output_latency_ms = latency_ms
 
     def headroom_ms(self) -> dict[str, float]:
         """How far ahead of the device the render thread stayed: for the recent blocks

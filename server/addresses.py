@@ -313,7 +313,7 @@ class AddressSpace:
                 float(out.cpu_load),
                 int(self.host.engine.sample_rate),
                 int(out.blocksize),
-                float(out.output_latency_ms),
+                float(out.latency_ms),
                 int(osc.dropped) if osc is not None else 0,
                 int(osc.failed) if osc is not None else 0,
                 int(osc.errors) if osc is not None else 0,

@@ -30,7 +30,7 @@ class FakeOutput:
         self.blocksize = 128
         self.underflows = 0
         self.cpu_load = 0.0
-        self.output_latency_ms = 2.7
+        self.latency_ms = 2.7
         self.ahead_ms = 4.0
         self.ring_underruns = 0
         self.device_underflows = 0
