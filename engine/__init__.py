@@ -37,6 +37,7 @@ from engine.schema import (
     to_learning,
     upgrade_theta_dict,
 )
+from engine.sender import VELOCITY_CURVES, velocity_exponent
 from engine.voices import (
     FADE_S,
     NOISE_TABLE_SIZE,
@@ -77,6 +78,8 @@ __all__ = [
     "VoiceBank",
     "midi_to_hz",
     "velocity_to_amp",
+    "VELOCITY_CURVES",
+    "velocity_exponent",
     "PARAM_NAMES",
     "PARAMS",
     "SCHEMA_VERSION",

@@ -15,8 +15,19 @@ import numpy as np
 from engine.allocator import Allocator
 from engine.keytable import KeyTable
 from engine.schema import TIMBRE_NAMES
-from engine.sender import BEND, CC, CONTROL, N_CHANNELS, NOTE_OFF, NOTE_ON, PANIC, PARAM, RESET
-from engine.voices import VoiceBank, midi_to_hz, velocity_to_amp
+from engine.sender import (
+    BEND,
+    CC,
+    CONTROL,
+    CURVE,
+    N_CHANNELS,
+    NOTE_OFF,
+    NOTE_ON,
+    PANIC,
+    PARAM,
+    RESET,
+)
+from engine.voices import VELOCITY_EXPONENT, VoiceBank, midi_to_hz, velocity_to_amp
 
 __all__ = ["Channels", "DEFAULT_TABLE"]
 
@@ -56,6 +67,8 @@ class Channels:
         self._rpn = np.full((N_CHANNELS, 2), 127, dtype=np.int64)
         self._rpn_data = np.zeros((N_CHANNELS, 2))
         self._gain_lr = np.zeros((N_CHANNELS, 2))
+        #: The velocity curve's exponent for new notes (``EventSender.set_velocity_curve``).
+        self.velocity_exponent = VELOCITY_EXPONENT
         for ch in range(N_CHANNELS):
             self._update_channel_gain(ch)
 
@@ -89,6 +102,8 @@ class Channels:
             self.param(ch, int(vals[0]), float(vals[1]))
         elif kind == RESET:
             self.reset(int(vals[0]))
+        elif kind == CURVE:
+            self.velocity_exponent = float(vals[0])
         elif kind == PANIC:
             vb = self.voices
             vb.fade(np.flatnonzero(vb.fading[: vb.n] == 0))
@@ -111,7 +126,7 @@ class Channels:
             i,
             pt,
             pitch,
-            float(velocity_to_amp(velocity)),
+            float(velocity_to_amp(velocity, self.velocity_exponent)),
             self._inc(ch, pitch),
             gain_l=self._gain_lr[ch, 0],
             gain_r=self._gain_lr[ch, 1],

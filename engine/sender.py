@@ -15,12 +15,12 @@ from engine.events import IMMEDIATE, EventQueue, QueueFull
 from engine.keytable import KeyTable
 from engine.schema import TIMBRE_INDEX, TIMBRE_NAMES, ThetaError, param
 
-__all__ = ["CC", "EventSender", "N_CHANNELS", "QueueFull"]
+__all__ = ["CC", "EventSender", "N_CHANNELS", "QueueFull", "VELOCITY_CURVES", "velocity_exponent"]
 
 N_CHANNELS = 16
 
 # Event kinds.
-NOTE_ON, NOTE_OFF, CONTROL, BEND, PATCH, PARAM, PANIC, RESET = range(8)
+NOTE_ON, NOTE_OFF, CONTROL, BEND, PATCH, PARAM, PANIC, RESET, CURVE = range(9)
 _T = TIMBRE_INDEX
 
 
@@ -41,6 +41,30 @@ class CC:
     ALL_SOUND_OFF = 120
     RESET_ALL_CONTROLLERS = 121
     ALL_NOTES_OFF = 123
+
+
+#: Named velocity curves: the exponent of (velocity / 127) that gives a note's loudness.
+#: ``soft`` is loud early (a light touch, or a keyboard that "maxes around 100");
+#: ``medium`` is the seed's curve, the default; ``hard`` asks for a firm touch.
+VELOCITY_CURVES = {"soft": 0.75, "linear": 1.0, "medium": 1.5, "hard": 2.5}
+#: The exponents a velocity curve may have.
+EXPONENT_RANGE = (0.25, 4.0)
+
+
+def velocity_exponent(curve: object) -> float:
+    """A velocity curve's exponent: a name of :data:`VELOCITY_CURVES` or a number in
+    :data:`EXPONENT_RANGE` (a number as text too, as a command line gives it)."""
+    lo, hi = EXPONENT_RANGE
+    names = ", ".join(VELOCITY_CURVES)
+    if isinstance(curve, str) and curve.strip().lower() in VELOCITY_CURVES:
+        return VELOCITY_CURVES[curve.strip().lower()]
+    try:
+        x = float(curve) if not isinstance(curve, bool) else float("nan")
+    except (TypeError, ValueError):
+        x = float("nan")
+    if not lo <= x <= hi:  # NaN too
+        raise ValueError(f"velocity curve must be {names} or an exponent in range {lo:g}..{hi:g}, got {curve!r}")
+    return x
 
 
 def _check_int(name: str, value: object, lo: int, hi: int) -> int:
@@ -134,6 +158,12 @@ class EventSender:
             mask |= 1 << _check_int("channel", c, 0, 15)
         if mask:
             self.queue.push(RESET, 0, _check_frame(frame), (float(mask),))
+
+    def set_velocity_curve(self, curve: str | float, frame: int | None = None) -> None:
+        """Loudness from velocity for notes from ``frame`` on, on every channel:
+        (velocity / 127) ** exponent, the exponent named (:data:`VELOCITY_CURVES`) or
+        given. A patch's velocity layers still choose the timbre by the velocity itself."""
+        self.queue.push(CURVE, 0, _check_frame(frame), (velocity_exponent(curve),))
 
     def panic(self, frame: int | None = None) -> None:
         """Silence everything (5 ms fades) on every channel and lift every sustain and

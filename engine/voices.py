@@ -71,6 +71,7 @@ __all__ = [
     "VoiceBank",
     "midi_to_hz",
     "velocity_to_amp",
+    "VELOCITY_EXPONENT",
     "note_key",
     "noise_start",
     "FADE_S",
@@ -130,11 +131,17 @@ def noise_start(pitch: float) -> int:
     return (int(round(pitch)) * 7919) % NOISE_TABLE_SIZE
 
 
-def velocity_to_amp(velocity: float | np.ndarray) -> float | np.ndarray:
-    """The seed's loudness curve: (velocity / 127) ** 1.5."""
+#: The loudness curve's exponent: the seed's (velocity / 127) ** 1.5, what training's
+#: renders and offline renders use; a live player may choose another (``play
+#: --velocity-curve``, :data:`engine.sender.VELOCITY_CURVES`).
+VELOCITY_EXPONENT = 1.5
+
+
+def velocity_to_amp(velocity: float | np.ndarray, exponent: float = VELOCITY_EXPONENT) -> float | np.ndarray:
+    """The loudness curve: (velocity / 127) ** exponent (the seed's 1.5 by default)."""
     if isinstance(velocity, (int, float)):  # a note-on: plain floats, the same pow()
-        return (float(velocity) / 127.0) ** 1.5
-    return (np.asarray(velocity, dtype=np.float64) / 127.0) ** 1.5
+        return (float(velocity) / 127.0) ** exponent
+    return (np.asarray(velocity, dtype=np.float64) / 127.0) ** exponent
 
 
 def note_key(ch: int, pitch: int) -> float:

@@ -11,6 +11,7 @@ from __future__ import annotations
 from collections.abc import Callable
 
 from engine import TIMBRE_NAMES, QueueFull, ThetaError, param
+from engine.sender import EXPONENT_RANGE, velocity_exponent
 from server.osc import MAX_NOTIFY_TARGETS, Action, Refused, Reply
 from server.oscargs import Arg, ArgError, parse_args
 from server.state import PatchTicket, timbre_values
@@ -67,6 +68,8 @@ class AddressSpace:
                 ),
                 self._morph,
             ),
+            "/velocity/curve": (_spec(Arg("curve", "str")), self._velocity_curve),
+            "/velocity/exponent": (_spec(Arg("exponent", "float", *EXPONENT_RANGE)), self._velocity_curve),
             "/panic": ((), self._panic),
             "/status": ((), self._status),
             "/notify": (_spec(Arg("port", "int", 0, 65535)), self._notify),
@@ -163,6 +166,23 @@ class AddressSpace:
         return self._engine_action(
             address, reply, lambda f: self.host.channels.set_param(ch, name, value, f)
         )
+
+    def _velocity_curve(self, address, v, reply):
+        (curve,) = v
+        try:
+            exponent = velocity_exponent(curve)
+        except ValueError as exc:
+            raise Refused(address, str(exc)) from None
+
+        def apply(frame):
+            try:
+                self.host.engine.set_velocity_curve(exponent, frame)
+            except QueueFull as exc:
+                reply.fail(address, str(exc))
+                return
+            reply.send("/velocity/curve.reply", float(exponent))
+
+        return [apply]
 
     def _panic(self, address, v, reply):
         return self._engine_action(address, reply, lambda f: self.host.engine.panic(frame=f))

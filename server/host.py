@@ -69,6 +69,8 @@ class HostConfig:
     #: ``--audio-dir``: the folder whose recordings /patch/from-audio may read (None: it
     #: is refused).
     audio_dir: str | None = None
+    #: ``--velocity-curve``: a name of ``engine.VELOCITY_CURVES`` or an exponent.
+    velocity_curve: str | float = "medium"
 
 
 class Host:
@@ -85,6 +87,9 @@ class Host:
         self.engine.max_events_per_block = MAX_EVENTS_PER_BLOCK
         self.engine.max_splits_per_block = MAX_SPLITS_PER_BLOCK
         try:
+            # Checked here, so that a bad one stops the play command with its error; the
+            # render process applies it before its first block.
+            self.engine.set_velocity_curve(config.velocity_curve)
             self.output = LiveOutput(
                 self.engine, config.device, config.blocksize, config.latency, record=config.record
             )

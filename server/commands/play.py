@@ -101,6 +101,14 @@ def register(subparsers) -> None:
         metavar="NAME_OR_FILE",
         help="first patch (channel 1): a bank name or a patch file",
     )
+    s.add_argument(
+        "--velocity-curve",
+        metavar="CURVE",
+        default="medium",
+        help="loudness from key velocity, (velocity/127)^EXPONENT: soft (0.75), linear (1), "
+        "medium (1.5, the default), hard (2.5), or an EXPONENT in 0.25..4; a patch's "
+        "velocity layers still apply",
+    )
     s.add_argument("--bank", metavar="DIR", help="patch bank folder (default: the user's bank)")
     s.add_argument(
         "--audio-dir",
@@ -188,6 +196,7 @@ def run(args: argparse.Namespace) -> int:
         bank=args.bank,
         record=args.record,
         audio_dir=args.audio_dir,
+        velocity_curve=args.velocity_curve,
     )
     first = _first_patch(args) if args.patch is not None else None
     try:

@@ -448,3 +448,33 @@ def test_reset_channels_is_all_sound_off_and_reset_controllers_in_one_event():
     assert np.abs(b[-800:]).max() > 1e-3  # channel 5 still sounds, held by its pedal
     with pytest.raises(ValueError, match="channel must be in range 0..15"):
         Engine().reset_channels([16])
+
+
+@pytest.mark.parametrize("curve, exponent", [("soft", 0.75), ("linear", 1.0), ("medium", 1.5),
+                                             ("hard", 2.5), (2.0, 2.0), ("3", 3.0)])
+def test_velocity_curves_set_the_level_ratio_of_soft_and_hard_notes(curve, exponent):
+    """A velocity curve changes loudness only: the same note at velocity 40 is
+    (40/100) ** exponent as loud as at 100, sample for sample."""
+
+    def note(velocity: int) -> np.ndarray:
+        e = Engine(sample_rate=16000)
+        e.set_velocity_curve(curve)
+        e.note_on(0, 60, velocity)
+        return e.render(4000)[:, 0]
+
+    soft, hard = note(40), note(100)
+    np.testing.assert_allclose(soft, hard * (40 / 100) ** exponent, rtol=1e-5, atol=1e-7)
+
+
+def test_the_default_velocity_curve_is_the_seeds_and_bad_curves_are_refused():
+    from engine import velocity_exponent, velocity_to_amp
+
+    e, f = Engine(sample_rate=16000), Engine(sample_rate=16000)
+    f.set_velocity_curve("medium")
+    for x in (e, f):
+        x.note_on(0, 64, 77)
+    np.testing.assert_array_equal(e.render(2000), f.render(2000))
+    assert velocity_to_amp(64) == (64 / 127) ** 1.5
+    for bad in ("loud", 0.1, 5, float("nan"), None, True):
+        with pytest.raises(ValueError, match="velocity curve must be soft, linear, medium, hard or an exponent in range 0.25..4"):
+            velocity_exponent(bad)

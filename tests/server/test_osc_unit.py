@@ -247,3 +247,21 @@ def test_no_packet_escapes_as_an_exception(rig, address, args, junk):
     server.handle_packet(junk, client.getsockname())
     server.handle_packet(b"#bundle\x00" + junk, client.getsockname())
     assert server.errors == 0
+
+
+def test_velocity_curve_by_name_or_exponent_and_clear_refusals(rig):
+    host, server, client = rig
+    sender = client.getsockname()
+    server.handle_packet(message("/velocity/curve", "hard"), sender)
+    server.handle_packet(message("/velocity/exponent", 1.0), sender)
+    assert host.engine.queue.pending_in_ring() == 2
+    assert replies(client) == [("/velocity/curve.reply", [2.5]), ("/velocity/curve.reply", [1.0])]
+    for data in [message("/velocity/curve", "loud"), message("/velocity/exponent", 9.0),
+                 message("/velocity/exponent", float("nan")), message("/velocity/curve", 2)]:
+        server.handle_packet(data, sender)
+    assert host.engine.queue.pending_in_ring() == 2  # nothing queued for those
+    got = replies(client)
+    assert [a for a, _ in got] == ["/fail"] * 4
+    assert got[0][1] == ["/velocity/curve", "velocity curve must be soft, linear, medium, hard or an "
+                         "exponent in range 0.25..4, got 'loud'"]
+    assert got[1][1] == ["/velocity/exponent", "exponent must be a number in range 0.25..4, got 9"]
