@@ -24,7 +24,7 @@ import sys
 import threading
 import time
 
-from engine import QueueFull
+from engine import CC, QueueFull
 from server.midiparse import RESET, MidiParser
 
 __all__ = ["MidiError", "MidiHub", "MidiInput", "MidiParser", "backend", "list_inputs", "ALL", "WATCH_S"]
@@ -334,14 +334,14 @@ class MidiInput:
         elif kind == 0xB0:
             engine.control_change(ch, args[0], args[1], frame)
             control, value = args
-            if control in (64, 66):
+            if control in (CC.SUSTAIN, CC.SOSTENUTO):
                 if value >= 64:
                     self.pedals.add((ch, control))
                 else:
                     self.pedals.discard((ch, control))
-            elif control in (120, 123):  # all sound off / all notes off
+            elif control in (CC.ALL_SOUND_OFF, CC.ALL_NOTES_OFF):
                 self.held = {(c, p) for c, p in self.held if c != ch}
-            elif control == 121:  # reset all controllers: the pedals are up
+            elif control == CC.RESET_ALL_CONTROLLERS:  # the pedals are up
                 self.pedals = {(c, n) for c, n in self.pedals if c != ch}
         elif kind == 0xE0:
             engine.pitch_bend(ch, (args[0] | args[1] << 7) - 8192, frame)
