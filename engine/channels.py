@@ -26,6 +26,8 @@ from engine.sender import (
     PANIC,
     PARAM,
     RESET,
+    TUNE_COMMIT,
+    TUNE_STAGE,
 )
 from engine.voices import VELOCITY_EXPONENT, VoiceBank, midi_to_hz, velocity_to_amp
 
@@ -69,6 +71,10 @@ class Channels:
         self._gain_lr = np.zeros((N_CHANNELS, 2))
         #: The velocity curve's exponent for new notes (``EventSender.set_velocity_curve``).
         self.velocity_exponent = VELOCITY_EXPONENT
+        #: The (fractional) MIDI note each key sounds (``EventSender.set_tuning``; NaN:
+        #: unmapped), and the one being received.
+        self.tuning = np.arange(128, dtype=np.float64)
+        self._tuning_next = self.tuning.copy()
         for ch in range(N_CHANNELS):
             self._update_channel_gain(ch)
 
@@ -104,6 +110,14 @@ class Channels:
             self.reset(int(vals[0]))
         elif kind == CURVE:
             self.velocity_exponent = float(vals[0])
+        elif kind == TUNE_STAGE:
+            k = int(vals[0])
+            n = min(3, 128 - k)
+            self._tuning_next[k : k + n] = vals[1 : 1 + n]
+        elif kind == TUNE_COMMIT:
+            self.tuning[:] = self._tuning_next
+            for c in range(N_CHANNELS):  # sounding notes take their key's new pitch
+                self._update_pitch(c)
         elif kind == PANIC:
             vb = self.voices
             vb.fade(np.flatnonzero(vb.fading[: vb.n] == 0))
@@ -111,6 +125,8 @@ class Channels:
             self.sostenuto[:] = False
 
     def note_on(self, ch: int, pitch: int, velocity: float) -> None:
+        if math.isnan(self.tuning[pitch]):
+            return  # a key the tuning leaves unmapped sounds nothing
         vb = self.voices
         i = self.allocator.find(ch, pitch)
         retrigger = i >= 0
@@ -230,16 +246,21 @@ class Channels:
         self.pedal[chans] = False
         self.sostenuto[chans] = False
         if mine.size:  # bend 0: every voice of those channels at its key's pitch
-            vb.inc_c[mine] = 2.0 * math.pi * midi_to_hz(vb.pitch[mine] + 0.0) / self.sample_rate
+            vb.inc_c[mine] = 2.0 * math.pi * midi_to_hz(self.tuning[vb.pitch[mine].astype(np.int64)] + 0.0) / self.sample_rate
 
     def param(self, ch: int, t_index: int, value: float) -> None:
         self._override[ch, t_index] = value
         self._has_override[ch] = True
         self.voices.set_live(self.allocator.channel(ch), t_index, value)
 
-    def _inc(self, ch: int, pitch: float | np.ndarray) -> float | np.ndarray:
+    def _inc(self, ch: int, pitch: int | np.ndarray) -> float | np.ndarray:
+        """The phase increment of key ``pitch`` on ``ch``: its note in the tuning, bent."""
         semis = self.bend[ch] / 8192.0 * self.bend_range[ch]
-        return 2.0 * math.pi * midi_to_hz(pitch + semis) / self.sample_rate
+        if isinstance(pitch, np.ndarray):
+            note = self.tuning[pitch.astype(np.int64)]
+        else:
+            note = float(self.tuning[int(pitch)])
+        return 2.0 * math.pi * midi_to_hz(note + semis) / self.sample_rate
 
     def _update_pitch(self, ch: int) -> None:
         vb = self.voices

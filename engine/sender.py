@@ -20,7 +20,7 @@ __all__ = ["CC", "EventSender", "N_CHANNELS", "QueueFull", "VELOCITY_CURVES", "v
 N_CHANNELS = 16
 
 # Event kinds.
-NOTE_ON, NOTE_OFF, CONTROL, BEND, PATCH, PARAM, PANIC, RESET, CURVE = range(9)
+NOTE_ON, NOTE_OFF, CONTROL, BEND, PATCH, PARAM, PANIC, RESET, CURVE, TUNE_STAGE, TUNE_COMMIT = range(11)
 _T = TIMBRE_INDEX
 
 
@@ -164,6 +164,26 @@ class EventSender:
         (velocity / 127) ** exponent, the exponent named (:data:`VELOCITY_CURVES`) or
         given. A patch's velocity layers still choose the timbre by the velocity itself."""
         self.queue.push(CURVE, 0, _check_frame(frame), (velocity_exponent(curve),))
+
+    def set_tuning(self, notes, frame: int | None = None) -> None:
+        """Play key k at the (fractional) MIDI note ``notes[k]`` from ``frame`` on, every
+        channel, sounding notes included (NaN: key k sounds nothing); 128 values
+        (``engine.tuning.Tuning.notes``; ``EQUAL``: twelve-tone equal temperament).
+
+        The table travels as 43 staging events and one that switches to it, so a note
+        never meets half a tuning."""
+        table = np.asarray(notes, dtype=np.float64)
+        if table.shape != (128,):
+            raise ValueError(f"a tuning must have 128 notes, one a key, got shape {table.shape}")
+        ok = np.isnan(table) | ((table >= -24.0) & (table <= 151.0))
+        if not ok.all():
+            k = int(np.flatnonzero(~ok)[0])
+            raise ValueError(f"key {k}'s note must be in range -24..151 or NaN (unmapped), got {table[k]}")
+        f = _check_frame(frame)
+        for k in range(0, 128, 3):
+            part = table[k : k + 3]
+            self.queue.push(TUNE_STAGE, 0, f, (float(k), *part.tolist()))
+        self.queue.push(TUNE_COMMIT, 0, f, ())
 
     def panic(self, frame: int | None = None) -> None:
         """Silence everything (5 ms fades) on every channel and lift every sustain and

@@ -8,6 +8,7 @@ frame the message is for (None: the next block).
 
 from __future__ import annotations
 
+import os
 from collections.abc import Callable
 
 from engine import TIMBRE_NAMES, QueueFull, ThetaError, param
@@ -70,6 +71,8 @@ class AddressSpace:
             ),
             "/velocity/curve": (_spec(Arg("curve", "str")), self._velocity_curve),
             "/velocity/exponent": (_spec(Arg("exponent", "float", *EXPONENT_RANGE)), self._velocity_curve),
+            "/tuning/scl": (_spec(Arg("file", "str"), Arg("keymap", "str", default="")), self._tuning),
+            "/tuning/reset": ((), self._tuning_reset),
             "/panic": ((), self._panic),
             "/status": ((), self._status),
             "/notify": (_spec(Arg("port", "int", 0, 65535)), self._notify),
@@ -181,6 +184,50 @@ class AddressSpace:
                 reply.fail(address, str(exc))
                 return
             reply.send("/velocity/curve.reply", float(exponent))
+
+        return [apply]
+
+    def _tuning_file(self, address: str, file: str) -> str:
+        """``file`` inside the --tuning-dir folder, or Refused saying why not."""
+        import os
+
+        folder = self.host.config.tuning_dir
+        if folder is None:
+            raise Refused(address, "the host was started without --tuning-dir DIR: .scl and .kbm files "
+                          "are read from that folder only")
+        root = os.path.realpath(folder)
+        path = os.path.realpath(os.path.join(root, file))
+        if os.path.commonpath([root, path]) != root or path == root:
+            raise Refused(address, f"file must be inside the --tuning-dir folder, got {file!r}")
+        if not os.path.isfile(path):
+            raise Refused(address, f"no file {file!r} in the --tuning-dir folder")
+        return path
+
+    def _tuning(self, address, v, reply):
+        from engine.tuning import Tuning, TuningError
+
+        file, keymap = v
+        scl = self._tuning_file(address, file)
+        kbm = self._tuning_file(address, keymap) if keymap else None
+        try:
+            tuning = Tuning.from_files(scl, kbm)
+        except TuningError as exc:  # the tuning in use stays
+            raise Refused(address, str(exc).replace(os.path.dirname(scl) + os.sep, "")) from None
+        return self._tuning_action(address, reply, tuning)
+
+    def _tuning_reset(self, address, v, reply):
+        from engine.tuning import EQUAL
+
+        return self._tuning_action(address, reply, EQUAL)
+
+    def _tuning_action(self, address, reply, tuning):
+        def apply(frame):
+            try:
+                self.host.engine.set_tuning(tuning.notes, frame)
+            except QueueFull as exc:
+                reply.fail(address, str(exc))
+                return
+            reply.send("/tuning.reply", tuning.name)
 
         return [apply]
 

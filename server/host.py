@@ -71,6 +71,11 @@ class HostConfig:
     audio_dir: str | None = None
     #: ``--velocity-curve``: a name of ``engine.VELOCITY_CURVES`` or an exponent.
     velocity_curve: str | float = "medium"
+    #: ``--tuning FILE.scl`` and ``--keymap FILE.kbm`` (None: equal temperament).
+    tuning: str | None = None
+    keymap: str | None = None
+    #: ``--tuning-dir``: the folder whose .scl/.kbm files OSC /tuning/scl may read.
+    tuning_dir: str | None = None
 
 
 class Host:
@@ -90,6 +95,10 @@ class Host:
             # Checked here, so that a bad one stops the play command with its error; the
             # render process applies it before its first block.
             self.engine.set_velocity_curve(config.velocity_curve)
+            if config.tuning is not None:
+                from engine.tuning import Tuning
+
+                self.engine.set_tuning(Tuning.from_files(config.tuning, config.keymap).notes)
             self.output = LiveOutput(
                 self.engine, config.device, config.blocksize, config.latency, record=config.record
             )

@@ -109,6 +109,18 @@ def register(subparsers) -> None:
         "medium (1.5, the default), hard (2.5), or an EXPONENT in 0.25..4; a patch's "
         "velocity layers still apply",
     )
+    s.add_argument(
+        "--tuning",
+        metavar="FILE.scl",
+        help="play in this Scala scale (default: twelve-tone equal temperament); degree 0 "
+        "on key 60 at 261.63 Hz unless --keymap says otherwise",
+    )
+    s.add_argument("--keymap", metavar="FILE.kbm", help="the Scala keyboard mapping for --tuning")
+    s.add_argument(
+        "--tuning-dir",
+        metavar="DIR",
+        help="let OSC /tuning/scl read .scl and .kbm files in this folder (and only there)",
+    )
     s.add_argument("--bank", metavar="DIR", help="patch bank folder (default: the user's bank)")
     s.add_argument(
         "--audio-dir",
@@ -161,6 +173,10 @@ def run(args: argparse.Namespace) -> int:
         raise CliError("give --prompt or --patch, not both")
     if args.no_model and args.prompt is not None:
         raise CliError("--prompt needs the model; drop --no-model")
+    if args.keymap is not None and args.tuning is None:
+        raise CliError("--keymap needs --tuning FILE.scl (a keyboard mapping maps a scale)")
+    if args.tuning_dir is not None and not os.path.isdir(args.tuning_dir):
+        raise CliError(f"--tuning-dir {args.tuning_dir}: not a folder")
     if args.audio_dir is not None and not os.path.isdir(args.audio_dir):
         raise CliError(f"--audio-dir {args.audio_dir}: not a folder")
     if not 0 <= args.osc_port <= 65535:
@@ -197,6 +213,9 @@ def run(args: argparse.Namespace) -> int:
         record=args.record,
         audio_dir=args.audio_dir,
         velocity_curve=args.velocity_curve,
+        tuning=args.tuning,
+        keymap=args.keymap,
+        tuning_dir=args.tuning_dir,
     )
     first = _first_patch(args) if args.patch is not None else None
     try:

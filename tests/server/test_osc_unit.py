@@ -265,3 +265,36 @@ def test_velocity_curve_by_name_or_exponent_and_clear_refusals(rig):
     assert got[0][1] == ["/velocity/curve", "velocity curve must be soft, linear, medium, hard or an "
                          "exponent in range 0.25..4, got 'loud'"]
     assert got[1][1] == ["/velocity/exponent", "exponent must be a number in range 0.25..4, got 9"]
+
+
+def test_tunings_from_the_tuning_folder_only_and_bad_files_change_nothing(rig, tmp_path):
+    import shutil
+    from pathlib import Path
+    from types import SimpleNamespace
+
+    host, server, client = rig
+    sender = client.getsockname()
+    host.config = SimpleNamespace(tuning_dir=None)
+    server.handle_packet(message("/tuning/scl", "19edo.scl"), sender)
+    assert replies(client) == [("/fail", ["/tuning/scl", "the host was started without --tuning-dir DIR: "
+                                          ".scl and .kbm files are read from that folder only"])]
+    folder = tmp_path / "tunings"
+    folder.mkdir()
+    shutil.copy(Path(__file__).resolve().parents[1] / "data" / "tuning" / "19edo.scl", folder)
+    (folder / "broken.scl").write_text("desc\n 2\n 100.0\n two hundred\n")
+    host.config = SimpleNamespace(tuning_dir=str(folder))
+    for data in [message("/tuning/scl", "broken.scl"), message("/tuning/scl", "../19edo.scl"),
+                 message("/tuning/scl", "none.scl"), message("/tuning/scl", "19edo.scl", "none.kbm")]:
+        server.handle_packet(data, sender)
+    assert host.engine.queue.pending_in_ring() == 0  # the tuning in use stays
+    got = replies(client)
+    assert [p[1] for _, p in got] == [
+        "broken.scl, line 4: expected a pitch (cents with a '.', like 701.955, or a ratio, like 3/2), got 'two hundred'",
+        "file must be inside the --tuning-dir folder, got '../19edo.scl'",
+        "no file 'none.scl' in the --tuning-dir folder",
+        "no file 'none.kbm' in the --tuning-dir folder",
+    ]
+    server.handle_packet(message("/tuning/scl", "19edo.scl"), sender)
+    server.handle_packet(message("/tuning/reset"), sender)
+    assert replies(client) == [("/tuning.reply", ["19edo.scl"]), ("/tuning.reply", ["equal temperament"])]
+    assert host.engine.queue.pending_in_ring() == 2 * 44
