@@ -111,9 +111,8 @@ class Channels:
         elif kind == CURVE:
             self.velocity_exponent = float(vals[0])
         elif kind == TUNE_STAGE:
-            k = int(vals[0])
-            n = min(3, 128 - k)
-            self._tuning_next[k : k + n] = vals[1 : 1 + n]
+            k, n = int(vals[0]), int(vals[1])
+            self._tuning_next[k : k + n] = vals[2 : 2 + n]
         elif kind == TUNE_COMMIT:
             self.tuning[:] = self._tuning_next
             for c in range(N_CHANNELS):  # sounding notes take their key's new pitch

@@ -170,7 +170,7 @@ class EventSender:
         channel, sounding notes included (NaN: key k sounds nothing); 128 values
         (``engine.tuning.Tuning.notes``; ``EQUAL``: twelve-tone equal temperament).
 
-        The table travels as 43 staging events and one that switches to it, so a note
+        The table travels as 64 staging events and one that switches to it, so a note
         never meets half a tuning."""
         table = np.asarray(notes, dtype=np.float64)
         if table.shape != (128,):
@@ -179,11 +179,31 @@ class EventSender:
         if not ok.all():
             k = int(np.flatnonzero(~ok)[0])
             raise ValueError(f"key {k}'s note must be in range -24..151 or NaN (unmapped), got {table[k]}")
-        f = _check_frame(frame)
-        for k in range(0, 128, 3):
-            part = table[k : k + 3]
-            self.queue.push(TUNE_STAGE, 0, f, (float(k), *part.tolist()))
-        self.queue.push(TUNE_COMMIT, 0, f, ())
+        self._push_tuning({k: float(x) for k, x in enumerate(table.tolist())}, _check_frame(frame))
+
+    def retune_keys(self, notes: dict[int, float], frame: int | None = None) -> None:
+        """Play each key of ``notes`` at its (fractional) MIDI note from ``frame`` on, the
+        other keys as they are: a MIDI Tuning Standard single-note tuning change."""
+        checked = {}
+        for k, x in notes.items():
+            key = _check_int("key", k, 0, 127)
+            if not (isinstance(x, (int, float)) and -24.0 <= x <= 151.0):
+                raise ValueError(f"key {key}'s note must be in range -24..151, got {x!r}")
+            checked[key] = float(x)
+        if checked:
+            self._push_tuning(checked, _check_frame(frame))
+
+    def _push_tuning(self, notes: dict[int, float], frame: int) -> None:
+        # Two keys an event (first key, count, note, note), then the switch.
+        keys = sorted(notes)
+        i = 0
+        while i < len(keys):
+            k = keys[i]
+            pair = i + 1 < len(keys) and keys[i + 1] == k + 1
+            vals = (float(k), 2.0, notes[k], notes[k + 1]) if pair else (float(k), 1.0, notes[k])
+            self.queue.push(TUNE_STAGE, 0, frame, vals)
+            i += 2 if pair else 1
+        self.queue.push(TUNE_COMMIT, 0, frame, ())
 
     def panic(self, frame: int | None = None) -> None:
         """Silence everything (5 ms fades) on every channel and lift every sustain and

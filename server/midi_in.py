@@ -25,7 +25,7 @@ import threading
 import time
 
 from engine import CC, QueueFull
-from server.midiparse import RESET, MidiParser
+from server.midiparse import RESET, SYSEX, MidiParser
 
 __all__ = ["MidiError", "MidiHub", "MidiInput", "MidiParser", "backend", "list_inputs", "ALL", "WATCH_S"]
 
@@ -102,6 +102,26 @@ def _reads_jack() -> bool:
     from server import jackmidi
 
     return _rtmidi_api() == rtmidi.API_UNIX_JACK and jackmidi.available()
+
+
+def mts_single_note_tuning(body: tuple[int, ...]) -> dict[int, float]:
+    """The keys and notes of a MIDI Tuning Standard real-time single-note tuning change
+    (``F0 7F dev 08 02 program count [key semitone frac-MSB frac-LSB]... F7``; ``body``:
+    the bytes between F0 and F7), for any device id; {} for any other SysEx. A note is
+    ``semitone + frac / 16384`` (7F 7F 7F: that key unchanged)."""
+    if len(body) < 6 or body[0] != 0x7F or body[2] != 0x08 or body[3] != 0x02:
+        return {}
+    count = body[5]
+    notes = {}
+    for i in range(count):
+        part = body[6 + 4 * i : 10 + 4 * i]
+        if len(part) < 4:
+            break
+        key, semi, msb, lsb = part
+        if (semi, msb, lsb) == (0x7F, 0x7F, 0x7F):
+            continue
+        notes[key] = semi + ((msb << 7) | lsb) / 16384.0
+    return notes
 
 
 class MidiInput:
@@ -312,6 +332,11 @@ class MidiInput:
         are ignored. A System Reset (:data:`RESET`) silences and resets the channels
         this input has played on."""
         engine = self.host.engine
+        if kind == SYSEX:
+            notes = mts_single_note_tuning(args)
+            if notes:
+                engine.retune_keys(notes, frame)
+            return
         if kind == RESET:
             # One engine event, and only for the channels played since the last reset:
             # a source that sends FF again and again costs next to nothing.

@@ -18,7 +18,7 @@ status byte.
 
 from __future__ import annotations
 
-__all__ = ["MAX_SYSEX_BYTES", "RESET", "SYSEX_TIMEOUT_S", "MidiParser"]
+__all__ = ["KEPT_SYSEX_BYTES", "MAX_SYSEX_BYTES", "RESET", "SYSEX", "SYSEX_TIMEOUT_S", "MidiParser"]
 
 #: Data bytes each channel message takes, by status high nibble.
 _DATA_LEN = {0x80: 2, 0x90: 2, 0xA0: 2, 0xB0: 2, 0xC0: 1, 0xD0: 1, 0xE0: 2}
@@ -32,6 +32,11 @@ MAX_SYSEX_BYTES = 65536
 SYSEX_TIMEOUT_S = 1.0
 #: The kind :meth:`MidiParser.feed` gives a System Reset (FF).
 RESET = 0xFF
+#: The kind it gives a whole SysEx of at most :data:`KEPT_SYSEX_BYTES` (the bytes between
+#: F0 and F7): what the host reads of SysEx (MIDI Tuning Standard); longer ones (dumps)
+#: are followed to their end and dropped.
+SYSEX = 0xF0
+KEPT_SYSEX_BYTES = 512
 
 
 class MidiParser:
@@ -44,7 +49,8 @@ class MidiParser:
             message left unfinished at the end of a call has ended either way.
 
     :meth:`feed` returns ``(kind, channel, data)`` tuples: a channel message's status high
-    nibble (0x80 ... 0xE0), its channel 0..15 and its data bytes; or ``(RESET, 0, ())``.
+    nibble (0x80 ... 0xE0), its channel 0..15 and its data bytes; ``(RESET, 0, ())``; or
+    ``(SYSEX, 0, body)`` for a whole SysEx of at most :data:`KEPT_SYSEX_BYTES`.
     Malformed input is counted in :attr:`dropped` and named, the latest in :attr:`last`;
     ``on_error(what)``, if given, hears each one.
     """
@@ -60,6 +66,7 @@ class MidiParser:
         self._common: int | None = None  # the system common message being read
         self._common_left = 0
         self._sysex: int | None = None  # bytes of the SysEx being read, or None
+        self._body: list[int] = []  # its first KEPT_SYSEX_BYTES
         self._sysex_at = 0.0
         self._stray = False  # inside a run of data bytes with no status
 
@@ -119,11 +126,14 @@ class MidiParser:
                     self.running = None
                     if b == 0xF0:
                         self._sysex = 0
+                        self._body = []
                         if now is not None:
                             self._sysex_at = now
                     elif b == 0xF7:
                         if self._sysex is None:
                             self._error("an F7 (end of SysEx) with no SysEx")
+                        elif self._sysex <= KEPT_SYSEX_BYTES:
+                            out.append((SYSEX, 0, tuple(self._body)))
                         self._sysex = None
                     elif b in _COMMON_LEN:
                         self._common, self._common_left = b, _COMMON_LEN[b]
@@ -138,6 +148,8 @@ class MidiParser:
             # A data byte.
             if self._sysex is not None:
                 self._sysex += 1
+                if self._sysex <= KEPT_SYSEX_BYTES:
+                    self._body.append(b)
                 if now is not None:
                     self._sysex_at = now
                 if self._sysex > MAX_SYSEX_BYTES:

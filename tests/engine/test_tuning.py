@@ -121,3 +121,17 @@ def test_a_sounding_note_takes_the_new_tuning_and_bad_tables_are_refused():
     bad[5] = 400.0
     with pytest.raises(ValueError, match=r"key 5's note must be in range -24..151 or NaN \(unmapped\), got 400.0"):
         e.set_tuning(bad)
+
+
+def test_retuning_single_keys_leaves_the_others_as_they_are():
+    e = Engine(sample_rate=SR)
+    e.set_param(0, "mod_index", 0.0)
+    e.set_param(0, "index_peak", 0.0)
+    e.retune_keys({60: 60.5, 62: 61.0})
+    assert abs(cents(note_frequency(e, 60), hz(60.5))) < 1.0
+    assert abs(cents(note_frequency(e, 62), hz(61.0))) < 1.0
+    assert abs(cents(note_frequency(e, 61), hz(61.0))) < 1.0  # untouched
+    with pytest.raises(ValueError, match="key must be in range 0..127, got 128"):
+        e.retune_keys({128: 60.0})
+    with pytest.raises(ValueError, match="key 60's note must be in range -24..151, got nan"):
+        e.retune_keys({60: float("nan")})

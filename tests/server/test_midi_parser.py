@@ -7,7 +7,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from server.midi_in import MidiParser
-from server.midiparse import RESET
+from server.midiparse import RESET, SYSEX
 
 
 def test_running_status_and_system_messages():
@@ -18,7 +18,7 @@ def test_running_status_and_system_messages():
     assert p.feed([0xF8, 65, 0xFE, 1]) == [(0x90, 0, (65, 1))]
     # SysEx cancels running status; its data bytes are skipped.
     # SysEx cancels running status: data bytes after it belong to no message.
-    assert p.feed([0xF0, 1, 2, 3, 0xF7, 66, 1]) == []
+    assert p.feed([0xF0, 1, 2, 3, 0xF7, 66, 1]) == [(SYSEX, 0, (1, 2, 3))]
     assert p.feed([0xC5, 7, 0xE1, 0x7F, 0x7F]) == [(0xC0, 5, (7,)), (0xE0, 1, (0x7F, 0x7F))]
 
 
@@ -37,6 +37,9 @@ def test_any_bytes_give_only_well_formed_messages(data):
     for kind, ch, args in MidiParser().feed(data):
         if kind == RESET:
             assert (ch, args) == (0, ())
+            continue
+        if kind == SYSEX:
+            assert ch == 0 and all(a < 0x80 for a in args)
             continue
         assert kind in (0x80, 0x90, 0xA0, 0xB0, 0xC0, 0xD0, 0xE0) and 0 <= ch <= 15
         assert all(0 <= a <= 127 for a in args)
@@ -110,7 +113,7 @@ def test_after_any_events_the_next_whole_message_acts(garbage, message):
     p = MidiParser(events=True)
     for event in garbage:
         p.feed(event)
-    got = [m for m in p.feed(message) if m[0] != RESET]
+    got = [m for m in p.feed(message) if m[0] not in (RESET, SYSEX)]
     assert got == [(message[0] & 0xF0, message[0] & 0x0F, tuple(message[1:]))]
 
 
@@ -120,7 +123,7 @@ def test_in_a_byte_stream_the_next_status_byte_ends_anything(garbage, message):
     """A byte stream: any status byte ends what came before it, an unfinished SysEx too."""
     p = MidiParser(events=False)
     p.feed(garbage)
-    got = [m for m in p.feed(message) if m[0] != RESET]
+    got = [m for m in p.feed(message) if m[0] not in (RESET, SYSEX)]
     assert got == [(message[0] & 0xF0, message[0] & 0x0F, tuple(message[1:]))]
 
 
@@ -156,7 +159,7 @@ def test_each_malformed_message_is_named_and_counted():
     out, seen = _errors([[0x90, 0xF8, 60, 0xFE, 100], [0xF0, 1, 2, 0xF7], [0xF2, 1, 2], [0xF6],
                          [0x80, 60, 0], [61, 0]])
     assert seen == []
-    assert out == [(0x90, 0, (60, 100)), (0x80, 0, (60, 0)), (0x80, 0, (61, 0))]
+    assert out == [(0x90, 0, (60, 100)), (SYSEX, 0, (1, 2)), (0x80, 0, (60, 0)), (0x80, 0, (61, 0))]
 
 
 def test_the_cases_of_the_deaf_keyboard():
@@ -235,3 +238,21 @@ def test_malformed_midi_is_told_at_most_once_a_second_a_source(monkeypatch):
     clock[0] += 0.6
     port._malformed("c")
     assert told == [("keys", "a"), ("keys", "c (and 5 more malformed since the last notice)")]
+
+
+def test_a_mts_single_note_tuning_change_retunes_its_keys():
+    from types import SimpleNamespace
+
+    from server.midi_in import MidiInput, mts_single_note_tuning
+
+    # Key 60 to 60.5 (a quarter tone up), key 61 unchanged (7F 7F 7F), key 62 to 61.
+    body = (0x7F, 0x7F, 0x08, 0x02, 0, 3, 60, 60, 0x40, 0x00, 61, 0x7F, 0x7F, 0x7F, 62, 61, 0, 0)
+    assert mts_single_note_tuning(body) == {60: 60.5, 62: 61.0}
+    assert mts_single_note_tuning((0x7E, 0x7F, 0x06, 0x01)) == {}  # an identity request: not tuning
+    p = MidiParser(events=True)
+    assert p.feed([0xF0, *body, 0xF7]) == [(SYSEX, 0, body)]
+    calls = []
+    port = MidiInput.__new__(MidiInput)
+    port.host = SimpleNamespace(engine=SimpleNamespace(retune_keys=lambda notes, frame: calls.append(notes)))
+    port.handle(SYSEX, 0, body, None)
+    assert calls == [{60: 60.5, 62: 61.0}]

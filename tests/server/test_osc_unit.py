@@ -297,4 +297,4 @@ def test_tunings_from_the_tuning_folder_only_and_bad_files_change_nothing(rig, t
     server.handle_packet(message("/tuning/scl", "19edo.scl"), sender)
     server.handle_packet(message("/tuning/reset"), sender)
     assert replies(client) == [("/tuning.reply", ["19edo.scl"]), ("/tuning.reply", ["equal temperament"])]
-    assert host.engine.queue.pending_in_ring() == 2 * 44
+    assert host.engine.queue.pending_in_ring() == 2 * 65

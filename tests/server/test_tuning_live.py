@@ -67,3 +67,34 @@ def test_a_bad_scl_file_stops_play_naming_the_line(tmp_path):
                         "--tuning", str(bad)], cwd=ROOT, capture_output=True, text=True, timeout=60)
     assert r.returncode != 0
     assert f"{bad}, line 4: expected a pitch" in r.stderr, r.stderr
+
+
+@pytest.mark.jack
+@pytest.mark.slow
+def test_a_mts_single_note_tuning_change_through_jack_midi(jack, tmp_path):
+    """A MIDI Tuning Standard real-time single-note change, as a tuner or a sequencer
+    sends it, through a real JACK MIDI port: key 64 a quarter tone up."""
+    from tests.server.jackprobe import JackProbe, jack_port
+
+    wav = tmp_path / "rec.wav"
+    host = HostProcess(["--no-model", "--bank", str(tmp_path / "bank"), "--record", str(wav),
+                        "--midi-virtual", "ps-mts"])
+    osc = OscClient(host.port)
+    probe = None
+    try:
+        for name, value in [("attack_s", 0.0), ("sustain", 1.0), ("release_s", 0.01), ("mod_index", 0.0),
+                            ("index_peak", 0.0), ("noise_level", 0.0)]:
+            osc.send(f"/param/{name}", value, 1)
+        osc.ask("/sync", 1, reply="/synced")
+        probe = JackProbe(jack_port(".*:ps-mts$", midi=True), None, name="ps-mts-probe")
+        probe.send([bytes([0xF0, 0x7F, 0x7F, 0x08, 0x02, 0x00, 0x01, 64, 64, 0x40, 0x00, 0xF7])])
+        time.sleep(0.1)
+        f = played_hz(osc, wav, 64)
+        assert abs(cents(f, 440.0 * 2 ** ((64.5 - 69) / 12))) < 1.0, f
+        f = played_hz(osc, wav, 65)  # the next key is as it was
+        assert abs(cents(f, 440.0 * 2 ** ((65 - 69) / 12))) < 1.0, f
+    finally:
+        if probe is not None:
+            probe.close()
+        osc.close()
+        assert host.stop() == 0

@@ -10,6 +10,7 @@ import pytest
 
 from tests.server.conftest import HostProcess, OscClient, recorded_frames, wait_recorded
 
+
 def levels(osc: OscClient, wav, velocities: list[int]) -> list[float]:
     """Each velocity's note (a steady sine, 0.3 s) in the recording: its peak level."""
     start = recorded_frames(wav)
