@@ -28,6 +28,10 @@ class Allocator:
         vb = self.voices
         return find_note(vb.state, vb.n, note_key(ch, pitch))
 
+    def find_key(self, key: float) -> int:
+        """The voice whose ``note_key`` is ``key`` (``fnote_key``) and is not fading, or -1."""
+        return find_note(self.voices.state, self.voices.n, key)
+
     def allocate(self) -> int:
         """A free slot; else steal the quietest released voice; else the oldest."""
         vb = self.voices

@@ -20,6 +20,8 @@ from engine.sender import (
     CC,
     CONTROL,
     CURVE,
+    FNOTE_OFF,
+    FNOTE_ON,
     N_CHANNELS,
     NOTE_OFF,
     NOTE_ON,
@@ -29,7 +31,7 @@ from engine.sender import (
     TUNE_COMMIT,
     TUNE_STAGE,
 )
-from engine.voices import VELOCITY_EXPONENT, VoiceBank, midi_to_hz, velocity_to_amp
+from engine.voices import VELOCITY_EXPONENT, VoiceBank, fnote_key, midi_to_hz, velocity_to_amp
 
 __all__ = ["Channels", "DEFAULT_TABLE"]
 
@@ -115,8 +117,15 @@ class Channels:
             self._tuning_next[k : k + n] = vals[2 : 2 + n]
         elif kind == TUNE_COMMIT:
             self.tuning[:] = self._tuning_next
-            for c in range(N_CHANNELS):  # sounding notes take their key's new pitch
+            vb = self.voices
+            keys = np.flatnonzero(vb.fnote[: vb.n] == 0)  # sounding notes: their key's new note
+            vb.note[keys] = self.tuning[vb.pitch[keys].astype(np.int64)]
+            for c in range(N_CHANNELS):
                 self._update_pitch(c)
+        elif kind == FNOTE_ON:
+            self.fnote_on(ch, float(vals[0]), float(vals[1]))
+        elif kind == FNOTE_OFF:
+            self._release(ch, self.allocator.find_key(fnote_key(ch, float(vals[0]))))
         elif kind == PANIC:
             vb = self.voices
             vb.fade(np.flatnonzero(vb.fading[: vb.n] == 0))
@@ -124,15 +133,27 @@ class Channels:
             self.sostenuto[:] = False
 
     def note_on(self, ch: int, pitch: int, velocity: float) -> None:
-        if math.isnan(self.tuning[pitch]):
+        note = float(self.tuning[pitch])
+        if math.isnan(note):
             return  # a key the tuning leaves unmapped sounds nothing
+        self._start(ch, pitch, note, velocity, self.allocator.find(ch, pitch), None)
+
+    def fnote_on(self, ch: int, hz: float, velocity: float) -> None:
+        """A note at ``hz``: the nearest key's timbre, its own identity (``fnote_key``)."""
+        note = 69.0 + 12.0 * math.log2(hz / 440.0)
+        key = fnote_key(ch, hz)
+        pitch = min(127, max(0, int(round(note))))
+        self._start(ch, pitch, note, velocity, self.allocator.find_key(key), key)
+
+    def _start(self, ch: int, pitch: int, note: float, velocity: float, i: int, key: float | None) -> None:
         vb = self.voices
-        i = self.allocator.find(ch, pitch)
         retrigger = i >= 0
         if not retrigger:
             i = self.allocator.allocate()
-            vb.claim(i, ch, pitch)
+            vb.claim(i, ch, pitch, key)
         self.allocator.touch(i)
+        vb.note[i] = note
+        vb.fnote[i] = 0.0 if key is None else 1.0
         pt = self.tables[ch].lookup(pitch, int(velocity))
         if self._has_override[ch]:
             ov = self._override[ch]
@@ -142,7 +163,7 @@ class Channels:
             pt,
             pitch,
             float(velocity_to_amp(velocity, self.velocity_exponent)),
-            self._inc(ch, pitch),
+            self._inc(ch, note),
             gain_l=self._gain_lr[ch, 0],
             gain_r=self._gain_lr[ch, 1],
             mod_scale=1.0 + self.mod_wheel[ch] / 127.0,
@@ -150,8 +171,11 @@ class Channels:
         )
 
     def note_off(self, ch: int, pitch: int) -> None:
+        self._release(ch, self.allocator.find(ch, pitch))
+
+    def _release(self, ch: int, i: int) -> None:
+        """Key up for voice ``i`` of ``ch`` (-1: none): released, or held by a pedal."""
         vb = self.voices
-        i = self.allocator.find(ch, pitch)
         if i < 0 or vb.held[i] == 0:
             return
         if self.pedal[ch]:
@@ -245,27 +269,23 @@ class Channels:
         self.pedal[chans] = False
         self.sostenuto[chans] = False
         if mine.size:  # bend 0: every voice of those channels at its key's pitch
-            vb.inc_c[mine] = 2.0 * math.pi * midi_to_hz(self.tuning[vb.pitch[mine].astype(np.int64)] + 0.0) / self.sample_rate
+            vb.inc_c[mine] = 2.0 * math.pi * midi_to_hz(vb.note[mine] + 0.0) / self.sample_rate
 
     def param(self, ch: int, t_index: int, value: float) -> None:
         self._override[ch, t_index] = value
         self._has_override[ch] = True
         self.voices.set_live(self.allocator.channel(ch), t_index, value)
 
-    def _inc(self, ch: int, pitch: int | np.ndarray) -> float | np.ndarray:
-        """The phase increment of key ``pitch`` on ``ch``: its note in the tuning, bent."""
+    def _inc(self, ch: int, note: float | np.ndarray) -> float | np.ndarray:
+        """The phase increment of (fractional) MIDI note ``note`` on ``ch``, bent."""
         semis = self.bend[ch] / 8192.0 * self.bend_range[ch]
-        if isinstance(pitch, np.ndarray):
-            note = self.tuning[pitch.astype(np.int64)]
-        else:
-            note = float(self.tuning[int(pitch)])
         return 2.0 * math.pi * midi_to_hz(note + semis) / self.sample_rate
 
     def _update_pitch(self, ch: int) -> None:
         vb = self.voices
         idx = np.flatnonzero(vb.chan[: vb.n] == ch)
         if idx.size:
-            vb.inc_c[idx] = self._inc(ch, vb.pitch[idx])
+            vb.inc_c[idx] = self._inc(ch, vb.note[idx])
 
     def _update_channel_gain(self, ch: int) -> None:
         vol = (self.volume[ch] / 127.0) ** 2

@@ -20,7 +20,7 @@ __all__ = ["CC", "EventSender", "N_CHANNELS", "QueueFull", "VELOCITY_CURVES", "v
 N_CHANNELS = 16
 
 # Event kinds.
-NOTE_ON, NOTE_OFF, CONTROL, BEND, PATCH, PARAM, PANIC, RESET, CURVE, TUNE_STAGE, TUNE_COMMIT = range(11)
+NOTE_ON, NOTE_OFF, CONTROL, BEND, PATCH, PARAM, PANIC, RESET, CURVE, TUNE_STAGE, TUNE_COMMIT, FNOTE_ON, FNOTE_OFF = range(13)
 _T = TIMBRE_INDEX
 
 
@@ -73,6 +73,18 @@ def _check_int(name: str, value: object, lo: int, hi: int) -> int:
     if not lo <= value <= hi:
         raise ValueError(f"{name} must be in range {lo}..{hi}, got {value}")
     return int(value)
+
+
+def _check_float(name: str, value: object, lo: float, hi: float) -> float:
+    if isinstance(value, bool) or not isinstance(value, (int, float, np.integer, np.floating)):
+        raise TypeError(f"{name} must be a number, got {type(value).__name__}")
+    if not lo <= value <= hi:  # NaN too
+        raise ValueError(f"{name} must be in range {lo:g}..{hi:g}, got {value}")
+    return float(value)
+
+
+def _check_hz(hz: object) -> float:
+    return _check_float("hz", hz, 8.0, 20000.0)
 
 
 def _check_frame(frame: object) -> int:
@@ -128,6 +140,22 @@ class EventSender:
             self.queue.push(NOTE_OFF, ch, f, (p,))
         else:
             self.queue.push(NOTE_ON, ch, f, (p, v))
+
+    def fnote_on(self, channel: int, hz: float, velocity: float, frame: int | None = None) -> None:
+        """Start a note at ``hz`` (8..20000), whatever the tuning; its timbre is the
+        nearest key's. Velocity 0..127 (0: its note-off)."""
+        ch = _check_int("channel", channel, 0, 15)
+        f = _check_hz(hz)
+        v = _check_float("velocity", velocity, 0.0, 127.0)
+        if v == 0.0:
+            self.queue.push(FNOTE_OFF, ch, _check_frame(frame), (f,))
+        else:
+            self.queue.push(FNOTE_ON, ch, _check_frame(frame), (f, v))
+
+    def fnote_off(self, channel: int, hz: float, frame: int | None = None) -> None:
+        """End the note at ``hz`` that ``fnote_on`` started on ``channel``."""
+        ch = _check_int("channel", channel, 0, 15)
+        self.queue.push(FNOTE_OFF, ch, _check_frame(frame), (_check_hz(hz),))
 
     def note_off(self, channel: int, pitch: int, frame: int | None = None) -> None:
         ch = _check_int("channel", channel, 0, 15)

@@ -144,6 +144,12 @@ def velocity_to_amp(velocity: float | np.ndarray, exponent: float = VELOCITY_EXP
     return (np.asarray(velocity, dtype=np.float64) / 127.0) ** exponent
 
 
+def fnote_key(ch: int, hz: float) -> float:
+    """The ``note_key`` of a note at ``hz`` on ``ch`` (/fnote): negative, so never a
+    key's, and the same for the same frequency to a thousandth of a hertz."""
+    return -float(ch * (1 << 25) + int(round(hz * 1000.0)) + 1)
+
+
 def note_key(ch: int, pitch: int) -> float:
     """What a sounding voice's ``note_key`` field holds: one number per channel and key,
     never 0 (the value of a voice that is fading out, or of no note)."""
@@ -160,6 +166,9 @@ _OWN_FIELDS = (
     "age", "held", "pedal_held", "fading",
     "gain_l", "gain_r", "gain_l_tgt", "gain_r_tgt", "mod_scale",
     "t_on", "noise_first", "sost", "note_key", "phase_3", "band_pos", "phase_b",
+    # The (fractional) MIDI note it sounds before bend: its key's in the tuning, or a
+    # note at any frequency (fnote 1: not a key's, so a new tuning leaves it alone).
+    "note", "fnote",
 )
 _TIMBRE_PARAMS = tuple(p for p in PARAMS if p.timbre)
 
@@ -278,11 +287,12 @@ class VoiceBank:
         self.fading[idx] = 1.0
         self.note_key[idx] = 0.0  # no longer the voice of its key: a new note gets its own
 
-    def claim(self, i: int, ch: int, pitch: int) -> None:
-        """Voice ``i`` plays key ``pitch`` of channel ``ch`` (until it fades)."""
+    def claim(self, i: int, ch: int, pitch: int, key: float | None = None) -> None:
+        """Voice ``i`` plays key ``pitch`` of channel ``ch`` (until it fades); ``key``: its
+        ``note_key`` if not the key's own (``fnote_key``)."""
         self.chan[i] = ch
         self.pitch[i] = pitch
-        self.note_key[i] = note_key(ch, pitch)
+        self.note_key[i] = note_key(ch, pitch) if key is None else key
 
     def start(
         self,

@@ -54,6 +54,11 @@ class AddressSpace:
                 self._note,
             ),
             "/note/off": (_spec(Arg("pitch", "int", **_MIDI), _CH), self._note_off),
+            "/fnote": (
+                _spec(Arg("hz", "float", 8.0, 20000.0), Arg("velocity", "float", 0.0, 127.0), _CH),
+                self._fnote,
+            ),
+            "/fnote/off": (_spec(Arg("hz", "float", 8.0, 20000.0), _CH), self._fnote_off),
             "/cc": (
                 _spec(Arg("number", "int", **_MIDI), Arg("value", "int", **_MIDI), _CH),
                 self._cc,
@@ -230,6 +235,14 @@ class AddressSpace:
             reply.send("/tuning.reply", tuning.name)
 
         return [apply]
+
+    def _fnote(self, address, v, reply):
+        hz, velocity, ch = v
+        return self._engine_action(address, reply, lambda f: self.host.engine.fnote_on(ch, hz, velocity, f))
+
+    def _fnote_off(self, address, v, reply):
+        hz, ch = v
+        return self._engine_action(address, reply, lambda f: self.host.engine.fnote_off(ch, hz, f))
 
     def _panic(self, address, v, reply):
         return self._engine_action(address, reply, lambda f: self.host.engine.panic(frame=f))

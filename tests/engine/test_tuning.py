@@ -135,3 +135,32 @@ def test_retuning_single_keys_leaves_the_others_as_they_are():
         e.retune_keys({128: 60.0})
     with pytest.raises(ValueError, match="key 60's note must be in range -24..151, got nan"):
         e.retune_keys({60: float("nan")})
+
+
+def fnote_frequency(e: Engine, hz: float) -> float:
+    e.fnote_on(0, hz, 100)
+    y = e.render(SR // 2)[:, 0]
+    return peak_frequency(y[SR // 10 :], SR)
+
+
+def test_a_note_at_any_frequency_whatever_the_tuning():
+    e = Engine(sample_rate=SR)
+    e.set_param(0, "mod_index", 0.0)
+    e.set_param(0, "index_peak", 0.0)
+    assert abs(cents(fnote_frequency(e, 432.0), 432.0)) < 1.0
+    e.set_tuning(Tuning.from_files(DATA / "19edo.scl").notes)  # a sounding fnote keeps its pitch
+    y = e.render(SR // 2)[:, 0]
+    assert abs(cents(peak_frequency(y, SR), 432.0)) < 1.0
+    e.note_on(0, 69, 100)  # the key nearest 432 Hz is a voice of its own
+    e.render(128)
+    assert e.voices.n == 2
+    e.fnote_off(0, 432.0)
+    e.note_off(0, 69)
+    e.render(SR)
+    assert e.voices.n == 0  # both ended: released, nothing stuck
+    assert abs(cents(fnote_frequency(e, 31.5), 31.5)) < 1.0  # below any key's timbre anchor
+    for bad, words in [(5.0, "hz must be in range 8..20000, got 5.0"), (float("nan"), "got nan")]:
+        with pytest.raises(ValueError, match=words):
+            e.fnote_on(0, bad, 100)
+    with pytest.raises(ValueError, match="velocity must be in range 0..127, got 200"):
+        e.fnote_on(0, 440.0, 200)

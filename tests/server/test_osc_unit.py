@@ -131,12 +131,14 @@ def test_refused_messages_queue_nothing(rig):
         message("/param/sustain", 2.0),
         message("/cc", 1, 2, 3, 4),
         message("/bend", float("inf")),
+        message("/fnote", 5.0, 100.0),
     ]:
         server.handle_packet(data, sender)
     assert host.engine.queue.pending_in_ring() == before
     got = replies(client)
-    assert [a for a, _ in got] == ["/fail"] * 4
+    assert [a for a, _ in got] == ["/fail"] * 5
     assert got[0][1] == ["/note", "velocity must be an int in range 0..127, got 128"]
+    assert got[4][1] == ["/fnote", "hz must be a number in range 8..20000, got 5"]
 
 
 def test_a_bundle_is_all_or_nothing(rig):

@@ -46,6 +46,17 @@ def test_a_scl_tuning_from_the_command_line_and_over_osc(jack, tmp_path):
         assert osc.ask("/tuning/reset", reply="/tuning.reply") == ["equal temperament"]
         f = played_hz(osc, wav, 65)
         assert abs(cents(f, 440.0 * 2 ** ((65 - 69) / 12))) < 1.0, f
+        # /fnote: a note at any frequency, whatever the tuning; /fnote/off ends it.
+        start = recorded_frames(wav)
+        t0 = time.monotonic()
+        osc.send("/fnote", 432.0, 100.0, 1)
+        time.sleep(0.4)
+        osc.send("/fnote/off", 432.0, 1)
+        audio = wait_recorded(wav, start, time.monotonic() - t0 + 0.1)[:, 0]
+        on = np.flatnonzero(np.abs(audio) > 1e-3)
+        f = peak_frequency(audio[on[0] + SR // 20 : on[0] + SR // 3], SR)
+        assert abs(cents(f, 432.0)) < 1.0, f
+        assert osc.ask("/sync", 2, reply="/synced") and osc.ask("/status", reply="/status.reply")[0] == 0
         just = Tuning.from_files(DATA / "just-major.scl", DATA / "white-keys.kbm").notes
         assert osc.ask("/tuning/scl", "just-major.scl", "white-keys.kbm", reply="/tuning.reply") == ["just-major.scl"]
         f = played_hz(osc, wav, 64)  # E, a just major third above C (264 Hz): 330 Hz
