@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import functools
 import gc
-import os
 import threading
 import time
 from collections.abc import Callable
@@ -40,10 +39,6 @@ MAX_EVENTS_PER_BLOCK = 16
 #: 17 pieces, 0.6 ms in 4 or 2, 0.5-0.6 ms at one frame (`benchmarks/bench_engine.py`).
 #: Up to 2 event times a block stay sample-accurate.
 MAX_SPLITS_PER_BLOCK = 2
-#: Recordings fitted at once (/patch/from-audio); more are refused until one is done.
-MAX_AUDIO_FITS = 2
-#: Longest a fit may take before it is given up.
-AUDIO_FIT_TIMEOUT_S = 60.0
 
 
 @dataclass
@@ -123,7 +118,7 @@ class Host:
         #: Each channel's patch: the one place the host keeps it (server.state).
         self.channels = ChannelStates(self.engine, self._notify)
         self._pending = 0
-        self._fits = 0
+        self._fits = None  # an AudioFits at the first /patch/from-audio
         self.ready_s: float | None = None
         self._closed = False
         self._watch = (-1, 0.0)  # (engine frame last seen, monotonic time it changed)
@@ -291,57 +286,13 @@ class Host:
         self.worker.submit(request, functools.partial(self._patch_answered, ticket))
 
     def patch_from_audio(self, path: str, name: str, ticket: PatchTicket) -> None:
-        """Fit a patch to the recording ``path`` and save it in the bank as ``name`` (the
-        command `promptsynth patch from-audio`, in a process of its own at a lower
-        priority: the fit takes seconds of CPU), then play it on ``ticket.channel``.
-        ``ticket.on_done`` gets the patch as saved."""
-        with self._lock:
-            if self._fits >= MAX_AUDIO_FITS:
-                busy = True
-            else:
-                busy = False
-                self._fits += 1
-        if busy:
-            ticket.on_fail(f"{MAX_AUDIO_FITS} recordings are being fitted; try again when one is done")
-            return
-        threading.Thread(
-            target=self._fit_audio, args=(path, name, ticket), name="promptsynth-fit", daemon=True
-        ).start()
+        """Fit a patch to the recording ``path``, save it in the bank as ``name`` and play
+        it on ``ticket.channel`` (:class:`server.audiofit.AudioFits`)."""
+        if self._fits is None:
+            from server.audiofit import AudioFits
 
-    def _fit_audio(self, path: str, name: str, ticket: PatchTicket) -> None:
-        import json
-        import subprocess
-        import sys
-
-        try:
-            cmd = [sys.executable, "-m", "server", "patch", "from-audio", path, "--name", name,
-                   "--json", "--bank", str(self.bank.folder)]
-            proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
-            try:
-                os.setpriority(os.PRIO_PROCESS, proc.pid, 5)
-            except OSError:
-                pass
-            try:
-                out, err = proc.communicate(timeout=AUDIO_FIT_TIMEOUT_S)
-            except subprocess.TimeoutExpired:
-                proc.kill()
-                proc.communicate()
-                ticket.on_fail(f"the fit took more than {AUDIO_FIT_TIMEOUT_S:g} s")
-                return
-            if proc.returncode != 0:
-                lines = [ln for ln in err.strip().splitlines() if ln]
-                reason = lines[-1] if lines else f"exit status {proc.returncode}"
-                ticket.on_fail(reason.replace("promptsynth patch: error: ", ""))
-                return
-            result = json.loads(out.strip().splitlines()[-1])
-            patch = self.bank.load(result["name"])
-            self.channels.apply_bank_patch(ticket.channel, patch)
-            ticket.on_done(patch)
-        except Exception as exc:  # noqa: BLE001 - the fit fails, the host plays on
-            ticket.on_fail(f"cannot fit {os.path.basename(path)}: {exc}")
-        finally:
-            with self._lock:
-                self._fits -= 1
+            self._fits = AudioFits(self.bank, self.channels.apply_bank_patch)
+        self._fits.start(path, name, ticket)
 
     def _patch_answered(self, ticket: PatchTicket, ok: bool, value: object) -> None:
         """The model's answer (the worker's manager thread): the patch goes to its
