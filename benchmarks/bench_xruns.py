@@ -291,6 +291,20 @@ class Host:
             self.proc.kill()
 
 
+def host_midi_out(client: str):
+    """An rtmidi JACK output named ``client``, connected to the host's virtual input."""
+    import rtmidi
+
+    out = rtmidi.MidiOut(rtmidi.API_UNIX_JACK, name=client)
+    names = out.get_ports()
+    match = [i for i, n in enumerate(names) if n.endswith("promptsynth:bench")]
+    if not match:
+        raise RuntimeError(f"host MIDI port not found among {names}")
+    out.open_port(match[0])
+    time.sleep(0.2)  # let JACK connect
+    return out
+
+
 def drive(host: Host, scenario: str, seconds: float, voices: int) -> None:
     """Traffic for one phase (the chord is already held)."""
     end = time.monotonic() + seconds
@@ -354,15 +368,7 @@ def drive(host: Host, scenario: str, seconds: float, voices: int) -> None:
     elif scenario == "midifuzz":
         midi_fuzz(host, end, rng)
     elif scenario == "burst":
-        import rtmidi
-
-        out = rtmidi.MidiOut(rtmidi.API_UNIX_JACK, name="ps-bench")
-        names = out.get_ports()
-        match = [i for i, n in enumerate(names) if n.endswith("promptsynth:bench")]
-        if not match:
-            raise RuntimeError(f"host MIDI port not found among {names}")
-        out.open_port(match[0])
-        time.sleep(0.2)
+        out = host_midi_out("ps-bench")
         notes = [(0x90 | (i // 128) % 16, i % 128) for i in range(1000)]
         while time.monotonic() < end:
             for st, p in notes:
@@ -395,15 +401,7 @@ def midi_fuzz(host: Host, end: float, rng: random.Random, per_s: int = 10_000) -
     malformed events are tests/server/test_midi_malformed.py's), then pedals up and all
     notes off on every channel; prints how long the voices took to stop and the host's
     midi_errors."""
-    import rtmidi
-
-    out = rtmidi.MidiOut(rtmidi.API_UNIX_JACK, name="ps-bench-fuzz")
-    names = out.get_ports()
-    match = [i for i, n in enumerate(names) if n.endswith("promptsynth:bench")]
-    if not match:
-        raise RuntimeError(f"host MIDI port not found among {names}")
-    out.open_port(match[0])
-    time.sleep(0.2)
+    out = host_midi_out("ps-bench-fuzz")
     errors0 = host.status()[10]
     sent = 0
     while time.monotonic() < end:

@@ -192,21 +192,23 @@ class AddressSpace:
 
         return [apply]
 
-    def _tuning_file(self, address: str, file: str) -> str:
-        """``file`` inside the --tuning-dir folder, or Refused saying why not."""
-        import os
-
-        folder = self.host.config.tuning_dir
+    @staticmethod
+    def _file_in(address: str, folder: str | None, option: str, what: str, file: str) -> str:
+        """``file`` inside ``folder`` (the host's ``option``), or Refused saying why not:
+        a sender names files there and nowhere else."""
         if folder is None:
-            raise Refused(address, "the host was started without --tuning-dir DIR: .scl and .kbm files "
-                          "are read from that folder only")
+            raise Refused(address, f"the host was started without {option} DIR: {what} are read "
+                          "from that folder only")
         root = os.path.realpath(folder)
         path = os.path.realpath(os.path.join(root, file))
         if os.path.commonpath([root, path]) != root or path == root:
-            raise Refused(address, f"file must be inside the --tuning-dir folder, got {file!r}")
+            raise Refused(address, f"file must be inside the {option} folder, got {file!r}")
         if not os.path.isfile(path):
-            raise Refused(address, f"no file {file!r} in the --tuning-dir folder")
+            raise Refused(address, f"no file {file!r} in the {option} folder")
         return path
+
+    def _tuning_file(self, address: str, file: str) -> str:
+        return self._file_in(address, self.host.config.tuning_dir, "--tuning-dir", ".scl and .kbm files", file)
 
     def _tuning(self, address, v, reply):
         from engine.tuning import Tuning, TuningError
@@ -300,26 +302,16 @@ class AddressSpace:
         return [save]
 
     def _from_audio(self, address, v, reply):
-        import os
 
         from patches import PatchError, check_name
 
         file, name, ch = v
-        folder = self.host.config.audio_dir
-        if folder is None:
-            raise Refused(address, "the host was started without --audio-dir DIR: recordings are "
-                          "read from that folder only")
+        path = self._file_in(address, self.host.config.audio_dir, "--audio-dir", "recordings", file)
         self._bank(address)
         try:
             name = check_name(name)
         except PatchError as exc:
             raise Refused(address, str(exc)) from None
-        root = os.path.realpath(folder)
-        path = os.path.realpath(os.path.join(root, file))
-        if os.path.commonpath([root, path]) != root or path == root:
-            raise Refused(address, f"file must be a recording inside the --audio-dir folder, got {file!r}")
-        if not os.path.isfile(path):
-            raise Refused(address, f"no file {file!r} in the --audio-dir folder")
         ticket = PatchTicket(
             ch,
             name,

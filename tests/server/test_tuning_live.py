@@ -12,6 +12,7 @@ import pytest
 from engine.tuning import Tuning
 from tests.engine.helpers import cents, peak_frequency
 from tests.server.conftest import SR, HostProcess, OscClient, recorded_frames, wait_recorded
+from tests.server.sine import steady_sine
 
 DATA = Path(__file__).resolve().parents[1] / "data" / "tuning"
 
@@ -36,10 +37,7 @@ def test_a_scl_tuning_from_the_command_line_and_over_osc(jack, tmp_path):
                         "--tuning", str(DATA / "19edo.scl"), "--tuning-dir", str(DATA)])
     osc = OscClient(host.port)
     try:
-        for name, value in [("attack_s", 0.0), ("sustain", 1.0), ("release_s", 0.01), ("mod_index", 0.0),
-                            ("index_peak", 0.0), ("noise_level", 0.0)]:
-            osc.send(f"/param/{name}", value, 1)
-        osc.ask("/sync", 1, reply="/synced")
+        steady_sine(osc)
         edo19 = Tuning.from_files(DATA / "19edo.scl").notes
         f = played_hz(osc, wav, 65)
         assert abs(cents(f, 440.0 * 2 ** ((edo19[65] - 69) / 12))) < 1.0, f
@@ -93,10 +91,7 @@ def test_a_mts_single_note_tuning_change_through_jack_midi(jack, tmp_path):
     osc = OscClient(host.port)
     probe = None
     try:
-        for name, value in [("attack_s", 0.0), ("sustain", 1.0), ("release_s", 0.01), ("mod_index", 0.0),
-                            ("index_peak", 0.0), ("noise_level", 0.0)]:
-            osc.send(f"/param/{name}", value, 1)
-        osc.ask("/sync", 1, reply="/synced")
+        steady_sine(osc)
         probe = JackProbe(jack_port(".*:ps-mts$", midi=True), None, name="ps-mts-probe")
         probe.send([bytes([0xF0, 0x7F, 0x7F, 0x08, 0x02, 0x00, 0x01, 64, 64, 0x40, 0x00, 0xF7])])
         time.sleep(0.1)

@@ -9,6 +9,7 @@ import numpy as np
 import pytest
 
 from tests.server.conftest import HostProcess, OscClient, recorded_frames, wait_recorded
+from tests.server.sine import steady_sine
 
 
 def levels(osc: OscClient, wav, velocities: list[int]) -> list[float]:
@@ -39,10 +40,7 @@ def test_velocity_curves_from_the_command_line_and_over_osc(jack, tmp_path):
                         "--velocity-curve", "linear"])
     osc = OscClient(host.port)
     try:
-        for name, value in [("attack_s", 0.0), ("sustain", 1.0), ("release_s", 0.01), ("mod_index", 0.0),
-                            ("index_peak", 0.0), ("noise_level", 0.0)]:
-            osc.send(f"/param/{name}", value, 1)
-        osc.ask("/sync", 1, reply="/synced")
+        steady_sine(osc)
         soft, hard = levels(osc, wav, [40, 100])
         assert soft / hard == pytest.approx(40 / 100, rel=0.01)  # linear, from --velocity-curve
         assert osc.ask("/velocity/curve", "hard", reply="/velocity/curve.reply") == [2.5]
