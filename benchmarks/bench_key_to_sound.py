@@ -14,7 +14,8 @@ Notes alternate between the two synths, so both are measured in the same window.
 For the host it also measures OSC ``/note`` (unbundled, over UDP): from JACK's frame
 estimate read just before the packet is sent to the first sample above 1e-3.
 
-Prints median, range and jitter (max - min) in ms for each.
+Prints median, range and jitter (max - min) in ms for each; then each synth's CPU (a
+share of one core) while ready with no note sounding, side by side.
 """
 
 from __future__ import annotations
@@ -57,6 +58,34 @@ def wait_port(client, pattern: str, midi: bool, timeout: float = 20.0) -> str:
     raise RuntimeError(f"no JACK port matching {pattern!r}")
 
 
+def cpu_s(pid: int) -> float:
+    """CPU seconds (user + system) of process ``pid`` and its children alive now (the
+    host's render process and model worker)."""
+    tick = os.sysconf("SC_CLK_TCK")
+    total = 0.0
+    pids = [pid]
+    try:
+        with open(f"/proc/{pid}/task/{pid}/children") as f:
+            pids += [int(c) for c in f.read().split()]
+    except OSError:
+        pass
+    for p in pids:
+        try:
+            with open(f"/proc/{p}/stat") as f:
+                fields = f.read().rsplit(")", 1)[1].split()
+            total += (int(fields[11]) + int(fields[12])) / tick
+        except (OSError, IndexError, ValueError):
+            pass
+    return total
+
+
+def idle_cpu(procs: dict[str, int], seconds: float) -> dict[str, float]:
+    """Each process's share of one core over ``seconds`` with no note sounding."""
+    before = {k: cpu_s(p) for k, p in procs.items()}
+    time.sleep(seconds)
+    return {k: (cpu_s(p) - before[k]) / seconds for k, p in procs.items()}
+
+
 def summary(frames: list[int]) -> str:
     ms = [f * 1000.0 / SR for f in frames]
     return (f"median {statistics.median(ms):5.2f} ms, range {min(ms):5.2f}-{max(ms):5.2f} ms, "
@@ -68,6 +97,7 @@ def main() -> int:
     ap.add_argument("--notes", type=int, default=20)
     ap.add_argument("--latency", default="low", help="the host's --latency")
     ap.add_argument("--soundfont", default=SOUNDFONT)
+    ap.add_argument("--idle-seconds", type=float, default=10.0, help="how long the idle CPU is measured")
     args = ap.parse_args()
 
     import jack
@@ -140,6 +170,12 @@ def main() -> int:
             print(f"  {name:<24} {summary(frames)}")
         med = {k: statistics.median(v) * 1000.0 / SR for k, v in results.items()}
         print(f"\n  promptsynth MIDI - fluidsynth MIDI: {med['promptsynth MIDI'] - med['fluidsynth MIDI']:+.2f} ms (median)")
+        time.sleep(1.0)  # every release over
+        idle = idle_cpu({"fluidsynth": fluid.pid, "promptsynth (host, render process, model worker)": host.pid},
+                        args.idle_seconds)
+        print(f"\nready, no note sounding, {args.idle_seconds:g} s, share of one core (user + system):")
+        for name, share in idle.items():
+            print(f"  {name:<50} {100 * share:5.1f} %")
         return 0
     finally:
         for p in probes:
