@@ -7,8 +7,9 @@ FluidSynth reads each JACK MIDI event on its own; so does this input.
 
 The port's process callback is a numba ``cfunc`` that calls libjack through ctypes: no
 Python and no GIL on JACK's thread. It copies each event, whatever its bytes, with its
-frame time, into a ring of its own (:data:`RING_BYTES`); a host thread takes them out
-(:meth:`JackMidiIn.take`) and parses them (:class:`server.midi_in.MidiParser`). An event
+frame time, into a ring of its own (:data:`RING_BYTES`), and posts a semaphore; a host
+thread, woken by it (:meth:`JackMidiIn.wait`: no polling while nothing comes), takes them
+out (:meth:`JackMidiIn.take`) and parses them (:class:`server.midi_in.MidiParser`). An event
 longer than :data:`MAX_EVENT_BYTES` is kept cut to that length (a long SysEx dump is
 dropped anyway); events that find the ring full are counted and lost.
 
@@ -36,7 +37,7 @@ MAX_EVENT_BYTES = 1024
 RING_BYTES = 1 << 18
 
 # The state words the callback and the reader share (one int64 array).
-_PORT, _CLIENT, _EVENT, _DATA, _CAP, _WRITE, _READ, _LOST, _CUT, _COUNT = range(10)
+_PORT, _CLIENT, _EVENT, _DATA, _CAP, _WRITE, _READ, _LOST, _CUT, _COUNT, _SEM = range(11)
 _EV_TIME, _EV_SIZE, _EV_BUF = 12, 13, 14  # jack_midi_event_t {u32 time; size_t; u8 *}
 _N_STATE = 16
 _WRAP = 0xFFFFFFFF
@@ -77,7 +78,12 @@ def _load() -> dict:
         event_get = fn(jack, "jack_midi_event_get", i32, u64, u64, u32)
         last_frame_time = fn(jack, "jack_last_frame_time", u32, u64)
         memcpy = fn(libc, "memcpy", u64, u64, u64, u64)
+        sem_post = fn(libc, "sem_post", i32, u64)
         _lib.update(
+            sem_init=fn(libc, "sem_init", i32, u64, i32, ctypes.c_uint),
+            sem_post=sem_post,
+            sem_timedwait=fn(libc, "sem_timedwait", i32, u64, ctypes.c_void_p),
+            sem_destroy=fn(libc, "sem_destroy", i32, u64),
             client_open=fn(jack, "jack_client_open", u64, ctypes.c_char_p, i32, ctypes.c_void_p),
             client_close=fn(jack, "jack_client_close", i32, u64),
             client_name=fn(jack, "jack_get_client_name", ctypes.c_char_p, u64),
@@ -91,11 +97,11 @@ def _load() -> dict:
             frame_time=fn(jack, "jack_frame_time", u32, u64),
             sample_rate=fn(jack, "jack_get_sample_rate", u32, u64),
         )
-        _lib["process"] = _compile(port_get_buffer, event_count, event_get, last_frame_time, memcpy)
+        _lib["process"] = _compile(port_get_buffer, event_count, event_get, last_frame_time, memcpy, sem_post)
         return _lib
 
 
-def _compile(port_get_buffer, event_count, event_get, last_frame_time, memcpy):
+def _compile(port_get_buffer, event_count, event_get, last_frame_time, memcpy, sem_post):
     import numba
     from numba import types
     from numba.extending import intrinsic
@@ -147,6 +153,8 @@ def _compile(port_get_buffer, event_count, event_get, last_frame_time, memcpy):
             memcpy(st[_DATA] + pos + 8, st[_EV_BUF], keep)
             w += need
             st[_WRITE] = w
+        # Wake the reader (sem_post never blocks; one post a cycle that brought events).
+        sem_post(st[_SEM])
         return 0
 
     return process
@@ -159,6 +167,10 @@ def available() -> bool:
         return True
     except Exception:  # noqa: BLE001 - no libjack, no numba: rtmidi reads instead
         return False
+
+
+class _Timespec(ctypes.Structure):
+    _fields_ = [("tv_sec", ctypes.c_long), ("tv_nsec", ctypes.c_long)]
 
 
 class JackMidiIn:
@@ -181,6 +193,10 @@ class JackMidiIn:
         self._closed = False
         self._state = np.zeros(_N_STATE, np.int64)
         self._ring = np.zeros(RING_BYTES, np.uint8)
+        # A POSIX semaphore (glibc's sem_t is 32 bytes) the callback posts when events came.
+        self._sem = np.zeros(8, np.int64)
+        lib["sem_init"](self._sem.ctypes.data, 0, 0)
+        self._state[_SEM] = self._sem.ctypes.data
         status = ctypes.c_int(0)
         client = lib["client_open"](client_name.encode(), _JackNoStartServer, ctypes.byref(status))
         if not client:
@@ -223,6 +239,19 @@ class JackMidiIn:
     def events(self) -> int:
         return int(self._state[_COUNT])
 
+    def wait(self, timeout_s: float) -> None:
+        """Block (the GIL released) until the callback has brought events, :meth:`wake`
+        is called, or ``timeout_s`` has passed."""
+        if self._closed:
+            return
+        deadline = time.time() + timeout_s  # sem_timedwait's clock is CLOCK_REALTIME
+        ts = _Timespec(int(deadline), int((deadline % 1.0) * 1e9))
+        self._lib["sem_timedwait"](self._sem.ctypes.data, ctypes.byref(ts))
+
+    def wake(self) -> None:
+        """Wake a :meth:`wait` now (the reader is told to stop)."""
+        self._lib["sem_post"](self._sem.ctypes.data)
+
     def take(self) -> list[tuple[float, bytes, int]]:
         """The events that arrived since the last call: ``(arrived, data, size)``, where
         ``size`` is the event's length before any cut."""
@@ -263,8 +292,10 @@ class JackMidiIn:
         if client:
             self._lib["deactivate"](client)
             self._lib["client_close"](client)
+            self._lib["sem_destroy"](self._sem.ctypes.data)  # the callback runs no more
 
     def abandon(self) -> None:
         """Forget the client without a call to JACK (the server died: calls would hang)."""
         self._closed = True
         self._client = 0
+        self.wake()

@@ -77,8 +77,11 @@ def list_inputs() -> list[str]:
         raise MidiError(f"cannot list MIDI inputs: {exc}") from exc
 
 
-#: How often the poll thread looks for messages (s): at most this much added latency.
+#: How often the poll thread looks for rtmidi's messages (s): at most this much added
+#: latency. Under JACK the thread is woken by JACK's cycle instead.
 POLL_S = 0.001
+#: Under JACK, the longest the reader sleeps when nothing comes (s).
+JACK_WAIT_S = 0.1
 #: Most rtmidi messages taken per poll (32 per ms: ten times what a MIDI cable carries).
 POLL_BATCH = 32
 #: A source's malformed MIDI is told (``/midi/error``, the play command's console) at
@@ -200,6 +203,8 @@ class MidiInput:
         if self._closed:
             return
         self._closed = True
+        if self._jack is not None:
+            self._jack.wake()
         if self._thread.is_alive() and threading.current_thread() is not self._thread:
             self._thread.join(timeout=1.0)
         jack, self._jack = self._jack, None
@@ -253,17 +258,18 @@ class MidiInput:
         from server.rt import promote_current_thread
 
         promote_current_thread()
-        if self._jack is not None:
-            take = self._jack.take
+        jack = self._jack
+        if jack is not None:
             while not self._closed:
-                events = take()
+                # Woken by JACK's cycle when events came (at once, not at a poll's next
+                # tick); the timeout only bounds how soon a full ring is told.
+                jack.wait(JACK_WAIT_S)
+                events = jack.take()
                 if events:
                     self._dispatch_events(events)
-                lost = self._jack.lost if self._jack is not None else 0
-                if lost > self._lost_seen:
-                    self._malformed(f"{lost - self._lost_seen} MIDI events lost: the input's ring was full")
-                    self._lost_seen = lost
-                time.sleep(POLL_S)
+                if jack.lost > self._lost_seen:
+                    self._malformed(f"{jack.lost - self._lost_seen} MIDI events lost: the input's ring was full")
+                    self._lost_seen = jack.lost
             return
         get = self._rt.get_message
         batch: list = []
