@@ -268,8 +268,8 @@ class Channels:
         self._rpn[chans] = 127
         self.pedal[chans] = False
         self.sostenuto[chans] = False
-        if mine.size:  # bend 0: every voice of those channels at its key's pitch
-            vb.inc_c[mine] = 2.0 * math.pi * midi_to_hz(vb.note[mine] + 0.0) / self.sample_rate
+        if mine.size:  # bend 0: every voice of those channels at its own note
+            vb.inc_c[mine] = self._note_inc(vb.note[mine])
 
     def param(self, ch: int, t_index: int, value: float) -> None:
         self._override[ch, t_index] = value
@@ -278,8 +278,11 @@ class Channels:
 
     def _inc(self, ch: int, note: float | np.ndarray) -> float | np.ndarray:
         """The phase increment of (fractional) MIDI note ``note`` on ``ch``, bent."""
-        semis = self.bend[ch] / 8192.0 * self.bend_range[ch]
-        return 2.0 * math.pi * midi_to_hz(note + semis) / self.sample_rate
+        return self._note_inc(note + self.bend[ch] / 8192.0 * self.bend_range[ch])
+
+    def _note_inc(self, note: float | np.ndarray) -> float | np.ndarray:
+        """The carrier's phase increment of (fractional) MIDI note ``note``, radians a sample."""
+        return 2.0 * math.pi * midi_to_hz(note) / self.sample_rate
 
     def _update_pitch(self, ch: int) -> None:
         vb = self.voices

@@ -14,6 +14,7 @@ import numpy as np
 from engine.events import IMMEDIATE, EventQueue, QueueFull
 from engine.keytable import KeyTable
 from engine.schema import TIMBRE_INDEX, TIMBRE_NAMES, ThetaError, param
+from engine.tuning import NOTE_RANGE
 
 __all__ = ["CC", "EventSender", "N_CHANNELS", "QueueFull", "VELOCITY_CURVES", "velocity_exponent"]
 
@@ -203,10 +204,11 @@ class EventSender:
         table = np.asarray(notes, dtype=np.float64)
         if table.shape != (128,):
             raise ValueError(f"a tuning must have 128 notes, one a key, got shape {table.shape}")
-        ok = np.isnan(table) | ((table >= -24.0) & (table <= 151.0))
+        lo, hi = NOTE_RANGE
+        ok = np.isnan(table) | ((table >= lo) & (table <= hi))
         if not ok.all():
             k = int(np.flatnonzero(~ok)[0])
-            raise ValueError(f"key {k}'s note must be in range -24..151 or NaN (unmapped), got {table[k]}")
+            raise ValueError(f"key {k}'s note must be in range {lo:g}..{hi:g} or NaN (unmapped), got {table[k]}")
         self._push_tuning({k: float(x) for k, x in enumerate(table.tolist())}, _check_frame(frame))
 
     def retune_keys(self, notes: dict[int, float], frame: int | None = None) -> None:
@@ -215,9 +217,7 @@ class EventSender:
         checked = {}
         for k, x in notes.items():
             key = _check_int("key", k, 0, 127)
-            if not (isinstance(x, (int, float)) and -24.0 <= x <= 151.0):
-                raise ValueError(f"key {key}'s note must be in range -24..151, got {x!r}")
-            checked[key] = float(x)
+            checked[key] = _check_float(f"key {key}'s note", x, *NOTE_RANGE)
         if checked:
             self._push_tuning(checked, _check_frame(frame))
 

@@ -16,9 +16,12 @@ from fractions import Fraction
 
 import numpy as np
 
-__all__ = ["Tuning", "TuningError", "EQUAL", "read_scl", "read_kbm", "N_KEYS"]
+__all__ = ["Tuning", "TuningError", "EQUAL", "read_scl", "read_kbm", "N_KEYS", "NOTE_RANGE"]
 
 N_KEYS = 128
+#: The (fractional) MIDI notes a key may be tuned to: about 2 Hz to 20 kHz, beyond
+#: hearing at both ends.
+NOTE_RANGE = (-24.0, 151.0)
 #: Most degrees a scale may have (Scala's own files stay far below).
 MAX_DEGREES = 1024
 
@@ -200,7 +203,7 @@ class Tuning:
             if c is not None:
                 notes[key] = ref_note + (c - ref) / 100.0
         # Keys beyond hearing are left unmapped rather than sounding a wrapped pitch.
-        notes[(notes < -24.0) | (notes > 151.0)] = np.nan
+        notes[(notes < NOTE_RANGE[0]) | (notes > NOTE_RANGE[1])] = np.nan
         return cls(name, notes)
 
 

@@ -113,13 +113,19 @@ class AddressSpace:
     # -- helpers -------------------------------------------------------------------------
 
     def _engine_action(
-        self, address: str, reply: Reply, call: Callable[[int | None], None]
+        self, address: str, reply: Reply, call: Callable[[int | None], None],
+        done: Callable[[], None] | None = None,
     ) -> list[Action]:
+        """One action that calls the engine at its frame: a full queue is /fail, else
+        ``done()`` (a reply), if given."""
         def action(frame: int | None) -> None:
             try:
                 call(frame)
             except QueueFull as exc:
                 reply.fail(address, str(exc))
+                return
+            if done is not None:
+                done()
 
         return [action]
 
@@ -181,16 +187,10 @@ class AddressSpace:
             exponent = velocity_exponent(curve)
         except ValueError as exc:
             raise Refused(address, str(exc)) from None
-
-        def apply(frame):
-            try:
-                self.host.engine.set_velocity_curve(exponent, frame)
-            except QueueFull as exc:
-                reply.fail(address, str(exc))
-                return
-            reply.send("/velocity/curve.reply", float(exponent))
-
-        return [apply]
+        return self._engine_action(
+            address, reply, lambda f: self.host.engine.set_velocity_curve(exponent, f),
+            lambda: reply.send("/velocity/curve.reply", float(exponent)),
+        )
 
     @staticmethod
     def _file_in(address: str, folder: str | None, option: str, what: str, file: str) -> str:
@@ -228,15 +228,10 @@ class AddressSpace:
         return self._tuning_action(address, reply, EQUAL)
 
     def _tuning_action(self, address, reply, tuning):
-        def apply(frame):
-            try:
-                self.host.engine.set_tuning(tuning.notes, frame)
-            except QueueFull as exc:
-                reply.fail(address, str(exc))
-                return
-            reply.send("/tuning.reply", tuning.name)
-
-        return [apply]
+        return self._engine_action(
+            address, reply, lambda f: self.host.engine.set_tuning(tuning.notes, f),
+            lambda: reply.send("/tuning.reply", tuning.name),
+        )
 
     def _fnote(self, address, v, reply):
         hz, velocity, ch = v

@@ -18,6 +18,7 @@ from dataclasses import dataclass, field
 
 from engine.live import LiveEngine, LiveOutput
 from server.addresses import AddressSpace
+from server.audiofit import AudioFits
 from server.osc import OscServer, Refused
 from server.scheduler import Clock, Scheduler, SchedulerFull
 from server.state import ChannelStates, PatchTicket
@@ -118,7 +119,7 @@ class Host:
         #: Each channel's patch: the one place the host keeps it (server.state).
         self.channels = ChannelStates(self.engine, self._notify)
         self._pending = 0
-        self._fits = None  # an AudioFits at the first /patch/from-audio
+        self._fits: AudioFits | None = None  # with the bank
         self.ready_s: float | None = None
         self._closed = False
         self._watch = (-1, 0.0)  # (engine frame last seen, monotonic time it changed)
@@ -172,6 +173,7 @@ class Host:
 
             self.bank = Bank(self.config.bank, factory=True)
             self.bank_reason = ""
+            self._fits = AudioFits(self.bank, self.channels.apply_bank_patch)
         except Exception as exc:  # noqa: BLE001 - play on without a bank, say why
             self.bank, self.bank_reason = None, str(exc)
 
@@ -288,10 +290,6 @@ class Host:
     def patch_from_audio(self, path: str, name: str, ticket: PatchTicket) -> None:
         """Fit a patch to the recording ``path``, save it in the bank as ``name`` and play
         it on ``ticket.channel`` (:class:`server.audiofit.AudioFits`)."""
-        if self._fits is None:
-            from server.audiofit import AudioFits
-
-            self._fits = AudioFits(self.bank, self.channels.apply_bank_patch)
         self._fits.start(path, name, ticket)
 
     def _patch_answered(self, ticket: PatchTicket, ok: bool, value: object) -> None:

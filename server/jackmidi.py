@@ -10,8 +10,8 @@ Python and no GIL on JACK's thread. It copies each event, whatever its bytes, wi
 frame time, into a ring of its own (:data:`RING_BYTES`), and posts a semaphore; a host
 thread, woken by it (:meth:`JackMidiIn.wait`: no polling while nothing comes), takes them
 out (:meth:`JackMidiIn.take`) and parses them (:class:`server.midi_in.MidiParser`). An event
-longer than :data:`MAX_EVENT_BYTES` is kept cut to that length (a long SysEx dump is
-dropped anyway); events that find the ring full are counted and lost.
+longer than :data:`MAX_EVENT_BYTES` is kept cut to that length, with its true size (a
+long SysEx dump is dropped anyway); events that find the ring full are counted and lost.
 
 Ring entries are 8-byte aligned: one int64 header (the event's JACK frame in the low 32
 bits, its size in the high 32; size ``0xFFFFFFFF`` says "continue at the start"), then the
@@ -33,11 +33,12 @@ __all__ = ["JackMidiError", "JackMidiIn", "MAX_EVENT_BYTES", "RING_BYTES", "avai
 
 #: Bytes of one event kept in the ring; the rest of a longer event is cut (and counted).
 MAX_EVENT_BYTES = 1024
-#: The ring's size: ~500 ms of the densest MIDI a JACK port carries at 1 ms polling.
+#: The ring's size: 32,768 three-byte events, far more than the reader (woken each cycle
+#: that brings events) leaves waiting.
 RING_BYTES = 1 << 18
 
 # The state words the callback and the reader share (one int64 array).
-_PORT, _CLIENT, _EVENT, _DATA, _CAP, _WRITE, _READ, _LOST, _CUT, _COUNT, _SEM = range(11)
+_PORT, _CLIENT, _EVENT, _DATA, _CAP, _WRITE, _READ, _LOST, _SEM = range(9)
 _EV_TIME, _EV_SIZE, _EV_BUF = 12, 13, 14  # jack_midi_event_t {u32 time; size_t; u8 *}
 _N_STATE = 16
 _WRAP = 0xFFFFFFFF
@@ -132,7 +133,6 @@ def _compile(port_get_buffer, event_count, event_get, last_frame_time, memcpy, s
         for i in range(n):
             if event_get(st[_EVENT], buf, i) != 0:
                 continue
-            st[_COUNT] += 1
             size = st[_EV_SIZE]
             keep = size if size <= MAX_EVENT_BYTES else MAX_EVENT_BYTES
             need = 8 + ((keep + 7) // 8) * 8
@@ -145,8 +145,6 @@ def _compile(port_get_buffer, event_count, event_get, last_frame_time, memcpy, s
                 heads[pos // 8] = _WRAP << 32
                 w += skip
                 pos = 0
-            if keep < size:
-                st[_CUT] += 1
             frame = (base + (st[_EV_TIME] & 0xFFFFFFFF)) & 0xFFFFFFFF
             heads[pos // 8] = frame | (size << 32)
             # An opaque call: the header is written before it, the count after it.
@@ -182,8 +180,9 @@ class JackMidiIn:
         source: a source port to connect from (``client:port``), or None for a virtual
             input that others connect to.
 
-    ``take()`` returns ``[(arrived, bytes)]``: each event's monotonic time (from its JACK
-    frame) and its bytes. ``close()`` is safe twice.
+    ``take()`` returns ``[(arrived, data, size)]``: each event's monotonic time (from its
+    JACK frame), its bytes and its length before any cut (the parser names a cut event).
+    ``close()`` is safe twice.
     """
 
     def __init__(self, client_name: str, port_name: str, source: str | None = None) -> None:
@@ -229,15 +228,6 @@ class JackMidiIn:
     def lost(self) -> int:
         """Events lost because the ring was full."""
         return int(self._state[_LOST])
-
-    @property
-    def cut(self) -> int:
-        """Events longer than :data:`MAX_EVENT_BYTES`, kept cut to that length."""
-        return int(self._state[_CUT])
-
-    @property
-    def events(self) -> int:
-        return int(self._state[_COUNT])
 
     def wait(self, timeout_s: float) -> None:
         """Block (the GIL released) until the callback has brought events, :meth:`wake`

@@ -2,8 +2,8 @@
 and go (a keyboard unplugged and plugged in again on stage).
 
 Under JACK each event is read on its own in JACK's cycle, with its frame time
-(:mod:`server.jackmidi`); elsewhere rtmidi's clock stamps the messages. A poll thread
-queues each for the engine frame :meth:`AudioOutput.frame_at` gives, so notes keep their
+(:mod:`server.jackmidi`); elsewhere rtmidi's clock stamps the messages. A thread of the
+host queues each for the engine frame :meth:`AudioOutput.frame_at` gives, so notes keep their
 spacing. Every byte goes through :class:`server.midiparse.MidiParser`: running status is
 understood, a SysEx ends at the next status byte (or with its JACK event), malformed
 messages are dropped, counted and told (``/midi/error``); System Reset (FF) silences and
@@ -132,9 +132,9 @@ class MidiInput:
 
     No Python runs on the MIDI backend's thread. Under JACK the port is read event by
     event by compiled code in JACK's own cycle (:class:`server.jackmidi.JackMidiIn`),
-    each event stamped with its frame; elsewhere rtmidi queues the messages (4096 deep).
-    A thread of the host polls them every :data:`POLL_S` and queues each for the engine
-    at the frame of its arrival. Every byte reaches :class:`MidiParser`, SysEx included,
+    each event stamped with its frame, and a thread of the host wakes when a cycle brought
+    events; elsewhere rtmidi queues the messages (4096 deep) and the thread polls them
+    every :data:`POLL_S`. It queues each for the engine at the frame of its arrival. Every byte reaches :class:`MidiParser`, SysEx included,
     so a malformed message ends where the MIDI spec says and costs nothing after it;
     each one is counted (:attr:`malformed`) and told (:data:`ERROR_NOTICE_S`).
     """

@@ -76,10 +76,11 @@ class MidiParser:
         if self.on_error is not None:
             self.on_error(what)
 
-    def _end_partial(self, by: int | None) -> None:
-        """A status byte (or an event's end) arrived: whatever was unfinished ends."""
+    def _end_partial(self, by: int | None, end_sysex: bool = True) -> None:
+        """A status byte (or an event's end) arrived: whatever was unfinished ends (a
+        SysEx only if ``end_sysex``)."""
         how = f"by 0x{by:02X}" if by is not None else "at the event's end"
-        if self._sysex is not None and by != 0xF7:
+        if end_sysex and self._sysex is not None and by != 0xF7:
             self._error(f"SysEx of {self._sysex} bytes ended {how} without F7")
             self._sysex = None
         if self._status is not None:
@@ -93,11 +94,6 @@ class MidiParser:
             self._error(f"system common 0x{self._common:02X} cut short {how}")
         self._common = None
         self._stray = False
-
-    def _end_partial_message(self) -> None:
-        sysex, self._sysex = self._sysex, None
-        self._end_partial(None)
-        self._sysex = sysex
 
     def feed(
         self, data, now: float | None = None, cut: bool = False
@@ -180,8 +176,5 @@ class MidiParser:
             if self._sysex is None:
                 self._error(f"an event longer than {len(data)} bytes (not a SysEx), cut")
             self._sysex = None
-        if self.events:
-            self._end_partial(None)
-        else:
-            self._end_partial_message()
+        self._end_partial(None, end_sysex=self.events)
         return out

@@ -13,6 +13,7 @@ import pytest
 
 from tests.conftest import assert_no_underruns, assert_within
 from tests.server.conftest import HostProcess, OscClient
+from tests.server.playing import short_envelopes, status, wait_silent
 
 pytestmark = [pytest.mark.jack, pytest.mark.slow]
 
@@ -47,24 +48,9 @@ def out(host):
 @pytest.fixture(scope="module")
 def osc(host):
     c = OscClient(host.port)
-    # Short releases so that "all released" quickly means "no voice left".
-    for ch in range(1, 17):
-        c.send("/param/release_s", 0.01, ch)
-        c.send("/param/attack_s", 0.0, ch)
-    c.ask("/sync", 1, reply="/synced")
+    short_envelopes(c)
     yield c
     c.close()
-
-
-def status(osc) -> list:
-    return osc.ask("/status", reply="/status.reply")
-
-
-def wait_silent(osc, timeout: float = 2.0) -> None:
-    deadline = time.monotonic() + timeout
-    while (s := status(osc))[0] != 0:
-        assert time.monotonic() < deadline, f"stuck voices: {s}"
-        time.sleep(0.05)
 
 
 def test_running_status_is_understood(out, osc, xruns):

@@ -12,7 +12,7 @@ import pytest
 from engine.tuning import Tuning
 from tests.engine.helpers import cents, peak_frequency
 from tests.server.conftest import SR, HostProcess, OscClient, recorded_frames, wait_recorded
-from tests.server.sine import steady_sine
+from tests.server.playing import steady_sine
 
 DATA = Path(__file__).resolve().parents[1] / "data" / "tuning"
 

@@ -9,7 +9,7 @@ import numpy as np
 import pytest
 
 from tests.server.conftest import HostProcess, OscClient, recorded_frames, wait_recorded
-from tests.server.sine import steady_sine
+from tests.server.playing import steady_sine
 
 
 def levels(osc: OscClient, wav, velocities: list[int]) -> list[float]:
