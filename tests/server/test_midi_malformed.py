@@ -14,9 +14,10 @@ import time
 
 import pytest
 
-from tests.conftest import assert_no_underruns, assert_within
+from tests.conftest import assert_within
 from tests.server.conftest import HostProcess, OscClient
 from tests.server.jackprobe import JackProbe, jack_port
+from tests.server.playing import short_envelopes, status, wait_silent
 
 pytestmark = [pytest.mark.jack, pytest.mark.slow]
 
@@ -52,17 +53,13 @@ def host(jack, tmp_path_factory):
 @pytest.fixture(scope="module")
 def osc(host):
     c = OscClient(host.port)
-    for ch in range(1, 17):
-        c.send("/param/release_s", 0.01, ch)
-        c.send("/param/attack_s", 0.0, ch)
-    c.ask("/sync", 1, reply="/synced")
+    short_envelopes(c)
     yield c
     c.close()
 
 
 @pytest.fixture(scope="module")
 def probe(host, osc):
-    from tests.server.jackprobe import JackProbe
 
     # The host's MIDI input and its render process's left output, whatever JACK named
     # their clients (this module's other host may have come and gone before).
@@ -81,17 +78,6 @@ def control(probe, osc):
         probe.send([NOTE_OFF])
         wait_silent(osc)
     return delays
-
-
-def status(osc) -> list:
-    return osc.ask("/status", reply="/status.reply")
-
-
-def wait_silent(osc, timeout: float = 2.0) -> None:
-    deadline = time.monotonic() + timeout
-    while (s := status(osc))[0] != 0:
-        assert time.monotonic() < deadline, f"stuck voices: {s}"
-        time.sleep(0.02)
 
 
 @pytest.mark.parametrize("case", list(CASES))
@@ -192,34 +178,3 @@ def test_malformed_midi_is_counted_and_told(host, probe, osc):
         told.send("/notify", 0)
     finally:
         told.close()
-
-
-def test_no_underrun_and_no_stuck_note_after_a_burst_of_junk(jack, tmp_path, xruns):
-    """A host of its own: random channel messages change patches (program changes pick
-    the bank's), volumes, pans and bend ranges, which the other tests must not inherit."""
-    import random
-
-    port = "ps-junk"
-    host = HostProcess(["--no-model", "--bank", str(tmp_path / "bank"), "--midi-virtual", port])
-    osc = OscClient(host.port)
-    probe = None
-    try:
-        probe = JackProbe(jack_port(f".*:{port}$", midi=True), None, name="ps-junk-probe")
-        rng = random.Random(33)
-        before = status(osc)
-        x0 = xruns.count
-        for _ in range(200):  # 200 cycles of 20 random events, some of them note-ons
-            probe.send([bytes(rng.randrange(256) for _ in range(rng.randrange(0, 12))) for _ in range(20)])
-        probe.send([bytes([0xB0 | ch, c, 0]) for ch in range(16) for c in (64, 66, 123)])
-        # Every note ends within its release: the bank's patches' longest is 1.57 s.
-        assert_within(lambda: status(osc)[0] == 0, 2.0, xruns, x0, "after the junk, pedals up, all notes off")
-        after = status(osc)
-        assert host.proc.poll() is None
-        assert after[MIDI_ERRORS] > before[MIDI_ERRORS]
-        assert_no_underruns(after[13] - before[13], xruns.count - x0, "during the junk")
-    finally:
-        if probe is not None:
-            probe.close()
-        osc.close()
-        host.stop()
-
