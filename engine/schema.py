@@ -61,7 +61,12 @@ SCHEMA_VERSION = 4
 #: - ``NEXT_NOTE``: a new voice takes it (a ``STEPPED`` value rounded); a retrigger and a
 #:   live change leave sounding voices as they are: the channel's next notes take it.
 GLIDE, RESTART, ENVELOPE_TIME, DECAY_TIME, NEXT_NOTE = (
-    "glide", "restart", "envelope time", "decay time", "next note")
+    "glide",
+    "restart",
+    "envelope time",
+    "decay time",
+    "next note",
+)
 VOICE_KINDS: tuple[str, ...] = (GLIDE, RESTART, ENVELOPE_TIME, DECAY_TIME, NEXT_NOTE)
 
 
@@ -91,8 +96,12 @@ class Param:
     voice: str | None = None
 
     def __post_init__(self) -> None:
-        if (self.voice is not None) != self.timbre or (self.timbre and self.voice not in VOICE_KINDS):
-            raise ValueError(f"{self.name}: a timbre parameter needs voice in {VOICE_KINDS}, others none")
+        if (self.voice is not None) != self.timbre or (
+            self.timbre and self.voice not in VOICE_KINDS
+        ):
+            raise ValueError(
+                f"{self.name}: a timbre parameter needs voice in {VOICE_KINDS}, others none"
+            )
 
     def check(self, value: object) -> float:
         """Return ``value`` as float, or raise ThetaError naming this parameter."""
@@ -129,68 +138,276 @@ def _fmt(v: float) -> str:
 
 
 PARAMS: tuple[Param, ...] = (
-    Param("pitch_midi", "MIDI note", 0, 127, 60, "linear", False,
-          "Pitch of a rendered note; in live play the key played sets it."),
-    Param("velocity", "MIDI velocity", 1, 127, 100, "linear", False,
-          "Loudness of a rendered note, amplitude (velocity/127)^1.5; live play uses the key's."),
-    Param("sample_rate", "Hz", 8000, 192000, 16000, "log", False,
-          "Sample rate of an offline render; live play uses the audio device's."),
-    Param("duration_s", "s", 0.05, 60.0, 4.0, "log", False,
-          "Length of an offline render, release included (note-off at duration - release)."),
-    Param("attack_s", "s", 0.0, 2.0, 0.01, "log", True,
-          "Time from note-on to full level (linear).", offset=1e-3, voice=ENVELOPE_TIME),
-    Param("decay_s", "s", 0.0, 5.0, 0.3, "log", True,
-          "Time from full level down to the sustain level (linear).", offset=1e-3, voice=ENVELOPE_TIME),
-    Param("sustain", "level 0..1", 0.0, 1.0, 0.7, "linear", True,
-          "Level held while the key is down, as a fraction of full level.", voice=GLIDE),
-    Param("release_s", "s", 0.001, 4.0, 0.3, "log", True,
-          "Time from note-off to silence (linear).", offset=1e-3, voice=ENVELOPE_TIME),
-    Param("mod_ratio", "modulator/carrier frequency", 0.25, 16.0, 1.0, "log", True,
-          "Modulator frequency as a multiple of the carrier's: sets where the partials lie.", voice=GLIDE),
-    Param("mod_index", "radians of phase deviation", 0.0, 16.0, 1.0, "log", True,
-          "FM index: how strongly the modulator bends the carrier's phase (brightness).",
-          offset=1.0, voice=GLIDE),
+    Param(
+        "pitch_midi",
+        "MIDI note",
+        0,
+        127,
+        60,
+        "linear",
+        False,
+        "Pitch of a rendered note; in live play the key played sets it.",
+    ),
+    Param(
+        "velocity",
+        "MIDI velocity",
+        1,
+        127,
+        100,
+        "linear",
+        False,
+        "Loudness of a rendered note, amplitude (velocity/127)^1.5; live play uses the key's.",
+    ),
+    Param(
+        "sample_rate",
+        "Hz",
+        8000,
+        192000,
+        16000,
+        "log",
+        False,
+        "Sample rate of an offline render; live play uses the audio device's.",
+    ),
+    Param(
+        "duration_s",
+        "s",
+        0.05,
+        60.0,
+        4.0,
+        "log",
+        False,
+        "Length of an offline render, release included (note-off at duration - release).",
+    ),
+    Param(
+        "attack_s",
+        "s",
+        0.0,
+        2.0,
+        0.01,
+        "log",
+        True,
+        "Time from note-on to full level (linear).",
+        offset=1e-3,
+        voice=ENVELOPE_TIME,
+    ),
+    Param(
+        "decay_s",
+        "s",
+        0.0,
+        5.0,
+        0.3,
+        "log",
+        True,
+        "Time from full level down to the sustain level (linear).",
+        offset=1e-3,
+        voice=ENVELOPE_TIME,
+    ),
+    Param(
+        "sustain",
+        "level 0..1",
+        0.0,
+        1.0,
+        0.7,
+        "linear",
+        True,
+        "Level held while the key is down, as a fraction of full level.",
+        voice=GLIDE,
+    ),
+    Param(
+        "release_s",
+        "s",
+        0.001,
+        4.0,
+        0.3,
+        "log",
+        True,
+        "Time from note-off to silence (linear).",
+        offset=1e-3,
+        voice=ENVELOPE_TIME,
+    ),
+    Param(
+        "mod_ratio",
+        "modulator/carrier frequency",
+        0.25,
+        16.0,
+        1.0,
+        "log",
+        True,
+        "Modulator frequency as a multiple of the carrier's: sets where the partials lie.",
+        voice=GLIDE,
+    ),
+    Param(
+        "mod_index",
+        "radians of phase deviation",
+        0.0,
+        16.0,
+        1.0,
+        "log",
+        True,
+        "FM index: how strongly the modulator bends the carrier's phase (brightness).",
+        offset=1.0,
+        voice=GLIDE,
+    ),
     # Schema version 2: appended, so that version-1 vectors are a prefix.
-    Param("index_peak", "radians", 0.0, 16.0, 0.0, "log", True,
-          "Extra FM index at note-on, falling linearly to 0 over index_decay_s "
-          "(brightness that decays, as plucked and struck sounds).", offset=1.0, voice=RESTART),
-    Param("index_decay_s", "s", 0.001, 8.0, 0.3, "log", True,
-          "Time for index_peak to fall to 0.", offset=1e-3, voice=DECAY_TIME),
-    Param("noise_level", "amplitude relative to the tone", 0.0, 1.0, 0.0, "log", True,
-          "White noise added to the tone (breath, bow, hammer), shaped by the amplitude "
-          "envelope and its own decay.", offset=0.01, voice=RESTART),
-    Param("noise_decay_s", "s", 0.001, 8.0, 0.2, "log", True,
-          "Time for the noise to fall linearly to 0 from note-on (8 s: about the whole note).",
-          offset=1e-3, voice=DECAY_TIME),
+    Param(
+        "index_peak",
+        "radians",
+        0.0,
+        16.0,
+        0.0,
+        "log",
+        True,
+        "Extra FM index at note-on, falling linearly to 0 over index_decay_s "
+        "(brightness that decays, as plucked and struck sounds).",
+        offset=1.0,
+        voice=RESTART,
+    ),
+    Param(
+        "index_decay_s",
+        "s",
+        0.001,
+        8.0,
+        0.3,
+        "log",
+        True,
+        "Time for index_peak to fall to 0.",
+        offset=1e-3,
+        voice=DECAY_TIME,
+    ),
+    Param(
+        "noise_level",
+        "amplitude relative to the tone",
+        0.0,
+        1.0,
+        0.0,
+        "log",
+        True,
+        "White noise added to the tone (breath, bow, hammer), shaped by the amplitude "
+        "envelope and its own decay.",
+        offset=0.01,
+        voice=RESTART,
+    ),
+    Param(
+        "noise_decay_s",
+        "s",
+        0.001,
+        8.0,
+        0.2,
+        "log",
+        True,
+        "Time for the noise to fall linearly to 0 from note-on (8 s: about the whole note).",
+        offset=1e-3,
+        voice=DECAY_TIME,
+    ),
     # Schema version 3: a third operator, appended (version-2 vectors are a prefix).
-    Param("op3_ratio", "operator-3/carrier frequency", 0.25, 16.0, 1.0, "log", True,
-          "Frequency of the third operator as a multiple of the carrier's.", voice=GLIDE),
-    Param("op3_index", "radians (layout 2: level x 16)", 0.0, 16.0, 0.0, "log", True,
-          "How strongly the third operator acts: its FM index in layouts 0 and 1, 16x its "
-          "level as a second carrier in layout 2. 0 (with op3_peak 0): no third operator.",
-          offset=1.0, voice=GLIDE),
-    Param("op3_peak", "radians (layout 2: level x 16)", 0.0, 16.0, 0.0, "log", True,
-          "Extra op3_index at note-on, falling linearly to 0 over index_decay_s.", offset=1.0, voice=RESTART),
-    Param("op3_layout", "0, 1 or 2", 0.0, 2.0, 0.0, "linear", True,
-          "Where the third operator goes (rounded to the nearest): 0 modulates the carrier "
-          "beside the modulator, 1 modulates the modulator (a stack), 2 is a second carrier "
-          "modulated by the modulator. A live change applies from the next note.", voice=NEXT_NOTE),
+    Param(
+        "op3_ratio",
+        "operator-3/carrier frequency",
+        0.25,
+        16.0,
+        1.0,
+        "log",
+        True,
+        "Frequency of the third operator as a multiple of the carrier's.",
+        voice=GLIDE,
+    ),
+    Param(
+        "op3_index",
+        "radians (layout 2: level x 16)",
+        0.0,
+        16.0,
+        0.0,
+        "log",
+        True,
+        "How strongly the third operator acts: its FM index in layouts 0 and 1, 16x its "
+        "level as a second carrier in layout 2. 0 (with op3_peak 0): no third operator.",
+        offset=1.0,
+        voice=GLIDE,
+    ),
+    Param(
+        "op3_peak",
+        "radians (layout 2: level x 16)",
+        0.0,
+        16.0,
+        0.0,
+        "log",
+        True,
+        "Extra op3_index at note-on, falling linearly to 0 over index_decay_s.",
+        offset=1.0,
+        voice=RESTART,
+    ),
+    Param(
+        "op3_layout",
+        "0, 1 or 2",
+        0.0,
+        2.0,
+        0.0,
+        "linear",
+        True,
+        "Where the third operator goes (rounded to the nearest): 0 modulates the carrier "
+        "beside the modulator, 1 modulates the modulator (a stack), 2 is a second carrier "
+        "modulated by the modulator. A live change applies from the next note.",
+        voice=NEXT_NOTE,
+    ),
     # Schema version 4: band-pass noise, appended (version-3 vectors are a prefix).
-    Param("band_level", "amplitude relative to the tone", 0.0, 2.0, 0.0, "log", True,
-          "Noise in a band around band_centre x the pitch, band_width x the pitch wide, "
-          "shaped by the amplitude envelope alone (breath, bow); beside the white noise. "
-          "0: none.", offset=0.01, voice=GLIDE),
-    Param("band_width", "multiple of the pitch", 0.05, 4.0, 0.5, "log", True,
-          "Width of the noise band in Hz, as a multiple of the note's frequency.", voice=GLIDE),
-    Param("band_centre", "multiple of the pitch", 0.0, 8.0, 1.0, "linear", True,
-          "Centre of the noise band, as a multiple of the note's frequency (0: low-passed "
-          "noise, band_width / 2 x the pitch wide, at 1.41x the level).", voice=GLIDE),
+    Param(
+        "band_level",
+        "amplitude relative to the tone",
+        0.0,
+        2.0,
+        0.0,
+        "log",
+        True,
+        "Noise in a band around band_centre x the pitch, band_width x the pitch wide, "
+        "shaped by the amplitude envelope alone (breath, bow); beside the white noise. "
+        "0: none.",
+        offset=0.01,
+        voice=GLIDE,
+    ),
+    Param(
+        "band_width",
+        "multiple of the pitch",
+        0.05,
+        4.0,
+        0.5,
+        "log",
+        True,
+        "Width of the noise band in Hz, as a multiple of the note's frequency.",
+        voice=GLIDE,
+    ),
+    Param(
+        "band_centre",
+        "multiple of the pitch",
+        0.0,
+        8.0,
+        1.0,
+        "linear",
+        True,
+        "Centre of the noise band, as a multiple of the note's frequency (0: low-passed "
+        "noise, band_width / 2 x the pitch wide, at 1.41x the level).",
+        voice=GLIDE,
+    ),
 )
 
 #: The modulator ratios the grid fit tries and a predicted patch is snapped to: simple
 #: ratios give harmonic (or plainly clangorous) spectra, while a ratio a little off one
 #: (1.02, say) beats slowly against the carrier, which no real instrument does.
-RATIO_GRID: tuple[float, ...] = (0.5, 1.0, 1.5, 2.0, 2.5, 3.0, 3.5, 4.0, 5.0, 6.0, 7.0, 8.0, 11.0, 14.0)
+RATIO_GRID: tuple[float, ...] = (
+    0.5,
+    1.0,
+    1.5,
+    2.0,
+    2.5,
+    3.0,
+    3.5,
+    4.0,
+    5.0,
+    6.0,
+    7.0,
+    8.0,
+    11.0,
+    14.0,
+)
 
 
 def snap_ratio(ratio: float | np.ndarray) -> float | np.ndarray:
@@ -319,7 +536,9 @@ class Theta:
         Unknown names are an error. With ``strict``, missing names are an error too.
         """
         if not isinstance(values, Mapping):
-            raise ThetaError(f"theta must be a mapping of parameter name to number, got {type(values).__name__}")
+            raise ThetaError(
+                f"theta must be a mapping of parameter name to number, got {type(values).__name__}"
+            )
         unknown = [k for k in values if k not in _BY_NAME]
         if unknown:
             raise ThetaError(
@@ -344,7 +563,9 @@ class Theta:
 
         Clamping is for model outputs (trusted, but unbounded); NaN becomes the default.
         """
-        arr = np.asarray(list(values) if not isinstance(values, np.ndarray) else values, dtype=np.float64)
+        arr = np.asarray(
+            list(values) if not isinstance(values, np.ndarray) else values, dtype=np.float64
+        )
         if arr.shape != (len(PARAMS),):
             raise ThetaError(f"theta array must have shape ({len(PARAMS)},), got {arr.shape}")
         if clamp:
@@ -360,7 +581,9 @@ class Theta:
 
     def timbre(self) -> np.ndarray:
         """The timbre values (a patch) in schema order, shape [n_timbre]."""
-        return np.array([self._values[PARAM_NAMES.index(n)] for n in TIMBRE_NAMES], dtype=np.float64)
+        return np.array(
+            [self._values[PARAM_NAMES.index(n)] for n in TIMBRE_NAMES], dtype=np.float64
+        )
 
     def to_learning(self) -> np.ndarray:
         """All values in learning space (log for log-scaled ones), shape [n_params]."""
@@ -452,4 +675,12 @@ def from_learning(values: np.ndarray) -> np.ndarray:
 #: The timbre values' space (a patch's values, schema order).
 TIMBRE_SPACE = space(TIMBRE_NAMES)
 
-__all__ += ["clamp_array", "to_learning", "from_learning", "learning_transforms", "Space", "space", "TIMBRE_SPACE"]
+__all__ += [
+    "clamp_array",
+    "to_learning",
+    "from_learning",
+    "learning_transforms",
+    "Space",
+    "space",
+    "TIMBRE_SPACE",
+]

@@ -137,7 +137,9 @@ def noise_start(pitch: float) -> int:
 VELOCITY_EXPONENT = 1.5
 
 
-def velocity_to_amp(velocity: float | np.ndarray, exponent: float = VELOCITY_EXPONENT) -> float | np.ndarray:
+def velocity_to_amp(
+    velocity: float | np.ndarray, exponent: float = VELOCITY_EXPONENT
+) -> float | np.ndarray:
     """The loudness curve: (velocity / 127) ** exponent (the seed's 1.5 by default)."""
     if isinstance(velocity, (int, float)):  # a note-on: plain floats, the same pow()
         return (float(velocity) / 127.0) ** exponent
@@ -161,14 +163,38 @@ LAYOUT_PARALLEL, LAYOUT_STACK, LAYOUT_CARRIER2 = 0.0, 1.0, 2.0
 
 # The voice's own rows of the per-voice state array: where and how it plays (not timbre).
 _OWN_FIELDS = (
-    "chan", "pitch", "amp", "phase_c", "phase_m", "inc_c",
-    "tau", "released", "rel_level", "rel_t", "rel_dur", "level",
-    "age", "held", "pedal_held", "fading",
-    "gain_l", "gain_r", "gain_l_tgt", "gain_r_tgt", "mod_scale",
-    "t_on", "noise_first", "sost", "note_key", "phase_3", "band_pos", "phase_b",
+    "chan",
+    "pitch",
+    "amp",
+    "phase_c",
+    "phase_m",
+    "inc_c",
+    "tau",
+    "released",
+    "rel_level",
+    "rel_t",
+    "rel_dur",
+    "level",
+    "age",
+    "held",
+    "pedal_held",
+    "fading",
+    "gain_l",
+    "gain_r",
+    "gain_l_tgt",
+    "gain_r_tgt",
+    "mod_scale",
+    "t_on",
+    "noise_first",
+    "sost",
+    "note_key",
+    "phase_3",
+    "band_pos",
+    "phase_b",
     # The (fractional) MIDI note it sounds before bend: its key's in the tuning, or a
     # note at any frequency (fnote 1: not a key's, so a new tuning leaves it alone).
-    "note", "fnote",
+    "note",
+    "fnote",
 )
 _TIMBRE_PARAMS = tuple(p for p in PARAMS if p.timbre)
 
@@ -209,19 +235,26 @@ def _note_pairs() -> tuple[tuple[tuple[str, int], ...], tuple[tuple[str, int], .
 
 _NOTE_PAIRS, _FRESH_PAIRS = _note_pairs()
 _NOTE_FIELDS, _FRESH_FIELDS = (
-    (np.array([_F[f] for f, _ in pairs]), np.array([c for _, c in pairs])) for pairs in (_NOTE_PAIRS, _FRESH_PAIRS)
+    (np.array([_F[f] for f, _ in pairs]), np.array([c for _, c in pairs]))
+    for pairs in (_NOTE_PAIRS, _FRESH_PAIRS)
 )
 # A fresh voice plays a stepped value (a choice: the third operator's layout) rounded to
 # the nearest whole value in its range: these are its places among _FRESH_PAIRS and bounds.
 _STEPPED = tuple(
     (j, param(f).minimum, param(f).maximum) for j, (f, _) in enumerate(_FRESH_PAIRS) if f in STEPPED
 )
-_STEPPED_AT, _STEPPED_LO, _STEPPED_HI = (np.array(col) for col in zip(*_STEPPED)) if _STEPPED else ((), (), ())
+_STEPPED_AT, _STEPPED_LO, _STEPPED_HI = (
+    (np.array(col) for col in zip(*_STEPPED)) if _STEPPED else ((), (), ())
+)
 # What a live change (``set_param``, OSC /param/NAME) writes, per timbre column: the
 # target of a gliding or restarting value, a decay time itself, nothing for a next-note
 # value (-1); envelope times go through VoiceBank.set_time.
 _LIVE_ROWS = tuple(
-    _F[p.name + "_tgt"] if p.voice in (GLIDE, RESTART) else _F[p.name] if p.voice == DECAY_TIME else -1
+    _F[p.name + "_tgt"]
+    if p.voice in (GLIDE, RESTART)
+    else _F[p.name]
+    if p.voice == DECAY_TIME
+    else -1
     for p in _TIMBRE_PARAMS
 )
 _ENVELOPE_TIMES = tuple(p.voice == ENVELOPE_TIME for p in _TIMBRE_PARAMS)
@@ -271,7 +304,9 @@ class VoiceBank:
 
     # -- envelope control --------------------------------------------------------------
 
-    def start_release(self, idx: np.ndarray | int, duration_s: np.ndarray | float | None = None) -> None:
+    def start_release(
+        self, idx: np.ndarray | int, duration_s: np.ndarray | float | None = None
+    ) -> None:
         """Begin the release ramp of voices ``idx`` from their current level."""
         self.released[idx] = 1.0
         self.rel_level[idx] = self.level[idx]
@@ -341,7 +376,9 @@ class VoiceBank:
         self.held[idx] = 1.0
         self.gain_l[idx] = gl
         self.gain_r[idx] = gr
-        first = [noise_start(p) for p in pitch] if isinstance(pitch, np.ndarray) else noise_start(pitch)
+        first = (
+            [noise_start(p) for p in pitch] if isinstance(pitch, np.ndarray) else noise_start(pitch)
+        )
         self.noise_first[idx] = first
         self.band_pos[idx] = self.noise_first[idx]
 
@@ -380,7 +417,9 @@ class VoiceBank:
                 for j, lo, hi in _STEPPED:
                     vals[j] = min(max(round(float(vals[j])), lo), hi)
             else:
-                vals[:, _STEPPED_AT] = np.clip(np.rint(vals[:, _STEPPED_AT]), _STEPPED_LO, _STEPPED_HI)
+                vals[:, _STEPPED_AT] = np.clip(
+                    np.rint(vals[:, _STEPPED_AT]), _STEPPED_LO, _STEPPED_HI
+                )
         if isinstance(idx, (int, np.integer)):
             self.state[rows, idx] = vals.reshape(-1)  # one voice: one assignment
         else:
@@ -394,11 +433,15 @@ class VoiceBank:
         new = max(float(seconds), 0.0)
         if name == "attack_s":
             in_attack = (self.released[idx] == 0) & (self.tau[idx] < old)
-            self.tau[idx] = np.where(in_attack, self.tau[idx] * new / safe_old, self.tau[idx] - old + new)
+            self.tau[idx] = np.where(
+                in_attack, self.tau[idx] * new / safe_old, self.tau[idx] - old + new
+            )
         elif name == "decay_s":
             a = self.attack_s[idx]
             in_decay = (self.released[idx] == 0) & (self.tau[idx] >= a) & (self.tau[idx] < a + old)
-            self.tau[idx] = np.where(in_decay, a + (self.tau[idx] - a) * new / safe_old, self.tau[idx])
+            self.tau[idx] = np.where(
+                in_decay, a + (self.tau[idx] - a) * new / safe_old, self.tau[idx]
+            )
         elif name == "release_s":
             rel = (self.released[idx] == 1) & (self.fading[idx] == 0)
             self.rel_t[idx] = np.where(rel, self.rel_t[idx] * new / safe_old, self.rel_t[idx])
@@ -424,8 +467,20 @@ class VoiceBank:
         while pos < total:
             m = min(MAX_CHUNK, total - pos)
             if self.n:
-                if _render_chunk(self.state, self.n, m, self.sample_rate, self._alpha(m), _NOISE_EXT,
-                                 _NOISE_LP_EXT, self._mix, self._scratch, out, pos, _NO_VOICES):
+                if _render_chunk(
+                    self.state,
+                    self.n,
+                    m,
+                    self.sample_rate,
+                    self._alpha(m),
+                    _NOISE_EXT,
+                    _NOISE_LP_EXT,
+                    self._mix,
+                    self._scratch,
+                    out,
+                    pos,
+                    _NO_VOICES,
+                ):
                     self._free_finished()
             pos += m
 
@@ -437,8 +492,20 @@ class VoiceBank:
         while pos < n_frames:
             m = min(MAX_CHUNK, n_frames - pos)
             if self.n:
-                _render_chunk(self.state, self.n, m, self.sample_rate, self._alpha(m), _NOISE_EXT,
-                              _NOISE_LP_EXT, self._mix, self._scratch, _NO_OUT, pos, res)
+                _render_chunk(
+                    self.state,
+                    self.n,
+                    m,
+                    self.sample_rate,
+                    self._alpha(m),
+                    _NOISE_EXT,
+                    _NOISE_LP_EXT,
+                    self._mix,
+                    self._scratch,
+                    _NO_OUT,
+                    pos,
+                    res,
+                )
             pos += m
         return res
 
@@ -476,8 +543,22 @@ def _sin(x: float) -> float:
     a = abs(r)
     a = min(a, math.pi - a)
     a2 = a * a
-    s = a * (1.0 + a2 * (-1.0 / 6.0 + a2 * (1.0 / 120.0 + a2 * (-1.0 / 5040.0 + a2 * (
-        1.0 / 362880.0 + a2 * (-1.0 / 39916800.0 + a2 * (1.0 / 6227020800.0)))))))
+    s = a * (
+        1.0
+        + a2
+        * (
+            -1.0 / 6.0
+            + a2
+            * (
+                1.0 / 120.0
+                + a2
+                * (
+                    -1.0 / 5040.0
+                    + a2 * (1.0 / 362880.0 + a2 * (-1.0 / 39916800.0 + a2 * (1.0 / 6227020800.0)))
+                )
+            )
+        )
+    )
     return math.copysign(s, r)
 
 
@@ -561,14 +642,19 @@ def _render_chunk(st, n, m, sr, alpha, noise, noise_lp, mix, scratch, out, col, 
         x3_tgt = st[_S.op3_index_tgt, v]
         k30 = st[_S.op3_peak, v]
         k3_tgt = st[_S.op3_peak_tgt, v]
-        use_op3 = x3 != 0.0 or x3_tgt != 0.0 or (
-            (k30 > 0.0 or k3_tgt > 0.0) and t_on < st[_S.index_decay_s, v])
+        use_op3 = (
+            x3 != 0.0
+            or x3_tgt != 0.0
+            or ((k30 > 0.0 or k3_tgt > 0.0) and t_on < st[_S.index_decay_s, v])
+        )
         lay = st[_S.op3_layout, v]
         ph30 = st[_S.phase_3, v]
         inc_3 = 0.0
         a0 = a1 = b0 = b1 = 0.0
         if use_op3:
-            op3_ratio = st[_S.op3_ratio, v] + (st[_S.op3_ratio_tgt, v] - st[_S.op3_ratio, v]) * alpha
+            op3_ratio = (
+                st[_S.op3_ratio, v] + (st[_S.op3_ratio_tgt, v] - st[_S.op3_ratio, v]) * alpha
+            )
             st[_S.op3_ratio, v] = op3_ratio
             inc_3 = inc_c * op3_ratio
             scale3 = 1.0 if lay == LAYOUT_CARRIER2 else scale
@@ -635,7 +721,9 @@ def _render_chunk(st, n, m, sr, alpha, noise, noise_lp, mix, scratch, out, col, 
             else:
                 for k in range(m):
                     mod = index[k] * _sin(pm0 + inc_m * k)
-                    y[k] = _sin(pc0 + inc_c * k + mod) + i3[k] * (1.0 / 16.0) * _sin(ph30 + inc_3 * k + mod)
+                    y[k] = _sin(pc0 + inc_c * k + mod) + i3[k] * (1.0 / 16.0) * _sin(
+                        ph30 + inc_3 * k + mod
+                    )
         if use_noise:
             for k in range(m):
                 y[k] += max(g0 + g1 * k, 0.0) * noise[npos + k]

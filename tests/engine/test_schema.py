@@ -16,8 +16,18 @@ from engine import (
 )
 from engine.schema import from_learning, to_learning
 
-V1_NAMES = ("pitch_midi", "velocity", "sample_rate", "duration_s", "attack_s", "decay_s",
-            "sustain", "release_s", "mod_ratio", "mod_index")
+V1_NAMES = (
+    "pitch_midi",
+    "velocity",
+    "sample_rate",
+    "duration_s",
+    "attack_s",
+    "decay_s",
+    "sustain",
+    "release_s",
+    "mod_ratio",
+    "mod_index",
+)
 
 
 def test_seed_order_and_version():
@@ -27,10 +37,25 @@ def test_seed_order_and_version():
     assert PARAM_NAMES[10:14] == ("index_peak", "index_decay_s", "noise_level", "noise_decay_s")
     assert PARAM_NAMES[14:18] == ("op3_ratio", "op3_index", "op3_peak", "op3_layout")
     assert PARAM_NAMES[18:] == ("band_level", "band_width", "band_centre")
-    assert TIMBRE_NAMES == ("attack_s", "decay_s", "sustain", "release_s", "mod_ratio", "mod_index",
-                            "index_peak", "index_decay_s", "noise_level", "noise_decay_s",
-                            "op3_ratio", "op3_index", "op3_peak", "op3_layout",
-                            "band_level", "band_width", "band_centre")
+    assert TIMBRE_NAMES == (
+        "attack_s",
+        "decay_s",
+        "sustain",
+        "release_s",
+        "mod_ratio",
+        "mod_index",
+        "index_peak",
+        "index_decay_s",
+        "noise_level",
+        "noise_decay_s",
+        "op3_ratio",
+        "op3_index",
+        "op3_peak",
+        "op3_layout",
+        "band_level",
+        "band_width",
+        "band_centre",
+    )
 
 
 def test_v2_declarations():
@@ -45,7 +70,14 @@ def test_v2_declarations():
     for name, (unit, lo, hi, default, scale, offset) in expect.items():
         p = param(name)
         assert (p.unit, p.minimum, p.maximum, p.default, p.scale, p.offset, p.timbre) == (
-            unit, lo, hi, default, scale, offset, True)
+            unit,
+            lo,
+            hi,
+            default,
+            scale,
+            offset,
+            True,
+        )
 
 
 def test_v3_declarations():
@@ -60,7 +92,13 @@ def test_v3_declarations():
     for name, (lo, hi, default, scale, offset) in expect.items():
         p = param(name)
         assert (p.minimum, p.maximum, p.default, p.scale, p.offset, p.timbre) == (
-            lo, hi, default, scale, offset, True)
+            lo,
+            hi,
+            default,
+            scale,
+            offset,
+            True,
+        )
 
 
 def test_v4_declarations():
@@ -74,7 +112,13 @@ def test_v4_declarations():
     for name, (lo, hi, default, scale, offset) in expect.items():
         p = param(name)
         assert (p.minimum, p.maximum, p.default, p.scale, p.offset, p.timbre) == (
-            lo, hi, default, scale, offset, True)
+            lo,
+            hi,
+            default,
+            scale,
+            offset,
+            True,
+        )
 
 
 def test_v3_dict_upgrades_to_a_noise_band_that_is_off():
@@ -151,8 +195,31 @@ def test_newer_schema_is_refused_plainly():
 
 
 def test_clamp_handles_nan_and_range():
-    arr = np.array([200.0, 0.0, 16000, 4, -1.0, 100.0, float("nan"), 0.3, 100.0, float("inf"),
-                    -3.0, 100.0, float("nan"), 0.0, 40.0, -1.0, float("nan"), 7.0, 5.0, 0.0, float("nan")])
+    arr = np.array(
+        [
+            200.0,
+            0.0,
+            16000,
+            4,
+            -1.0,
+            100.0,
+            float("nan"),
+            0.3,
+            100.0,
+            float("inf"),
+            -3.0,
+            100.0,
+            float("nan"),
+            0.0,
+            40.0,
+            -1.0,
+            float("nan"),
+            7.0,
+            5.0,
+            0.0,
+            float("nan"),
+        ]
+    )
     t = Theta.from_array(arr, clamp=True)
     assert t.pitch_midi == 127 and t.attack_s == 0.0 and t.decay_s == 5.0
     assert t.sustain == 0.7  # NaN -> default

@@ -75,10 +75,18 @@ def test_a_retrigger_restarts_the_restarting_values_and_lets_the_gliding_ones_gl
     e = _playing(t)
     vb = e.voices
     e.render(48000 // 10)  # the peak has decayed, the index arrived
-    e.set_patch(0, KeyTable.flat({"index_peak": 3.0, "index_decay_s": 0.05, "mod_index": 5.0}), frame=e.frame)
+    e.set_patch(
+        0,
+        KeyTable.flat({"index_peak": 3.0, "index_decay_s": 0.05, "mod_index": 5.0}),
+        frame=e.frame,
+    )
     e.note_on(0, 60, 100, frame=e.frame)
     e.render(1)
-    assert vb.n == 1 and vb.index_peak_tgt[0] == 3.0 and vb.index_peak[0] == pytest.approx(3.0, rel=0.01)
+    assert (
+        vb.n == 1
+        and vb.index_peak_tgt[0] == 3.0
+        and vb.index_peak[0] == pytest.approx(3.0, rel=0.01)
+    )
     assert vb.mod_index_tgt[0] == 5.0 and vb.mod_index[0] == pytest.approx(2.0, rel=0.01)
     assert param("mod_index").voice == GLIDE and param("index_peak").voice == RESTART
 
