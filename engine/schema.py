@@ -34,15 +34,22 @@ __all__ = [
     "ENVELOPE_TIME",
     "DECAY_TIME",
     "NEXT_NOTE",
+    "SPECTRUM",
     "VOICE_KINDS",
+    "N_HARMONICS",
+    "DB_FLOOR",
+    "ONSET_NAMES",
+    "HELD_NAMES",
 ]
 
-SCHEMA_VERSION = 4
+SCHEMA_VERSION = 5
 #: Version history: 1 = the seed's 10 parameters; 2 appends index_peak, index_decay_s,
 #: noise_level and noise_decay_s; 3 appends a third operator: op3_ratio, op3_index,
 #: op3_peak and op3_layout; 4 appends band-pass noise: band_level, band_width and
-#: band_centre. Each version's additions default to off, so an older theta sounds exactly
-#: as before.
+#: band_centre; 5 appends the carrier's harmonic spectra (onset_h1..onset_h32,
+#: held_h1..held_h32, onset_s, darken_db, darken_s) and the envelope's curve
+#: (env_curve). Each version's additions default to off (a sine carrier, linear
+#: envelope), so an older theta sounds exactly as before.
 
 
 #: How a timbre value lives in a voice (``Param.voice``). The engine derives from it the
@@ -60,14 +67,26 @@ SCHEMA_VERSION = 4
 #:   since note-on (which steps the level when a decay is under way).
 #: - ``NEXT_NOTE``: a new voice takes it (a ``STEPPED`` value rounded); a retrigger and a
 #:   live change leave sounding voices as they are: the channel's next notes take it.
-GLIDE, RESTART, ENVELOPE_TIME, DECAY_TIME, NEXT_NOTE = (
+#: - ``SPECTRUM``: a note builds the voice's carrier tables from it (band-limited at the
+#:   note's pitch, ``engine.spectrum``); a live change rebuilds the sounding voices'
+#:   tables and crossfades to them over ``SMOOTH_S``.
+GLIDE, RESTART, ENVELOPE_TIME, DECAY_TIME, NEXT_NOTE, SPECTRUM = (
     "glide",
     "restart",
     "envelope time",
     "decay time",
     "next note",
+    "spectrum",
 )
-VOICE_KINDS: tuple[str, ...] = (GLIDE, RESTART, ENVELOPE_TIME, DECAY_TIME, NEXT_NOTE)
+VOICE_KINDS: tuple[str, ...] = (GLIDE, RESTART, ENVELOPE_TIME, DECAY_TIME, NEXT_NOTE, SPECTRUM)
+
+#: Harmonics in each of the carrier's spectra (schema 5).
+N_HARMONICS = 32
+#: A harmonic at or below this level (dB) is silent.
+DB_FLOOR = -80.0
+#: The onset and held spectra's parameter names, harmonic 1 first.
+ONSET_NAMES: tuple[str, ...] = tuple(f"onset_h{k}" for k in range(1, N_HARMONICS + 1))
+HELD_NAMES: tuple[str, ...] = tuple(f"held_h{k}" for k in range(1, N_HARMONICS + 1))
 
 
 class ThetaError(ValueError):
@@ -135,6 +154,26 @@ class Param:
 
 def _fmt(v: float) -> str:
     return f"{v:g}"
+
+
+def _spectrum_rows(names: tuple[str, ...], what: str) -> tuple[Param, ...]:
+    """One row per harmonic of a spectrum: its level in dB; harmonic 1 at 0 dB and the
+    others at ``DB_FLOOR`` (silent) by default: a sine, the carrier before schema 5."""
+    return tuple(
+        Param(
+            name,
+            "dB",
+            DB_FLOOR,
+            0.0,
+            0.0 if k == 0 else DB_FLOOR,
+            "linear",
+            True,
+            f"Level of harmonic {k + 1} of the carrier's {what} ({_fmt(DB_FLOOR)}: none); the "
+            "spectrum is played at the power of a sine, so only the levels' differences count.",
+            voice=SPECTRUM,
+        )
+        for k, name in enumerate(names)
+    )
 
 
 PARAMS: tuple[Param, ...] = (
@@ -387,6 +426,60 @@ PARAMS: tuple[Param, ...] = (
         "noise, band_width / 2 x the pitch wide, at 1.41x the level).",
         voice=GLIDE,
     ),
+    # Schema version 5: the carrier's spectra and the envelope's curve, appended.
+    *_spectrum_rows(
+        ONSET_NAMES, "onset spectrum (at note-on, crossfading to the held one over onset_s)"
+    ),
+    *_spectrum_rows(HELD_NAMES, "held spectrum"),
+    Param(
+        "onset_s",
+        "s",
+        0.001,
+        4.0,
+        0.1,
+        "log",
+        True,
+        "Time over which the onset spectrum crossfades (linearly) into the held one.",
+        offset=1e-3,
+        voice=DECAY_TIME,
+    ),
+    Param(
+        "darken_db",
+        "dB per octave of harmonic number",
+        0.0,
+        48.0,
+        0.0,
+        "linear",
+        True,
+        "How much darker the held spectrum becomes by darken_s after note-on: harmonic k "
+        "loses darken_db x log2(k) dB (struck and plucked sounds). 0: none.",
+        voice=SPECTRUM,
+    ),
+    Param(
+        "darken_s",
+        "s",
+        0.01,
+        20.0,
+        1.0,
+        "log",
+        True,
+        "Time from note-on over which the held spectrum crossfades (linearly) into its "
+        "darkened self.",
+        voice=DECAY_TIME,
+    ),
+    Param(
+        "env_curve",
+        "0..1",
+        0.0,
+        1.0,
+        0.0,
+        "linear",
+        True,
+        "Shape of the decay and release: 0 linear in amplitude (the envelope before "
+        "schema 5), 1 linear in dB, falling 96 dB over decay_s and release_s (as "
+        "SoundFont envelopes), and between the two a mix.",
+        voice=NEXT_NOTE,
+    ),
 )
 
 #: The modulator ratios the grid fit tries and a predicted patch is snapped to: simple
@@ -459,15 +552,16 @@ def upgrade_theta_dict(values: Mapping[str, object], version: int) -> dict[str, 
     """Bring a theta dict written with schema ``version`` to SCHEMA_VERSION.
 
     Version 2 appended index_peak, index_decay_s, noise_level and noise_decay_s, and
-    version 3 op3_ratio, op3_index, op3_peak and op3_layout, and version 4 band_level,
-    band_width and band_centre; an older dict needs no change, since missing names take
-    their defaults, which are off (no index peak, no noise, no third operator, no noise
-    band): it sounds exactly as before. A newer version than
+    version 3 op3_ratio, op3_index, op3_peak and op3_layout, version 4 band_level,
+    band_width and band_centre, and version 5 the spectra and env_curve; an older dict
+    needs no change, since missing names take their defaults, which are off (no index
+    peak, no noise, no third operator, no noise band, a sine carrier, a linear envelope):
+    it sounds exactly as before. A newer version than
     this code knows cannot be read, since its parameters may mean something else.
     """
     if isinstance(version, bool) or not isinstance(version, int):
         raise ThetaError(f"schema_version must be an integer, got {version!r}")
-    if version in (1, 2, 3, SCHEMA_VERSION):
+    if version in (1, 2, 3, 4, SCHEMA_VERSION):
         return dict(values)
     if version > SCHEMA_VERSION:
         raise ThetaError(

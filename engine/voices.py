@@ -55,17 +55,20 @@ from enum import IntEnum
 import numba
 import numpy as np
 
+from engine import spectrum
 from engine.schema import (
     DECAY_TIME,
     ENVELOPE_TIME,
     GLIDE,
     PARAMS,
     RESTART,
+    SPECTRUM,
     STEPPED,
     TIMBRE_INDEX,
     TIMBRE_NAMES,
     param,
 )
+from engine.spectrum import TABLE_SIZE
 
 __all__ = [
     "VoiceBank",
@@ -195,6 +198,17 @@ _OWN_FIELDS = (
     # note at any frequency (fnote 1: not a key's, so a new tuning leaves it alone).
     "note",
     "fnote",
+    # The harmonic carrier (engine.spectrum): whether it reads tables (0: sine), its slot
+    # in VoiceBank.tables, the buffer it reads, the weight of the other buffer (a live
+    # change's crossfade), whether its tables await a rebuild, and whether the onset
+    # and dark tables differ from the held one.
+    "harmonic",
+    "tslot",
+    "spec_buf",
+    "spec_fade",
+    "spec_dirty",
+    "onset_on",
+    "dark_on",
 )
 _TIMBRE_PARAMS = tuple(p for p in PARAMS if p.timbre)
 
@@ -226,7 +240,7 @@ def _note_pairs() -> tuple[tuple[tuple[str, int], ...], tuple[tuple[str, int], .
             fresh.append((p.name, c))
         elif p.voice == RESTART:
             note += [(p.name, c), (p.name + "_tgt", c)]
-        elif p.voice in (ENVELOPE_TIME, DECAY_TIME):
+        elif p.voice in (ENVELOPE_TIME, DECAY_TIME, SPECTRUM):
             note.append((p.name, c))
         else:  # NEXT_NOTE
             fresh.append((p.name, c))
@@ -253,10 +267,11 @@ _LIVE_ROWS = tuple(
     _F[p.name + "_tgt"]
     if p.voice in (GLIDE, RESTART)
     else _F[p.name]
-    if p.voice == DECAY_TIME
+    if p.voice in (DECAY_TIME, SPECTRUM)
     else -1
     for p in _TIMBRE_PARAMS
 )
+_SPECTRAL = tuple(p.voice == SPECTRUM for p in _TIMBRE_PARAMS)
 _ENVELOPE_TIMES = tuple(p.voice == ENVELOPE_TIME for p in _TIMBRE_PARAMS)
 
 
@@ -279,7 +294,14 @@ class VoiceBank:
             setattr(self, name, self.state[row])
         # The kernel's scratch: the chunk's left and right mix.
         self._mix = np.zeros((2, MAX_CHUNK), dtype=np.float64)
-        self._scratch = np.zeros((4, MAX_CHUNK), dtype=np.float64)
+        self._scratch = np.zeros((7, MAX_CHUNK), dtype=np.float64)
+        # Each voice's carrier tables (engine.spectrum): [slot, buffer, onset/held/dark,
+        # TABLE_SIZE + 1], two buffers for a live change's crossfade. The voice in column
+        # c owns slot _slots[c] (kept in its "tslot" row, so that a voice moved by
+        # remove() keeps its tables); the slots of free columns are free.
+        self.tables = np.zeros((self.capacity, 2, 3, TABLE_SIZE + 1), dtype=np.float64)
+        self._slots = np.arange(self.capacity, dtype=np.int64)
+        self._dirty = False
 
     # -- slots -------------------------------------------------------------------------
 
@@ -289,6 +311,7 @@ class VoiceBank:
             raise RuntimeError("no free voice slot")
         i = self.n
         self.state[:, i] = 0.0
+        self.tslot[i] = self._slots[i]
         self.n += 1
         return i
 
@@ -297,6 +320,7 @@ class VoiceBank:
         last = self.n - 1
         if i != last:
             self.state[:, i] = self.state[:, last]
+            self._slots[i], self._slots[last] = self._slots[last], self._slots[i]
         self.n = last
 
     def clear(self) -> None:
@@ -359,6 +383,7 @@ class VoiceBank:
                 per-voice rows carry ``amp`` alone).
             mod_scale: the mod wheel's scale of the FM index.
         """
+        spectral = retrigger and (self.harmonic[idx] != 0.0 or not spectrum.is_sine(timbre))
         self.set_timbre(idx, timbre, fresh=not retrigger)
         self.amp[idx] = amp
         gl = amp * gain_l
@@ -369,6 +394,8 @@ class VoiceBank:
         self.inc_c[idx] = inc_c
         if retrigger:
             self.retrigger(idx)
+            if spectral:  # its tables follow the note's spectra, crossfaded
+                self._mark_spectrum(np.atleast_1d(idx))
             return
         # A fresh voice: its gains start at their targets, and both noise tables are read
         # from its pitch's place (t_on is 0 in a fresh slot).
@@ -381,6 +408,13 @@ class VoiceBank:
         )
         self.noise_first[idx] = first
         self.band_pos[idx] = self.noise_first[idx]
+        # The carrier: a sine, or tables built now at the note's increment.
+        vs = np.arange(self.capacity)[idx] if isinstance(idx, slice) else np.atleast_1d(idx)
+        sine = spectrum.is_sine(np.asarray(timbre, dtype=np.float64))
+        self.harmonic[vs] = np.where(sine, 0.0, 1.0)
+        vs = vs[self.harmonic[vs] != 0.0].astype(np.int64)
+        if vs.size:
+            _build_tables(self.state, self.tables, vs, spectrum.BASIS, 0)
 
     def retrigger(self, i: int) -> None:
         """Restart voice ``i``'s envelope from its current level (same phase); the index
@@ -457,6 +491,34 @@ class VoiceBank:
             self.set_time(idx, TIMBRE_NAMES[t_index], value)
         elif _LIVE_ROWS[t_index] >= 0:
             self.state[_LIVE_ROWS[t_index], idx] = value
+            if _SPECTRAL[t_index]:
+                self._mark_spectrum(idx)
+
+    def _mark_spectrum(self, idx: np.ndarray) -> None:
+        """Voices ``idx``'s spectra changed: their tables are rebuilt before the next
+        chunk and crossfaded to (a voice on the sine carrier first gets sine tables)."""
+        idx = np.asarray(idx, dtype=np.int64)
+        if not idx.size:
+            return
+        sine = idx[self.harmonic[idx] == 0.0]
+        if sine.size:
+            slots = self.tslot[sine].astype(np.int64)
+            bufs = self.spec_buf[sine].astype(np.int64)
+            self.tables[slots, bufs] = spectrum.BASIS[0]
+            self.harmonic[sine] = 1.0
+            self.onset_on[sine] = 0.0
+            self.dark_on[sine] = 0.0
+        self.spec_dirty[idx] = 1.0
+        self._dirty = True
+
+    def _rebuild_spectra(self) -> None:
+        """Build the tables of voices whose spectra changed into their other buffer and
+        start the crossfade; a voice still fading from an earlier change waits."""
+        n = self.n
+        ready = np.flatnonzero((self.spec_dirty[:n] != 0.0) & (self.spec_fade[:n] == 0.0))
+        if ready.size:
+            _build_tables(self.state, self.tables, ready, spectrum.BASIS, 1)
+        self._dirty = bool(np.any(self.spec_dirty[:n] != 0.0))
 
     # -- rendering ---------------------------------------------------------------------
 
@@ -466,6 +528,8 @@ class VoiceBank:
         total = out.shape[0]
         while pos < total:
             m = min(MAX_CHUNK, total - pos)
+            if self._dirty:
+                self._rebuild_spectra()
             if self.n:
                 if _render_chunk(
                     self.state,
@@ -475,6 +539,7 @@ class VoiceBank:
                     self._alpha(m),
                     _NOISE_EXT,
                     _NOISE_LP_EXT,
+                    self.tables,
                     self._mix,
                     self._scratch,
                     out,
@@ -491,6 +556,8 @@ class VoiceBank:
         pos = 0
         while pos < n_frames:
             m = min(MAX_CHUNK, n_frames - pos)
+            if self._dirty:
+                self._rebuild_spectra()
             if self.n:
                 _render_chunk(
                     self.state,
@@ -500,6 +567,7 @@ class VoiceBank:
                     self._alpha(m),
                     _NOISE_EXT,
                     _NOISE_LP_EXT,
+                    self.tables,
                     self._mix,
                     self._scratch,
                     _NO_OUT,
@@ -529,6 +597,10 @@ _INV_TWO_PI = 1.0 / TWO_PI
 _LP_N = float(NOISE_TABLE_SIZE)
 _LP_LAST = NOISE_TABLE_SIZE + 64 * MAX_CHUNK - 1  # the last entry with a right neighbour
 _SQRT2 = math.sqrt(2.0)
+_TABLE_SCALE = TABLE_SIZE / TWO_PI
+_INV_TABLE = 1.0 / TABLE_SIZE
+_BAND_LIMIT = spectrum.BAND_LIMIT
+_DB_FLOOR = param("held_h1").minimum
 # Floating-point liberties that let the compiler use SIMD (no NaN or infinity
 # assumptions: a non-finite sample still reaches the limiter's check).
 _FASTMATH = {"contract", "arcp", "nsz", "afn", "reassoc"}
@@ -562,7 +634,7 @@ def _sin(x: float) -> float:
     return math.copysign(s, r)
 
 
-def _render_chunk(st, n, m, sr, alpha, noise, noise_lp, mix, scratch, out, col, per_voice):
+def _render_chunk(st, n, m, sr, alpha, noise, noise_lp, tables, mix, scratch, out, col, per_voice):
     """Render m frames of the n sounding voices and move them on by m frames.
 
     ``st``: the state array [field, voice] (float64), read and updated in place.
@@ -570,9 +642,10 @@ def _render_chunk(st, n, m, sr, alpha, noise, noise_lp, mix, scratch, out, col, 
     target, is summed in ``mix`` [2, >= m] (float64), then added into
     ``out[col:col + m]`` [frames, 2] float32. Otherwise each voice's signal times its
     amplitude is written to ``per_voice[v, col:col + m]`` [n, frames] float32.
-    ``scratch``: [4, >= m] float64 for the stages of one voice. ``noise`` and
+    ``scratch``: [7, >= m] float64 for the stages of one voice. ``noise`` and
     ``noise_lp``: the white noise table (extended by MAX_CHUNK) and the band's
-    (``NOISE_LP`` extended by 64 * MAX_CHUNK).
+    (``NOISE_LP`` extended by 64 * MAX_CHUNK). ``tables``: the voices' carrier tables
+    ``[slot, buffer, 3, TABLE_SIZE + 1]`` (``VoiceBank.tables``).
     Returns whether some released voice has finished (to be freed).
     """
     dt = m / sr
@@ -591,6 +664,7 @@ def _render_chunk(st, n, m, sr, alpha, noise, noise_lp, mix, scratch, out, col, 
         sus1 = sus0 + (st[_S.sustain_tgt, v] - sus0) * alpha
         st[_S.sustain, v] = sus1
         tau = st[_S.tau, v]
+        rdur = rlev = 1.0
         if st[_S.released, v] > 0.0:
             rdur = max(st[_S.rel_dur, v], floor_t)
             rlev = st[_S.rel_level, v]
@@ -703,7 +777,29 @@ def _render_chunk(st, n, m, sr, alpha, noise, noise_lp, mix, scratch, out, col, 
         if use_peak:
             for k in range(m):
                 index[k] += max(e0 + e1 * k, 0.0)
-        if not use_op3:
+        if st[_S.harmonic, v] != 0.0:
+            _harmonic_tone(
+                st,
+                v,
+                m,
+                sr,
+                tables,
+                scratch,
+                use_op3,
+                lay,
+                pc0,
+                inc_c,
+                pm0,
+                inc_m,
+                ph30,
+                inc_3,
+                a0,
+                a1,
+                b0,
+                b1,
+                t_on,
+            )
+        elif not use_op3:
             for k in range(m):
                 y[k] = _sin(pc0 + inc_c * k + index[k] * _sin(pm0 + inc_m * k))
         else:
@@ -737,8 +833,41 @@ def _render_chunk(st, n, m, sr, alpha, noise, noise_lp, mix, scratch, out, col, 
                 lp[k] = noise_lp[j] + (noise_lp[j + 1] - noise_lp[j]) * (p - j)
             for k in range(m):
                 y[k] += (c0 + c1 * k) * _sin(pb0 + inc_b * k + 0.5 * math.pi) * lp[k]
-        for k in range(m):
-            y[k] *= max(min(max(q0 + q1 * k, f0 + f1 * k), p0 + p1 * k), 0.0)
+        curve = st[_S.env_curve, v]
+        if curve > 0.0 and q0 != -1.0:
+            # A decay or release linear in dB (96 dB over its time), mixed with the line.
+            env = scratch[6]
+            # g: the dB line, 1 until the attack ends (the attack line p is below it).
+            ka = 0
+            if st[_S.released, v] > 0.0:
+                g, r = rlev * 10.0 ** (-4.8 * st[_S.rel_t, v] / rdur), 10.0 ** (-4.8 / (rdur * sr))
+            else:
+                if tau < att_s:
+                    ka = min(m, int(math.ceil((att_s - tau) * sr)))
+                g, r = (
+                    10.0 ** (-4.8 * (tau + ka * floor_t - att_s) / dec),
+                    10.0 ** (-4.8 / (dec * sr)),
+                )
+            for k in range(ka):
+                env[k] = 1.0
+            for k in range(ka, m):
+                env[k] = g
+                g *= r
+            for k in range(m):
+                env[k] = max(
+                    min(
+                        max(q0 + q1 * k + curve * (env[k] - q0 - q1 * k), f0 + f1 * k), p0 + p1 * k
+                    ),
+                    0.0,
+                )
+            for k in range(m):
+                y[k] *= env[k]
+            st[_S.level, v] = env[m - 1]
+        else:
+            for k in range(m):
+                y[k] *= max(min(max(q0 + q1 * k, f0 + f1 * k), p0 + p1 * k), 0.0)
+            k = m - 1
+            st[_S.level, v] = max(min(max(q0 + q1 * k, f0 + f1 * k), p0 + p1 * k), 0.0)
         if mixed:
             mix_l = mix[0]
             mix_r = mix[1]
@@ -750,8 +879,6 @@ def _render_chunk(st, n, m, sr, alpha, noise, noise_lp, mix, scratch, out, col, 
             row = per_voice[v]
             for k in range(m):
                 row[col + k] = y[k] * amp
-        k = m - 1
-        st[_S.level, v] = max(min(max(q0 + q1 * k, f0 + f1 * k), p0 + p1 * k), 0.0)
         # On by m frames: phases (wrapped), clocks.
         st[_S.phase_c, v] = (pc0 + inc_c * m) % TWO_PI
         st[_S.phase_m, v] = (pm0 + inc_m * m) % TWO_PI
@@ -772,6 +899,146 @@ def _render_chunk(st, n, m, sr, alpha, noise, noise_lp, mix, scratch, out, col, 
     return any_done
 
 
+@numba.njit(inline="always", fastmath=_FASTMATH)
+def _read_tables(tbl, arg, out, m, w0, w1, use_on, d0, d1, use_dark):
+    """``out[k]`` = the carrier tables ``tbl`` [3, TABLE_SIZE + 1] read at phase
+    ``arg[k]`` (radians) with linear interpolation, mixed as ``engine.spectrum`` says:
+    onset weight ``max(w0 + w1 k, 0)``, dark weight ``min(d0 + d1 k, 1)``."""
+    for k in range(m):
+        x = arg[k] * _TABLE_SCALE
+        x -= math.floor(x * _INV_TABLE) * TABLE_SIZE
+        j = min(int(x), TABLE_SIZE - 1)
+        f = x - j
+        h = tbl[1, j] + (tbl[1, j + 1] - tbl[1, j]) * f
+        if use_dark:
+            dk = tbl[2, j] + (tbl[2, j + 1] - tbl[2, j]) * f
+            h += (dk - h) * min(d0 + d1 * k, 1.0)
+        if use_on:
+            on = tbl[0, j] + (tbl[0, j + 1] - tbl[0, j]) * f
+            h += (on - h) * max(w0 + w1 * k, 0.0)
+        out[k] = h
+
+
+@numba.njit(inline="always", fastmath=_FASTMATH)
+def _harmonic_tone(
+    st,
+    v,
+    m,
+    sr,
+    tables,
+    scratch,
+    use_op3,
+    lay,
+    pc0,
+    inc_c,
+    pm0,
+    inc_m,
+    ph30,
+    inc_3,
+    a0,
+    a1,
+    b0,
+    b1,
+    t_on,
+):
+    """Voice ``v``'s tone with its harmonic carrier into ``scratch[1]``: the carrier's
+    phase as the sine carrier's (every layout), read from its tables; a live change's
+    crossfade reads both buffers."""
+    index = scratch[0]
+    y = scratch[1]
+    arg = scratch[4]
+    second = scratch[5]
+    carrier2 = use_op3 and lay == LAYOUT_CARRIER2
+    if not use_op3:
+        for k in range(m):
+            arg[k] = pc0 + inc_c * k + index[k] * _sin(pm0 + inc_m * k)
+    else:
+        i3 = scratch[2]
+        s3 = scratch[3]
+        for k in range(m):
+            i3[k] = a0 + a1 * k + max(b0 + b1 * k, 0.0)
+            s3[k] = i3[k] * _sin(ph30 + inc_3 * k)
+        if lay == LAYOUT_STACK:
+            for k in range(m):
+                arg[k] = pc0 + inc_c * k + index[k] * _sin(pm0 + inc_m * k + s3[k])
+        elif lay == LAYOUT_PARALLEL:
+            for k in range(m):
+                arg[k] = pc0 + inc_c * k + index[k] * _sin(pm0 + inc_m * k) + s3[k]
+        else:
+            for k in range(m):
+                mod = index[k] * _sin(pm0 + inc_m * k)
+                arg[k] = pc0 + inc_c * k + mod
+                second[k] = i3[k] * (1.0 / 16.0) * _sin(ph30 + inc_3 * k + mod)
+    onset_s = st[_S.onset_s, v]
+    use_on = st[_S.onset_on, v] != 0.0 and t_on < onset_s
+    w0, w1 = 1.0 - t_on / onset_s, -1.0 / (onset_s * sr)
+    darken_s = st[_S.darken_s, v]
+    use_dark = st[_S.dark_on, v] != 0.0
+    d0, d1 = t_on / darken_s, 1.0 / (darken_s * sr)
+    slot = int(st[_S.tslot, v])
+    buf = int(st[_S.spec_buf, v])
+    _read_tables(tables[slot, buf], arg, y, m, w0, w1, use_on, d0, d1, use_dark)
+    fade0 = st[_S.spec_fade, v]
+    if fade0 > 0.0:
+        old = scratch[6]
+        _read_tables(tables[slot, 1 - buf], arg, old, m, w0, w1, use_on, d0, d1, use_dark)
+        fade1 = max(fade0 - m / (SMOOTH_S * sr), 0.0)
+        step = (fade1 - fade0) / m
+        for k in range(m):
+            y[k] += (old[k] - y[k]) * (fade0 + step * k)
+        st[_S.spec_fade, v] = fade1
+    if carrier2:
+        for k in range(m):
+            y[k] += second[k]
+
+
+def _build_tables(st, tables, vs, basis, swap):
+    """Build voices ``vs``' carrier tables from their spectra rows at their increments
+    (``engine.spectrum``): into the buffer they read (``swap`` 0: a fresh note), or into
+    the other one, crossfaded to from the next chunk (``swap`` 1: a live change)."""
+    nh = basis.shape[0]
+    amp = np.empty((3, nh))
+    for v in vs:
+        slot = int(st[_S.tslot, v])
+        buf = int(st[_S.spec_buf, v])
+        if swap:
+            buf = 1 - buf
+            st[_S.spec_buf, v] = buf
+            st[_S.spec_fade, v] = 1.0
+        st[_S.spec_dirty, v] = 0.0
+        limit = TWO_PI * _BAND_LIMIT / st[_S.inc_c, v]  # harmonics k below it sound
+        darken = st[_S.darken_db, v]
+        differs = False
+        for which in range(2):
+            row = _S.onset_h1 if which == 0 else _S.held_h1
+            power = 0.0
+            for h in range(nh):
+                db = st[row + h, v]
+                a = 10.0 ** (db / 20.0) if db > _DB_FLOOR else 0.0
+                amp[which, h] = a
+                power += a * a
+                if which == 1 and db != st[_S.onset_h1 + h, v]:
+                    differs = True
+            scale = 1.0 / math.sqrt(power) if power > 0.0 else 0.0
+            for h in range(nh):
+                amp[which, h] = amp[which, h] * scale if h + 1 < limit else 0.0
+        for h in range(nh):
+            amp[2, h] = amp[1, h] * 10.0 ** (-darken * math.log2(h + 1.0) / 20.0)
+        st[_S.onset_on, v] = 1.0 if differs else 0.0
+        st[_S.dark_on, v] = 1.0 if darken > 0.0 else 0.0
+        for which in range(3):
+            if (which == 0 and not differs) or (which == 2 and darken <= 0.0):
+                continue
+            t = tables[slot, buf, which]
+            t[:] = 0.0
+            for h in range(nh):
+                a = amp[which, h]
+                if a != 0.0:
+                    b = basis[h]
+                    for j in range(t.shape[0]):
+                        t[j] += a * b[j]
+
+
 _LAYOUT_DIGEST = hashlib.sha1(" ".join(_FIELDS).encode()).hexdigest()[:12]
 
 
@@ -790,6 +1057,7 @@ def _compiled(fn):
 
 
 _render_chunk = _compiled(_render_chunk)
+_build_tables = _compiled(_build_tables)
 
 
 def find_note(st, n, key):

@@ -14,7 +14,7 @@ from engine import (
     ThetaError,
     upgrade_theta_dict,
 )
-from engine.schema import from_learning, to_learning
+from engine.schema import HELD_NAMES, ONSET_NAMES, from_learning, to_learning
 
 V1_NAMES = (
     "pitch_midi",
@@ -31,13 +31,23 @@ V1_NAMES = (
 
 
 def test_seed_order_and_version():
-    assert SCHEMA_VERSION == 4
-    # Versions 2, 3 and 4 append: version 1's ten stay first, in the same order.
+    assert SCHEMA_VERSION == 5
+    # Versions 2 to 5 append: version 1's ten stay first, in the same order.
     assert PARAM_NAMES[:10] == V1_NAMES
     assert PARAM_NAMES[10:14] == ("index_peak", "index_decay_s", "noise_level", "noise_decay_s")
     assert PARAM_NAMES[14:18] == ("op3_ratio", "op3_index", "op3_peak", "op3_layout")
-    assert PARAM_NAMES[18:] == ("band_level", "band_width", "band_centre")
-    assert TIMBRE_NAMES == (
+    assert PARAM_NAMES[18:21] == ("band_level", "band_width", "band_centre")
+    assert PARAM_NAMES[21:] == (
+        *ONSET_NAMES,
+        *HELD_NAMES,
+        "onset_s",
+        "darken_db",
+        "darken_s",
+        "env_curve",
+    )
+    assert ONSET_NAMES == tuple(f"onset_h{k}" for k in range(1, 33))
+    assert HELD_NAMES == tuple(f"held_h{k}" for k in range(1, 33))
+    assert TIMBRE_NAMES[:17] == (
         "attack_s",
         "decay_s",
         "sustain",
@@ -56,6 +66,7 @@ def test_seed_order_and_version():
         "band_width",
         "band_centre",
     )
+    assert TIMBRE_NAMES[17:] == PARAM_NAMES[21:]
 
 
 def test_v2_declarations():
@@ -220,7 +231,13 @@ def test_clamp_handles_nan_and_range():
             float("nan"),
         ]
     )
+    # Schema 5: the spectra (one NaN, one too loud, one too quiet), the times and the curve.
+    spectra = np.full(64, -20.0)
+    spectra[[0, 1, 40]] = (float("nan"), 6.0, -200.0)
+    arr = np.concatenate([arr, spectra, [0.0, 60.0, float("nan"), 2.0]])
     t = Theta.from_array(arr, clamp=True)
+    assert t.onset_h1 == 0.0 and t.onset_h2 == 0.0 and t.held_h9 == -80.0 and t.held_h32 == -20.0
+    assert t.onset_s == 0.001 and t.darken_db == 48.0 and t.darken_s == 1.0 and t.env_curve == 1.0
     assert t.pitch_midi == 127 and t.attack_s == 0.0 and t.decay_s == 5.0
     assert t.sustain == 0.7  # NaN -> default
     assert t.mod_index == 16.0
@@ -228,7 +245,7 @@ def test_clamp_handles_nan_and_range():
     assert t.noise_decay_s == 0.001
     assert t.op3_ratio == 16.0 and t.op3_index == 0.0 and t.op3_peak == 0.0 and t.op3_layout == 2.0
     assert t.band_level == 2.0 and t.band_width == 0.05 and t.band_centre == 1.0
-    with pytest.raises(ThetaError, match=r"shape \(21,\)"):
+    with pytest.raises(ThetaError, match=r"shape \(89,\)"):
         Theta.from_array(arr[:10])
 
 

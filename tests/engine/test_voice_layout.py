@@ -12,6 +12,7 @@ from engine.schema import (
     NEXT_NOTE,
     PARAMS,
     RESTART,
+    SPECTRUM,
     VOICE_KINDS,
     param,
 )
@@ -62,6 +63,11 @@ def test_a_live_change_does_what_its_kind_says(p):
         assert getattr(vb, p.name + "_tgt")[0] == value
     elif p.voice in (DECAY_TIME, ENVELOPE_TIME):
         assert getattr(vb, p.name)[0] == value
+    elif p.voice == SPECTRUM:
+        # The value, and the voice's tables rebuilt into its other buffer, crossfading.
+        assert getattr(vb, p.name)[0] == value
+        assert vb.harmonic[0] == 1.0 and vb.spec_buf[0] == 1.0 and vb.spec_dirty[0] == 0.0
+        assert 0.0 < vb.spec_fade[0] < 1.0
     else:
         assert p.voice == NEXT_NOTE
         assert getattr(vb, p.name)[0] == p.default != value  # the sounding voice keeps it
