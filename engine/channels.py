@@ -14,7 +14,7 @@ import numpy as np
 
 from engine.allocator import Allocator
 from engine.keytable import KeyTable
-from engine.schema import TIMBRE_NAMES
+from engine.schema import TIMBRE_INDEX, TIMBRE_NAMES
 from engine.sender import (
     BEND,
     CC,
@@ -28,6 +28,9 @@ from engine.sender import (
     PANIC,
     PARAM,
     RESET,
+    SPEC_COMMIT,
+    SPEC_STAGE,
+    SPECTRUM_NAMES,
     TUNE_COMMIT,
     TUNE_STAGE,
 )
@@ -38,6 +41,8 @@ __all__ = ["Channels", "DEFAULT_TABLE"]
 #: What a channel plays before it is given a patch.
 DEFAULT_TABLE = KeyTable.flat()
 _N_TIMBRE = len(TIMBRE_NAMES)
+#: The timbre index of each position a spectrum's staging events address.
+_SPECTRUM_INDEX = np.array([TIMBRE_INDEX[n] for n in SPECTRUM_NAMES], dtype=np.int64)
 
 
 class Channels:
@@ -77,6 +82,9 @@ class Channels:
         #: unmapped), and the one being received.
         self.tuning = np.arange(128, dtype=np.float64)
         self._tuning_next = self.tuning.copy()
+        # Spectrum levels being received per channel (``EventSender.set_spectrum``), by
+        # position in SPECTRUM_NAMES; NaN: not part of the change.
+        self._spectrum_next = np.full((N_CHANNELS, len(SPECTRUM_NAMES)), np.nan)
         for ch in range(N_CHANNELS):
             self._update_channel_gain(ch)
 
@@ -122,6 +130,14 @@ class Channels:
             vb.note[keys] = self.tuning[vb.pitch[keys].astype(np.int64)]
             for c in range(N_CHANNELS):
                 self._update_pitch(c)
+        elif kind == SPEC_STAGE:
+            j, n = int(vals[0]), int(vals[1])
+            if n < 0:  # a group's first event
+                self._spectrum_next[ch] = np.nan
+                n = -n
+            self._spectrum_next[ch, j : j + n] = vals[2 : 2 + n]
+        elif kind == SPEC_COMMIT:
+            self.spectrum(ch)
         elif kind == FNOTE_ON:
             self.fnote_on(ch, float(vals[0]), float(vals[1]))
         elif kind == FNOTE_OFF:
@@ -275,6 +291,20 @@ class Channels:
         self._override[ch, t_index] = value
         self._has_override[ch] = True
         self.voices.set_live(self.allocator.channel(ch), t_index, value)
+
+    def spectrum(self, ch: int) -> None:
+        """Apply the spectrum levels staged for ``ch`` all at once, as ``set_param``
+        changes: sounding notes rebuild their tables before the next chunk."""
+        staged = self._spectrum_next[ch]
+        pos = np.flatnonzero(~np.isnan(staged))
+        if not pos.size:
+            return
+        idx = self.allocator.channel(ch)
+        self._override[ch, _SPECTRUM_INDEX[pos]] = staged[pos]
+        self._has_override[ch] = True
+        for t_index, value in zip(_SPECTRUM_INDEX[pos].tolist(), staged[pos].tolist()):
+            self.voices.set_live(idx, t_index, value)
+        staged[:] = np.nan
 
     def _inc(self, ch: int, note: float | np.ndarray) -> float | np.ndarray:
         """The phase increment of (fractional) MIDI note ``note`` on ``ch``, bent."""

@@ -9,20 +9,49 @@ process; the live host's engine renders in a process of its own.
 
 from __future__ import annotations
 
+import threading
+
 import numpy as np
 
 from engine.events import IMMEDIATE, EventQueue, QueueFull
 from engine.keytable import KeyTable
-from engine.schema import TIMBRE_INDEX, TIMBRE_NAMES, ThetaError, param
+from engine.schema import (
+    DB_FLOOR,
+    HELD_NAMES,
+    N_HARMONICS,
+    ONSET_NAMES,
+    TIMBRE_INDEX,
+    TIMBRE_NAMES,
+    ThetaError,
+    param,
+)
 from engine.tuning import NOTE_RANGE
 
-__all__ = ["CC", "EventSender", "N_CHANNELS", "QueueFull", "VELOCITY_CURVES", "velocity_exponent"]
+__all__ = [
+    "CC",
+    "EventSender",
+    "N_CHANNELS",
+    "QueueFull",
+    "SPECTRUM_NAMES",
+    "VELOCITY_CURVES",
+    "check_spectrum",
+    "velocity_exponent",
+]
 
 N_CHANNELS = 16
 
 # Event kinds.
-NOTE_ON, NOTE_OFF, CONTROL, BEND, PATCH, PARAM, PANIC, RESET, CURVE, TUNE_STAGE, TUNE_COMMIT, FNOTE_ON, FNOTE_OFF = range(13)
+(
+    NOTE_ON, NOTE_OFF, CONTROL, BEND, PATCH, PARAM, PANIC, RESET, CURVE, TUNE_STAGE, TUNE_COMMIT, FNOTE_ON, FNOTE_OFF,
+    SPEC_STAGE, SPEC_COMMIT,
+) = range(15)
 _T = TIMBRE_INDEX
+#: The timbre values a spectrum's staging events address by position: the onset
+#: spectrum's harmonics 1..32, then the held one's.
+SPECTRUM_NAMES: tuple[str, ...] = ONSET_NAMES + HELD_NAMES
+#: Producers of one process send a group of events (a tuning, a spectrum) one at a
+#: time: two groups never interleave.
+_GROUP_LOCK = threading.Lock()
 
 
 class CC:
@@ -86,6 +115,25 @@ def _check_float(name: str, value: object, lo: float, hi: float) -> float:
 
 def _check_hz(hz: object) -> float:
     return _check_float("hz", hz, 8.0, 20000.0)
+
+
+def check_spectrum(levels: object, what: str = "spectrum") -> np.ndarray:
+    """Check one carrier spectrum: ``N_HARMONICS`` (32) levels in dB, harmonic 1 first,
+    each a number in range -80..0 (-80: silent). Returns them as float64 ``[32]``.
+    Errors start with ``what`` and name the harmonic, the accepted range and the value."""
+    lo, hi = DB_FLOOR, 0.0
+    accepted = f"{N_HARMONICS} levels in dB (harmonic 1 first), each a number in range {lo:g}..{hi:g}"
+    if isinstance(levels, (str, bytes, dict)) or not hasattr(levels, "__len__"):
+        raise TypeError(f"{what} must be {accepted}; got {type(levels).__name__}")
+    seq = levels.tolist() if isinstance(levels, np.ndarray) else list(levels)
+    if len(seq) != N_HARMONICS:
+        raise ValueError(f"{what} must be {accepted}; got {len(seq)} values")
+    for k, x in enumerate(seq, start=1):
+        if isinstance(x, bool) or not isinstance(x, (int, float, np.integer, np.floating)):
+            raise TypeError(f"{what}: harmonic {k} must be a number in range {lo:g}..{hi:g} (dB), got {x!r}")
+        if not lo <= x <= hi:  # NaN too
+            raise ValueError(f"{what}: harmonic {k} must be in range {lo:g}..{hi:g} (dB), got {x!r}")
+    return np.array(seq, dtype=np.float64)
 
 
 def _check_frame(frame: object) -> int:
@@ -224,14 +272,45 @@ class EventSender:
     def _push_tuning(self, notes: dict[int, float], frame: int) -> None:
         # Two keys an event (first key, count, note, note), then the switch.
         keys = sorted(notes)
-        i = 0
-        while i < len(keys):
-            k = keys[i]
-            pair = i + 1 < len(keys) and keys[i + 1] == k + 1
-            vals = (float(k), 2.0, notes[k], notes[k + 1]) if pair else (float(k), 1.0, notes[k])
-            self.queue.push(TUNE_STAGE, 0, frame, vals)
-            i += 2 if pair else 1
-        self.queue.push(TUNE_COMMIT, 0, frame, ())
+        with _GROUP_LOCK:
+            i = 0
+            while i < len(keys):
+                k = keys[i]
+                pair = i + 1 < len(keys) and keys[i + 1] == k + 1
+                vals = (float(k), 2.0, notes[k], notes[k + 1]) if pair else (float(k), 1.0, notes[k])
+                self.queue.push(TUNE_STAGE, 0, frame, vals)
+                i += 2 if pair else 1
+            self.queue.push(TUNE_COMMIT, 0, frame, ())
+
+    def set_spectrum(self, channel: int, held_db, onset_db=None, frame: int | None = None) -> None:
+        """Set the carrier's held spectrum of ``channel``'s patch (``held_h1..32``) and,
+        where given, its onset spectrum (``onset_h1..32``), sounding notes included
+        (they glide to it: their tables are rebuilt and crossfaded over 10 ms).
+
+        Args:
+            channel: 0..15.
+            held_db: ``[32]`` levels in dB, harmonic 1 first, each in -80..0 (-80: silent).
+            onset_db: ``[32]`` the same for the onset spectrum; None: left as it is.
+            frame: when (None: the next block).
+
+        Every value is checked before anything is sent; a bad one raises and changes
+        nothing. The values travel as staging events and one that applies them all, as
+        ``set_param`` changes (flat across the key table until the next ``set_patch``),
+        so a note never meets half a spectrum."""
+        ch = _check_int("channel", channel, 0, 15)
+        held = check_spectrum(held_db, "held spectrum")
+        onset = None if onset_db is None else check_spectrum(onset_db, "onset spectrum")
+        f = _check_frame(frame)
+        # Positions in SPECTRUM_NAMES: 0..31 the onset spectrum, 32..63 the held one.
+        start, levels = (N_HARMONICS, held) if onset is None else (0, np.concatenate([onset, held]))
+        with _GROUP_LOCK:
+            # Two levels an event (first position, count, level, level), then the switch.
+            # The first event's count is negative (-2): it drops what a group cut short
+            # by a full queue staged, so that a later switch never applies it.
+            for j in range(0, len(levels), 2):
+                count = -2.0 if j == 0 else 2.0
+                self.queue.push(SPEC_STAGE, ch, f, (float(start + j), count, float(levels[j]), float(levels[j + 1])))
+            self.queue.push(SPEC_COMMIT, ch, f, ())
 
     def panic(self, frame: int | None = None) -> None:
         """Silence everything (5 ms fades) on every channel and lift every sustain and
