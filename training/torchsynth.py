@@ -6,7 +6,11 @@ that they agree), but as a torch graph, so that the continuous timbre values can
 by gradient descent on a multi-resolution spectral loss. The FM phases depend only on the
 pitch and the (discrete, grid-searched) ratios, so :class:`NoteBatch` computes them once;
 each optimisation step then costs one sine (two or three with a third operator), the
-noise band's table reads where a note has one, and the spectrograms.
+noise band's table reads where a note has one, and the spectrograms. A note with harmonic
+spectra (schema 5; ``engine.spectrum``) builds its three carrier tables once a step
+(``[batch, 3, TABLE_SIZE + 1]``, linear in the harmonics' amplitudes) and reads them at
+the carrier's phase with the engine's wrap and linear interpolation, so gradients reach
+the levels in dB through the tables and the phase through the interpolation weights.
 """
 
 from __future__ import annotations
@@ -20,7 +24,9 @@ import torch
 
 from engine import TIMBRE_NAMES, TIMBRE_SPACE
 from engine import op3_layout as _layout
-from engine.voices import NOISE, NOISE_LP, NOISE_TABLE_SIZE, noise_start
+from engine import spectrum as _spectrum
+from engine.schema import DB_FLOOR
+from engine.voices import MAX_CHUNK, NOISE, NOISE_LP, NOISE_TABLE_SIZE, noise_start
 from training.notes import HOLD_S, SAMPLE_RATE, TAIL_S
 from training.spectral import FFT_SIZES, distance_to, reference, stft_magnitudes
 
@@ -39,6 +45,11 @@ _DEFAULT3 = float(TIMBRE_SPACE.default[_T["op3_ratio"]])
 _DEFAULT_LAYOUT = float(TIMBRE_SPACE.default[_T["op3_layout"]])
 _DEFAULT_CENTRE = float(TIMBRE_SPACE.default[_T["band_centre"]])
 _NOISE_LP = torch.from_numpy(NOISE_LP.copy())
+_BASIS = torch.from_numpy(_spectrum.BASIS.copy())
+_ONSET_COLS = torch.from_numpy(_spectrum.ONSET_COLS.copy())
+_HELD_COLS = torch.from_numpy(_spectrum.HELD_COLS.copy())
+_LOG2K = torch.log2(torch.arange(1, _spectrum.N_HARMONICS + 1, dtype=torch.float64))
+_K = torch.arange(1, _spectrum.N_HARMONICS + 1, dtype=torch.float64)
 #: Values a fit holds fixed (chosen from a grid outside it).
 _DISCRETE = ("mod_ratio", "op3_ratio", "op3_layout", "band_centre")
 
@@ -129,6 +140,9 @@ class NoteBatch:
         self.inc_c = torch.from_numpy(inc_c)[:, None]
         self.band_start = torch.from_numpy(starts.astype(np.float64))[:, None]
         self.k = torch.from_numpy(k)[None, :]
+        # Each held frame's chunk start (the engine renders 512 frames at a time from
+        # note-on and decides per chunk whether the envelope's decay is still under way).
+        self.t_chunk = torch.from_numpy((k[: self.hold] // MAX_CHUNK) * MAX_CHUNK / sample_rate).to(dtype)[None, :]
 
     # The third operator's phase and the band's carrier, made on first use: a batch pays
     # only for what its notes sound (a schema-2 refit for neither, the operator's grid for
@@ -153,21 +167,78 @@ class NoteBatch:
         return torch.from_numpy(np.cos(ph)).to(self.dtype)
 
 
-def _envelope(nb: NoteBatch, attack, decay, sustain, release) -> torch.Tensor:
-    """The engine's linear ADSR, [batch, n]: attack and decay lines over the sustain floor
-    while held; from the note-off, a line from the last held level to 0."""
+def _envelope(nb: NoteBatch, attack, decay, sustain, release, curve) -> torch.Tensor:
+    """The engine's ADSR, [batch, n]: attack and decay lines over the sustain floor while
+    held; from the note-off, a line from the last held level to 0. ``curve`` (env_curve)
+    mixes into the decay and release lines ones linear in dB (96 dB over their times,
+    1 until the attack ends), as the engine does: the held mix only in the 512-frame
+    chunks that start before the decay ends (the engine's chunks; past that the sustain
+    floor is all there is), the release's for the whole tail."""
     sr = nb.sample_rate
     t = nb.t[:, : nb.hold]
     att = attack.clamp_min(1.0 / sr)
     dec = decay.clamp_min(1.0 / sr)
     p = t / att
     q = 1.0 - (1.0 - sustain) * (t - attack) / dec
+    shaped = curve.requires_grad or bool((curve != 0).any())
+    if shaped:
+        g = torch.pow(10.0, -4.8 * (t - attack).clamp_min(0.0) / dec)
+        in_decay = nb.t_chunk < attack + dec
+        # At a curve of 0 the mix is q exactly, and its gradient in the curve is not 0.
+        q = torch.where(in_decay, q + curve * (g - q), q)
     held = torch.minimum(p, torch.maximum(q, sustain)).clamp_min(0.0)
     level = held[:, -1:]
     r = nb.t[:, : nb.n - nb.hold]
     rdur = release.clamp_min(1.0 / sr)
-    rel = (level * (1.0 - r / rdur)).clamp_min(0.0)
-    return torch.cat([held, rel], dim=1)
+    rel = level * (1.0 - r / rdur)
+    if shaped:
+        g = level * torch.pow(10.0, -4.8 * r / rdur)
+        rel = rel + curve * (g - rel)
+    return torch.cat([held, rel.clamp_min(0.0)], dim=1)
+
+
+def _amplitudes(db: torch.Tensor) -> torch.Tensor:
+    """Levels ``[batch, N_HARMONICS]`` in dB -> amplitudes at the power of a unit sine
+    (``engine.spectrum.amplitudes``; a level at or below ``DB_FLOOR`` is 0, and so is its
+    gradient)."""
+    a = torch.where(db > DB_FLOOR, torch.pow(10.0, db / 20.0), torch.zeros_like(db))
+    power = a.pow(2).sum(dim=-1, keepdim=True)
+    safe = torch.where(power > 0, power, torch.ones_like(power)).sqrt()
+    return torch.where(power > 0, a / safe, torch.zeros_like(a))
+
+
+def _tables(nb: NoteBatch, tb: torch.Tensor) -> torch.Tensor:
+    """The onset, held and dark tables of timbres ``tb [batch, n_timbre]`` at the batch's
+    pitches, ``[batch, 3, TABLE_SIZE + 1]``, built as the engine's voices build them:
+    normalised to unit power, then band-limited; the dark one is the held one darkened."""
+    keep = (_K[None, :] < (2.0 * math.pi * _spectrum.BAND_LIMIT) / nb.inc_c).to(tb.dtype)
+    on = _amplitudes(tb[:, _ONSET_COLS]) * keep
+    held = _amplitudes(tb[:, _HELD_COLS]) * keep
+    darken = tb[:, _T["darken_db"] : _T["darken_db"] + 1]
+    dark = held * torch.pow(10.0, -darken * _LOG2K.to(tb.dtype) / 20.0)
+    return torch.stack([on, held, dark], dim=1) @ _BASIS.to(tb.dtype)
+
+
+def _carrier(nb: NoteBatch, tb: torch.Tensor, arg: torch.Tensor) -> torch.Tensor:
+    """The harmonic carrier read at phase ``arg [batch, n]`` (radians): the three tables
+    read with the engine's wrap and linear interpolation, mixed by ``engine.spectrum``'s
+    weights (w_on from 1 to 0 over onset_s, d from 0 to 1 over darken_s). Where the onset
+    spectrum is the held one, or darken_db is 0, the tables it mixes are equal, so the
+    mix changes nothing, as the engine's skipping it, and still has a gradient."""
+    size = _spectrum.TABLE_SIZE
+    tables = _tables(nb, tb)
+    x = arg * (size / (2.0 * math.pi))
+    x = x - torch.floor(x.detach() / size) * size
+    j = x.detach().floor().clamp(0, size - 1)
+    f = (x - j)[:, None, :]
+    idx = j.long()[:, None, :].expand(-1, 3, -1)
+    lo = torch.gather(tables, 2, idx)
+    read = lo + (torch.gather(tables, 2, idx + 1) - lo) * f
+    t = nb.t
+    d = (t / tb[:, _T["darken_s"] : _T["darken_s"] + 1]).clamp_max(1.0)
+    w = (1.0 - t / tb[:, _T["onset_s"] : _T["onset_s"] + 1]).clamp_min(0.0)
+    h = read[:, 1] + (read[:, 2] - read[:, 1]) * d
+    return h + (read[:, 0] - h) * w
 
 
 def render(nb: NoteBatch, timbre: torch.Tensor) -> torch.Tensor:
@@ -179,21 +250,31 @@ def render(nb: NoteBatch, timbre: torch.Tensor) -> torch.Tensor:
     def col(name):
         return tb[:, _T[name] : _T[name] + 1]
 
-    env = _envelope(nb, col("attack_s"), col("decay_s"), col("sustain"), col("release_s"))
+    env = _envelope(nb, col("attack_s"), col("decay_s"), col("sustain"), col("release_s"), col("env_curve"))
     decay = (1.0 - nb.t / col("index_decay_s")).clamp_min(0.0)
     index = col("mod_index") + col("index_peak") * decay
     i3 = col("op3_index") + col("op3_peak") * decay
+    # Which notes read harmonic tables (the engine's choice, from the values as they are);
+    # the others keep the sine, bit for bit the render before schema 5.
+    tables = torch.from_numpy(~_spectrum.is_sine(tb.detach().cpu().numpy()))[:, None]
+    harmonic = bool(tables.any())
+    second = None
     if not i3.requires_grad and not bool((i3 != 0).any()):
-        tone = torch.sin(nb.phase_c + index * nb.sin_m)
+        arg = nb.phase_c + index * nb.sin_m
     else:
         # The third operator by layout (docs/engine.md): 0 beside the modulator, 1 into it,
-        # 2 a second carrier at a 16th of its index.
+        # 2 a second carrier (always a sine) at a 16th of its index.
         par, stk, car2 = nb._lay
         s3 = i3 * nb.sin_3
         mod = index * torch.where(stk, torch.sin(nb.phase_m + s3), nb.sin_m)
-        tone = torch.sin(nb.phase_c + mod + torch.where(par, s3, torch.zeros_like(s3)))
+        arg = nb.phase_c + mod + torch.where(par, s3, torch.zeros_like(s3))
         if bool(car2.any()):
-            tone = tone + torch.where(car2, (i3 / 16.0) * torch.sin(nb.phase_3 + mod), torch.zeros_like(tone))
+            second = torch.where(car2, (i3 / 16.0) * torch.sin(nb.phase_3 + mod), torch.zeros_like(arg))
+    tone = torch.sin(arg)
+    if harmonic:
+        tone = torch.where(tables, _carrier(nb, tb, arg), tone)
+    if second is not None:
+        tone = tone + second
     gain = col("noise_level") * (1.0 - nb.t / col("noise_decay_s")).clamp_min(0.0)
     out = tone + gain * nb.noise
     band = col("band_level")
