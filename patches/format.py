@@ -1,24 +1,33 @@
 """The patch file: versioned JSON, strictly validated, saved atomically.
 
 A patch is a key table (``engine.KeyTable``): the timbre at key anchors and velocity
-layers, a flat one for one sound on every key. A patch file (format 3) looks like::
+layers, a flat one for one sound on every key. A patch file (format 4) looks like::
 
     {
       "format": "promptsynth-patch",
-      "format_version": 3,
+      "format_version": 4,
       "name": "soft-flute",
-      "schema_version": 2,
+      "schema_version": 5,
       "keytable": {"keys": [0, 6, ...], "velocities": [32, 64, 96, 127],
-                   "values": {"attack_s": [[...], ...], ...}},
+                   "values": {"attack_s": [[...], ...], ...},
+                   "spectra": {"onset_db": [0, -12.5, ...], "held_db": [[[0, -6, ...], ...], ...]}},
       "prompt": "a soft flute",
       "source": {"checkpoint": "...", "encoder": "minilm", "temperature": 0.0, "seed": null},
       "created": "2026-11-27T06:30:00Z"
     }
 
-Older files still load, converted in one place (:func:`_table_of_old_file`): format 1
-(a seed-style ``theta``, schema 1) and format 2 (``theta`` and an optional ``keytable``)
-become the key table they played: their ``keytable``, or their theta's timbre on every
-key. The parameters a schema-1 file lacks take their defaults, which are off.
+``values`` holds every timbre value but the carrier's spectra, as a ``[key][velocity]``
+list per parameter. ``spectra`` holds the two spectra (schema 5: ``onset_h1..32`` and
+``held_h1..32``, levels in dB, harmonic 1 first): each is either one list of 32 levels,
+the same at every anchor, or a ``[key][velocity]`` list of such lists. A spectrum left
+out is the default (a sine: harmonic 1 at 0 dB, the rest at -80 dB, silent).
+
+Older files still load and play as they did: format 3 (``keytable`` with ``values``
+only; the values it lacks take their defaults, a sine carrier) and, converted in one
+place (:func:`_table_of_old_file`), format 1 (a seed-style ``theta``, schema 1) and
+format 2 (``theta`` and an optional ``keytable``), which become the key table they
+played: their ``keytable``, or their theta's timbre on every key. The parameters an
+older schema lacks take their defaults, which are off.
 """
 
 from __future__ import annotations
@@ -33,7 +42,19 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from engine import SCHEMA_VERSION, KeyTable, Theta, ThetaError, upgrade_theta_dict
+import numpy as np
+
+from engine import (
+    SCHEMA_VERSION,
+    TIMBRE_INDEX,
+    KeyTable,
+    Theta,
+    ThetaError,
+    param,
+    upgrade_theta_dict,
+)
+from engine.schema import HELD_NAMES, ONSET_NAMES
+from engine.sender import check_spectrum
 
 __all__ = [
     "FORMAT",
@@ -48,13 +69,19 @@ __all__ = [
     "save_patch_with_theta",
     "write_atomically",
     "file_mode",
+    "table_from_dict",
+    "table_to_dict",
+    "SPECTRA",
 ]
 
 FORMAT = "promptsynth-patch"
-FORMAT_VERSION = 3
-#: Format versions this code reads: 1 (theta only), 2 (theta, optional key table) and 3
-#: (the key table).
-READ_FORMAT_VERSIONS = (1, 2, 3)
+FORMAT_VERSION = 4
+#: Format versions this code reads: 1 (theta only), 2 (theta, optional key table), 3
+#: (the key table) and 4 (the key table, its spectra apart).
+READ_FORMAT_VERSIONS = (1, 2, 3, 4)
+#: A key table's spectra in a file: the name of each and its parameters, harmonic 1 first.
+SPECTRA: dict[str, tuple[str, ...]] = {"onset_db": ONSET_NAMES, "held_db": HELD_NAMES}
+_SPECTRUM_PARAMS = frozenset(ONSET_NAMES) | frozenset(HELD_NAMES)
 MAX_NAME_LEN = 64
 MAX_PROMPT_LEN = 1000
 _NAME_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9 _.+()-]*$")
@@ -124,7 +151,7 @@ class Patch:
             "format_version": FORMAT_VERSION,
             "name": self.name,
             "schema_version": SCHEMA_VERSION,
-            "keytable": self.table.to_dict(),
+            "keytable": table_to_dict(self.table),
             "created": self.created,
         }
         if self.prompt is not None:
@@ -147,9 +174,9 @@ class Patch:
             raise fail(f'field "format" must be "{FORMAT}", got {d.get("format")!r}')
         fv = d.get("format_version")
         if fv not in READ_FORMAT_VERSIONS or isinstance(fv, bool) or not isinstance(fv, int):
-            raise fail(f'field "format_version" must be 1, 2 or 3, got {fv!r}')
+            raise fail(f'field "format_version" must be 1, 2, 3 or 4, got {fv!r}')
         known = {"format", "format_version", "name", "schema_version", "prompt", "source", "created"}
-        known |= {"keytable"} if fv == 3 else {"theta", "keytable"} if fv == 2 else {"theta"}
+        known |= {"keytable"} if fv >= 3 else {"theta", "keytable"} if fv == 2 else {"theta"}
         extra = sorted(set(d) - known)
         if extra:
             raise fail(f"unknown field(s) {', '.join(extra)}; accepted: {', '.join(sorted(known))}")
@@ -157,7 +184,7 @@ class Patch:
             name = check_name(d.get("name"))
         except PatchError as exc:
             raise fail(f'field "name": {exc}') from None
-        if fv == 3:
+        if fv >= 3:
             sv = d.get("schema_version", SCHEMA_VERSION)
             if isinstance(sv, bool) or not isinstance(sv, int) or sv > SCHEMA_VERSION:
                 raise fail(
@@ -166,10 +193,7 @@ class Patch:
                 )
             if "keytable" not in d:
                 raise fail('field "keytable" is missing')
-            try:
-                table = KeyTable.from_dict(d["keytable"])
-            except ThetaError as exc:
-                raise fail(f'field "keytable": {exc}') from None
+            table = table_from_dict(d["keytable"], fail, spectra=fv == 4)
         else:
             table = _table_of_old_file(d, fail)
         prompt = d.get("prompt")
@@ -204,11 +228,97 @@ def _table_of_old_file(d: dict, fail) -> KeyTable:
     except ThetaError as exc:
         raise fail(f'field "theta": {exc}') from None
     if "keytable" in d:
+        # render --dump-json writes its key table as format 4 does.
+        kt = d["keytable"]
+        return table_from_dict(kt, fail, spectra=isinstance(kt, dict) and "spectra" in kt)
+    return KeyTable.flat(theta)
+
+
+def _level(x: float) -> float | int:
+    """A level in dB for a file: 6 significant digits, a whole number without ``.0``."""
+    v = float(f"{x:.6g}")
+    return int(v) if v.is_integer() else v
+
+
+def table_to_dict(table: KeyTable) -> dict:
+    """A key table as format 4 writes it: ``keys``, ``velocities``, ``values`` (every
+    timbre value but the spectra, a ``[key][velocity]`` list each, as format 3) and
+    ``spectra``: each spectrum that is not the default (a sine) as one list of 32 levels
+    in dB where it is the same at every anchor, else as a ``[key][velocity]`` list of
+    them."""
+    d = table.to_dict()
+    d["values"] = {n: v for n, v in d["values"].items() if n not in _SPECTRUM_PARAMS}
+    spectra = {}
+    for key, names in SPECTRA.items():
+        levels = table.values[:, :, [TIMBRE_INDEX[n] for n in names]]  # [keys, velocities, 32]
+        if np.all(levels == [param(n).default for n in names]):
+            continue
+        if np.all(levels == levels[:1, :1]):
+            spectra[key] = [_level(x) for x in levels[0, 0].tolist()]
+        else:
+            spectra[key] = [[[_level(x) for x in anchor] for anchor in row] for row in levels.tolist()]
+    if spectra:
+        d["spectra"] = spectra
+    return d
+
+
+def table_from_dict(d: object, fail, spectra: bool = True) -> KeyTable:
+    """Validate a file's ``keytable`` (``spectra``: format 4's, whose spectra lie apart in
+    its field ``spectra``; else format 3's, every value in ``values``). Errors (from
+    ``fail(message)``) name the field, parameter or spectrum, key, velocity and harmonic."""
+    if not spectra or not isinstance(d, dict):
         try:
-            return KeyTable.from_dict(d["keytable"])
+            return KeyTable.from_dict(d)
         except ThetaError as exc:
             raise fail(f'field "keytable": {exc}') from None
-    return KeyTable.flat(theta)
+    values = d.get("values")
+    if isinstance(values, dict):
+        inside = sorted(set(values) & _SPECTRUM_PARAMS, key=lambda n: TIMBRE_INDEX[n])
+        if inside:
+            raise fail(
+                f'field "keytable.values" holds {inside[0]}: in format 4 the spectra lie in '
+                '"keytable.spectra" ("onset_db", "held_db": 32 levels in dB each)'
+            )
+    try:
+        table = KeyTable.from_dict({k: v for k, v in d.items() if k != "spectra"})
+    except ThetaError as exc:
+        raise fail(f'field "keytable": {exc}') from None
+    given = d.get("spectra", {})
+    if not isinstance(given, dict):
+        raise fail(f'field "keytable.spectra" must be an object with {" and/or ".join(SPECTRA)}')
+    extra = sorted(set(given) - set(SPECTRA))
+    if extra:
+        raise fail(f'field "keytable.spectra": unknown spectrum {", ".join(extra)}; accepted: {", ".join(SPECTRA)}')
+    full = table.values.copy()
+    n_keys, n_vels = len(table.keys), len(table.velocities)
+    for key, names in SPECTRA.items():
+        if key not in given:
+            continue
+        cols = [TIMBRE_INDEX[n] for n in names]
+        field = f'field "keytable.spectra.{key}"'
+        grid = given[key]
+        try:
+            if isinstance(grid, list) and grid and all(isinstance(row, list) for row in grid):
+                if len(grid) != n_keys or not all(
+                    isinstance(row, list) and len(row) == n_vels and all(isinstance(a, list) for a in row)
+                    for row in grid
+                ):
+                    raise ValueError(
+                        f"{field} must be 32 levels in dB (the same at every anchor) or a "
+                        f"[key][velocity] list of them: {n_keys} keys, each a list of {n_vels}"
+                    )
+                for a, row in enumerate(grid):
+                    for b, levels in enumerate(row):
+                        where = f"{field} at key {table.keys[a]}, velocity {table.velocities[b]}"
+                        full[a, b, cols] = check_spectrum(levels, where)
+            else:
+                full[:, :, cols] = check_spectrum(grid, field)
+        except (TypeError, ValueError) as exc:
+            raise fail(str(exc)) from None
+    try:
+        return KeyTable(table.keys, table.velocities, full)
+    except ThetaError as exc:  # check_spectrum's range is the schema's: not reached
+        raise fail(f'field "keytable": {exc}') from None
 
 
 def load_patch(path: str | os.PathLike) -> Patch:
@@ -245,8 +355,21 @@ def _dumps(d: dict) -> str:
     return re.sub(r'"\\u0000(\d+)\\u0000"', lambda m: inline[int(m.group(1))], text)
 
 
-def _reject_constant(name: str) -> None:
-    raise ValueError(f"{name} is not a number a patch may hold")
+class _NotANumber:
+    """What a file's ``NaN`` or ``Infinity`` reads as: not a number, so the field's own
+    check refuses it, naming the field (and parameter, key, velocity, harmonic)."""
+
+    __slots__ = ("text",)
+
+    def __init__(self, text: str) -> None:
+        self.text = text
+
+    def __repr__(self) -> str:
+        return self.text
+
+
+def _reject_constant(name: str) -> _NotANumber:
+    return _NotANumber(name)
 
 
 def save_patch(patch: Patch, path: str | os.PathLike, overwrite: bool = False) -> Path:

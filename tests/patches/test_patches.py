@@ -43,15 +43,16 @@ def test_round_trip(tmp_path):
     q = load_patch(tmp_path / "a.json")
     assert q == p
     d = json.loads((tmp_path / "a.json").read_text())
-    assert d["format_version"] == 3 and "theta" not in d and d["keytable"]["keys"] == [60]
+    assert d["format_version"] == 4 and "theta" not in d and d["keytable"]["keys"] == [60]
+    assert "spectra" not in d["keytable"]  # the default spectra (a sine) are left out
 
 
 @pytest.mark.parametrize(
     "changes, message",
     [
         ({"format": "something-else"}, 'field "format" must be "promptsynth-patch"'),
-        ({"format_version": 9}, 'field "format_version" must be 1, 2 or 3, got 9'),
-        ({"format_version": True}, 'field "format_version" must be 1, 2 or 3'),
+        ({"format_version": 9}, 'field "format_version" must be 1, 2, 3 or 4, got 9'),
+        ({"format_version": True}, 'field "format_version" must be 1, 2, 3 or 4'),
         ({"format_version": 1, "theta": {}}, "unknown field(s) keytable"),
         ({"theta": VALUES}, "unknown field(s) theta"),  # format 3: the key table is the patch
         ({"keytable": {"keys": [60], "velocities": [100], "values": {"sustain": [[3.0]]}}},
@@ -78,11 +79,15 @@ def test_validation_names_file_and_field(tmp_path, changes, message):
     assert message in str(e.value)
 
 
-def test_nan_in_json_is_refused(tmp_path):
+def test_nan_in_json_is_refused_naming_the_value(tmp_path):
     path = tmp_path / "p.json"
     path.write_text(json.dumps(good_dict()).replace('"sustain": [[0.5]]', '"sustain": [[NaN]]'))
     assert "NaN" in path.read_text()
-    with pytest.raises(PatchError, match="not a valid JSON patch file"):
+    with pytest.raises(PatchError, match="sustain at key 60, velocity 100 must be a number, got NaN"):
+        load_patch(path)
+    text = json.dumps(good_dict(source={"fit_distance": 1.0}))
+    path.write_text(text.replace('"fit_distance": 1.0', '"fit_distance": -Infinity'))
+    with pytest.raises(PatchError, match='field "source.fit_distance" has the wrong type: -Infinity'):
         load_patch(path)
 
 
@@ -308,7 +313,7 @@ def test_format_1_file_loads_as_the_flat_patch_it_played(tmp_path):
     # Saved again, it is written as format 3: the key table, no theta.
     save_patch(p, tmp_path / "new.json")
     d = json.loads((tmp_path / "new.json").read_text())
-    assert (d["format_version"], d["schema_version"]) == (3, 4) and "theta" not in d
+    assert (d["format_version"], d["schema_version"]) == (4, 5) and "theta" not in d
     assert load_patch(tmp_path / "new.json") == p
 
 
@@ -389,3 +394,165 @@ def test_morph_of_tables_in_learning_space():
         assert np.allclose(g.lookup(key, vel), want, rtol=1e-6, atol=1e-9), (key, vel)
     with pytest.raises(PatchError, match="t must be a number in range 0..1"):
         morph(a, b, 2.0)
+
+
+# -- format 4: the carrier's spectra ------------------------------------------------------
+
+from engine.render import render_note  # noqa: E402
+from engine.schema import DB_FLOOR, HELD_NAMES, N_HARMONICS, ONSET_NAMES  # noqa: E402
+
+SINE = [0.0] + [DB_FLOOR] * (N_HARMONICS - 1)
+BRIGHT = [round(-2.5 * k, 2) for k in range(N_HARMONICS)]  # -2.5 dB a harmonic
+ODD = [0.0 if k % 2 == 0 else -30.0 for k in range(N_HARMONICS)]
+
+
+def _spectral(table: KeyTable, onset, held) -> KeyTable:
+    """``table`` with the same onset and held spectra on every anchor."""
+    t = table
+    for names, levels in ((ONSET_NAMES, onset), (HELD_NAMES, held)):
+        for n, x in zip(names, levels):
+            t = t.with_param(n, x)
+    return t
+
+
+def _keyed_spectra() -> KeyTable:
+    """A table whose held spectrum differs from anchor to anchor: brighter up the keys."""
+    table = _table()
+    vals = table.values.copy()
+    for a in range(len(table.keys)):
+        for b in range(len(table.velocities)):
+            tilt = -1.0 - 0.1 * a - 0.5 * b
+            vals[a, :, [TIMBRE_INDEX[n] for n in HELD_NAMES]] = 0.0
+            vals[a, b, [TIMBRE_INDEX[n] for n in HELD_NAMES]] = np.maximum(tilt * np.arange(N_HARMONICS), DB_FLOOR)
+    return KeyTable(table.keys, table.velocities, vals)
+
+
+def test_format_4_writes_each_spectrum_once_when_it_is_the_same_everywhere(tmp_path):
+    table = _spectral(_table(), BRIGHT, ODD)
+    save_patch(Patch("bright", table), tmp_path / "b.json")
+    text = (tmp_path / "b.json").read_text()
+    assert len(text) < 20000
+    d = json.loads(text)
+    kt = d["keytable"]
+    assert d["format_version"] == 4 and d["schema_version"] == 5
+    assert kt["spectra"] == {"onset_db": BRIGHT, "held_db": ODD}
+    assert not any(n in kt["values"] for n in ONSET_NAMES + HELD_NAMES)
+    # Readable: each spectrum on one line, whole levels written without ".0".
+    assert '"held_db": [0, -30, 0, -30,' in text
+    q = load_patch(tmp_path / "b.json")
+    assert np.allclose(q.table.values, table.values, rtol=5e-6, atol=0)
+    c = q.table.center()
+    assert [c[n] for n in ONSET_NAMES] == BRIGHT and [c[n] for n in HELD_NAMES] == ODD
+
+
+def test_format_4_writes_a_spectrum_per_anchor_where_they_differ(tmp_path):
+    table = _keyed_spectra()
+    save_patch(Patch("keyed", table), tmp_path / "k.json")
+    text = (tmp_path / "k.json").read_text()
+    kt = json.loads(text)["keytable"]
+    assert "onset_db" not in kt["spectra"]  # the default: left out
+    held = kt["spectra"]["held_db"]
+    assert len(held) == len(KEY_ANCHORS) and all(len(row) == len(VELOCITY_LAYERS) for row in held)
+    assert all(len(levels) == N_HARMONICS for row in held for levels in row)
+    # One line a spectrum, not one a level.
+    lines = [line.strip().rstrip(",") for line in text.splitlines()]
+    assert sum(line.count(",") == N_HARMONICS - 1 for line in lines) == len(KEY_ANCHORS) * len(VELOCITY_LAYERS)
+    q = load_patch(tmp_path / "k.json")
+    assert np.allclose(q.table.values, table.values, rtol=5e-6, atol=1e-9)
+    for k, v in ((0, 1), (61, 80), (127, 127)):
+        assert np.allclose(q.table.lookup(k, v), table.lookup(k, v), rtol=2e-5, atol=1e-6)
+
+
+def _v4(spectra, keys=(60,), velocities=(100,)):
+    d = good_dict()
+    d["keytable"]["spectra"] = spectra
+    return d
+
+
+@pytest.mark.parametrize(
+    "spectra, message",
+    [
+        ({"held_db": SINE[:31]},
+         'field "keytable.spectra.held_db" must be 32 levels in dB (harmonic 1 first), each a number in range -80..0; got 31 values'),
+        ({"held_db": SINE[:3] + [5.0] + SINE[4:]},
+         'field "keytable.spectra.held_db": harmonic 4 must be in range -80..0 (dB), got 5.0'),
+        ({"onset_db": SINE[:7] + [-81] + SINE[8:]},
+         'field "keytable.spectra.onset_db": harmonic 8 must be in range -80..0 (dB), got -81'),
+        ({"held_db": SINE[:31] + ["-6"]},
+         'field "keytable.spectra.held_db": harmonic 32 must be a number in range -80..0 (dB), got \'-6\''),
+        ({"held_db": SINE[:31] + [True]}, "harmonic 32 must be a number"),
+        ({"held_db": "bright"}, 'field "keytable.spectra.held_db" must be 32 levels in dB'),
+        ({"held_db": [[SINE, SINE]]},
+         'field "keytable.spectra.held_db" must be 32 levels in dB (the same at every anchor) or a [key][velocity] '
+         "list of them: 1 keys, each a list of 1"),
+        ({"held_db": [[SINE[:2] + [-3.0, None] + SINE[4:]]]},
+         'field "keytable.spectra.held_db" at key 60, velocity 100: harmonic 4 must be a number in range -80..0 (dB), got None'),
+        ({"dark_db": SINE}, 'field "keytable.spectra": unknown spectrum dark_db; accepted: onset_db, held_db'),
+        ([SINE], 'field "keytable.spectra" must be an object with onset_db and/or held_db'),
+    ],
+)
+def test_a_bad_spectrum_names_spectrum_anchor_and_harmonic(tmp_path, spectra, message):
+    path = write(tmp_path / "p.json", _v4(spectra))
+    with pytest.raises(PatchError) as e:
+        load_patch(path)
+    assert str(e.value).startswith(f"{path}: ") and message in str(e.value)
+
+
+def test_nan_in_a_spectrum_names_its_harmonic(tmp_path):
+    path = tmp_path / "p.json"
+    text = json.dumps(_v4({"held_db": SINE}))
+    path.write_text(text.replace("-80.0, -80.0]", "-80.0, NaN]"))
+    with pytest.raises(PatchError, match=r'keytable.spectra.held_db": harmonic 32 must be a number .* got NaN$'):
+        load_patch(path)
+
+
+def test_format_4_keeps_spectra_out_of_values(tmp_path):
+    d = good_dict()
+    d["keytable"]["values"]["held_h2"] = [[-6.0]]
+    with pytest.raises(PatchError, match='holds held_h2: in format 4 the spectra lie in "keytable.spectra"'):
+        load_patch(write(tmp_path / "p.json", d))
+    # A format-3 file may hold them there (files saved by schema 5 before format 4).
+    d["format_version"] = 3
+    assert load_patch(write(tmp_path / "p.json", d)).table.center()["held_h2"] == -6.0
+
+
+def test_a_bad_spectrum_never_replaces_a_saved_patch(tmp_path):
+    """Loading a bad file raises before anything is made; the bank keeps the good patch
+    of that name and a save over it is atomic."""
+    bank = Bank(tmp_path)
+    good = Patch("pad", _spectral(FLAT, BRIGHT, BRIGHT))
+    bank.save(good)
+    before = (tmp_path / "pad.json").read_bytes()
+    bad = json.loads(before)
+    bad["keytable"]["spectra"]["held_db"][5] = 12.0
+    write(tmp_path / "pad-bad.json", {**bad, "name": "pad bad"})
+    fresh = Bank(tmp_path)
+    assert fresh.load("pad").table == good.table
+    assert any("pad-bad.json" in e and "harmonic 6" in e for e in fresh.errors)
+    with pytest.raises(PatchError, match="harmonic 6 must be in range -80..0"):
+        fresh.load("pad bad")
+    assert (tmp_path / "pad.json").read_bytes() == before
+
+
+@pytest.mark.parametrize("version", [1, 2, 3])
+def test_older_formats_play_the_sine_carrier_bit_for_bit(tmp_path, version):
+    """A file of format 1-3 takes the default spectra (a sine): its notes render sample
+    for sample as the same table read as format 3 did, and as after a save as format 4."""
+    if version == 3:
+        d = {**V1_FILE, "format_version": 3, "schema_version": 4, "keytable": _table().to_dict()}
+        del d["theta"]
+        d["keytable"]["values"] = {n: v for n, v in d["keytable"]["values"].items() if n not in ONSET_NAMES + HELD_NAMES}
+        want = KeyTable.from_dict(d["keytable"])
+    else:
+        d = {**V1_FILE, "format_version": version}
+        want = FLAT
+    p = load_patch(write(tmp_path / "old.json", d))
+    c = p.table.center()
+    assert [c[n] for n in HELD_NAMES] == SINE and [c[n] for n in ONSET_NAMES] == SINE
+    save_patch(p, tmp_path / "new.json")
+    assert "spectra" not in json.loads((tmp_path / "new.json").read_text())["keytable"]
+    q = load_patch(tmp_path / "new.json")
+    for key, vel in ((36, 40), (60, 100), (84, 127)):
+        y = render_note(p.table, key, vel, 16000, 0.3, 0.1)
+        assert np.array_equal(y, render_note(want, key, vel, 16000, 0.3, 0.1))
+        assert np.array_equal(y, render_note(q.table, key, vel, 16000, 0.3, 0.1))
