@@ -18,7 +18,10 @@ measurement (``v2_us``: decays of 8 s, the worst case). Paced, two more: the v2 
 with the third operator (schema v3) on for the whole measurement, every voice in the
 parallel layout (``v3``), the three layouts on alternate channels (``mix``), and the v3
 patch with the noise band (schema v4) on as well (``v4``: every voice runs every loop the
-kernel has).
+kernel has). Schema 5, every voice on a moving harmonic carrier for the whole
+measurement: the v2 patch with an onset spectrum crossfading into a held one over 8 s,
+the held one darkening over 8 s, and a decay half linear in dB over 5 s (``sp``), and the
+same on the v4 patch (``sp4``).
 
 Then, paced, blocks into which note-ons arrive (each stealing a voice), at one frame or at
 as many frames as notes (MIDI stamped by arrival), rendered in one piece per event time
@@ -46,6 +49,21 @@ PATCH_V2 = KeyTable.flat({**TIMBRE, "index_peak": 4.0, "index_decay_s": 8.0, "no
 PATCH_V3 = PATCH_V2.with_param("op3_index", 1.0).with_param("op3_peak", 3.0).with_param("op3_ratio", 3.0)
 PATCHES_MIXED = [PATCH_V3.with_param("op3_layout", float(v)) for v in (0, 1, 2)]
 PATCH_V4 = PATCH_V3.with_param("band_level", 0.5).with_param("band_width", 0.5).with_param("band_centre", 2.0)
+_SPECTRA = {
+    **{f"onset_h{k}": -2.0 * (k - 1) for k in range(1, 33)},
+    **{f"held_h{k}": max(-3.0 * (k - 1) - (12.0 if k % 2 == 0 else 0.0), -80.0) for k in range(1, 33)},
+    "onset_s": 4.0, "darken_db": 6.0, "darken_s": 8.0, "env_curve": 0.5, "decay_s": 5.0,
+}
+
+
+def _with(table: KeyTable, values: dict) -> KeyTable:
+    for name, v in values.items():
+        table = table.with_param(name, float(v))
+    return table
+
+
+PATCH_SP = _with(PATCH_V2, _SPECTRA)
+PATCH_SP4 = _with(PATCH_V4, _SPECTRA)
 
 
 def _sounding(n_voices: int, block: int, patch: KeyTable | list[KeyTable]) -> tuple[Engine, np.ndarray]:
@@ -104,14 +122,14 @@ def bench_engine_paced(
     return _paced(e, out, seconds)
 
 
-def bench_events_paced(n_events: int, spread: bool, splits: int | None, seconds: float,
+def bench_events_paced(n_events: int, spread: bool, splits: int | None, seconds: float, patch: KeyTable = PATCH,
                        n_voices: int = 32, block: int = 128) -> tuple[float, float]:
     """(median, p99) microseconds per paced block in which ``n_events`` note-ons arrive,
     each stealing a voice (all ``n_voices`` sound), at one frame or at ``n_events``
     distinct frames of the block (MIDI stamped by arrival), with ``max_splits_per_block``
     = ``splits`` and at most ``MAX_EVENTS_PER_BLOCK`` events a block, as the live host
     applies them."""
-    e, out = _sounding(n_voices, block, PATCH)
+    e, out = _sounding(n_voices, block, patch)
     e.max_events_per_block = MAX_EVENTS_PER_BLOCK
     e.max_splits_per_block = splits
     count = [0]
@@ -186,7 +204,8 @@ def main() -> None:
     if args.no_paced:
         return
     print(f"\npaced, one block per period ({sched}), {max(args.seconds, 4.0):g} s per case:")
-    cols = (("v1", PATCH), ("v2", PATCH_V2), ("v3", PATCH_V3), ("mix", PATCHES_MIXED), ("v4", PATCH_V4))
+    cols = (("v1", PATCH), ("v2", PATCH_V2), ("v3", PATCH_V3), ("mix", PATCHES_MIXED), ("v4", PATCH_V4),
+            ("sp", PATCH_SP), ("sp4", PATCH_SP4))
     print(f"{'block':>5} {'voices':>6} {'period_us':>9} " + " ".join(f"{c + '_med':>8} {c + '_p99':>8}" for c, _ in cols))
     for block in (128,):
         for n in (32, 64):
@@ -195,14 +214,15 @@ def main() -> None:
     print("target at 128 frames, 64 voices: median <= 267 us, p99 <= 1000 us")
     secs = max(args.seconds, 4.0)
     print(f"\npaced, 32 voices, 128 frames, note-ons that steal arriving in the block, {secs:g} s per case:")
-    print(f"{'events':>6} {'at':>16} {'pieces at most':>14} {'med_us':>8} {'p99_us':>8}")
+    print(f"{'events':>6} {'at':>16} {'pieces at most':>14} {'med_us':>8} {'p99_us':>8} {'sp_med':>8} {'sp_p99':>8}")
     for n_ev in (0, 4, 16):
         for spread, splits in ((False, None), (True, None), (True, 4), (True, 2)):
             if n_ev == 0 and spread:
                 continue
             m, p = bench_events_paced(n_ev, spread, splits, secs)
+            ms, ps = bench_events_paced(n_ev, spread, splits, secs, PATCH_SP)  # each note builds its tables
             at = f"{n_ev} frames" if spread else "one frame"
-            print(f"{n_ev:6d} {at:>16} {splits or '-':>14} {m:8.1f} {p:8.1f}")
+            print(f"{n_ev:6d} {at:>16} {splits or '-':>14} {m:8.1f} {p:8.1f} {ms:8.1f} {ps:8.1f}")
     print(f"the live host renders a block in at most {MAX_SPLITS_PER_BLOCK} pieces")
 
 

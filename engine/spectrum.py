@@ -17,7 +17,8 @@ scaled to the power of a unit sine (the sum of squares is 1; the dark spectrum k
 held one's scale, so it is quieter). A table holds harmonics below ``BAND_LIMIT`` times
 the sample rate at the note's frequency, so no key aliases (a bend of up to 1.8
 semitones up stays below Nyquist). Each table is ``TABLE_SIZE`` samples of one cycle
-plus the first again, read with linear interpolation: ``phi`` in radians is at
+plus the first again, held as float32 (half the memory a block reads, so fewer cache
+misses), read with linear interpolation: ``phi`` in radians is at
 ``phi * TABLE_SIZE / 2 pi`` (wrapped). A voice whose spectra are both the default (a
 sine) reads ``sin`` as before schema 5, so older patches render bit for bit as they did.
 

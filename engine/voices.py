@@ -299,7 +299,7 @@ class VoiceBank:
         # TABLE_SIZE + 1], two buffers for a live change's crossfade. The voice in column
         # c owns slot _slots[c] (kept in its "tslot" row, so that a voice moved by
         # remove() keeps its tables); the slots of free columns are free.
-        self.tables = np.zeros((self.capacity, 2, 3, TABLE_SIZE + 1), dtype=np.float64)
+        self.tables = np.zeros((self.capacity, 2, 3, TABLE_SIZE + 1), dtype=np.float32)
         self._slots = np.arange(self.capacity, dtype=np.int64)
         self._dirty = False
 
@@ -598,7 +598,7 @@ _LP_N = float(NOISE_TABLE_SIZE)
 _LP_LAST = NOISE_TABLE_SIZE + 64 * MAX_CHUNK - 1  # the last entry with a right neighbour
 _SQRT2 = math.sqrt(2.0)
 _TABLE_SCALE = TABLE_SIZE / TWO_PI
-_INV_TABLE = 1.0 / TABLE_SIZE
+_TABLE_MASK = TABLE_SIZE - 1  # a power of 2: the wrap is a mask
 _BAND_LIMIT = spectrum.BAND_LIMIT
 _DB_FLOOR = param("held_h1").minimum
 # Floating-point liberties that let the compiler use SIMD (no NaN or infinity
@@ -903,20 +903,43 @@ def _render_chunk(st, n, m, sr, alpha, noise, noise_lp, tables, mix, scratch, ou
 def _read_tables(tbl, arg, out, m, w0, w1, use_on, d0, d1, use_dark):
     """``out[k]`` = the carrier tables ``tbl`` [3, TABLE_SIZE + 1] read at phase
     ``arg[k]`` (radians) with linear interpolation, mixed as ``engine.spectrum`` says:
-    onset weight ``max(w0 + w1 k, 0)``, dark weight ``min(d0 + d1 k, 1)``."""
-    for k in range(m):
-        x = arg[k] * _TABLE_SCALE
-        x -= math.floor(x * _INV_TABLE) * TABLE_SIZE
-        j = min(int(x), TABLE_SIZE - 1)
-        f = x - j
-        h = tbl[1, j] + (tbl[1, j + 1] - tbl[1, j]) * f
-        if use_dark:
-            dk = tbl[2, j] + (tbl[2, j + 1] - tbl[2, j]) * f
-            h += (dk - h) * min(d0 + d1 * k, 1.0)
-        if use_on:
-            on = tbl[0, j] + (tbl[0, j + 1] - tbl[0, j]) * f
-            h += (on - h) * max(w0 + w1 * k, 0.0)
-        out[k] = h
+    onset weight ``max(w0 + w1 k, 0)``, dark weight ``min(d0 + d1 k, 1)``. One loop per
+    case, so that none tests a case per sample."""
+    held = tbl[1]
+    dark = tbl[2]
+    on = tbl[0]
+    if use_dark and use_on:
+        for k in range(m):
+            x = arg[k] * _TABLE_SCALE
+            xf = math.floor(x)
+            f = x - xf
+            j = int(xf) & _TABLE_MASK
+            h = held[j] + (held[j + 1] - held[j]) * f
+            h += (dark[j] + (dark[j + 1] - dark[j]) * f - h) * min(d0 + d1 * k, 1.0)
+            out[k] = h + (on[j] + (on[j + 1] - on[j]) * f - h) * max(w0 + w1 * k, 0.0)
+    elif use_dark:
+        for k in range(m):
+            x = arg[k] * _TABLE_SCALE
+            xf = math.floor(x)
+            f = x - xf
+            j = int(xf) & _TABLE_MASK
+            h = held[j] + (held[j + 1] - held[j]) * f
+            out[k] = h + (dark[j] + (dark[j + 1] - dark[j]) * f - h) * min(d0 + d1 * k, 1.0)
+    elif use_on:
+        for k in range(m):
+            x = arg[k] * _TABLE_SCALE
+            xf = math.floor(x)
+            f = x - xf
+            j = int(xf) & _TABLE_MASK
+            h = held[j] + (held[j + 1] - held[j]) * f
+            out[k] = h + (on[j] + (on[j + 1] - on[j]) * f - h) * max(w0 + w1 * k, 0.0)
+    else:
+        for k in range(m):
+            x = arg[k] * _TABLE_SCALE
+            xf = math.floor(x)
+            f = x - xf
+            j = int(xf) & _TABLE_MASK
+            out[k] = held[j] + (held[j + 1] - held[j]) * f
 
 
 @numba.njit(inline="always", fastmath=_FASTMATH)
