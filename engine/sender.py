@@ -289,7 +289,8 @@ class EventSender:
 
         Args:
             channel: 0..15.
-            held_db: ``[32]`` levels in dB, harmonic 1 first, each in -80..0 (-80: silent).
+            held_db: ``[32]`` levels in dB, harmonic 1 first, each in -80..0 (-80: silent);
+                None: left as it is (then ``onset_db`` is needed).
             onset_db: ``[32]`` the same for the onset spectrum; None: left as it is.
             frame: when (None: the next block).
 
@@ -298,11 +299,16 @@ class EventSender:
         ``set_param`` changes (flat across the key table until the next ``set_patch``),
         so a note never meets half a spectrum."""
         ch = _check_int("channel", channel, 0, 15)
-        held = check_spectrum(held_db, "held spectrum")
+        if held_db is None and onset_db is None:
+            raise ValueError("set_spectrum needs held_db, onset_db or both (32 levels in dB each)")
+        held = None if held_db is None else check_spectrum(held_db, "held spectrum")
         onset = None if onset_db is None else check_spectrum(onset_db, "onset spectrum")
         f = _check_frame(frame)
         # Positions in SPECTRUM_NAMES: 0..31 the onset spectrum, 32..63 the held one.
-        start, levels = (N_HARMONICS, held) if onset is None else (0, np.concatenate([onset, held]))
+        if onset is None:
+            start, levels = N_HARMONICS, held
+        else:
+            start, levels = 0, onset if held is None else np.concatenate([onset, held])
         with _GROUP_LOCK:
             # Two levels an event (first position, count, level, level), then the switch.
             # The first event's count is negative (-2): it drops what a group cut short

@@ -12,6 +12,7 @@ import os
 from collections.abc import Callable
 
 from engine import TIMBRE_NAMES, QueueFull, ThetaError, param
+from engine.schema import DB_FLOOR, N_HARMONICS
 from engine.sender import EXPONENT_RANGE, velocity_exponent
 from server.osc import MAX_NOTIFY_TARGETS, Action, Refused, Reply
 from server.oscargs import Arg, ArgError, parse_args
@@ -39,12 +40,29 @@ def _spec(*args: Arg) -> tuple[Arg, ...]:
     return args
 
 
+#: One harmonic's level of a /spectrum message.
+_LEVELS = tuple(Arg(f"harmonic {k}'s level", "float", DB_FLOOR, 0.0) for k in range(1, N_HARMONICS + 1))
+
+
+def _spectrum_args(args: list) -> list:
+    """/spectrum's arguments: 32 levels in dB (harmonic 1 first), then an optional
+    channel; every one checked."""
+    if len(args) not in (N_HARMONICS, N_HARMONICS + 1):
+        raise ArgError(
+            f"takes {N_HARMONICS} levels in dB (harmonic 1 first, each a number in range "
+            f"{DB_FLOOR:g}..0) [channel]; got {len(args)} argument(s)"
+        )
+    levels = [a.check(x) for a, x in zip(_LEVELS, args)]
+    return [levels, _CH.check(args[N_HARMONICS]) if len(args) > N_HARMONICS else _CH.default]
+
+
 class AddressSpace:
     """Router for :class:`server.osc.OscServer`, bound to a :class:`server.host.Host`."""
 
     def __init__(self, host) -> None:
         self.host = host
-        self._routes: dict[str, tuple[tuple[Arg, ...], Callable]] = {
+        # A route's arguments: a spec for parse_args, or a function that checks them.
+        self._routes: dict[str, tuple[tuple[Arg, ...] | Callable[[list], list], Callable]] = {
             "/prompt": (
                 _spec(Arg("text", "str"), _CH, Arg("id", "int", -(2**31), 2**31 - 1, default=0)),
                 self._prompt,
@@ -84,6 +102,9 @@ class AddressSpace:
             "/sync": (_spec(Arg("id", "int", -(2**31), 2**31 - 1)), self._sync),
             "/midi/list": ((), self._midi_list),
             "/patch/from-audio": (_spec(Arg("file", "str"), Arg("name", "str"), _CH), self._from_audio),
+            "/spectrum": (_spectrum_args, self._spectrum),
+            "/spectrum/held": (_spectrum_args, self._spectrum),
+            "/spectrum/onset": (_spectrum_args, self._spectrum),
         }
         for name in TIMBRE_NAMES:
             self._routes[f"/param/{name}"] = (_spec(Arg(name, "float"), _CH), self._param)
@@ -105,7 +126,7 @@ class AddressSpace:
         if address == "/prompt":
             args = _join_words(args)
         try:
-            values = parse_args(spec, args)
+            values = spec(args) if callable(spec) else parse_args(spec, args)
         except ArgError as exc:
             raise Refused(address, str(exc)) from None
         return fn(address, values, reply)
@@ -179,6 +200,16 @@ class AddressSpace:
             raise Refused(address, str(exc)) from None
         return self._engine_action(
             address, reply, lambda f: self.host.channels.set_param(ch, name, value, f)
+        )
+
+    def _spectrum(self, address, v, reply):
+        """/spectrum sets both spectra, /spectrum/held and /spectrum/onset one; the other
+        stays as it is."""
+        levels, ch = v
+        held = None if address == "/spectrum/onset" else levels
+        onset = None if address == "/spectrum/held" else levels
+        return self._engine_action(
+            address, reply, lambda f: self.host.channels.set_spectrum(ch, held, onset, f)
         )
 
     def _velocity_curve(self, address, v, reply):

@@ -12,7 +12,10 @@ import threading
 from collections.abc import Callable
 from dataclasses import dataclass
 
-from engine import N_CHANNELS, TIMBRE_NAMES, KeyTable
+import numpy as np
+
+from engine import N_CHANNELS, TIMBRE_INDEX, TIMBRE_NAMES, KeyTable
+from engine.schema import HELD_NAMES, ONSET_NAMES
 
 __all__ = ["ChannelState", "ChannelStates", "PatchTicket", "timbre_values"]
 
@@ -83,6 +86,21 @@ class ChannelStates:
     def apply_bank_patch(self, channel: int, patch, frame: int | None = None) -> None:
         """A patch of the bank (``patches.Patch``) on ``channel``: its name is the label."""
         self.apply(channel, patch.table, patch.name, patch.prompt, frame)
+
+    def set_spectrum(self, channel: int, held_db, onset_db=None, frame: int | None = None) -> None:
+        """The carrier's held spectrum (and the onset one, where given: 32 levels in dB
+        each) of ``channel``'s patch, flat on every key, sounding notes included, applied
+        at once (``Engine.set_spectrum``)."""
+        self.engine.set_spectrum(channel, held_db, onset_db, frame)
+        with self._lock:
+            s = self._states[channel]
+            table = s.table
+            for names, levels in ((HELD_NAMES, held_db), (ONSET_NAMES, onset_db)):
+                if levels is not None:
+                    vals = table.values.copy()
+                    vals[:, :, [TIMBRE_INDEX[n] for n in names]] = np.asarray(levels, dtype=np.float64)
+                    table = KeyTable(table.keys, table.velocities, vals)
+            self._states[channel] = ChannelState(table, s.label, s.prompt)
 
     def set_param(self, channel: int, name: str, value: float, frame: int | None = None) -> None:
         """One timbre value of ``channel``'s patch, flat on every key, sounding notes
