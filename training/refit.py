@@ -1,4 +1,4 @@
-"""Refit a dataset's labels with the differentiable render (theta schema v2 to v4).
+"""Refit a dataset's labels with the differentiable render (theta schema v2 to v5).
 
 The grid-and-local-search fit (:mod:`training.fit`) finds each note's modulator ratio
 (the discrete value) and the v1 timbre; this stage keeps the ratio and fits the
@@ -9,7 +9,12 @@ x ratio of ``OP3_RATIOS`` at two indices, or off, whichever renders nearest), th
 index and peak are fitted with the rest. With the noise band (``--free v2+band``, or
 ``v4`` with the operator too) each note's band centre, width and level come first from
 a grid as well (:func:`band_grid`), then its width and level are fitted with the rest.
-Every label is then rendered by the numpy engine itself and scored by the full distance
+With the carrier's spectra (``--free v5``: v4 and schema 5's values) each note's onset
+and held spectra, onset_s, darken_db and darken_s start from what
+``training.profiles.measured_timbre`` measures in its recording (:func:`measured_start`,
+kept where it renders nearer than the label), its env_curve from a grid, then all of them
+are fitted with the rest (a harmonic measured at ``DB_FLOOR`` stays silent: its gradient
+is 0). Every label is then rendered by the numpy engine itself and scored by the full distance
 (:func:`training.spectral.spectral_distance`): the number recorded is the engine's, not
 the torch render's."""
 
@@ -21,14 +26,23 @@ from collections.abc import Callable, Sequence
 import numpy as np
 import torch
 
-from engine import RATIO_GRID, SCHEMA_VERSION, TIMBRE_INDEX, TIMBRE_NAMES, Theta, render_notes
+from engine import (
+    RATIO_GRID,
+    SCHEMA_VERSION,
+    TIMBRE_INDEX,
+    TIMBRE_NAMES,
+    TIMBRE_SPACE,
+    Theta,
+    render_notes,
+)
+from engine.schema import HELD_NAMES, ONSET_NAMES
 from training.notes import HOLD_S, SAMPLE_RATE, TAIL_S, load_audio
 from training.spectral import spectral_distance
 from training.torchsynth import NoteBatch, SpectralTargets, fit_batch, render, spectral_loss
 
 __all__ = [
-    "FREE_SETS", "OP3_RATIOS", "BAND_CENTRES", "op3_grid", "band_grid", "refit_records", "engine_distances",
-    "relabelled",
+    "FREE_SETS", "OP3_RATIOS", "BAND_CENTRES", "op3_grid", "band_grid", "measured_start", "refit_records",
+    "engine_distances", "relabelled", "MEASURED",
 ]
 
 _V1 = ("attack_s", "decay_s", "sustain", "release_s", "mod_index")
@@ -36,6 +50,9 @@ _V1 = ("attack_s", "decay_s", "sustain", "release_s", "mod_index")
 _V2 = _V1 + ("index_peak", "index_decay_s", "noise_level", "noise_decay_s")
 _OP3 = ("op3_index", "op3_peak")
 _BAND = ("band_level", "band_width")
+#: What a recording's measurement gives (``training.profiles.measured_timbre``).
+MEASURED = (*ONSET_NAMES, *HELD_NAMES, "onset_s", "darken_db", "darken_s")
+_V5 = MEASURED + ("env_curve",)
 FREE_SETS: dict[str, tuple[str, ...]] = {
     "v1": _V1,
     "v1+index-envelope": _V1 + ("index_peak", "index_decay_s"),
@@ -44,7 +61,10 @@ FREE_SETS: dict[str, tuple[str, ...]] = {
     "v3": _V2 + _OP3,
     "v4": _V2 + _OP3 + _BAND,
     "v2+band": _V2 + _BAND,
+    "v5": _V2 + _OP3 + _BAND + _V5,
 }
+#: The envelope curves the grid tries before the fit (the label's own is the first).
+ENV_CURVES = (0.5, 1.0)
 #: The third operator's ratios the grid tries (``engine.RATIO_GRID`` up to 8).
 OP3_RATIOS = tuple(r for r in RATIO_GRID if r <= 8.0)
 #: Its starting indices in the grid.
@@ -78,13 +98,9 @@ def _grid(y: np.ndarray, pitch, velocity, start: np.ndarray, choices) -> np.ndar
     [batch, n]`` by the spectral loss; a row whose start is nearer keeps it."""
     start = np.asarray(start, dtype=np.float64)
     targets = SpectralTargets(y, FIT_FFT_SIZES)
-    c = {n: TIMBRE_INDEX[n] for n in ("mod_ratio", "op3_ratio", "op3_layout", "band_centre")}
 
     def loss(t: np.ndarray) -> np.ndarray:
-        nb = NoteBatch(pitch, velocity, t[:, c["mod_ratio"]], SAMPLE_RATE, HOLD_S, TAIL_S, op3_ratio=t[:, c["op3_ratio"]],
-                       op3_layout=t[:, c["op3_layout"]], band_centre=t[:, c["band_centre"]])
-        with torch.no_grad():
-            return spectral_loss(targets, render(nb, torch.from_numpy(t))).double().numpy()
+        return _losses(targets, pitch, velocity, [t])[0]
 
     best = start.copy()
     best_d = loss(start)
@@ -120,6 +136,50 @@ def band_grid(y: np.ndarray, pitch, velocity, start: np.ndarray) -> np.ndarray:
     ))
 
 
+def measured_start(
+    y: np.ndarray,
+    pitch,
+    velocity,
+    start: np.ndarray,
+    measure: Callable[[np.ndarray, float, int], dict[str, float]],
+) -> np.ndarray:
+    """Each row of ``start [batch, n_timbre]`` with the spectra ``measure(y[i], pitch[i],
+    SAMPLE_RATE)`` finds in its note (the ``MEASURED`` values; clipped into the schema's
+    ranges), where the torch render with them comes nearer the note ``y [batch, n]`` by the
+    spectral loss than the row as it is; then each row's env_curve from ``ENV_CURVES``,
+    likewise."""
+    start = np.asarray(start, dtype=np.float64)
+    pitch = np.broadcast_to(np.asarray(pitch, dtype=np.float64), (len(start),))
+    measured = start.copy()
+    lo, hi = TIMBRE_SPACE.minimum, TIMBRE_SPACE.maximum
+    for i, (row, p) in enumerate(zip(np.asarray(y), pitch)):
+        values = measure(np.asarray(row, dtype=np.float32), float(p), SAMPLE_RATE)
+        missing = [n for n in MEASURED if n not in values]
+        if missing:
+            raise ValueError(f"the measurement of note {i} (pitch {p:g}) lacks {missing}")
+        for name in MEASURED:
+            v = float(values[name])
+            if not np.isfinite(v):
+                raise ValueError(f"the measurement of note {i} (pitch {p:g}) gave {name} = {v}")
+            c = TIMBRE_INDEX[name]
+            measured[i, c] = min(max(v, lo[c]), hi[c])
+    d_start, d_measured = _losses(SpectralTargets(y, FIT_FFT_SIZES), pitch, velocity, [start, measured])
+    best = np.where((d_measured < d_start)[:, None], measured, start)
+    return _grid(y, pitch, velocity, best, ({"env_curve": c} for c in ENV_CURVES))
+
+
+def _losses(targets: SpectralTargets, pitch, velocity, candidates: Sequence[np.ndarray]) -> list[np.ndarray]:
+    """The spectral loss of each candidate timbre array's torch render to the notes."""
+    c = {n: TIMBRE_INDEX[n] for n in ("mod_ratio", "op3_ratio", "op3_layout", "band_centre")}
+    out = []
+    for t in candidates:
+        nb = NoteBatch(pitch, velocity, t[:, c["mod_ratio"]], SAMPLE_RATE, HOLD_S, TAIL_S, op3_ratio=t[:, c["op3_ratio"]],
+                       op3_layout=t[:, c["op3_layout"]], band_centre=t[:, c["band_centre"]])
+        with torch.no_grad():
+            out.append(spectral_loss(targets, render(nb, torch.from_numpy(t))).double().numpy())
+    return out
+
+
 def refit_records(
     records: Sequence[dict],
     free: Sequence[str],
@@ -127,10 +187,16 @@ def refit_records(
     lr: float = 0.08,
     batch: int = 16,
     progress: Callable[[str], None] | None = None,
+    measure: Callable[[np.ndarray, float, int], dict[str, float]] | None = None,
 ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """Fit ``free`` values of every record's label; returns (timbres [n, n_timbre],
     engine distances after, engine distances of the start labels). ``progress(line)``
-    hears of each batch (the CLI prints it)."""
+    hears of each batch (the CLI prints it). Where ``free`` holds the spectra, each note's
+    start is :func:`measured_start`'s with ``measure`` (default
+    ``training.profiles.measured_timbre``)."""
+    spectra = any(name in free for name in MEASURED)
+    if spectra and measure is None:
+        from training.profiles import measured_timbre as measure
     n = len(records)
     timbres = np.stack([_timbre(r) for r in records])
     after = np.empty(n)
@@ -144,6 +210,8 @@ def refit_records(
             start = op3_grid(y, [r["pitch"] for r in recs], [r["velocity"] for r in recs], start)
         if "band_level" in free:
             start = band_grid(y, [r["pitch"] for r in recs], [r["velocity"] for r in recs], start)
+        if spectra:
+            start = measured_start(y, [r["pitch"] for r in recs], [r["velocity"] for r in recs], start, measure)
         res = fit_batch(
             y,
             [r["pitch"] for r in recs],

@@ -25,7 +25,7 @@ import torch
 from engine import TIMBRE_NAMES, TIMBRE_SPACE
 from engine import op3_layout as _layout
 from engine import spectrum as _spectrum
-from engine.schema import DB_FLOOR
+from engine.schema import DB_FLOOR, HELD_NAMES, ONSET_NAMES
 from engine.voices import MAX_CHUNK, NOISE, NOISE_LP, NOISE_TABLE_SIZE, noise_start
 from training.notes import HOLD_S, SAMPLE_RATE, TAIL_S
 from training.spectral import FFT_SIZES, distance_to, reference, stft_magnitudes
@@ -50,6 +50,11 @@ _ONSET_COLS = torch.from_numpy(_spectrum.ONSET_COLS.copy())
 _HELD_COLS = torch.from_numpy(_spectrum.HELD_COLS.copy())
 _LOG2K = torch.log2(torch.arange(1, _spectrum.N_HARMONICS + 1, dtype=torch.float64))
 _K = torch.arange(1, _spectrum.N_HARMONICS + 1, dtype=torch.float64)
+#: How far a fit's unit step moves a value, where its learning-space unit is far from a
+#: step's worth (Adam moves each value by about its rate a step): levels in dB, 10 dB.
+_STEP_SCALE = torch.ones(len(TIMBRE_NAMES), dtype=torch.float64)
+for _name in (*ONSET_NAMES, *HELD_NAMES, "darken_db"):
+    _STEP_SCALE[_T[_name]] = 10.0
 #: Values a fit holds fixed (chosen from a grid outside it).
 _DISCRETE = ("mod_ratio", "op3_ratio", "op3_layout", "band_centre")
 
@@ -366,19 +371,22 @@ def fit_batch(
     for name in free:
         mask[_T[name]] = True
     u0 = to_learning(torch.from_numpy(start))
-    u_free = u0[:, mask].clone().float().requires_grad_(True)
+    # The free values in steps' units (learning space / _STEP_SCALE), so that one rate
+    # suits a sustain (0..1) and a level in dB (-80..0) alike.
+    unit = _STEP_SCALE[mask].float()
+    u_free = (u0[:, mask].float() / unit).clone().requires_grad_(True)
     # Steps are projected back into range in learning space, so no value ever sits past
     # its bound, where the clamp in from_learning would give it no gradient (a noise level
     # pushed below 0 would stay at 0 for good).
-    u_lo = to_learning(_LO[None])[:, mask].float()
-    u_hi = to_learning(_HI[None])[:, mask].float()
+    u_lo = to_learning(_LO[None])[:, mask].float() / unit
+    u_hi = to_learning(_HI[None])[:, mask].float() / unit
     opt = torch.optim.Adam([u_free], lr=lr)
     best_t = torch.from_numpy(start).clone()
     best_d = None
     start_d = None
     for step in range(steps + 1):
         u = u0.float().clone()
-        u[:, mask] = u_free
+        u[:, mask] = u_free * unit
         timbre = from_learning(u)
         d = spectral_loss(targets, render(nb, timbre))
         with torch.no_grad():
