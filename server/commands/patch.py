@@ -7,7 +7,7 @@ import math
 
 from server.commands.render import number_arg, patch_source, resolve_patch
 
-__all__ = ["register", "plot_patch"]
+__all__ = ["register", "plot_patch", "spectra_lines"]
 
 
 def register(sub: argparse._SubParsersAction) -> None:
@@ -198,15 +198,99 @@ def _list(args) -> int:
     return 0
 
 
+#: Timbre values ``patch show`` prints with the carrier's spectra, not in the list.
+_CARRIER_VALUES = ("onset_s", "darken_db", "darken_s", "env_curve")
+#: Eighths of a character cell, for the spectra's bars (and where the terminal cannot
+#: print those, plain characters).
+_BLOCKS = " \u2581\u2582\u2583\u2584\u2585\u2586\u2587\u2588"
+_ASCII_BLOCKS = " ..--==##"
+#: Rows of the spectra's bars: each 20 dB high, from DB_FLOOR (-80) to 0.
+_ROWS = 4
+
+
 def _print_timbre(table) -> None:
-    """The patch's timbre at key 60, velocity 100 (and whether it changes over keys)."""
+    """The patch's timbre at key 60, velocity 100 (and whether it changes over keys):
+    its values, then its carrier's spectra drawn (:func:`spectra_lines`)."""
+    import sys
+
     from engine import param
+    from engine.schema import HELD_NAMES, ONSET_NAMES
 
     if not table.is_flat:
         print(f"  (a key table: {len(table.keys)} keys x {len(table.velocities)} velocities; "
               "values at key 60, velocity 100)")
+    skip = set(ONSET_NAMES) | set(HELD_NAMES) | set(_CARRIER_VALUES)
     for name, value in table.center().items():
-        print(f"  {name:13s} {value:<10.4g} {param(name).unit}")
+        if name not in skip:
+            print(f"  {name:13s} {value:<10.4g} {param(name).unit}")
+    encoding = getattr(sys.stdout, "encoding", None) or "ascii"
+    try:
+        _BLOCKS.encode(encoding)
+        blocks = _BLOCKS
+    except (UnicodeEncodeError, LookupError):
+        blocks = _ASCII_BLOCKS
+    for line in spectra_lines(table.center(), blocks):
+        print(line)
+
+
+def _levels_text(levels) -> str:
+    """Levels in dB as short numbers, silent ones ``off``, a silent tail said once."""
+    from engine.schema import DB_FLOOR
+
+    last = max((k for k, x in enumerate(levels) if x > DB_FLOOR), default=-1)
+    words = ["off" if x <= DB_FLOOR else f"{x + 0.0:.3g}" for x in levels[: last + 1]]
+    if last + 1 < len(levels):
+        first = last + 2
+        words.append(f"(h{first}..h{len(levels)} off)" if first < len(levels) else f"(h{first} off)")
+    return " ".join(words)
+
+
+def spectra_lines(centre: dict, blocks: str = _BLOCKS) -> list[str]:
+    """The carrier's spectra of a timbre (``KeyTable.center()``: key 60, velocity 100)
+    as text: a bar a harmonic (1..32, left to right) for the onset and the held spectrum,
+    each bar as high as its level (-80 dB: none, 0 dB: four rows, a row 20 dB), then the
+    levels in numbers and how the spectra move (onset_s, darken_db, darken_s) and the
+    envelope's curve (env_curve). A patch whose spectra are the default says it plays a
+    sine."""
+    from engine.schema import DB_FLOOR, HELD_NAMES, N_HARMONICS, ONSET_NAMES
+
+    onset = [centre[n] for n in ONSET_NAMES]
+    held = [centre[n] for n in HELD_NAMES]
+    sine = [0.0] + [DB_FLOOR] * (N_HARMONICS - 1)
+    curve = (f"  env_curve     {centre['env_curve']:<10.4g} decay and release: 0 linear in amplitude, "
+             "1 linear in dB")
+    if onset == sine and held == sine:
+        return ["  carrier       sine (onset and held spectra at their default: harmonic 1 only)", curve]
+
+    def bars(levels, row: int) -> str:
+        out = []
+        for x in levels:
+            eighths = 0 if x <= DB_FLOOR else round((x - DB_FLOOR) / -DB_FLOOR * _ROWS * 8)
+            out.append(blocks[min(8, max(0, eighths - 8 * row))])
+        return "".join(out)
+
+    width = N_HARMONICS
+    axis = [" "] * width
+    for k in (1, 5, 10, 15, 20, 25, 30):
+        label = str(k)
+        axis[k - 1 : k - 1 + len(label)] = label
+    axis_text = "".join(axis)[:width]
+    lines = [f"  carrier spectra at key 60, velocity 100: a bar a harmonic (1..{N_HARMONICS}), "
+             "a row 20 dB (up to the level at its left)",
+             f"  {'':>5s}  {'onset':<{width}s}   {'held':<{width}s}"]
+    step = -DB_FLOOR / _ROWS
+    for row in range(_ROWS - 1, -1, -1):
+        top = DB_FLOOR + step * (row + 1)
+        lines.append(f"  {top:>5.0f} |{bars(onset, row)}| |{bars(held, row)}|")
+    lines.append(f"  {'':>5s}  {axis_text}   {axis_text}")
+    lines.append(f"  onset dB      {_levels_text(onset)}")
+    lines.append(f"  held dB       {_levels_text(held)}")
+    lines.append(f"  onset_s       {centre['onset_s']:<10.4g} s: onset crossfades to held over it")
+    lines.append(f"  darken_db     {centre['darken_db']:<10.4g} dB per octave of harmonic number: how "
+                 "much darker held becomes")
+    lines.append(f"  darken_s      {centre['darken_s']:<10.4g} s: by then")
+    lines.append(curve)
+    return [line.rstrip() for line in lines]
 
 
 def _show(args) -> int:
