@@ -556,3 +556,14 @@ def test_older_formats_play_the_sine_carrier_bit_for_bit(tmp_path, version):
         y = render_note(p.table, key, vel, 16000, 0.3, 0.1)
         assert np.array_equal(y, render_note(want, key, vel, 16000, 0.3, 0.1))
         assert np.array_equal(y, render_note(q.table, key, vel, 16000, 0.3, 0.1))
+
+
+def test_the_seed_style_dump_keeps_the_spectra(tmp_path):
+    table = _spectral(FLAT, BRIGHT, ODD)
+    note = Theta.from_dict({**dict(zip(TIMBRE_NAMES, table.lookup(60, 100).tolist())),
+                            "pitch_midi": 60, "velocity": 100, "sample_rate": 16000, "duration_s": 1.0})
+    path = save_patch_with_theta(Patch("dump", table), note, tmp_path / "dump.json")
+    d = json.loads(path.read_text())
+    assert d["format_version"] == 2 and d["keytable"]["spectra"] == {"onset_db": BRIGHT, "held_db": ODD}
+    assert d["theta"]["held_h2"] == -30.0
+    assert load_patch(path).table == table
