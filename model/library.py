@@ -62,8 +62,9 @@ class LibraryParams:
                 "contrast": self.contrast, "pool": self.pool}
 
 
-#: Timbre values per patch in libraries of older theta schemas (2: ten, 3: fourteen).
-_OLDER_SIZES = (10, 14)
+#: Timbre values per patch in libraries of older theta schemas (2: ten, 3: fourteen, 4:
+#: seventeen).
+_OLDER_SIZES = (10, 14, 17)
 
 
 class SoundLibrary:

@@ -16,6 +16,7 @@ from engine import (
     PARAM_NAMES,
     PARAMS,
     TIMBRE_NAMES,
+    TIMBRE_SPACE,
     VELOCITY_LAYERS,
     KeyTable,
     op3_layout,
@@ -93,6 +94,15 @@ class Predictor:
         self.snap = bool(snap)
         self.library = library
         self._names = checkpoint.theta_normaliser.names
+        #: Timbre columns the flow leaves to the library, where some library patch sets
+        #: them (the flow's variations keep the chosen instrument's spectra, say).
+        self._unmodelled = np.zeros(0, dtype=np.int64)
+        if library is not None:
+            default = TIMBRE_SPACE.to_learning(TIMBRE_SPACE.default)
+            used = np.any(np.abs(library.values - default) > 1e-6, axis=(0, 1))
+            self._unmodelled = np.array(
+                [i for i, n in enumerate(TIMBRE_NAMES) if n not in self._names and used[i]], dtype=np.int64
+            )
         # A key-conditioned checkpoint models timbre values only (the key gives the note);
         # one trained on labels of an older schema, or without the values its labels
         # never set, models some of them: the others take their defaults.
@@ -252,11 +262,27 @@ class Predictor:
     # -- the flow ------------------------------------------------------------------------
 
     def _patches(self, emb: np.ndarray, z: np.ndarray) -> list[KeyTable]:
-        """One patch per row of ``emb [n, dim]`` and ``z [n, flow dim]``."""
+        """One patch per row of ``emb [n, dim]`` and ``z [n, flow dim]``; with a sound
+        library, the values the flow does not model (the spectra) are those of the
+        library's patch for the words, key by key."""
         if self._kf:
-            return [self._table(e, zi) for e, zi in zip(emb, z)]
-        timbres = self._timbres(emb, z)
-        return [KeyTable.flat(row) for row in timbres]
+            tables = [self._table(e, zi) for e, zi in zip(emb, z)]
+        else:
+            tables = [KeyTable.flat(row) for row in self._timbres(emb, z)]
+        if self.library is None or not self._unmodelled.size:
+            return tables
+        return [self._completed(t, c) for t, c in zip(tables, self._chosen(emb))]
+
+    def _completed(self, table: KeyTable, source: KeyTable) -> KeyTable:
+        """``table`` with every value the flow does not model taken from ``source`` at
+        each of its anchors (a flat table: at every anchor of ``source``)."""
+        if table.is_flat:
+            keys, vels = source.keys, source.velocities
+        else:
+            keys, vels = table.keys, table.velocities
+        values = np.array([[table.lookup(k, v) for v in vels] for k in keys])
+        values[..., self._unmodelled] = [[source.lookup(k, v)[self._unmodelled] for v in vels] for k in keys]
+        return KeyTable(keys, vels, values)
 
     def _timbres(self, emb: np.ndarray, z: np.ndarray) -> np.ndarray:
         """A text-only checkpoint's timbre values ``[n, n_timbre]``, clamped, snapped."""

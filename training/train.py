@@ -113,14 +113,24 @@ def modelled_names(thetas: np.ndarray) -> tuple[str, ...]:
     them, but the third operator's (schema 3) only where some label uses it, and the
     noise band's (schema 4) likewise. Labels made before a schema leave its additions off
     everywhere, and a constant dimension is no distribution to learn; the model's patches
-    then take their defaults (off)."""
+    then take their defaults (off). The spectra (schema 5) are never modelled: a patch
+    takes those of the sound library's instrument for the words (``Predictor``), so that
+    the flow's variations change the envelope and the operators of that instrument, not
+    64 harmonic levels at random."""
     from engine import PARAM_NAMES, TIMBRE_NAMES
+    from engine.schema import HELD_NAMES, ONSET_NAMES
 
-    left_out: tuple[str, ...] = ()
+    left_out: tuple[str, ...] = ONSET_NAMES + HELD_NAMES
     for prefix, switches in (("op3_", ("op3_index", "op3_peak")), ("band_", ("band_level",))):
         used = thetas[:, [PARAM_NAMES.index(n) for n in switches]]
         if not np.any(used > 0.0):
             left_out += tuple(n for n in TIMBRE_NAMES if n.startswith(prefix))
+    # The spectra's times, darkening and the envelope's curve, where some label uses them.
+    schema5 = ("onset_s", "darken_db", "darken_s", "env_curve")
+    darken, curve = (thetas[:, PARAM_NAMES.index(n)] for n in ("darken_db", "env_curve"))
+    moving = thetas[:, [PARAM_NAMES.index(n) for n in ONSET_NAMES]] != thetas[:, [PARAM_NAMES.index(n) for n in HELD_NAMES]]
+    if not (np.any(darken > 0.0) or np.any(curve > 0.0) or np.any(moving)):
+        left_out += schema5
     return tuple(n for n in TIMBRE_NAMES if n not in left_out)
 
 

@@ -66,7 +66,7 @@ def test_fit_refuses_bad_data():
         Normaliser.fit(np.array([[np.nan]]))
     with pytest.raises(ValueError, match="shape"):
         ThetaNormaliser.fit(np.zeros((3, 4)))
-    assert len(PARAMS) == 21
+    assert len(PARAMS) == 89
 
 
 def test_a_timbre_normaliser_names_its_columns_and_fills_the_rest():

@@ -32,6 +32,7 @@ from model import (
     save_checkpoint,
 )
 from model.checkpoint import key_features
+from model.library import SoundLibrary
 from model.lru import LRUCache
 from tests.model.conftest import PROMPTS, make_checkpoint, random_theta
 
@@ -288,6 +289,25 @@ def test_the_shipped_default_chooses_the_instrument_named():
     assert len(distinct) == len(tables)
     flute, guitar = p.patch("a flute note").center(), p.patch("a guitar note").center()
     assert flute["sustain"] > guitar["sustain"] + 0.3  # a blown note holds, a plucked one dies away
+
+
+def test_flow_variations_keep_the_spectra_of_the_instrument_the_words_pick():
+    """The flow models no spectra: a variation (temperature > 0) takes them, key by key,
+    from the library's patch for the words, while the flow varies what it models."""
+    p0 = Predictor.load(None)
+    lib = SoundLibrary.load(DEFAULT_CHECKPOINT)
+    lib.values = lib.values.copy()
+    col = TIMBRE_NAMES.index("held_h2")
+    # Every candidate a held spectrum of its own (learned as dB, linear), per anchor.
+    lib.values[..., col] = -6.0 - (np.arange(lib.values.shape[0]) % 17)[:, None] - np.arange(lib.values.shape[1])
+    p = Predictor(p0.checkpoint, p0.encoder, library=lib)
+    chosen = lib.table(int(lib.choose(p.embed(["a soft flute"])[0], 1)[0]))
+    drawn = p.candidates("a soft flute", n=4, temperature=1.0, seed=3)[1:]
+    for table in drawn:
+        for key in (30, 60, 96):
+            assert table.lookup(key, 100)[col] == pytest.approx(chosen.lookup(key, 100)[col])
+    modelled = [TIMBRE_NAMES.index(n) for n in p.checkpoint.theta_normaliser.names]
+    assert not np.allclose(drawn[0].lookup(60, 100)[modelled], chosen.lookup(60, 100)[modelled])
 
 
 def test_load_refuses_a_missing_folder(tmp_path):
