@@ -387,11 +387,11 @@ def ceiling(cand, records, audio_feats, timbres, extras, disc, families, patches
 
 def _extra_kernels():
     """Each candidate's extra work per block, compiled in the form of the engine's voice
-    kernel (``engine.voices._render_chunk``): per voice, plain loops over the frames on
+    kernel (``engine.kernel._render_chunk``): per voice, plain loops over the frames on
     1-D float64 rows, its polynomial sine. Built on first use (numba compiles them)."""
     import numba
 
-    from engine.voices import _FASTMATH, _sin
+    from engine.kernel import _FASTMATH, _sin
 
     jit = numba.njit(fastmath=_FASTMATH)
 
