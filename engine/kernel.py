@@ -505,7 +505,7 @@ def _build_tables(st, tables, vs, basis, swap):
             t = tables[slot, buf, which]
             t[:] = 0.0
             for h in range(nh):
-                a = amp[which, h]
+                a = np.float32(amp[which, h])
                 if a != 0.0:
                     b = basis[h]
                     for j in range(t.shape[0]):

@@ -296,7 +296,7 @@ class VoiceBank:
         self.harmonic[vs] = np.where(sine, 0.0, 1.0)
         vs = vs[self.harmonic[vs] != 0.0].astype(np.int64)
         if vs.size:
-            _build_tables(self.state, self.tables, vs, spectrum.BASIS, 0)
+            _build_tables(self.state, self.tables, vs, _BASIS32, 0)
 
     def retrigger(self, i: int) -> None:
         """Restart voice ``i``'s envelope from its current level (same phase); the index
@@ -399,7 +399,7 @@ class VoiceBank:
         n = self.n
         ready = np.flatnonzero((self.spec_dirty[:n] != 0.0) & (self.spec_fade[:n] == 0.0))
         if ready.size:
-            _build_tables(self.state, self.tables, ready, spectrum.BASIS, 1)
+            _build_tables(self.state, self.tables, ready, _BASIS32, 1)
         self._dirty = bool(np.any(self.spec_dirty[:n] != 0.0))
 
     # -- rendering ---------------------------------------------------------------------
@@ -470,5 +470,7 @@ class VoiceBank:
             self.remove(int(i))
 
 
+# The basis in the tables' precision: a table is built in float32 SIMD lanes.
+_BASIS32 = spectrum.BASIS.astype(np.float32)
 _NO_VOICES = np.zeros((0, 0), dtype=np.float32)
 _NO_OUT = np.zeros((0, 2), dtype=np.float32)
