@@ -39,7 +39,7 @@ def test_bank_before_or_after_the_action(tmp_path, capsys):
 
 def test_version():
     r = promptsynth("--version")
-    assert r.returncode == 0 and r.stdout.startswith("promptsynth 0.") and "theta schema 4" in r.stdout
+    assert r.returncode == 0 and r.stdout.startswith("promptsynth 0.") and "theta schema 5" in r.stdout
 
 
 def test_output_into_head_ends_quietly(tmp_path):

@@ -19,6 +19,7 @@ import time
 import pytest
 import soundfile as sf
 
+from engine import TIMBRE_NAMES
 from tests.conftest import assert_no_underruns
 from tests.server.conftest import (
     ROOT,
@@ -37,7 +38,7 @@ from tests.server.conftest import (
 
 pytestmark = [pytest.mark.jack, pytest.mark.slow]
 
-N_TIMBRE = 17  # what a reply carries of a patch: its centre's timbre values, schema order
+N_TIMBRE = len(TIMBRE_NAMES)  # what a reply carries of a patch: its centre's timbre values, schema order
 SINE = [("attack_s", 0.0), ("sustain", 1.0), ("release_s", 0.001), ("mod_index", 0.0)]
 #: What a SINE note sounds past its note-off (release_s), in frames.
 RELEASE = round(0.001 * SR)
