@@ -9,14 +9,15 @@ x ratio of ``OP3_RATIOS`` at two indices, or off, whichever renders nearest), th
 index and peak are fitted with the rest. With the noise band (``--free v2+band``, or
 ``v4`` with the operator too) each note's band centre, width and level come first from
 a grid as well (:func:`band_grid`), then its width and level are fitted with the rest.
-With the carrier's spectra (``--free v5``: v4 and schema 5's values) each note's onset
-and held spectra, onset_s, darken_db and darken_s start from what
-``training.profiles.measured_timbre`` measures in its recording (:func:`measured_start`,
-kept where it renders nearer than the label), its env_curve from a grid, then all of them
-are fitted with the rest (a harmonic measured at ``DB_FLOOR`` stays silent: its gradient
-is 0). Every label is then rendered by the numpy engine itself and scored by the full distance
-(:func:`training.spectral.spectral_distance`): the number recorded is the engine's, not
-the torch render's."""
+With the carrier's spectra (``--free v5``: v4 and schema 5's values; ``v2+spectra``
+without the operator's and band's grids) each note's onset and held spectra, onset_s,
+darken_db and darken_s start from what ``training.profiles.measured_timbre`` measures in
+its recording (:func:`measured_start`: kept where it renders nearer than the label, with
+the label's FM indices or with them at 0), its env_curve from a grid, then all of them
+are fitted with the rest (a harmonic measured at ``DB_FLOOR`` stays silent: its
+gradient is 0). Every label is then rendered by the numpy engine itself and scored by
+the full distance (:func:`training.spectral.spectral_distance`): the number recorded is
+the engine's, not the torch render's."""
 
 from __future__ import annotations
 
@@ -62,7 +63,10 @@ FREE_SETS: dict[str, tuple[str, ...]] = {
     "v4": _V2 + _OP3 + _BAND,
     "v2+band": _V2 + _BAND,
     "v5": _V2 + _OP3 + _BAND + _V5,
+    "v2+spectra": _V2 + _V5,
 }
+#: The modulators' indices a measured start also tries at 0.
+_FM_INDICES = ("mod_index", "index_peak", "op3_index", "op3_peak")
 #: The envelope curves the grid tries before the fit (the label's own is the first).
 ENV_CURVES = (0.5, 1.0)
 #: The third operator's ratios the grid tries (``engine.RATIO_GRID`` up to 8).
@@ -145,9 +149,9 @@ def measured_start(
 ) -> np.ndarray:
     """Each row of ``start [batch, n_timbre]`` with the spectra ``measure(y[i], pitch[i],
     SAMPLE_RATE)`` finds in its note (the ``MEASURED`` values; clipped into the schema's
-    ranges), where the torch render with them comes nearer the note ``y [batch, n]`` by the
-    spectral loss than the row as it is; then each row's env_curve from ``ENV_CURVES``,
-    likewise."""
+    ranges), alone or with the modulators' indices at 0, whichever the torch render brings
+    nearest the note ``y [batch, n]`` by the spectral loss (the row as it is where neither
+    is nearer); then each row's env_curve from ``ENV_CURVES``, likewise."""
     start = np.asarray(start, dtype=np.float64)
     pitch = np.broadcast_to(np.asarray(pitch, dtype=np.float64), (len(start),))
     measured = start.copy()
@@ -163,8 +167,13 @@ def measured_start(
                 raise ValueError(f"the measurement of note {i} (pitch {p:g}) gave {name} = {v}")
             c = TIMBRE_INDEX[name]
             measured[i, c] = min(max(v, lo[c]), hi[c])
-    d_start, d_measured = _losses(SpectralTargets(y, FIT_FFT_SIZES), pitch, velocity, [start, measured])
-    best = np.where((d_measured < d_start)[:, None], measured, start)
+    # The spectra measured hold the note's brightness, which the label's FM index holds
+    # too: also tried with the modulators off, the spectra alone making the timbre.
+    plain = measured.copy()
+    plain[:, [TIMBRE_INDEX[n] for n in _FM_INDICES]] = 0.0
+    losses = _losses(SpectralTargets(y, FIT_FFT_SIZES), pitch, velocity, [start, measured, plain])
+    pick = np.argmin(np.stack(losses), axis=0)
+    best = np.choose(pick[:, None], [start, measured, plain])
     return _grid(y, pitch, velocity, best, ({"env_curve": c} for c in ENV_CURVES))
 
 
