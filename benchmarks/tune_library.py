@@ -11,8 +11,9 @@ judged in turn as if it were new: it is neither a target nor a candidate
 thirty paraphrases choose their patches, and each of its real notes at the slot pitches
 (at most 24) is judged as ``promptsynth eval`` judges: the family whose patch renders
 nearest in log-mel L1 (accuracy, chance 0.1) and the distance to its own family's patch.
-Renders are made once (every candidate at every note's pitch and velocity) and kept in
-``--cache`` (default ``runs/tune-distances.npz``).
+Renders are made once (every candidate at every note's pitch and velocity,
+:func:`training.left_out.candidate_distances`, the same judge as ``promptsynth eval``'s
+rows "each left out") and kept in ``--cache`` (default ``runs/tune-distances.npz``).
 
 Prints one table, best first by the mean of the two accuracies, then a bound: ten
 patches chosen from the same candidates, without words, to classify every other real
@@ -23,7 +24,6 @@ judged on the instrument left out.
 from __future__ import annotations
 
 import argparse
-import hashlib
 import itertools
 import sys
 from pathlib import Path
@@ -32,34 +32,6 @@ import numpy as np
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
-
-
-def _note_distances(lib, nsynth: str, cache: Path):
-    """Per-note log-mel L1 of every candidate to every real instrument's notes at the
-    slot pitches: ``distance [n_candidates, n_notes]``, ``instrument [n_notes]`` (ids)."""
-    # The same candidates: the same names and the same tables (a rebuilt library keeps
-    # its names while refitted labels change the tables).
-    tables = hashlib.sha256(lib.keys.tobytes() + lib.values.tobytes()).hexdigest()
-    if cache.is_file():
-        z = np.load(cache, allow_pickle=False)
-        if list(z["names"]) == list(lib.names) and "tables" in z and str(z["tables"]) == tables:
-            return z["distance"], z["instrument"]
-    from training.library import (
-        note_distances,
-        nsynth_targets,
-        render_features,
-        target_features,
-        target_slots,
-    )
-
-    real = [k for k, r in zip(lib.instruments, lib.real) if r]
-    targets = nsynth_targets(nsynth, real, 24)
-    slots, slot_of = target_slots(targets)
-    cand = render_features([lib.table(i) for i in range(len(lib))], slots, progress=True)
-    dist = note_distances(cand, slot_of, target_features(targets))
-    inst = np.array([t["instrument"] for t in targets])
-    np.savez(cache, distance=dist, instrument=inst, names=lib.names, tables=tables)
-    return dist, inst
 
 
 def main() -> int:
@@ -87,7 +59,12 @@ def main() -> int:
         return 2
     cache = Path(args.cache)
     cache.parent.mkdir(parents=True, exist_ok=True)
-    dist, note_inst = _note_distances(lib, args.nsynth, cache)
+    from training.left_out import candidate_distances
+    from training.library import nsynth_targets
+
+    targets = nsynth_targets(args.nsynth, [k for k, r in zip(lib.instruments, lib.real) if r], 24)
+    dist = candidate_distances(lib, targets, cache=cache, progress=True)
+    note_inst = np.array([t["instrument"] for t in targets])
     families = sorted(PARAPHRASES)
     prompt_sets = [("canonical", [family_prompt(f) for f in families])]
     prompt_sets += [("paraphrases", [PARAPHRASES[f][k] for f in families]) for k in range(3)]
