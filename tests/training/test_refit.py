@@ -125,3 +125,19 @@ def test_refit_records_fits_the_spectra_of_real_files_and_is_never_worse(tmp_pat
     np.testing.assert_allclose(
         after, spectral_distance(y, render_notes(timbres, pitch, vel, SAMPLE_RATE, HOLD_S, TAIL_S)), rtol=1e-6
     )
+
+
+def test_the_profiles_measurement_gives_a_nearer_start():
+    """With the real measurement (training.profiles.measured_timbre, the refit's
+    default), the start of notes made with spectra renders nearer than their sine
+    labels."""
+    from training.profiles import measured_timbre
+
+    truth = _truth()
+    pitch, vel = np.array([45.0, 62.0]), np.array([100.0, 100.0])
+    y = render_notes(truth, pitch, vel, SAMPLE_RATE, HOLD_S, TAIL_S)
+    start = _sine_start(truth)
+    got = measured_start(y, pitch, vel, start, measured_timbre)
+    d_start = spectral_distance(y, render_notes(start, pitch, vel, SAMPLE_RATE, HOLD_S, TAIL_S))
+    d_got = spectral_distance(y, render_notes(got, pitch, vel, SAMPLE_RATE, HOLD_S, TAIL_S))
+    assert (d_got < 0.8 * d_start).all(), (d_start, d_got)
