@@ -225,12 +225,23 @@ def register(sub: argparse._SubParsersAction) -> None:
         "sound library and the flow alone), beside no-model baselines (parameter "
         "median, closest in sound) and the ceiling fitted on the judged notes "
         "themselves; then the spread of the patches of diverse prompts against real "
-        "notes'. Writes eval.json and eval.md.\n\n"
+        "notes'; then the sound library's choices for canonical prompts, paraphrases and "
+        "plain instrument names on the ten and on every NSynth instrument, each left out "
+        "(--nsynth; without --data, only these). Writes eval.json and eval.md.\n\n"
         "Example:\n  promptsynth eval --model model/checkpoints/default --data runs/v3-data",
         formatter_class=fmt,
     )
     e.add_argument("--model", required=True, metavar="DIR", help="checkpoint folder")
-    e.add_argument("--data", required=True, metavar="DIR", help="the dataset it was trained on")
+    e.add_argument(
+        "--data", metavar="DIR",
+        help="the dataset it was trained on (without it: only the rows each left out, which need no labels)",
+    )
+    e.add_argument(
+        "--nsynth", metavar="DIR", default=None,
+        help="NSynth folder for the rows each left out (default: ../shared/data/nsynth-test beside the "
+        "project, where present)",
+    )
+    e.add_argument("--cache", metavar="FILE", help="an .npz file that keeps the library's renders between runs")
     e.add_argument(
         "--out", metavar="DIR", help="where to write eval.json/eval.md (default: --model)"
     )
@@ -422,11 +433,12 @@ def _train(args: argparse.Namespace) -> int:
 
 
 def _eval(args: argparse.Namespace) -> int:
-    manifest = _manifest(args.data)
-    from training.evaluate import evaluate, report_markdown, write_report
+    manifest = _manifest(args.data) if args.data else None
+    from training.evaluate import DEFAULT_NSYNTH, evaluate, report_markdown, write_report
 
     try:
-        report = evaluate(args.model, manifest, eval_instruments=args.eval_instruments)
+        report = evaluate(args.model, manifest, eval_instruments=args.eval_instruments,
+                          nsynth=args.nsynth or DEFAULT_NSYNTH, cache=args.cache)
     except ValueError as exc:
         raise _cli_error(str(exc)) from exc
     jp, mp = write_report(report, args.out or args.model)
