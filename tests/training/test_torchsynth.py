@@ -165,9 +165,18 @@ def test_a_model_of_labels_without_the_third_operator_or_band_leaves_them_out():
     thetas[2, PARAM_NAMES.index("op3_peak")] = 1.0
     assert modelled_names(thetas) == TIMBRE_NAMES[:14]
     thetas[4, PARAM_NAMES.index("band_level")] = 0.2
-    assert modelled_names(thetas) == TIMBRE_NAMES
+    assert modelled_names(thetas) == TIMBRE_NAMES[:17]
     thetas[2, PARAM_NAMES.index("op3_peak")] = 0.0
-    assert modelled_names(thetas) == TIMBRE_NAMES[:10] + TIMBRE_NAMES[14:]
+    assert modelled_names(thetas) == TIMBRE_NAMES[:10] + TIMBRE_NAMES[14:17]
+    # Schema 5: the spectra are never modelled (a patch takes its library instrument's);
+    # their times, the darkening and the envelope's curve where some label moves them.
+    schema5 = ("onset_s", "darken_db", "darken_s", "env_curve")
+    thetas[1, PARAM_NAMES.index("held_h2")] = -20.0
+    assert modelled_names(thetas) == TIMBRE_NAMES[:10] + TIMBRE_NAMES[14:17] + schema5
+    thetas[1, PARAM_NAMES.index("held_h2")] = thetas[1, PARAM_NAMES.index("onset_h2")]
+    assert modelled_names(thetas) == TIMBRE_NAMES[:10] + TIMBRE_NAMES[14:17]
+    thetas[3, PARAM_NAMES.index("env_curve")] = 1.0
+    assert modelled_names(thetas) == TIMBRE_NAMES[:10] + TIMBRE_NAMES[14:17] + schema5
 
 
 def test_the_operator_grid_finds_the_layout_and_ratio_of_a_known_note():
