@@ -131,7 +131,7 @@ def register(sub: argparse._SubParsersAction) -> None:
         "the continuous timbre values, v2's index envelope and noise included, by gradient "
         "descent on the spectral loss through the torch render of the engine's voice. Each "
         "new label is rendered by the numpy engine and kept only where it is closer to the "
-        "real note than the old one. Writes OUT/manifest.jsonl (labels of theta schema 2) "
+        "real note than the old one. Writes OUT/manifest.jsonl (labels of the current theta schema) "
         "and OUT/refit.json (mean distances before and after).\n\n"
         "Example (about 15 minutes on one core for the default data):\n"
         "  promptsynth dataset refit --data runs/default-data --out runs/v2-data",
@@ -142,7 +142,9 @@ def register(sub: argparse._SubParsersAction) -> None:
         "--free",
         default="v2",
         help="which values to fit: v1, v1+index-envelope, v1+noise, v2, v3 (with the third "
-        "operator), v2+band (with the noise band) or v4 (both) (default v2)",
+        "operator), v2+band (with the noise band), v4 (both), v2+spectra (the carrier's "
+        "spectra, from the ones measured in the recording, and the envelope's curve) or v5 "
+        "(v4 and the spectra) (default v2)",
     )
     r.add_argument("--steps", type=int, default=40, help="Adam steps per batch (default 40)")
     r.add_argument("--threads", type=int, default=1, help="torch threads (default 1)")
