@@ -20,10 +20,12 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from engine import TIMBRE_NAMES, KeyTable, render_notes
+from engine import TIMBRE_INDEX, TIMBRE_NAMES, KeyTable, render_notes
+from engine.schema import HELD_NAMES, ONSET_NAMES, param
 from training.fit import fit_timbre
 from training.heuristics import heuristic_timbre, pad_v1, seed_timbre
 from training.notes import HOLD_S, NOTE_SAMPLES, SAMPLE_RATE, TAIL_S
+from training.profiles import measured_timbre
 from training.spectral import spectral_distance
 from training.torchsynth import fit_batch
 
@@ -37,6 +39,8 @@ _VELOCITY = 100
 _RATIO = TIMBRE_NAMES.index("mod_ratio")
 # The schema-2 values (the third operator needs a search over its ratio and layout first).
 _REFIT = tuple(n for n in TIMBRE_NAMES[:10] if n != "mod_ratio")
+# ... and with the spectra: the envelope's curve and the spectra themselves.
+_REFIT_SPECTRA = _REFIT + ("env_curve", *ONSET_NAMES, *HELD_NAMES, "onset_s", "darken_db", "darken_s")
 
 
 @dataclass(frozen=True)
@@ -137,6 +141,7 @@ def fit_recordings(
     pitch: int | None = None,
     progress: Callable[[str], None] | None = None,
     refit_steps: int = 40,
+    spectra: bool = True,
 ) -> AudioFit:
     """Fit a patch to ``paths`` (recordings of one note each, of one instrument).
 
@@ -144,6 +149,8 @@ def fit_recordings(
         pitch: every recording's MIDI note (None: detected from each).
         progress: ``progress(line)`` hears of each step.
         refit_steps: Adam steps of the differentiable refit.
+        spectra: measure and fit the recordings' harmonic spectra and the envelope's
+            curve (False: a sine carrier, a decay linear in amplitude).
     """
     if not paths:
         raise AudioError("no recording given")
@@ -167,10 +174,16 @@ def fit_recordings(
         seed = seed_timbre(y, p)
         heur = heuristic_timbre(y, p)
         res = fit_timbre(y, p, _VELOCITY, heur, extra_starts=[seed])
-        starts.append(pad_v1(res.timbre[None])[0])
-        say(f"  {os.fspath(path)}: MIDI note {p}, grid fit distance {res.distance:.3f}")
+        start = pad_v1(res.timbre[None])[0]
+        line = f"  {os.fspath(path)}: MIDI note {p}, grid fit distance {res.distance:.3f}"
+        if spectra:
+            start, d = _with_spectra(start, measured_timbre(y, p, SAMPLE_RATE), p, y)
+            line += f", with its spectra {d:.3f}"
+        starts.append(start)
+        say(line)
     starts = np.stack(starts)
-    refit = fit_batch(y_all, pitches, [_VELOCITY] * len(ys), starts, free=_REFIT, steps=refit_steps)
+    free = _REFIT_SPECTRA if spectra else _REFIT
+    refit = fit_batch(y_all, pitches, [_VELOCITY] * len(ys), starts, free=free, steps=refit_steps)
     before = _distances(starts, pitches, y_all)
     after = _distances(refit.timbre, pitches, y_all)
     keep = after < before
@@ -182,6 +195,64 @@ def fit_recordings(
         for path, p, det, t, d in zip(paths, pitches, detected, timbres, dists)
     )
     return AudioFit(_table(notes), notes)
+
+
+def _with_spectra(fm: np.ndarray, profile: dict[str, float], pitch: int, y: np.ndarray) -> tuple[np.ndarray, float]:
+    """The best of the FM fit ``fm`` and the ways of putting the measured spectra under an
+    envelope (FM index off or kept x the FM fit's envelope with its decay linear in
+    amplitude, the same linear in dB, or a decay and release linear in dB at the rates
+    measured from ``y``), by the engine's distance to ``y``: (timbre, distance)."""
+    envelopes = [{"env_curve": 0.0}, {"env_curve": 1.0}]
+    rates = _db_rates(y)
+    if rates is not None:
+        envelopes.append({"env_curve": 1.0, **rates})
+    cands = [fm]
+    for index_off in (True, False):
+        for env in envelopes:
+            t = fm.copy()
+            for name, v in {**profile, **env}.items():
+                t[TIMBRE_INDEX[name]] = v
+            if index_off:
+                t[TIMBRE_INDEX["mod_index"]] = 0.0
+                t[TIMBRE_INDEX["index_peak"]] = 0.0
+            cands.append(t)
+    d = _distances(np.stack(cands), [pitch] * len(cands), np.broadcast_to(y, (len(cands), y.size)))
+    i = int(np.argmin(d))
+    return cands[i], float(d[i])
+
+
+def _db_rates(y: np.ndarray) -> dict[str, float] | None:
+    """A decay and release linear in dB as ``y`` has them: ``decay_s`` and ``release_s``
+    (the times to fall 96 dB at the slopes fitted to its level from its peak to 3 s, and
+    after), ``sustain`` 0 where it falls 40 dB by 3 s; None where the note holds (falls
+    less than 12 dB by 3 s)."""
+    hop = 256
+    n = y.size // hop
+    level = 10.0 * np.log10(np.maximum(np.mean(y[: n * hop].reshape(n, hop) ** 2, axis=1), 1e-12))
+    t = (np.arange(n) + 0.5) * hop / SAMPLE_RATE
+    held = t < HOLD_S
+    peak = int(np.argmax(np.where(held, level, -np.inf)))
+    top = level[peak]
+    end = int(np.searchsorted(t, HOLD_S)) - 1
+    if top - level[end] < 12.0:
+        return None
+
+    def fall_s(sel: np.ndarray) -> float | None:
+        sel = sel & (level > top - 60.0)
+        if np.count_nonzero(sel) < 4:
+            return None
+        slope = np.polyfit(t[sel], level[sel], 1)[0]
+        return 96.0 / -slope if slope < 0 else None
+
+    idx = np.arange(n)
+    decay = fall_s((idx >= peak) & held)
+    if decay is None:
+        return None
+    out = {"decay_s": decay, "sustain": 0.0 if top - level[end] > 40.0 else None}
+    release = fall_s(t > HOLD_S + 0.02)
+    if release is not None:
+        out["release_s"] = release
+    return {k: float(np.clip(v, param(k).minimum, param(k).maximum)) for k, v in out.items() if v is not None}
 
 
 def _distances(timbres: np.ndarray, pitches: Sequence[int], y: np.ndarray) -> np.ndarray:
