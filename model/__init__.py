@@ -46,6 +46,7 @@ _WHERE = {
     # predictor
     "DEFAULT_CHECKPOINT": "model.predictor",
     "Predictor": "model.predictor",
+    "Choice": "model.predictor",
 }
 
 __all__ = [
@@ -53,6 +54,7 @@ __all__ = [
     "CLAP_MODEL_ID",
     "Checkpoint",
     "CheckpointError",
+    "Choice",
     "ClapEncoder",
     "ConditionalRealNVP",
     "DEFAULT_CHECKPOINT",
@@ -110,5 +112,5 @@ if TYPE_CHECKING:  # for type checkers and IDEs; at run time __getattr__ does th
     from model.minilm import MiniLMEncoder
     from model.mixing import LUMixing, Permutation
     from model.normalise import Normaliser, ThetaNormaliser
-    from model.predictor import DEFAULT_CHECKPOINT, Predictor
+    from model.predictor import DEFAULT_CHECKPOINT, Choice, Predictor
     from model.text_encoder import TextEncoder

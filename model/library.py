@@ -36,9 +36,82 @@ import numpy as np
 
 from engine import TIMBRE_NAMES, TIMBRE_SPACE, KeyTable
 
-__all__ = ["LIBRARY_FILE", "LibraryParams", "SoundLibrary"]
+__all__ = ["LIBRARY_FILE", "LibraryParams", "SoundLibrary", "instrument_title", "instrument_titles"]
 
 LIBRARY_FILE = "library.npz"
+
+#: How each SoundFont of the training data (``training.presets.SOUNDFONTS``, by key) is
+#: called where a person reads it.
+SOUNDFONT_TITLES = {
+    "fluidr3_gm": "FluidR3 GM",
+    "fluidr3_gs": "FluidR3 GS",
+    "musescore_general": "MuseScore General",
+    "timgm6mb": "TimGM6mb",
+    "sf_gmbank": "sf_GMbank",
+    "opl3_fm": "OPL-3 FM",
+}
+_SOUND_OF = "the sound of "
+
+
+def instrument_title(instrument: str, name: str | None = None) -> str:
+    """A training instrument's name as a person reads it, from its id and, where known,
+    its own name in words (a SoundFont preset's, as its notes' ``name`` field has it).
+
+    ``"sf-fluidr3_gm-000-071"`` with ``"clarinet"`` -> ``"Clarinet, FluidR3 GM"`` (a bank
+    other than 0 is named: ``"Ukulele, FluidR3 GM bank 8"``); without a name, the preset
+    by its numbers (``"Program 71, FluidR3 GM"``). An NSynth id,
+    ``"bass_electronic_027"`` -> ``"Electronic bass 027, NSynth"``. Anything else: the
+    name, or the id as it is.
+
+    >>> instrument_title("sf-fluidr3_gm-000-071", "clarinet")
+    'Clarinet, FluidR3 GM'
+    >>> instrument_title("synth_lead_synthetic_000")
+    'Synthetic synth lead 000, NSynth'
+    """
+    parts = instrument.split("-")
+    if len(parts) == 4 and parts[0] == "sf" and parts[2].isdigit() and parts[3].isdigit():
+        font = SOUNDFONT_TITLES.get(parts[1], parts[1])
+        bank = int(parts[2])
+        if bank:
+            font += f" bank {bank}"
+        own = name.strip() if name and name.strip() else f"program {int(parts[3])}"
+        return f"{own[0].upper()}{own[1:]}, {font}"
+    words = instrument.rsplit("_", 2)
+    if len(words) == 3 and words[2].isdigit() and words[1] in ("acoustic", "electronic", "synthetic"):
+        family = words[0].replace("_", " ")
+        return f"{words[1].capitalize()} {family} {words[2]}, NSynth"
+    return name.strip() if name and name.strip() else instrument
+
+
+def instrument_titles(instruments, names=None) -> list[str]:
+    """:func:`instrument_title` of each id (``names``: each one's own name or None), made
+    distinct: where two presets share a name (sf_GMbank's MT-32 bank has four "electric
+    piano"s), each is told apart by its program number."""
+    names = [None] * len(instruments) if names is None else list(names)
+    titles = [instrument_title(str(k), n) for k, n in zip(instruments, names)]
+    seen: dict[str, int] = {}
+    for t in titles:
+        seen[t] = seen.get(t, 0) + 1
+    out = []
+    for k, t in zip(instruments, titles):
+        parts = str(k).split("-")
+        if seen[t] > 1 and len(parts) == 4 and parts[0] == "sf" and parts[3].isdigit():
+            t = f"{t} program {int(parts[3])}"
+        out.append(t)
+    return out
+
+
+def _name_from_captions(captions) -> str | None:
+    """An instrument's own name in words from its captions: the one written "the sound
+    of {a} {name}" (``training.captions``; NSynth instruments have none)."""
+    for c in captions:
+        if c.startswith(_SOUND_OF):
+            rest = c[len(_SOUND_OF):]
+            for article in ("a ", "an "):
+                if rest.startswith(article):
+                    return rest[len(article):]
+            return rest
+    return None
 
 
 @dataclass(frozen=True)
@@ -76,6 +149,9 @@ class SoundLibrary:
         values: ``[n_candidates, n_anchors, n_timbre]`` learning-space timbre per anchor
             (``TIMBRE_NAMES`` order; padding rows ignored).
         names: ``[n_candidates]`` what each candidate is (its instrument id).
+        titles: ``[n_candidates]`` each candidate's name as a person reads it
+            (:func:`instrument_title`); None (a library built before they were stored):
+            made from the ids and the captions.
         distance: ``[n_candidates, n_instruments]`` mean log-mel L1 of the candidate's
             renders to the instrument's notes.
         instruments: ``[n_instruments]`` ids; ``real``: ``[n_instruments]`` bool (real
@@ -98,6 +174,7 @@ class SoundLibrary:
         caption_instrument: np.ndarray,
         caption_text: np.ndarray | None = None,
         params: LibraryParams | None = None,
+        titles: np.ndarray | None = None,
     ) -> None:
         self.keys = np.asarray(keys, dtype=np.int16)
         self.values = np.asarray(values, dtype=np.float32)
@@ -135,6 +212,29 @@ class SoundLibrary:
         where = {k: i for i, k in enumerate(self.instruments)}
         self._cand_inst = np.array([where.get(n, -1) for n in self.names], dtype=np.int64)
         self._tables: dict[int, KeyTable] = {}
+        if titles is None:
+            titles = self._derived_titles()
+        self.titles = np.asarray(titles).astype(str)
+        if self.titles.shape != self.names.shape:
+            raise ValueError(
+                f"library: titles must hold one name per candidate ({self.names.shape[0]}), "
+                f"got {self.titles.shape[0] if self.titles.ndim else 0}"
+            )
+
+    def _derived_titles(self) -> np.ndarray:
+        """Each candidate's readable name where the file stores none: its id, and the
+        name its instrument's captions give."""
+        own: list[str | None] = [None] * len(self.instruments)
+        if self.caption_text is not None:
+            for i, (a, b) in enumerate(zip(self._starts, np.append(self._starts[1:], len(self.caption_text)))):
+                own[i] = _name_from_captions(self.caption_text[a:b])
+        return np.array(
+            instrument_titles(self.names, [own[i] if i >= 0 else None for i in self._cand_inst]), dtype=str
+        )
+
+    def title(self, index: int) -> str:
+        """Candidate ``index``'s name as a person reads it ("Clarinet, FluidR3 GM")."""
+        return str(self.titles[int(index)])
 
     # -- choosing ------------------------------------------------------------------------
 
@@ -191,7 +291,8 @@ class SoundLibrary:
         return sc
 
     def choose(self, emb: np.ndarray, n: int = 1, params: LibraryParams | None = None) -> np.ndarray:
-        """The ``n`` best candidates' indices for a unit embedding ``[dim]``, best first."""
+        """The ``n`` best candidates' indices for a unit embedding ``[dim]``, best first
+        (outside the ``pool``, candidates score infinity: they come last, if at all)."""
         sc = self.scores(emb, params)
         n = min(int(n), sc.shape[0])
         best = np.argpartition(sc, n - 1)[:n] if n < sc.shape[0] else np.arange(sc.shape[0])
@@ -225,6 +326,7 @@ class SoundLibrary:
             new_index[self.caption_instrument[keep_cap]],
             None if self.caption_text is None else self.caption_text[keep_cap],
             self.params,
+            self.titles[keep_c],
         )
 
     # -- files ---------------------------------------------------------------------------
@@ -249,6 +351,7 @@ class SoundLibrary:
         )
         if self.caption_text is not None:
             arrays["caption_text"] = self.caption_text
+        arrays["titles"] = self.titles
         tmp = path.with_name(path.name + ".part.npz")
         np.savez_compressed(tmp, **arrays)
         tmp.replace(path)
@@ -268,4 +371,5 @@ class SoundLibrary:
                 z["caption_instrument"],
                 z["caption_text"] if "caption_text" in z.files else None,
                 LibraryParams(float(tau), int(top_k), float(real_share), float(contrast), int(pool)),
+                z["titles"] if "titles" in z.files else None,
             )

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import math
 from collections.abc import Sequence
+from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
@@ -29,7 +30,15 @@ from model.library import LIBRARY_FILE, SoundLibrary
 from model.lru import LRUCache
 from model.text_encoder import TextEncoder
 
-__all__ = ["CENTER_KEY", "DEFAULT_CHECKPOINT", "MAX_CANDIDATES", "MAX_TEMPERATURE", "Predictor"]
+__all__ = [
+    "CENTER_KEY",
+    "CHOICE_SEED",
+    "DEFAULT_CHECKPOINT",
+    "MAX_CANDIDATES",
+    "MAX_TEMPERATURE",
+    "Choice",
+    "Predictor",
+]
 
 #: Where the trained default checkpoint lives once the training issue ships it.
 DEFAULT_CHECKPOINT = Path(__file__).resolve().parent / "checkpoints" / "default"
@@ -42,6 +51,20 @@ _THETA_DEFAULTS = tuple(p.default for p in PARAMS)
 #: Values a patch takes once for every key, from its centre, snapped: the ratios to
 #: ``RATIO_GRID`` (a ratio between two beats), the third operator's layout to 0, 1 or 2.
 _SNAPPED = {"mod_ratio": snap_ratio, "op3_ratio": snap_ratio, "op3_layout": op3_layout}
+#: The seed of a library-less model's list of choices (its flow's candidates): the same
+#: words give the same list every time.
+CHOICE_SEED = 0
+
+
+@dataclass(frozen=True)
+class Choice:
+    """One entry of the words' list of choices (:meth:`Predictor.choices`): the patch,
+    its name as a person reads it ("Clarinet, FluidR3 GM"; a library-less model's: "flow
+    candidate 2") and the library instrument's id ("" for the flow's)."""
+
+    table: KeyTable
+    title: str
+    instrument: str = ""
 
 
 class Predictor:
@@ -247,6 +270,30 @@ class Predictor:
         drawn = self._patches(np.repeat(emb, n - 1, axis=0), _latent((n - 1, self._flow.dim), temperature, seed))
         scores = self._log_prob(emb, np.stack([_centre_values(p) for p in drawn]))
         return [first] + [drawn[i] for i in np.argsort(-scores, kind="stable")]
+
+    def choices(self, prompt: str, n: int = 8) -> list[Choice]:
+        """The words' patch and the next-best ones, best first, at most ``n`` (1..256),
+        the same list every time (a player's "next one, please").
+
+        With a sound library: its candidates ranked by their score for the words
+        (:meth:`SoundLibrary.scores`), among the ``pool`` instruments most like the words
+        only (a candidate outside it never comes, so the list may be shorter than ``n``);
+        the first is :meth:`patch`'s. Without: :meth:`candidates` at temperature 1 drawn
+        with :data:`CHOICE_SEED`."""
+        if isinstance(n, bool) or not isinstance(n, int) or not 1 <= n <= MAX_CANDIDATES:
+            raise ModelError(f"n must be an int in range 1..{MAX_CANDIDATES}, got {n!r}")
+        key = check_prompt(prompt)
+        lib = self.library
+        if lib is None:
+            tables = self.candidates(key, n, temperature=1.0, seed=CHOICE_SEED)
+            return [Choice(t, f"flow candidate {i + 1}") for i, t in enumerate(tables)]
+        emb = self.encoder.encode([key])[0]
+        # patch()'s own choice first, whatever order equal scores would take below.
+        first = int(lib.choose(emb, 1)[0])
+        scores = lib.scores(emb)
+        order = np.lexsort((np.arange(scores.shape[0]), scores))
+        ranked = [first] + [int(i) for i in order if i != first and np.isfinite(scores[i])]
+        return [Choice(lib.table(i), lib.title(i), str(lib.names[i])) for i in ranked[:n]]
 
     def log_prob(self, prompt: str, patch: KeyTable) -> float:
         """log p(patch's centre | prompt) in nats, in the flow's normalised space."""

@@ -11,7 +11,9 @@ From a dataset's manifest (fitted labels of real NSynth notes and of SoundFont r
   the engine at each target note's pitch and velocity (3 s held, 1 s release, 16 kHz) and
   compared with the note by :func:`mel_l1` (the log-mel L1 distance of evaluation), then
   averaged over the instrument's notes;
-- every instrument's captions, embedded by the encoder the flow was trained with.
+- every instrument's captions, embedded by the encoder the flow was trained with;
+- every candidate's name as a person reads it (``"Clarinet, FluidR3 GM"``, from its
+  notes' ``name`` field: :func:`model.library.instrument_titles`).
 
 Instruments named in ``exclude`` (the evaluation's) take no part in any of it.
 """
@@ -325,7 +327,7 @@ def build_library(
     the dataset's NSynth notes came from (their targets are every note at the slot
     pitches); without it, an NSynth instrument's targets are its labelled notes.
     """
-    from model.library import LibraryParams, SoundLibrary
+    from model.library import LibraryParams, SoundLibrary, instrument_titles
     from training.manifest import cached_embeddings
 
     manifest = Path(manifest)
@@ -384,5 +386,6 @@ def build_library(
         keys, values, np.array(instruments), distance, np.array(instruments), real, family,
         captions, np.array(cap_inst), np.array([texts[r] for r in cap_rows]),
         params or LibraryParams(),
+        np.array(instrument_titles(instruments, [by_inst[k][0].get("name") for k in instruments])),
     ), {"targets": len(targets), "slots": len(slots), "candidates": len(tables),
         "instruments": len(instruments), "real_instruments": int(real.sum())}

@@ -7,7 +7,7 @@ import importlib
 
 import pytest
 
-MODULES = ["model.errors", "model.flow", "model.normalise", "model.encoders", "model.predictor"]
+MODULES = ["model.errors", "model.flow", "model.normalise", "model.encoders", "model.library", "model.predictor"]
 
 
 @pytest.mark.parametrize("name", MODULES)
