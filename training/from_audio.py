@@ -105,7 +105,8 @@ def read_note(path: str | os.PathLike) -> np.ndarray:
 
 def detect_pitch(y: np.ndarray, sample_rate: int = SAMPLE_RATE) -> int | None:
     """The MIDI note of ``y``'s fundamental (autocorrelation of the loudest half second,
-    with the octave check of YIN's cumulative difference), or None where there is none."""
+    with the octave check of YIN's cumulative difference, and an octave up where the
+    period found is a quiet sub-octave's), or None where there is none."""
     frame = int(0.5 * sample_rate)
     env = np.convolve(y**2, np.ones(1024), mode="valid")
     start = int(np.argmax(env[: max(1, len(env) - frame)]))
@@ -133,7 +134,29 @@ def detect_pitch(y: np.ndarray, sample_rate: int = SAMPLE_RATE) -> int | None:
     den = a - 2 * b + c
     shift = 0.5 * (a - c) / den if den > 0 else 0.0
     f0 = sample_rate / (tau + shift)
+    if _sub_octave(x, f0, sample_rate):
+        f0 *= 2.0
     return int(round(69 + 12 * np.log2(f0 / 440.0)))
+
+
+def _sub_octave(x: np.ndarray, f0: float, sample_rate: int) -> bool:
+    """Whether the period found is a sub-octave's: the fundamental weaker than the 2nd
+    harmonic and the odd harmonics 3, 5 and 7 all 30 dB under the loudest even one (a
+    note of 2 f0 with a quiet tone an octave below it, as synthesised flutes have: it
+    repeats at f0 but is played and heard at 2 f0)."""
+    if 2.0 * f0 * 7 >= 0.5 * sample_rate:
+        return False
+    n = 1 << int(np.ceil(np.log2(len(x) * 2)))
+    spec = np.abs(np.fft.rfft(x * np.hanning(len(x)), n))
+    hz = sample_rate / n
+
+    def level(k: int) -> float:
+        lo, hi = int(k * f0 * 0.98 / hz), int(np.ceil(k * f0 * 1.02 / hz)) + 1
+        return 20.0 * np.log10(max(float(spec[lo:hi].max()), 1e-12))
+
+    lv = {k: level(k) for k in range(1, 8)}
+    even = max(lv[2], lv[4], lv[6])
+    return lv[1] < lv[2] and max(lv[3], lv[5], lv[7]) < even - 30.0
 
 
 def fit_recordings(

@@ -9,7 +9,7 @@ import soundfile as sf
 
 from engine import TIMBRE_INDEX, KeyTable, render_note
 from engine.schema import DB_FLOOR, HELD_NAMES, param
-from training.from_audio import fit_recordings
+from training.from_audio import detect_pitch, fit_recordings, read_note
 
 AUDIO = Path(__file__).resolve().parents[1] / "data" / "nsynth" / "audio"
 _STEPS = 6  # a short refit: these tests judge the measured start, not the descent
@@ -21,7 +21,8 @@ def _values(fit, names):
 
 
 @pytest.mark.parametrize(
-    ("note", "factor"), [("brass_acoustic_006-060-100.wav", 0.8), ("string_acoustic_014-046-050.flac", 0.97)]
+    ("note", "factor"),
+    [("brass_acoustic_006-060-100.wav", 0.8), ("string_acoustic_014-046-050.flac", 0.97)],
 )
 def test_spectra_bring_a_real_note_closer(note, factor):
     old = fit_recordings([AUDIO / note], refit_steps=_STEPS, spectra=False)
@@ -36,8 +37,16 @@ def test_spectra_bring_a_real_note_closer(note, factor):
 
 def test_a_decay_in_db_and_a_spectrum_come_back(tmp_path):
     held = [0.0, -4.0, -10.0, -8.0, -18.0, -24.0] + [DB_FLOOR] * (len(HELD_NAMES) - 6)
-    vals = {"mod_index": 0.0, "attack_s": 0.003, "decay_s": 2.5, "sustain": 0.0, "release_s": 0.4,
-            "env_curve": 1.0, "onset_s": 0.001, **dict(zip(HELD_NAMES, held))}
+    vals = {
+        "mod_index": 0.0,
+        "attack_s": 0.003,
+        "decay_s": 2.5,
+        "sustain": 0.0,
+        "release_s": 0.4,
+        "env_curve": 1.0,
+        "onset_s": 0.001,
+        **dict(zip(HELD_NAMES, held)),
+    }
     vals.update({n.replace("held", "onset"): v for n, v in zip(HELD_NAMES, held)})
     y = render_note(KeyTable.flat(vals), 57, 100)
     path = tmp_path / "pluck.wav"
@@ -47,3 +56,25 @@ def test_a_decay_in_db_and_a_spectrum_come_back(tmp_path):
     got = _values(fit, HELD_NAMES[:6])
     assert np.max(np.abs(got - np.array(held[:6]))) < 3.0, got
     assert fit.distance < 0.3
+
+
+def test_a_quiet_sub_octave_does_not_lower_the_pitch():
+    """A note whose waveform repeats an octave below it (a quiet tone there, none of the
+    odd harmonics of that period) is the note it plays: a synthesised flute NSynth files
+    as MIDI 64, and a made one."""
+    y = read_note(
+        Path(__file__).resolve().parents[1]
+        / "data"
+        / "nsynth-extra"
+        / "flute_synthetic_000-064-100.flac"
+    )
+    assert detect_pitch(y) == 64
+    t = np.arange(64000) / 16000
+    f = 440.0 * 2 ** ((60 - 69) / 12)
+    made = 0.45 * np.sin(2 * np.pi * f / 2 * t) + sum(
+        10 ** (-6 * (k - 1) / 20) * np.sin(2 * np.pi * k * f * t) for k in range(1, 6)
+    )
+    assert detect_pitch(made.astype(np.float32)) == 60
+    # A clarinet-like note (odd harmonics, a weak second) keeps its pitch.
+    odd = sum(10 ** (-4 * (k - 1) / 20) * np.sin(2 * np.pi * k * f * t) for k in (1, 3, 5, 7))
+    assert detect_pitch(odd.astype(np.float32)) == 60
