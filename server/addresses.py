@@ -17,7 +17,7 @@ from engine.sender import EXPONENT_RANGE, velocity_exponent
 from server.osc import MAX_NOTIFY_TARGETS, Action, Refused, Reply
 from server.oscargs import Arg, ArgError, parse_args
 from server.state import PatchTicket, timbre_values
-from server.worker import MorphRequest, PatchRequest
+from server.worker import MAX_CHOICES, ChoiceRequest, MorphRequest, PatchRequest
 
 __all__ = ["AddressSpace"]
 
@@ -67,6 +67,8 @@ class AddressSpace:
                 _spec(Arg("text", "str"), _CH, Arg("id", "int", -(2**31), 2**31 - 1, default=0)),
                 self._prompt,
             ),
+            "/prompt/next": (_spec(_CH), self._prompt_step),
+            "/prompt/prev": (_spec(_CH), self._prompt_step),
             "/note": (
                 _spec(Arg("pitch", "int", **_MIDI), Arg("velocity", "int", **_MIDI), _CH),
                 self._note,
@@ -377,10 +379,40 @@ class AddressSpace:
             ch,
             text,
             text,
-            on_done=lambda table: reply.send("/prompt/done", rid, text, *timbre_values(table)),
+            # The instrument the words picked goes last: clients that read the timbre by
+            # position keep working.
+            on_done=lambda made: reply.send("/prompt/done", rid, text, *timbre_values(made.table), made.instrument),
             on_fail=lambda reason: reply.fail("/prompt", reason, rid),
         )
         return [lambda f: self.host.request_patch(PatchRequest(text), ticket)]
+
+    def _prompt_step(self, address, v, reply):
+        """/prompt/next and /prompt/prev: the entry after (before) the channel's in the
+        list of choices for its last words, round the list."""
+        (ch,) = v
+        state = self.host.channels.state(ch)
+        if state.prompt is None:
+            raise Refused(
+                address,
+                f"channel {ch + 1} has no words yet (its patch {state.label!r} came from no "
+                "prompt): send /prompt s:text first; /prompt/next and /prompt/prev walk its "
+                "list of choices",
+            )
+        self._model(address)
+        text = state.prompt
+        step = 1 if address == "/prompt/next" else -1
+        ticket = PatchTicket(
+            ch,
+            text,
+            text,
+            on_done=lambda made: reply.send(
+                "/prompt/choice", ch + 1, text, made.choice + 1, made.count, made.instrument,
+                *timbre_values(made.table),
+            ),
+            on_fail=lambda reason: reply.fail(address, reason),
+        )
+        request = ChoiceRequest(text, state.choice + step, MAX_CHOICES)
+        return [lambda f: self.host.request_patch(request, ticket)]
 
     def _morph(self, address, v, reply):
         a, b, t, ch = v
@@ -391,7 +423,7 @@ class AddressSpace:
             ch,
             f"{a} ~ {b} @ {t:g}",
             None,
-            on_done=lambda table: reply.send("/morph/done", a, b, float(t), *timbre_values(table)),
+            on_done=lambda made: reply.send("/morph/done", a, b, float(t), *timbre_values(made.table)),
             on_fail=lambda reason: reply.fail("/morph", reason),
         )
         return [lambda f: self.host.request_patch(MorphRequest(a, b, float(t)), ticket)]

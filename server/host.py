@@ -22,7 +22,14 @@ from server.audiofit import AudioFits
 from server.osc import OscServer, Refused
 from server.scheduler import Clock, Scheduler, SchedulerFull
 from server.state import ChannelStates, PatchTicket
-from server.worker import DEFAULT_LOADER, ModelWorker, MorphRequest, PatchRequest, SyncRequest
+from server.worker import (
+    DEFAULT_LOADER,
+    ChoiceRequest,
+    ModelWorker,
+    MorphRequest,
+    PatchRequest,
+    SyncRequest,
+)
 
 __all__ = ["Host", "HostConfig", "MAX_EVENTS_PER_BLOCK", "MAX_SPLITS_PER_BLOCK"]
 
@@ -277,7 +284,7 @@ class Host:
     def pending_requests(self) -> int:
         return self._pending
 
-    def request_patch(self, request: PatchRequest | MorphRequest, ticket: PatchTicket) -> None:
+    def request_patch(self, request: PatchRequest | MorphRequest | ChoiceRequest, ticket: PatchTicket) -> None:
         """Ask the model for a patch for ``ticket.channel``. The answer is applied in one
         place (:meth:`_patch_answered`), then ``ticket`` is told."""
         if self.worker is None:
@@ -293,14 +300,17 @@ class Host:
         self._fits.start(path, name, ticket)
 
     def _patch_answered(self, ticket: PatchTicket, ok: bool, value: object) -> None:
-        """The model's answer (the worker's manager thread): the patch goes to its
-        channel, then the one who asked hears of it."""
+        """The model's answer (the worker's manager thread, a ``ModelPatch``): the patch
+        goes to its channel, then the one who asked hears of it."""
         with self._lock:
             self._pending -= 1
         if not ok:
             ticket.on_fail(str(value))
             return
-        self.channels.apply(ticket.channel, value, ticket.label, ticket.prompt)
+        self.channels.apply(
+            ticket.channel, value.table, ticket.label, ticket.prompt,
+            instrument=value.instrument, choice=value.choice,
+        )
         ticket.on_done(value)
 
     def sync(self, then: Callable[[], None]) -> None:

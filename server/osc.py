@@ -37,6 +37,7 @@ REPLY_ADDRESSES = frozenset(
         "/notify.reply",
         "/synced",
         "/prompt/done",
+        "/prompt/choice",
         "/morph/done",
         "/patch/loaded",
         "/patch/saved",

@@ -21,6 +21,8 @@ HELP = """type words and Enter: a patch for them on the current channel. Command
   :save NAME         save the channel's patch in the bank
   :load NAME         play a bank patch on the channel
   :morph A B T       the patch at T (0..1) between prompts A and B (quote words: "a b")
+  :next              the next instrument for the channel's last words (up to 8, then round)
+  :prev              the one before
   :channel N         which channel (1-16) lines and commands act on
   :list              the bank's patches
   :status            voices, underruns, latency, MIDI inputs
@@ -40,7 +42,9 @@ class TerminalReply:
     def send(self, address: str, *args) -> None:
         w = self.write
         if address == "/prompt/done":
-            w(f"  {args[1]!r}: ready ({_timbre(args[2:])})")
+            w(f"  {args[1]!r}: ready{_instrument(args[-1])} ({_timbre(args[2:-1])})")
+        elif address == "/prompt/choice":
+            w(f"  {args[1]!r} {args[2]}/{args[3]}{_instrument(args[4])} ({_timbre(args[5:])})")
         elif address == "/morph/done":
             w(f"  {args[0]!r} ~ {args[1]!r} at {args[2]:g}: ready ({_timbre(args[3:])})")
         elif address == "/patch/saved":
@@ -57,6 +61,10 @@ class TerminalReply:
 
     def fail(self, address: str, reason: str, *extra) -> None:
         self.write(f"  error: {reason}")
+
+
+def _instrument(name: str) -> str:
+    return f": {name}" if name else ""
 
 
 def _timbre(values) -> str:
@@ -155,6 +163,8 @@ class PromptLine:
                 self.write(f"  error: t must be a number in range 0..1, got {args[2]!r}")
                 return
             self._send("/morph", [args[0], args[1], t, self.channel])
+        elif cmd in ("next", "prev") and not args:
+            self._send(f"/prompt/{cmd}", [self.channel])
         elif cmd == "list" and not args:
             self._send("/patch/list", [])
         elif cmd == "status" and not args:

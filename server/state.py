@@ -8,6 +8,7 @@ goes through here: a prompt's or a morph's answer, a bank patch (OSC /patch/load
 
 from __future__ import annotations
 
+import dataclasses
 import threading
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -28,24 +29,29 @@ def timbre_values(table: KeyTable) -> list[float]:
 
 @dataclass(frozen=True)
 class PatchTicket:
-    """Who asked for a patch from the model, and for which channel: ``on_done(table)``
-    once it plays there, ``on_fail(reason)`` if the model could not make it."""
+    """Who asked for a patch from the model, and for which channel: ``on_done(made)``
+    (a ``server.worker.ModelPatch``) once it plays there, ``on_fail(reason)`` if the
+    model could not make it."""
 
     channel: int
     label: str
     prompt: str | None
-    on_done: Callable[[KeyTable], None]
+    on_done: Callable[[object], None]
     on_fail: Callable[[str], None]
 
 
 @dataclass(frozen=True)
 class ChannelState:
     """One channel's patch: ``table`` (``/param`` changes included), ``label`` (the
-    prompt or the patch's name) and the prompt it came from, if any."""
+    prompt or the patch's name), the prompt it came from, if any, the instrument the
+    words picked (its name as a person reads it; "" where none did) and its place in the
+    words' list of choices (0: the words' own; /prompt/next walks on from it)."""
 
     table: KeyTable
     label: str
     prompt: str | None = None
+    instrument: str = ""
+    choice: int = 0
 
 
 class ChannelStates:
@@ -74,14 +80,18 @@ class ChannelStates:
         label: str,
         prompt: str | None = None,
         frame: int | None = None,
+        *,
+        instrument: str = "",
+        choice: int = 0,
     ) -> None:
         """Play ``table`` for new notes on ``channel`` (0-15) from ``frame`` on (None: the
-        next block), remember it, and tell the notify targets."""
+        next block), remember it, and tell the notify targets (the instrument the words
+        picked last, after the timbre: new fields go at the end)."""
         self.engine.set_patch(channel, table, frame)
         with self._lock:
-            self._states[channel] = ChannelState(table, label, prompt)
+            self._states[channel] = ChannelState(table, label, prompt, instrument, choice)
         if self.notify is not None:
-            self.notify("/patch/changed", channel + 1, label, *timbre_values(table))
+            self.notify("/patch/changed", channel + 1, label, *timbre_values(table), instrument)
 
     def apply_bank_patch(self, channel: int, patch, frame: int | None = None) -> None:
         """A patch of the bank (``patches.Patch``) on ``channel``: its name is the label."""
@@ -100,7 +110,7 @@ class ChannelStates:
                     vals = table.values.copy()
                     vals[:, :, [TIMBRE_INDEX[n] for n in names]] = np.asarray(levels, dtype=np.float64)
                     table = KeyTable(table.keys, table.velocities, vals)
-            self._states[channel] = ChannelState(table, s.label, s.prompt)
+            self._states[channel] = dataclasses.replace(s, table=table)
 
     def set_param(self, channel: int, name: str, value: float, frame: int | None = None) -> None:
         """One timbre value of ``channel``'s patch, flat on every key, sounding notes
@@ -110,4 +120,4 @@ class ChannelStates:
         self.engine.set_param(channel, name, value, frame)
         with self._lock:
             s = self._states[channel]
-            self._states[channel] = ChannelState(s.table.with_param(name, value), s.label, s.prompt)
+            self._states[channel] = dataclasses.replace(s, table=s.table.with_param(name, value))

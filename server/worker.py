@@ -8,9 +8,10 @@ every request in flight fails with the reason and a new process is started (with
 back-off); requests made meanwhile wait for it.
 
 Requests and results are small typed records (:class:`PatchRequest`,
-:class:`MorphRequest`, :class:`SyncRequest`; a result is a validated
-:class:`engine.KeyTable` or a reason) that cross the pipe as JSON: no pickle of anything
-a user sent.
+:class:`MorphRequest`, :class:`ChoiceRequest`, :class:`SyncRequest`; a result is a
+:class:`ModelPatch`, a validated :class:`engine.KeyTable` with the name of the
+instrument it is, or a reason) that cross the pipe as JSON: no pickle of anything a user
+sent.
 """
 
 from __future__ import annotations
@@ -34,8 +35,11 @@ __all__ = [
     "load_predictor",
     "PatchRequest",
     "MorphRequest",
+    "ChoiceRequest",
     "SyncRequest",
     "Request",
+    "ModelPatch",
+    "MAX_CHOICES",
 ]
 
 #: ``module:callable`` that builds the predictor from a checkpoint path (or None).
@@ -46,6 +50,8 @@ DEFAULT_LOADER = "server.worker:load_predictor"
 #: loaded machine that starved the worker (prompt -> patch 64 ms median, against 30 ms at 5).
 WORKER_THREADS = 1
 WORKER_NICE = 5
+#: The longest list of choices /prompt/next and /prompt/prev walk for one prompt.
+MAX_CHOICES = 8
 
 
 @dataclass(frozen=True)
@@ -69,15 +75,47 @@ class MorphRequest:
 
 
 @dataclass(frozen=True)
+class ChoiceRequest:
+    """Entry ``index`` of the prompt's list of choices (``Predictor.choices(prompt,
+    count)``), counted round the list: ``count`` is the entry after the last, i.e. the
+    first, and -1 is the last."""
+
+    prompt: str
+    index: int
+    count: int = MAX_CHOICES
+    op: str = "choice"
+
+    def __post_init__(self) -> None:
+        # Checked here, so that a malformed request is refused on either side of the pipe.
+        for name, value, lo, hi in (("index", self.index, -MAX_CHOICES, MAX_CHOICES),
+                                    ("count", self.count, 1, MAX_CHOICES)):
+            if isinstance(value, bool) or not isinstance(value, int) or not lo <= value <= hi:
+                raise ValueError(f"{name} must be an int in range {lo}..{hi}, got {value!r}")
+
+
+@dataclass(frozen=True)
+class ModelPatch:
+    """A patch the model made: ``table``; ``instrument``, its name as a person reads it
+    ("Clarinet, FluidR3 GM"; "" for a morph or a variation); ``choice``, its place in the
+    prompt's list of choices (0: the words' own) and ``count``, that list's length (0
+    where it was not made)."""
+
+    table: object  # engine.KeyTable (imported lazily: the host process imports no model)
+    instrument: str = ""
+    choice: int = 0
+    count: int = 0
+
+
+@dataclass(frozen=True)
 class SyncRequest:
     """Answered once every earlier request has been."""
 
     op: str = "sync"
 
 
-Request = PatchRequest | MorphRequest | SyncRequest
-_REQUESTS = {"patch": PatchRequest, "morph": MorphRequest, "sync": SyncRequest}
-#: ``answer(ok, value)``: value is a KeyTable (None for a sync) when ok, else the reason.
+Request = PatchRequest | MorphRequest | ChoiceRequest | SyncRequest
+_REQUESTS = {"patch": PatchRequest, "morph": MorphRequest, "choice": ChoiceRequest, "sync": SyncRequest}
+#: ``answer(ok, value)``: value is a ModelPatch (None for a sync) when ok, else the reason.
 Answer = Callable[[bool, object], None]
 
 
@@ -110,13 +148,22 @@ def _recv(conn) -> dict:
 
 def _answer(predictor, request: Request) -> dict:
     """What the worker sends back for one request (the patch as ``KeyTable.to_dict``)."""
+    extra: dict = {}
     if isinstance(request, PatchRequest):
         table = predictor.patch(request.prompt, temperature=request.temperature, seed=request.seed)
+        if request.temperature == 0.0:
+            # The words' own choice: the first of their list, which names it.
+            extra["instrument"] = predictor.choices(request.prompt, 1)[0].title
     elif isinstance(request, MorphRequest):
         table = predictor.morph(request.prompt_a, request.prompt_b, request.t)
+    elif isinstance(request, ChoiceRequest):
+        listed = predictor.choices(request.prompt, request.count)
+        i = request.index % len(listed)
+        table = listed[i].table
+        extra = {"instrument": listed[i].title, "choice": i, "count": len(listed)}
     else:
         return {"ok": True, "table": None}
-    return {"ok": True, "table": table.to_dict()}
+    return {"ok": True, "table": table.to_dict(), **extra}
 
 
 def _worker_main(conn, loader: str, model_path: str | None) -> None:
@@ -154,7 +201,7 @@ def _worker_main(conn, loader: str, model_path: str | None) -> None:
 
 
 def _result(message: dict) -> tuple[bool, object]:
-    """A reply from the worker as (ok, KeyTable or None, or the reason), validated."""
+    """A reply from the worker as (ok, ModelPatch or None, or the reason), validated."""
     from engine import KeyTable, ThetaError
 
     if not message.get("ok"):
@@ -163,9 +210,15 @@ def _result(message: dict) -> tuple[bool, object]:
     if table is None:
         return True, None
     try:
-        return True, KeyTable.from_dict(table)
+        table = KeyTable.from_dict(table)
     except ThetaError as exc:
         return False, f"the model sent an invalid patch: {exc}"
+    instrument, choice, count = message.get("instrument", ""), message.get("choice", 0), message.get("count", 0)
+    if not isinstance(instrument, str) or not all(
+        isinstance(x, int) and not isinstance(x, bool) and 0 <= x <= MAX_CHOICES for x in (choice, count)
+    ):
+        return False, f"the model sent a malformed choice: {instrument!r}, {choice!r} of {count!r}"
+    return True, ModelPatch(table, instrument, choice, count)
 
 
 class ModelWorker:
@@ -256,8 +309,10 @@ class ModelWorker:
     def submit(self, request: Request, answer: Answer) -> None:
         """Queue ``request``; ``answer(ok, patch_or_reason)`` runs on the manager thread.
         Fails at once (through ``answer``) when the model is not available."""
-        if not isinstance(request, (PatchRequest, MorphRequest, SyncRequest)):
-            raise TypeError(f"request must be a PatchRequest, MorphRequest or SyncRequest, got {request!r}")
+        if not isinstance(request, (PatchRequest, MorphRequest, ChoiceRequest, SyncRequest)):
+            raise TypeError(
+                f"request must be a PatchRequest, MorphRequest, ChoiceRequest or SyncRequest, got {request!r}"
+            )
         callback = answer
         with self._lock:
             if self._closed or self.state == "failed":

@@ -7,10 +7,23 @@ from __future__ import annotations
 
 import os
 import time
+from dataclasses import dataclass
 
 import numpy as np
 
 from engine import KEY_ANCHORS, TIMBRE_INDEX, TIMBRE_NAMES, KeyTable
+
+
+@dataclass(frozen=True)
+class FakeChoice:
+    table: KeyTable
+    title: str
+    instrument: str = ""
+
+
+#: How many choices the stand-in has for any words (fewer than the host asks for, as a
+#: library whose pool holds few instruments).
+N_CHOICES = 3
 
 
 class FakePredictor:
@@ -27,6 +40,15 @@ class FakePredictor:
 
     def morph(self, prompt_a: str, prompt_b: str, t: float) -> KeyTable:
         return KeyTable.flat({"sustain": float(t)})
+
+    def choices(self, prompt: str, n: int = 8) -> list[FakeChoice]:
+        """The patch, then ones whose sustain tells their place: "instrument 2 of 'x'"."""
+        first = FakeChoice(self.patch(prompt), f"instrument 1 of {prompt!r}", "fake-1")
+        rest = [
+            FakeChoice(KeyTable.flat({"sustain": i / 10}), f"instrument {i + 1} of {prompt!r}", f"fake-{i + 1}")
+            for i in range(1, N_CHOICES)
+        ]
+        return ([first] + rest)[:n]
 
 
 class FakeKeyedPredictor(FakePredictor):

@@ -105,9 +105,11 @@ def test_prompt_replies_with_the_timbre_in_schema_order(osc):
     osc.send("/prompt", "a bright glassy bell", 1, 17)
     p = osc.expect("/prompt/done", timeout=30)
     assert p[:2] == [17, "a bright glassy bell"]
-    assert len(p) == 2 + N_TIMBRE and all(isinstance(v, float) and math.isfinite(v) for v in p[2:])
+    assert len(p) == 2 + N_TIMBRE + 1 and all(isinstance(v, float) and math.isfinite(v) for v in p[2:-1])
     # attack_s ... noise_decay_s, each in its range (no render settings: pitch, rate...).
-    assert all(lo <= v <= hi for v, lo, hi in zip(p[2:], TIMBRE_SPACE.minimum, TIMBRE_SPACE.maximum))
+    assert all(lo <= v <= hi for v, lo, hi in zip(p[2:-1], TIMBRE_SPACE.minimum, TIMBRE_SPACE.maximum))
+    # Last, the instrument the words picked (this model has no library: its flow's patch).
+    assert p[-1] == "flow candidate 1"
     # Numbers arrive as floats from Max and Pd: channel and id as floats work too.
     osc.send("/prompt", "a warm pad", 3.0, 18.0)
     assert osc.expect("/prompt/done", timeout=30)[:2] == [18, "a warm pad"]
@@ -153,7 +155,7 @@ def test_a_bundle_with_one_bad_message_applies_nothing(osc):
 
 def test_patch_save_list_load(osc, host):
     osc.send("/prompt", "a plucked string", 4, 5)
-    theta = osc.expect("/prompt/done", timeout=30)[2:]
+    theta = osc.expect("/prompt/done", timeout=30)[2:-1]
     assert osc.ask("/patch/save", "pluck", 4, reply="/patch/saved") == ["pluck", 4]
     assert "pluck" in osc.ask("/patch/list", reply="/patch/list.reply")
     assert osc.ask("/patch/load", "pluck", 5, reply="/patch/loaded") == ["pluck", 5]
@@ -325,7 +327,7 @@ def test_model_worker_death_fails_the_prompt_and_a_new_worker_answers(osc, host)
     # A new worker answers the next prompt.
     osc.send("/prompt", "a reedy organ", 10, 61)
     p = osc.expect("/prompt/done", timeout=90, where=lambda q: q[0] == 61)
-    assert len(p) == 2 + N_TIMBRE
+    assert len(p) == 2 + N_TIMBRE + 1
     assert len(host.worker_pids()) == 1 and host.worker_pids() != pids
     assert osc.ask("/status", reply="/status.reply")[3] == SR
 

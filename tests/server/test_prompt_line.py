@@ -67,7 +67,11 @@ def test_typing_prompts_and_commands_while_playing(xruns, checkpoint, tmp_path):
     try:
         t.read_until("promptsynth ready", 120)
         t.read_until("promptsynth [1]> ")
-        t.type("a warm brass pad", "'a warm brass pad': ready (attack")
+        # The instrument the words picked (this model has no library: its flow's patch).
+        t.type("a warm brass pad", "'a warm brass pad': ready: flow candidate 1 (attack")
+        # The next of the words' choices, and back.
+        t.type(":next", "'a warm brass pad' 2/8: flow candidate 2 (attack")
+        t.type(":prev", "'a warm brass pad' 1/8: flow candidate 1 (attack")
         t.type(":save my pad", "saved 'my pad' (channel 1)")  # no quotes needed
         assert (bank / "my-pad.json").is_file()
         t.type(":channel 2", "channel 2")
@@ -78,6 +82,8 @@ def test_typing_prompts_and_commands_while_playing(xruns, checkpoint, tmp_path):
         t.type(":channel 17", "error: channel must be an int in range 1..16")
         t.type(":morph 'a bell' 'a bass' 2", "error: t must be a number in range 0..1")
         t.type(":shout", "is not a command")
+        t.type(":channel 3", "channel 3")
+        t.type(":next", "error: channel 3 has no words yet")
         t.type(":morph 'a glass bell' 'a deep bass' 0.5", "'a glass bell' ~ 'a deep bass' at 0.5: ready")
         line = t.type(":status", "MIDI inputs")
         underruns = int(re.search(r"voices sounding, (\d+) underruns", line).group(1))

@@ -45,13 +45,13 @@ def test_the_shipped_model_answers_a_prompt_and_its_patch_plays(jack, tmp_path):
         assert "model: ready" in host.ready_line
         osc.send("/prompt", "a guitar note", 2, 7)
         reply = osc.expect("/prompt/done", timeout=60, where=lambda q: q[0] == 7)
-        assert reply[:2] == [7, "a guitar note"] and len(reply) == 2 + len(TIMBRE_NAMES)
+        assert reply[:2] == [7, "a guitar note"] and len(reply) == 2 + len(TIMBRE_NAMES) + 1
         # Applied: the channel's patch, as /patch/save writes it, is the prompt's.
         assert osc.ask("/patch/save", "guitar", 2, reply="/patch/saved") == ["guitar", 2]
         patch = load_patch(tmp_path / "bank" / "guitar.json")
         assert patch.prompt == "a guitar note"
         centre = patch.table.center()
-        assert [centre[name] for name in TIMBRE_NAMES] == pytest.approx(reply[2:], rel=1e-5)
+        assert [centre[name] for name in TIMBRE_NAMES] == pytest.approx(reply[2:-1], rel=1e-5)
         # A note on that channel, held ~1.5 s (the time between the two sends, measured).
         start = recorded_frames(wav)
         osc.send("/note", 57, 100, 2)

@@ -15,13 +15,14 @@ import time
 import pytest
 import soundfile as sf
 
+from engine import TIMBRE_NAMES
 from tests.conftest import child_processes
 from tests.server.conftest import ROOT, HostProcess, OscClient
 from tests.server.oscfuzz import msg
 
 pytestmark = [pytest.mark.jack, pytest.mark.slow]
 
-N_TIMBRE = 17  # a reply's patch: its centre's timbre values, schema order
+N_TIMBRE = len(TIMBRE_NAMES)  # a reply's patch: its centre's timbre values, schema order
 
 
 # -- prompts ------------------------------------------------------------------------------
@@ -66,7 +67,7 @@ def test_odd_prompts_give_a_clear_error_or_a_sane_patch(model_host, text, reply)
         assert reply in fail[1]
         return
     done = c.expect("/prompt/done", where=lambda p: p[0] == rid, timeout=60)
-    assert len(done) == 2 + N_TIMBRE
+    assert len(done) == 2 + N_TIMBRE + 1 and isinstance(done[-1], str)  # the instrument last
     # Control characters became spaces, runs of space one space.
     assert done[1] == " ".join(
         "".join(" " if ord(ch) < 32 or ord(ch) == 127 else ch for ch in text).split()

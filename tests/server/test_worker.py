@@ -48,7 +48,7 @@ def test_predictions_come_back_in_order(worker):
     worker.submit(SyncRequest(), r.cb("sync"))
     items = r.wait(4)
     assert [t for t, _, _ in items] == ["0", "1", "2", "sync"]
-    patch = items[1][2]
+    patch = items[1][2].table
     assert isinstance(patch, KeyTable) and patch.is_flat  # a text-only model: one timbre
     assert patch.center()["mod_ratio"] == 3.0 and items[3][2] is None
 
@@ -59,7 +59,7 @@ def test_a_failing_prompt_fails_only_itself(worker):
     worker.submit(MorphRequest("a", "b", 0.25), r.cb("morph"))
     (_, ok1, v1), (_, ok2, v2) = r.wait(2)
     assert not ok1 and "refused" in v1
-    assert ok2 and v2.center()["sustain"] == 0.25
+    assert ok2 and v2.table.center()["sustain"] == 0.25 and v2.instrument == ""
 
 
 def test_a_crash_fails_what_is_in_flight_and_the_worker_restarts(worker):
@@ -99,12 +99,12 @@ def test_a_key_tracked_model_sends_its_table():
         w.submit(MorphRequest("a", "b", 0.5), r.cb("m"))
         (_, ok, value), (_, ok2, value2) = r.wait(2)
         assert ok and ok2
-        table = value
+        table = value.table
         assert isinstance(table, KeyTable) and not table.is_flat
         want = FakeKeyedPredictor().patch("abc")
         assert table.keys == want.keys and np.allclose(table.values, want.values, rtol=1e-5)
         assert table.lookup(20, 100)[TIMBRE_INDEX["decay_s"]] > table.lookup(100, 100)[TIMBRE_INDEX["decay_s"]]
-        assert isinstance(value2, KeyTable)
+        assert isinstance(value2.table, KeyTable)
     finally:
         w.close()
 
@@ -115,7 +115,7 @@ def test_requests_are_typed_and_cross_the_pipe_as_json(worker):
 
     import server.worker as w
 
-    with pytest.raises(TypeError, match="PatchRequest, MorphRequest or SyncRequest"):
+    with pytest.raises(TypeError, match="PatchRequest, MorphRequest, ChoiceRequest or SyncRequest"):
         worker.submit(("predict", "x", 0.0, None), lambda ok, v: None)
     src = inspect.getsource(w)
     assert "send_bytes(json.dumps" in src and ".send(" not in src and ".recv()" not in src

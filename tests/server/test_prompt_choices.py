@@ -1,0 +1,202 @@
+"""/prompt/next and /prompt/prev (the prompt line's :next and :prev), and the instrument
+the words picked in /prompt/done and /patch/changed: the address space over real UDP,
+the host's own answer path (``Host.request_patch``, ``Host._patch_answered``), a real
+model worker process (the stand-in predictor: three choices for any words) and the
+channels' real state. The shipped model's own list is tested in
+tests/model/test_choices.py and live under JACK in test_prompt_choices_live.py."""
+
+from __future__ import annotations
+
+import threading
+
+import pytest
+
+from engine import TIMBRE_NAMES
+from server.addresses import AddressSpace
+from server.host import Host
+from server.osc import OscServer
+from server.prompt_line import PromptLine
+from server.state import ChannelStates
+from server.worker import ChoiceRequest, ModelWorker, PatchRequest
+from tests.server.conftest import OscClient
+from tests.server.fake_predictor import N_CHOICES, FakePredictor
+from tests.server.test_osc_unit import FakeHost
+
+N_TIMBRE = len(TIMBRE_NAMES)
+
+
+class ModelHost(FakeHost):
+    """The test host with a real model worker, answered as the live host answers."""
+
+    request_patch = Host.request_patch
+    _patch_answered = Host._patch_answered
+
+    def __init__(self, tmp, worker: ModelWorker) -> None:
+        super().__init__(tmp)
+        self.worker = worker
+        self.model_reason = ""
+        self._lock = threading.Lock()
+        self._pending = 0
+        self.channels = ChannelStates(self.engine, lambda address, *args: self.osc.notify(address, *args))
+
+    @property
+    def pending_requests(self) -> int:
+        return self._pending
+
+    @pending_requests.setter
+    def pending_requests(self, n: int) -> None:
+        self._pending = n
+
+
+@pytest.fixture(scope="module")
+def worker():
+    w = ModelWorker(loader="tests.server.fake_predictor:load", ready_timeout_s=60).start()
+    assert w.wait_ready(), w.reason
+    yield w
+    w.close()
+
+
+@pytest.fixture
+def host(tmp_path, worker):
+    h = ModelHost(tmp_path, worker)
+    h.addresses = AddressSpace(h)
+    # Every message applies at once (no timetags here).
+    h.osc = OscServer(h.addresses, lambda when, actions: [a(None) for a in actions], port=0)
+    h.osc.start()
+    yield h
+    h.osc.close()
+
+
+@pytest.fixture
+def osc(host):
+    c = OscClient(host.osc.port)
+    c.ask("/notify", c.port, reply="/notify.reply")
+    yield c
+    c.close()
+
+
+def _sustain(values: list) -> float:
+    return values[TIMBRE_NAMES.index("sustain")]
+
+
+def test_prompt_done_and_patch_changed_name_the_instrument_last(osc, host):
+    osc.send("/prompt", "a reed", 2, 7)
+    done = osc.expect("/prompt/done", where=lambda p: p[0] == 7)
+    # The fields before stay where they were: id, text, every timbre value; then the name.
+    assert len(done) == 2 + N_TIMBRE + 1
+    assert done[:2] == [7, "a reed"] and done[-1] == "instrument 1 of 'a reed'"
+    want = FakePredictor().patch("a reed").center()
+    assert done[2:-1] == pytest.approx([want[n] for n in TIMBRE_NAMES], rel=1e-6)
+    changed = osc.expect("/patch/changed", where=lambda p: p[0] == 2)
+    assert changed[1] == "a reed" and changed[2:] == done[2:]
+    state = host.channels.state(1)
+    assert (state.prompt, state.instrument, state.choice) == ("a reed", "instrument 1 of 'a reed'", 0)
+
+
+def test_next_and_prev_walk_the_words_list_round_and_back(osc, host):
+    osc.send("/prompt", "a reed", 3, 1)
+    osc.expect("/prompt/done", where=lambda p: p[0] == 1)
+    osc.expect("/patch/changed", where=lambda p: p[0] == 3)
+    seen = []
+    for address in ["/prompt/next"] * N_CHOICES + ["/prompt/prev"] * 2:
+        osc.send(address, 3)
+        got = osc.expect("/prompt/choice")
+        assert got[:2] == [3, "a reed"] and got[3] == N_CHOICES and len(got) == 5 + N_TIMBRE
+        seen.append((got[2], got[4], _sustain(got[5:])))
+        # What the reply says is what the channel plays and what the notice said.
+        changed = osc.expect("/patch/changed", where=lambda p: p[0] == 3)
+        assert changed[-1] == got[4] and changed[2:-1] == got[5:]
+        assert host.channels.state(2).table.center()["sustain"] == pytest.approx(_sustain(got[5:]))
+    # Places 2, 3, then round to 1 (the words' own), then back: 3, 2.
+    assert [s[0] for s in seen] == [2, 3, 1, 3, 2]
+    assert [s[1] for s in seen] == [f"instrument {i} of 'a reed'" for i in (2, 3, 1, 3, 2)]
+    assert seen[0][2] == pytest.approx(0.1) and seen[1][2] == pytest.approx(0.2)
+    assert seen[4] == seen[0]  # the same entry every time it comes round
+
+
+def test_next_needs_words_on_the_channel_and_a_model(osc, host, tmp_path):
+    for address in ("/prompt/next", "/prompt/prev"):
+        osc.send(address, 5)
+        fail = osc.expect("/fail", where=lambda p, a=address: p[0] == a)
+        assert "channel 5 has no words yet" in fail[1] and "send /prompt" in fail[1]
+    osc.send("/prompt/next", 17)
+    assert "channel must be an int in range 1..16" in osc.expect("/fail")[1]
+    # Words on the channel, but no model to walk their list.
+    host.worker = None
+    host.model_reason = "no model: started with --no-model"
+    host.channels.apply(5, host.channels.state(5).table, "a reed", "a reed")
+    osc.send("/prompt/next", 6)
+    assert osc.expect("/fail", where=lambda p: p[0] == "/prompt/next")[1] == "no model: started with --no-model"
+
+
+def test_a_new_prompt_starts_the_walk_again(osc, host):
+    osc.send("/prompt", "a reed", 1, 1)
+    osc.expect("/prompt/done")
+    osc.send("/prompt/next", 1)
+    assert osc.expect("/prompt/choice")[2] == 2
+    osc.send("/prompt", "a pipe", 1, 2)
+    osc.expect("/prompt/done", where=lambda p: p[0] == 2)
+    osc.send("/prompt/next", 1)
+    got = osc.expect("/prompt/choice")
+    assert got[1:3] == ["a pipe", 2] and got[4] == "instrument 2 of 'a pipe'"
+
+
+def test_the_prompt_line_says_which_instrument_and_walks_with_next_and_prev(host):
+    lines: list[str] = []
+    cond = threading.Condition()
+
+    def write(line: str) -> None:
+        with cond:
+            lines.append(line)
+            cond.notify_all()
+
+    def wait_for(words: str) -> str:
+        with cond:
+            assert cond.wait_for(lambda: any(words in ln for ln in lines), 10), lines
+            return next(ln for ln in lines if words in ln)
+
+    pl = PromptLine(host, threading.Event(), write)
+    pl.handle(":next")
+    assert wait_for("error:") == (
+        "  error: channel 1 has no words yet (its patch 'default' came from no prompt): send "
+        "/prompt s:text first; /prompt/next and /prompt/prev walk its list of choices"
+    )
+    pl.handle("a reed")
+    assert wait_for("ready").startswith("  'a reed': ready: instrument 1 of 'a reed' (attack ")
+    pl.handle(":next")
+    assert wait_for("2/3").startswith("  'a reed' 2/3: instrument 2 of 'a reed' (attack ")
+    pl.handle(":prev")
+    assert wait_for("1/3").startswith("  'a reed' 1/3: instrument 1 of 'a reed' (attack ")
+    pl.handle(":next now")
+    assert "is not a command" in wait_for("not a command")
+
+
+def test_choice_requests_are_checked_on_both_sides_of_the_pipe(worker):
+    for bad in (True, 1.0, 9, -9, "1"):
+        with pytest.raises(ValueError, match=r"index must be an int in range -8\.\.8"):
+            ChoiceRequest("a reed", bad)
+    with pytest.raises(ValueError, match=r"count must be an int in range 1\.\.8"):
+        ChoiceRequest("a reed", 0, 0)
+    # One that slipped past the host's check (built without it) fails in the worker,
+    # with the same words, and fails only itself.
+    bad = object.__new__(ChoiceRequest)
+    for field, value in (("prompt", "a reed"), ("index", 99), ("count", 8), ("op", "choice")):
+        object.__setattr__(bad, field, value)
+    got = threading.Event()
+    answers: list = []
+    for request in (bad, PatchRequest("a reed")):
+        worker.submit(request, lambda ok, v: (answers.append((ok, v)), len(answers) == 2 and got.set()))
+    assert got.wait(10)
+    assert answers[0] == (False, "index must be an int in range -8..8, got 99")
+    assert answers[1][0] and answers[1][1].instrument == "instrument 1 of 'a reed'"
+
+
+def test_the_words_list_is_answered_round_in_the_worker(worker):
+    results: list = []
+    done = threading.Event()
+    for i in (0, 1, 2, 3, -1, 8):
+        worker.submit(ChoiceRequest("a reed", i), lambda ok, v: (results.append((ok, v)), len(results) == 6 and done.set()))
+    assert done.wait(10)
+    assert all(ok for ok, _ in results)
+    assert [(v.choice, v.count) for _, v in results] == [(0, 3), (1, 3), (2, 3), (0, 3), (2, 3), (2, 3)]
+    assert results[1][1].table.center()["sustain"] == pytest.approx(0.1)
