@@ -21,11 +21,12 @@ from dataclasses import dataclass
 import numpy as np
 
 from engine import TIMBRE_INDEX, TIMBRE_NAMES, KeyTable, render_notes
-from engine.schema import HELD_NAMES, ONSET_NAMES, param
+from engine.schema import param
 from training.fit import fit_timbre
 from training.heuristics import heuristic_timbre, pad_v1, seed_timbre
 from training.notes import HOLD_S, NOTE_SAMPLES, SAMPLE_RATE, TAIL_S
 from training.profiles import measured_timbre
+from training.refit import FREE_SETS
 from training.spectral import spectral_distance
 from training.torchsynth import fit_batch
 
@@ -37,10 +38,10 @@ MAX_FILES = 24
 MAX_SECONDS = 60.0
 _VELOCITY = 100
 _RATIO = TIMBRE_NAMES.index("mod_ratio")
-# The schema-2 values (the third operator needs a search over its ratio and layout first).
-_REFIT = tuple(n for n in TIMBRE_NAMES[:10] if n != "mod_ratio")
-# ... and with the spectra: the envelope's curve and the spectra themselves.
-_REFIT_SPECTRA = _REFIT + ("env_curve", *ONSET_NAMES, *HELD_NAMES, "onset_s", "darken_db", "darken_s")
+# The schema-2 values (the third operator needs a search over its ratio and layout
+# first), and with the spectra also the envelope's curve and the spectra themselves.
+_REFIT = FREE_SETS["v2"]
+_REFIT_SPECTRA = FREE_SETS["v2+spectra"]
 
 
 @dataclass(frozen=True)
