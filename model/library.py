@@ -129,10 +129,15 @@ class LibraryParams:
     #: candidate near many sounds at once (a bland sustained tone) otherwise wins
     #: prompts as different as "a violin section" and "a bagpipe".
     pool: int = 8
+    #: Of those, only instruments whose similarity lies within ``margin`` of the most
+    #: similar one's (inf: all of them). Where the words name one instrument ("a
+    #: xylophone") and the next are far less alike (0.57 against 1.0), they are another
+    #: family's, and their notes must not choose the sound.
+    margin: float = float("inf")
 
     def to_dict(self) -> dict:
         return {"tau": self.tau, "top_k": self.top_k, "real_share": self.real_share,
-                "contrast": self.contrast, "pool": self.pool}
+                "contrast": self.contrast, "pool": self.pool, "margin": self.margin}
 
 
 #: Timbre values per patch in libraries of older theta schemas (2: ten, 3: fourteen, 4:
@@ -243,14 +248,15 @@ class SoundLibrary:
         s = self.captions @ np.asarray(emb, dtype=np.float32)
         return np.maximum.reduceat(s, self._starts)
 
-    def _most_similar(self, similarity: np.ndarray, k: int) -> np.ndarray:
+    def _most_similar(self, similarity: np.ndarray, k: int, margin: float = float("inf")) -> np.ndarray:
         """The ``k`` most similar instruments; among equally similar ones, real recordings
         first. Many instruments share a caption ("a vocal note" is every GM choir preset's
         and the real vocal's); a cut through such a tie by id alone depended on how the ids
         sort ("sf-..." before "vocal_...", so the real vocal was left out, while "brass_..."
         came first), and taking the whole tie lets dozens of presets into the pool."""
-        order = np.lexsort((~self.real, -np.asarray(similarity, dtype=np.float64)))
-        return order[: max(1, int(k))]
+        s = np.asarray(similarity, dtype=np.float64)
+        order = np.lexsort((~self.real, -s))[: max(1, int(k))]
+        return order[s[order] >= s[order[0]] - margin]
 
     def weights(self, emb: np.ndarray, params: LibraryParams | None = None) -> np.ndarray:
         """The weight of each instrument's notes as the target for ``emb`` (sums to 1)."""
@@ -258,7 +264,7 @@ class SoundLibrary:
 
     def _weights(self, similarity: np.ndarray, p: LibraryParams) -> np.ndarray:
         s = similarity.astype(np.float64)
-        top = self._most_similar(s, p.top_k)
+        top = self._most_similar(s, p.top_k, p.margin)
         w = np.zeros_like(s)
         s_max = s[top].max()
         groups = []
@@ -286,7 +292,7 @@ class SoundLibrary:
         sc = self.distance @ self._weights(s, p).astype(np.float32) - p.contrast * self._background
         if p.pool > 0:
             near = np.zeros(len(s) + 1, dtype=bool)  # the last slot: candidates of no instrument
-            near[self._most_similar(s, p.pool)] = True
+            near[self._most_similar(s, p.pool, p.margin)] = True
             sc = np.where(near[self._cand_inst], sc, np.inf).astype(np.float32)
         return sc
 
@@ -347,7 +353,7 @@ class SoundLibrary:
             captions=self.captions.astype(np.float16),
             caption_instrument=self.caption_instrument,
             params=np.array([self.params.tau, self.params.top_k, self.params.real_share,
-                             self.params.contrast, self.params.pool], dtype=np.float64),
+                             self.params.contrast, self.params.pool, self.params.margin], dtype=np.float64),
         )
         if self.caption_text is not None:
             arrays["caption_text"] = self.caption_text
@@ -364,12 +370,15 @@ class SoundLibrary:
         if path.is_dir():
             path = path / LIBRARY_FILE
         with np.load(path, allow_pickle=False) as z:
-            tau, top_k, real_share, contrast, pool = (z["params"].tolist() + [0.0])[:5]
+            # Older libraries: no pool (0), no margin (inf).
+            tau, top_k, real_share, contrast, pool, margin = (z["params"].tolist() + [0.0, float("inf")])[:6]
+            if len(z["params"]) == 5:
+                margin = float("inf")
             return cls(
                 z["keys"], z["values"], z["names"], z["distance"].astype(np.float32),
                 z["instruments"], z["real"], z["family"], z["captions"].astype(np.float32),
                 z["caption_instrument"],
                 z["caption_text"] if "caption_text" in z.files else None,
-                LibraryParams(float(tau), int(top_k), float(real_share), float(contrast), int(pool)),
+                LibraryParams(float(tau), int(top_k), float(real_share), float(contrast), int(pool), float(margin)),
                 z["titles"] if "titles" in z.files else None,
             )

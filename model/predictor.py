@@ -6,7 +6,7 @@ from __future__ import annotations
 
 import math
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 
 import numpy as np
@@ -288,9 +288,11 @@ class Predictor:
             tables = self.candidates(key, n, temperature=1.0, seed=CHOICE_SEED)
             return [Choice(t, f"flow candidate {i + 1}") for i, t in enumerate(tables)]
         emb = self.encoder.encode([key])[0]
-        # patch()'s own choice first, whatever order equal scores would take below.
+        # patch()'s own choice first, whatever order equal scores would take below; the
+        # rest from the whole pool, the library's similarity margin aside (words that
+        # name one instrument keep the first to it, and still have a next).
         first = int(lib.choose(emb, 1)[0])
-        scores = lib.scores(emb)
+        scores = lib.scores(emb, replace(lib.params, margin=float("inf")))
         order = np.lexsort((np.arange(scores.shape[0]), scores))
         ranked = [first] + [int(i) for i in order if i != first and np.isfinite(scores[i])]
         return [Choice(lib.table(i), lib.title(i), str(lib.names[i])) for i in ranked[:n]]

@@ -412,6 +412,25 @@ def _program(args) -> int:
     return 0
 
 
+def _spectrum_cell(t: dict) -> str:
+    """The factory table's summary of a patch's held spectrum and envelope curve."""
+    from engine.schema import DB_FLOOR, N_HARMONICS
+
+    held = [t[f"held_h{k}"] for k in range(1, N_HARMONICS + 1)]
+    onset = [t[f"onset_h{k}"] for k in range(1, N_HARMONICS + 1)]
+    if held == onset and all(v <= DB_FLOOR for v in held[1:]):
+        cell = "sine"
+    else:
+        top = max(held)
+        cell = (f"{sum(v > DB_FLOOR for v in held)} harmonics, h2 {held[1] - top:.0f} dB, "
+                f"h3 {held[2] - top:.0f} dB")
+        if t["darken_db"] > 0:
+            cell += f", darkens {t['darken_db']:.0f} dB/oct"
+    if t["env_curve"] > 0:
+        cell += f", curve {t['env_curve']:.2f}"
+    return cell
+
+
 def _op3_cell(t: dict) -> str:
     """The third operator of a patch's centre, for a table: '-' when off."""
     if t["op3_index"] == 0.0 and t["op3_peak"] == 0.0:
@@ -469,16 +488,20 @@ def _factory(args) -> int:
         "the columns show its values at key 60, velocity 100 (index peak and noise level: v2's",
         "struck brightness and breath, with their decay times in the files; third operator: v3's,",
         "its layout, ratio and index (+ peak), or - when off; noise band: v4's, its level, centre",
-        "and width as multiples of the pitch, or - when off).",
+        "and width as multiples of the pitch, or - when off; spectrum: schema 5's held spectrum,",
+        "its sounding harmonics and the levels of harmonics 2 and 3 against the loudest, how much it",
+        "darkens (dB per octave of harmonic number) and the envelope's curve (1: decay linear in",
+        "dB), or sine; `promptsynth patch show NAME` draws both spectra).",
         "",
         "| program | name | prompt | attack s | decay s | sustain | release s | ratio | index | index peak | noise "
-        "| third operator | noise band |",
-        "|---|---|---|---|---|---|---|---|---|---|---|---|---|",
+        "| third operator | noise band | spectrum |",
+        "|---|---|---|---|---|---|---|---|---|---|---|---|---|---|",
     ]
     for program, name, prompt, t in sorted(rows, key=lambda r: r[0]):
         lines.append(f"| {program} | {name} | {prompt} | {t['attack_s']:.3g} | {t['decay_s']:.3g} | "
                      f"{t['sustain']:.2f} | {t['release_s']:.3g} | {t['mod_ratio']:.3g} | {t['mod_index']:.3g} | "
-                     f"{t['index_peak']:.2g} | {t['noise_level']:.2g} | {_op3_cell(t)} | {_band_cell(t)} |")
+                     f"{t['index_peak']:.2g} | {t['noise_level']:.2g} | {_op3_cell(t)} | {_band_cell(t)} | "
+                     f"{_spectrum_cell(t)} |")
     (out / "README.md").write_text("\n".join(lines) + "\n")
     bank = Bank(out, create=False)
     print(f"wrote {len(rows)} patches and bank.json to {out}" + (f"; problems: {bank.errors}" if bank.errors else ""))

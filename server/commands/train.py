@@ -295,6 +295,13 @@ def register(sub: argparse._SubParsersAction) -> None:
         help="choose among the tables of this many instruments most like the words "
         "(default 8; 0: among all)",
     )
+    lb.add_argument(
+        "--margin",
+        type=float,
+        help="only instruments whose caption similarity lies within this of the most similar "
+        "one's describe the words and are chosen among (default: no limit; the shipped "
+        "library: 0.1)",
+    )
     lb.set_defaults(func=_library)
     example(lb, "promptsynth library --model runs/tiny-model --data runs/tiny-v2")
 
@@ -460,7 +467,7 @@ def _library(args: argparse.Namespace) -> int:
         ckpt = load_checkpoint(args.model)
         held = list((ckpt.meta.get("data") or {}).get("eval_instruments") or [])
         params = LibraryParams()
-        for name in ("tau", "top_k", "real_share", "contrast", "pool"):
+        for name in ("tau", "top_k", "real_share", "contrast", "pool", "margin"):
             if getattr(args, name) is not None:
                 params = replace(params, **{name: getattr(args, name)})
         library, summary = build_library(

@@ -4,6 +4,8 @@ model that has no library (its flow's candidates)."""
 
 from __future__ import annotations
 
+from dataclasses import replace
+
 import numpy as np
 import pytest
 
@@ -34,10 +36,11 @@ def test_the_library_list_is_bounded_stable_and_starts_with_the_words_own(shippe
         # A shorter list is the longer one's beginning.
         assert [c.instrument for c in shipped.choices(words, 3)] == ids[:3]
     # The list is ranked: after the first, each entry scores no worse than the next, and
-    # only instruments of the pool (finite scores) come.
+    # only instruments of the pool (finite scores) come, whatever the similarity margin
+    # (which keeps the first to the instrument the words name).
     lib = shipped.library
     emb = shipped.embed(["a clarinet"])[0]
-    scores = lib.scores(emb)
+    scores = lib.scores(emb, replace(lib.params, margin=float("inf")))
     idx = [int(np.flatnonzero(lib.names == c.instrument)[0]) for c in shipped.choices("a clarinet")]
     assert np.all(np.isfinite(scores[idx])) and np.all(np.diff(scores[idx[1:]]) >= 0)
     assert len(idx) == min(8, int(np.isfinite(scores).sum()))
@@ -46,7 +49,7 @@ def test_the_library_list_is_bounded_stable_and_starts_with_the_words_own(shippe
 def test_the_words_name_a_clarinet_and_the_names_say_so(shipped):
     got = shipped.choices("a clarinet")
     assert got[0].title.startswith("Clarinet, ")
-    assert sum(c.title.startswith("Clarinet, ") for c in got) >= 2
+    assert len({c.title for c in got}) == len(got) > 1  # each entry named, none twice
 
 
 def test_walking_next_and_prev_round_the_list(shipped):
