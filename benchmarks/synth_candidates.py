@@ -144,7 +144,9 @@ def render(b: Batch, cand: str, timbre: torch.Tensor, ex: dict[str, torch.Tensor
     def col(name):
         return tb[:, _T[name] : _T[name] + 1]
 
-    env = _envelope(nb, col("attack_s"), col("decay_s"), col("sustain"), col("release_s"))
+    # The schema-2 envelope: linear in amplitude (env_curve 0), as when it was screened.
+    env = _envelope(nb, col("attack_s"), col("decay_s"), col("sustain"), col("release_s"),
+                    torch.zeros_like(col("attack_s")))
     decay_line = (1.0 - nb.t / col("index_decay_s")).clamp_min(0.0)
     index = col("mod_index") + col("index_peak") * decay_line
     phase_c, sin_m = nb.phase_c, nb.sin_m

@@ -10,6 +10,7 @@ import pytest
 import soundfile as sf
 
 from engine import KeyTable
+from engine.schema import HELD_NAMES, ONSET_NAMES
 from patches import Bank, Patch, load_patch, save_patch
 from server.cli import main
 
@@ -131,6 +132,12 @@ def test_params_lists_every_parameter(capsys):
         "band_level",
         "band_width",
         "band_centre",
+        *ONSET_NAMES,
+        *HELD_NAMES,
+        "onset_s",
+        "darken_db",
+        "darken_s",
+        "env_curve",
     ]
     assert d["params"][4]["max"] == 2.0
 

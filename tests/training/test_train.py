@@ -101,7 +101,7 @@ def test_tiny_training_run_saves_ema_weights(tmp_path, ema):
     # copy (not the trained raw weights) is what the checkpoint holds.
     torch.manual_seed(cfg.seed)
     init = ConditionalRealNVP(
-        dim=len(TIMBRE_NAMES) - 7,  # schema-2 labels: the third operator and noise band are not modelled
+        dim=10,  # schema-2 labels: the ten (no third operator, noise band or schema-5 values; never spectra)
         context_dim=16 + KEY_FEATURES,  # the text embedding, then the note's pitch and velocity
         n_layers=2,
         hidden=16,
