@@ -51,6 +51,7 @@ _TABLE_SCALE = TABLE_SIZE / TWO_PI
 _TABLE_MASK = TABLE_SIZE - 1  # a power of 2: the wrap is a mask
 _BAND_LIMIT = spectrum.BAND_LIMIT
 _DB_FLOOR = param("held_h1").minimum
+_DB_TO_LN = math.log(10.0) / 20.0  # 10 ** (dB / 20) = exp(dB * _DB_TO_LN)
 # Floating-point liberties that let the compiler use SIMD (no NaN or infinity
 # assumptions: a non-finite sample still reaches the limiter's check).
 _FASTMATH = {"contract", "arcp", "nsz", "afn", "reassoc"}
@@ -471,6 +472,10 @@ def _build_tables(st, tables, vs, basis, swap):
     the other one, crossfaded to from the next chunk (``swap`` 1: a live change)."""
     nh = basis.shape[0]
     amp = np.empty((3, nh))
+    size = basis.shape[1] - 1
+    half = size // 2
+    quarter = size // 4
+    parts = np.empty((2, quarter + 1), dtype=np.float32)
     for v in vs:
         slot = int(st[_S.tslot, v])
         buf = int(st[_S.spec_buf, v])
@@ -482,34 +487,57 @@ def _build_tables(st, tables, vs, basis, swap):
         limit = TWO_PI * _BAND_LIMIT / st[_S.inc_c, v]  # harmonics k below it sound
         darken = st[_S.darken_db, v]
         differs = False
+        for h in range(nh):
+            if st[_S.held_h1 + h, v] != st[_S.onset_h1 + h, v]:
+                differs = True
+                break
         for which in range(2):
+            if which == 0 and not differs:
+                continue
             row = _S.onset_h1 if which == 0 else _S.held_h1
             power = 0.0
             for h in range(nh):
                 db = st[row + h, v]
-                a = 10.0 ** (db / 20.0) if db > _DB_FLOOR else 0.0
+                a = math.exp(db * _DB_TO_LN) if db > _DB_FLOOR else 0.0
                 amp[which, h] = a
                 power += a * a
-                if which == 1 and db != st[_S.onset_h1 + h, v]:
-                    differs = True
             scale = 1.0 / math.sqrt(power) if power > 0.0 else 0.0
             for h in range(nh):
                 amp[which, h] = amp[which, h] * scale if h + 1 < limit else 0.0
-        for h in range(nh):
-            amp[2, h] = amp[1, h] * 10.0 ** (-darken * math.log2(h + 1.0) / 20.0)
+        if darken > 0.0:
+            for h in range(nh):
+                a = amp[1, h]
+                amp[2, h] = a * math.exp(-darken * math.log2(h + 1.0) * _DB_TO_LN) if a != 0.0 else 0.0
         st[_S.onset_on, v] = 1.0 if differs else 0.0
         st[_S.dark_on, v] = 1.0 if darken > 0.0 else 0.0
         for which in range(3):
             if (which == 0 and not differs) or (which == 2 and darken <= 0.0):
                 continue
-            t = tables[slot, buf, which]
-            t[:] = 0.0
+            # A sum of sines has quarter-wave symmetry: with E and O the even and odd
+            # harmonics' sums at n in [0, N/4], T[n] = E + O, T[N/2 + n] = E - O,
+            # T[N/2 - n] = O - E and T[N - n] = -(E + O). A quarter of the work.
+            even = parts[0]
+            odd = parts[1]
+            even[:] = 0.0
+            odd[:] = 0.0
             for h in range(nh):
                 a = np.float32(amp[which, h])
                 if a != 0.0:
                     b = basis[h]
-                    for j in range(t.shape[0]):
-                        t[j] += a * b[j]
+                    acc = odd if h % 2 == 0 else even  # h + 1 is the harmonic
+                    for j in range(quarter + 1):
+                        acc[j] += a * b[j]
+            t = tables[slot, buf, which]
+            for j in range(quarter + 1):
+                e = even[j]
+                o = odd[j]
+                t[j] = e + o
+                t[half + j] = e - o
+                t[half - j] = o - e
+                t[size - j] = -(e + o)
+            t[0] = 0.0
+            t[half] = 0.0
+            t[size] = 0.0
 
 
 def _compiled(fn):

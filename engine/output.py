@@ -93,6 +93,13 @@ def _warm_up(sample_rate: int, blocksize: int) -> None:
     scratch.control_change(0, 64, 127)
     scratch.pitch_bend(0, 100)
     scratch.set_param(0, "mod_index", 2.0)
+    # The harmonic carrier (schema 5): a note builds its tables (a compiled function of its
+    # own, loaded on its first call), a live change rebuilds them into the other buffer.
+    spectra = {f"held_h{k}": -3.0 * k for k in range(1, 9)} | {"onset_h2": -6.0, "darken_db": 6.0, "env_curve": 0.5}
+    scratch.set_patch(1, KeyTable.flat(spectra))
+    scratch.note_on(1, 48, 100)
+    scratch.render_into(out)
+    scratch.set_spectrum(1, [-2.0 * k for k in range(32)])
     scratch.render_into(out)
     scratch.note_off(0, 60)
     scratch.control_change(0, 64, 0)
