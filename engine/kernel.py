@@ -468,8 +468,10 @@ def _harmonic_tone(
 
 def _build_tables(st, tables, vs, basis, swap):
     """Build voices ``vs``' carrier tables from their spectra rows at their increments
-    (``engine.spectrum``): into the buffer they read (``swap`` 0: a fresh note), or into
-    the other one, crossfaded to from the next chunk (``swap`` 1: a live change)."""
+    (``engine.spectrum``): into the buffer they read (``swap`` 0: a fresh note; ``swap``
+    2: a fresh note that plays the sine carrier instead, its ``harmonic`` row 0, where
+    both spectra are harmonic 1 alone), or into the other one, crossfaded to from the
+    next chunk (``swap`` 1: a live change)."""
     nh = basis.shape[0]
     amp = np.empty((3, nh))
     size = basis.shape[1] - 1
@@ -477,9 +479,18 @@ def _build_tables(st, tables, vs, basis, swap):
     quarter = size // 4
     parts = np.empty((2, quarter + 1), dtype=np.float32)
     for v in vs:
+        if swap == 2:
+            sine = st[_S.held_h1, v] > _DB_FLOOR and st[_S.onset_h1, v] > _DB_FLOOR
+            for h in range(1, nh):
+                if st[_S.held_h1 + h, v] > _DB_FLOOR or st[_S.onset_h1 + h, v] > _DB_FLOOR:
+                    sine = False
+                    break
+            st[_S.harmonic, v] = 0.0 if sine else 1.0
+            if sine:
+                continue
         slot = int(st[_S.tslot, v])
         buf = int(st[_S.spec_buf, v])
-        if swap:
+        if swap == 1:
             buf = 1 - buf
             st[_S.spec_buf, v] = buf
             st[_S.spec_fade, v] = 1.0

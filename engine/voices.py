@@ -183,6 +183,7 @@ class VoiceBank:
         # remove() keeps its tables); the slots of free columns are free.
         self.tables = np.zeros((self.capacity, 2, 3, TABLE_SIZE + 1), dtype=np.float32)
         self._slots = np.arange(self.capacity, dtype=np.int64)
+        self._one = np.zeros(1, dtype=np.int64)  # one note-on's voice, for the compiled set-up
         self._dirty = False
 
     # -- slots -------------------------------------------------------------------------
@@ -290,13 +291,14 @@ class VoiceBank:
         )
         self.noise_first[idx] = first
         self.band_pos[idx] = self.noise_first[idx]
-        # The carrier: a sine, or tables built now at the note's increment.
-        vs = np.arange(self.capacity)[idx] if isinstance(idx, slice) else np.atleast_1d(idx)
-        sine = spectrum.is_sine(np.asarray(timbre, dtype=np.float64))
-        self.harmonic[vs] = np.where(sine, 0.0, 1.0)
-        vs = vs[self.harmonic[vs] != 0.0].astype(np.int64)
-        if vs.size:
-            _build_tables(self.state, self.tables, vs, _BASIS32, 0)
+        # The carrier: a sine, or tables built now at the note's increment (compiled, both
+        # the choice and the build: a note-on costs a few microseconds either way).
+        if isinstance(idx, (int, np.integer)):
+            self._one[0] = idx
+            vs = self._one
+        else:
+            vs = np.asarray(np.arange(self.capacity)[idx], dtype=np.int64)
+        _build_tables(self.state, self.tables, vs, _BASIS32, 2)
 
     def retrigger(self, i: int) -> None:
         """Restart voice ``i``'s envelope from its current level (same phase); the index
