@@ -277,9 +277,13 @@ class Host:
                 return list(m.params)
         raise RuntimeError("no /status reply")
 
-    def chord(self, n: int) -> None:
+    def chord(self, n: int, patch: str | None = None) -> None:
         self.send(osc("/panic"))
         time.sleep(0.2)
+        if patch:  # the bank's patch on every channel (spectra: every voice on tables)
+            for ch in range(1, 17):
+                self.send(osc("/patch/load", patch, ch))
+            time.sleep(0.2)
         for i in range(n):
             self.send(osc("/note", 36 + i % 60, 90, 1 + i % 16))
 
@@ -467,6 +471,8 @@ def main() -> int:
     ap.add_argument("--latency", nargs="+", default=["low"], help="host --latency settings")
     ap.add_argument("--scenarios", nargs="+", default=["held", "churn", "fuzz", "burst", "hotplug", "typing", "midifuzz"])
     ap.add_argument("--no-pyo", action="store_true")
+    ap.add_argument("--patch", help="a bank patch every channel plays (e.g. 'church organ': onset "
+                    "and held spectra, every voice on the harmonic carrier); default: the sine")
     ap.add_argument("--no-model", action="store_true", help="churn sends no prompts")
     ap.add_argument("--no-controls", action="store_true", help="skip the silent client and pyo")
     args = ap.parse_args()
@@ -541,7 +547,7 @@ def main() -> int:
                     try:
                         time.sleep(1.0)
                         for sc in args.scenarios:
-                            host.chord(voices)
+                            host.chord(voices, args.patch)
                             time.sleep(0.3)
                             phase(f"host-{voices}-{latency}-{sc}", rnd,
                                   lambda sc=sc, host=host, voices=voices: drive(host, sc, args.seconds, voices), host)
