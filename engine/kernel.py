@@ -18,7 +18,7 @@ key is held; after release p is out of reach, q is the release ramp and the floo
 With ``env_curve`` (schema 5), q mixes in a line linear in dB, computed as a running
 product from its exact value at the chunk's start (or at the attack's end within it).
 A voice on a harmonic carrier reads its tables where the sine is taken
-(``_harmonic_tone``), one loop per case of onset and darkening (``_read_tables``).
+(``_harmonic_read``), one loop per case of onset and darkening (``_read_tables``).
 """
 
 from __future__ import annotations
@@ -228,49 +228,18 @@ def _render_chunk(st, n, m, sr, alpha, noise, noise_lp, tables, mix, scratch, ou
         if use_peak:
             for k in range(m):
                 index[k] += max(e0 + e1 * k, 0.0)
+        # The carrier's phase (every layout), then the sine or the voice's tables there.
+        arg = scratch[4]
+        second = scratch[5]
+        _carrier_phase(scratch, m, use_op3, lay, pc0, inc_c, pm0, inc_m, ph30, inc_3, a0, a1, b0, b1)
         if st[_S.harmonic, v] != 0.0:
-            _harmonic_tone(
-                st,
-                v,
-                m,
-                sr,
-                tables,
-                scratch,
-                use_op3,
-                lay,
-                pc0,
-                inc_c,
-                pm0,
-                inc_m,
-                ph30,
-                inc_3,
-                a0,
-                a1,
-                b0,
-                b1,
-                t_on,
-            )
-        elif not use_op3:
-            for k in range(m):
-                y[k] = _sin(pc0 + inc_c * k + index[k] * _sin(pm0 + inc_m * k))
+            _harmonic_read(st, v, m, sr, tables, scratch, t_on)
         else:
-            i3 = scratch[2]
-            s3 = scratch[3]
             for k in range(m):
-                i3[k] = a0 + a1 * k + max(b0 + b1 * k, 0.0)
-                s3[k] = i3[k] * _sin(ph30 + inc_3 * k)
-            if lay == LAYOUT_STACK:
-                for k in range(m):
-                    y[k] = _sin(pc0 + inc_c * k + index[k] * _sin(pm0 + inc_m * k + s3[k]))
-            elif lay == LAYOUT_PARALLEL:
-                for k in range(m):
-                    y[k] = _sin(pc0 + inc_c * k + index[k] * _sin(pm0 + inc_m * k) + s3[k])
-            else:
-                for k in range(m):
-                    mod = index[k] * _sin(pm0 + inc_m * k)
-                    y[k] = _sin(pc0 + inc_c * k + mod) + i3[k] * (1.0 / 16.0) * _sin(
-                        ph30 + inc_3 * k + mod
-                    )
+                y[k] = _sin(arg[k])
+        if use_op3 and lay == LAYOUT_CARRIER2:
+            for k in range(m):
+                y[k] += second[k]
         if use_noise:
             for k in range(m):
                 y[k] += max(g0 + g1 * k, 0.0) * noise[npos + k]
@@ -394,55 +363,42 @@ def _read_tables(tbl, arg, out, m, w0, w1, use_on, d0, d1, use_dark):
 
 
 @numba.njit(inline="always", fastmath=_FASTMATH)
-def _harmonic_tone(
-    st,
-    v,
-    m,
-    sr,
-    tables,
-    scratch,
-    use_op3,
-    lay,
-    pc0,
-    inc_c,
-    pm0,
-    inc_m,
-    ph30,
-    inc_3,
-    a0,
-    a1,
-    b0,
-    b1,
-    t_on,
-):
-    """Voice ``v``'s tone with its harmonic carrier into ``scratch[1]``: the carrier's
-    phase as the sine carrier's (every layout), read from its tables; a live change's
-    crossfade reads both buffers."""
+def _carrier_phase(scratch, m, use_op3, lay, pc0, inc_c, pm0, inc_m, ph30, inc_3, a0, a1, b0, b1):
+    """The carrier's phase into ``scratch[4]`` for the chunk's frames, the modulator (and
+    the third operator, by its layout) bending it; in layout 2, the second carrier (a
+    sine, bent by the same modulator) into ``scratch[5]``. ``scratch[0]``: the index."""
     index = scratch[0]
-    y = scratch[1]
     arg = scratch[4]
-    second = scratch[5]
-    carrier2 = use_op3 and lay == LAYOUT_CARRIER2
     if not use_op3:
         for k in range(m):
             arg[k] = pc0 + inc_c * k + index[k] * _sin(pm0 + inc_m * k)
-    else:
-        i3 = scratch[2]
-        s3 = scratch[3]
+        return
+    i3 = scratch[2]
+    s3 = scratch[3]
+    for k in range(m):
+        i3[k] = a0 + a1 * k + max(b0 + b1 * k, 0.0)
+        s3[k] = i3[k] * _sin(ph30 + inc_3 * k)
+    if lay == LAYOUT_STACK:
         for k in range(m):
-            i3[k] = a0 + a1 * k + max(b0 + b1 * k, 0.0)
-            s3[k] = i3[k] * _sin(ph30 + inc_3 * k)
-        if lay == LAYOUT_STACK:
-            for k in range(m):
-                arg[k] = pc0 + inc_c * k + index[k] * _sin(pm0 + inc_m * k + s3[k])
-        elif lay == LAYOUT_PARALLEL:
-            for k in range(m):
-                arg[k] = pc0 + inc_c * k + index[k] * _sin(pm0 + inc_m * k) + s3[k]
-        else:
-            for k in range(m):
-                mod = index[k] * _sin(pm0 + inc_m * k)
-                arg[k] = pc0 + inc_c * k + mod
-                second[k] = i3[k] * (1.0 / 16.0) * _sin(ph30 + inc_3 * k + mod)
+            arg[k] = pc0 + inc_c * k + index[k] * _sin(pm0 + inc_m * k + s3[k])
+    elif lay == LAYOUT_PARALLEL:
+        for k in range(m):
+            arg[k] = pc0 + inc_c * k + index[k] * _sin(pm0 + inc_m * k) + s3[k]
+    else:
+        second = scratch[5]
+        for k in range(m):
+            mod = index[k] * _sin(pm0 + inc_m * k)
+            arg[k] = pc0 + inc_c * k + mod
+            second[k] = i3[k] * (1.0 / 16.0) * _sin(ph30 + inc_3 * k + mod)
+
+
+@numba.njit(inline="always", fastmath=_FASTMATH)
+def _harmonic_read(st, v, m, sr, tables, scratch, t_on):
+    """Voice ``v``'s harmonic carrier into ``scratch[1]``: its tables read at the phase in
+    ``scratch[4]``, onset and darkening mixed in; a live change's crossfade reads both
+    buffers."""
+    y = scratch[1]
+    arg = scratch[4]
     onset_s = st[_S.onset_s, v]
     use_on = st[_S.onset_on, v] != 0.0 and t_on < onset_s
     w0, w1 = 1.0 - t_on / onset_s, -1.0 / (onset_s * sr)
@@ -461,9 +417,6 @@ def _harmonic_tone(
         for k in range(m):
             y[k] += (old[k] - y[k]) * (fade0 + step * k)
         st[_S.spec_fade, v] = fade1
-    if carrier2:
-        for k in range(m):
-            y[k] += second[k]
 
 
 def _build_tables(st, tables, vs, basis, swap):
