@@ -408,58 +408,30 @@ class VoiceBank:
 
     def render(self, out: np.ndarray) -> None:
         """Add the stereo mix of all sounding voices into ``out`` [n_frames, 2] float32."""
-        pos = 0
-        total = out.shape[0]
-        while pos < total:
-            m = min(MAX_CHUNK, total - pos)
-            if self._dirty:
-                self._rebuild_spectra()
-            if self.n:
-                if _render_chunk(
-                    self.state,
-                    self.n,
-                    m,
-                    self.sample_rate,
-                    self._alpha(m),
-                    _NOISE_EXT,
-                    _NOISE_LP_EXT,
-                    self.tables,
-                    self._mix,
-                    self._scratch,
-                    out,
-                    pos,
-                    _NO_VOICES,
-                ):
-                    self._free_finished()
-            pos += m
+        self._render(out, _NO_VOICES, out.shape[0], free=True)
 
     def render_voices(self, n_frames: int) -> np.ndarray:
         """Per-voice mono signal with amplitude applied, [n, n_frames] float32 (offline use).
         Finished voices are not freed (their rows stay where the caller expects them)."""
         res = np.empty((self.n, n_frames), dtype=np.float32)  # the kernel writes every sample
+        self._render(_NO_OUT, res, n_frames, free=False)
+        return res
+
+    def _render(self, out: np.ndarray, per_voice: np.ndarray, total: int, free: bool) -> None:
+        """``total`` frames in chunks of at most MAX_CHUNK: mixed into ``out`` (``per_voice``
+        empty) or each voice into its row of ``per_voice``; spectra changed live are
+        rebuilt before each chunk."""
         pos = 0
-        while pos < n_frames:
-            m = min(MAX_CHUNK, n_frames - pos)
+        while pos < total:
+            m = min(MAX_CHUNK, total - pos)
             if self._dirty:
                 self._rebuild_spectra()
             if self.n:
-                _render_chunk(
-                    self.state,
-                    self.n,
-                    m,
-                    self.sample_rate,
-                    self._alpha(m),
-                    _NOISE_EXT,
-                    _NOISE_LP_EXT,
-                    self.tables,
-                    self._mix,
-                    self._scratch,
-                    _NO_OUT,
-                    pos,
-                    res,
-                )
+                done = _render_chunk(self.state, self.n, m, self.sample_rate, self._alpha(m), _NOISE_EXT,
+                                     _NOISE_LP_EXT, self.tables, self._mix, self._scratch, out, pos, per_voice)
+                if done and free:
+                    self._free_finished()
             pos += m
-        return res
 
     def _alpha(self, m: int) -> float:
         """How far a smoothed value moves towards its target in m frames."""
