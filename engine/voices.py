@@ -182,6 +182,11 @@ class VoiceBank:
         # c owns slot _slots[c] (kept in its "tslot" row, so that a voice moved by
         # remove() keeps its tables); the slots of free columns are free.
         self.tables = np.zeros((self.capacity, 2, 3, TABLE_SIZE + 1), dtype=np.float32)
+        # Written once now: zeros from the allocator are pages the system maps on first
+        # touch (a large array may be one huge page, zeroed then, or compacted for), and
+        # that first touch must not fall on the render thread's first harmonic note.
+        self.tables.fill(1.0)
+        self.tables.fill(0.0)
         self._slots = np.arange(self.capacity, dtype=np.int64)
         self._one = np.zeros(1, dtype=np.int64)  # one note-on's voice, for the compiled set-up
         self._dirty = False
