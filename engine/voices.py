@@ -185,7 +185,6 @@ class VoiceBank:
         # Written once now: zeros from the allocator are pages the system maps on first
         # touch (a large array may be one huge page, zeroed then, or compacted for), and
         # that first touch must not fall on the render thread's first harmonic note.
-        self.tables.fill(1.0)
         self.tables.fill(0.0)
         self._slots = np.arange(self.capacity, dtype=np.int64)
         self._one = np.zeros(1, dtype=np.int64)  # one note-on's voice, for the compiled set-up
