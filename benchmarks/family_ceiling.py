@@ -12,7 +12,7 @@ and the eval's judge (nearest of the ten patches by log-mel L1, chance 0.10).
 
 Then, with the checkpoint library's candidates (one key table per training instrument)
 and every real instrument's notes at the slot pitches (at most 24 each), ten patches
-chosen without words (``training.library.family_patches``: the closest to each family's
+chosen without words (``benchmarks/family_patches.py``: the closest to each family's
 notes, or chosen to classify them):
 
 - in-sample: chosen on the very notes judged (every instrument, or the eval's ten);
@@ -39,12 +39,10 @@ import numpy as np
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
+from family_patches import family_patches  # noqa: E402
+
 from training.evaluate import EVAL_INSTRUMENTS, _median_table, _Renders, _standard_error  # noqa: E402
 from training.library import (  # noqa: E402
-    family_hits,
-    family_patches,
-    mel_features,
-    mel_l1,
     note_distances,
     nsynth_targets,
     render_features,
@@ -52,6 +50,7 @@ from training.library import (  # noqa: E402
     target_slots,
 )
 from training.manifest import read_manifest  # noqa: E402
+from training.metric import family_hits, mel_features, mel_l1  # noqa: E402
 from training.notes import load_audio  # noqa: E402
 from training.nsynth import NSYNTH_FAMILIES  # noqa: E402
 

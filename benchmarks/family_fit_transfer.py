@@ -30,8 +30,8 @@ sys.path.insert(0, str(ROOT / "benchmarks"))
 import synth_candidates as sc  # noqa: E402
 
 from training.evaluate import EVAL_INSTRUMENTS  # noqa: E402
-from training.library import mel_features  # noqa: E402
 from training.manifest import manifest_timbres, read_manifest  # noqa: E402
+from training.metric import mel_features  # noqa: E402
 from training.notes import load_audio  # noqa: E402
 from training.nsynth import NSYNTH_FAMILIES  # noqa: E402
 

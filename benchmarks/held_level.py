@@ -8,7 +8,7 @@ A held note's late level is the RMS from 2.0 to 2.9 s into a 3 s held note (1 s 
 guitar note", ...), the model's temperature-0 patch is rendered at pitch 60, velocity 100;
 the real notes are the NSynth notes of that family (the evaluation's never-trained
 instruments, ``training.evaluate.EVAL_INSTRUMENTS``, within 12 semitones of 60), whose
-median is printed beside it, with the log-mel L1 (``training.library.mel_l1``) of the
+median is printed beside it, with the log-mel L1 (``training.metric.mel_l1``) of the
 patch's render at each real note's pitch and velocity to that note. A linear envelope
 must stop at its sustain level, so a fit that follows a pluck's early decay rings on
 where the real note has died; a decay linear in dB (``env_curve``) need not. Printed, not
@@ -30,7 +30,7 @@ sys.path.insert(0, str(ROOT))
 from engine.render import render_notes  # noqa: E402
 from model import Predictor  # noqa: E402
 from training.evaluate import EVAL_INSTRUMENTS  # noqa: E402
-from training.library import mel_features, mel_l1  # noqa: E402
+from training.metric import mel_features, mel_l1  # noqa: E402
 from training.notes import HOLD_S, SAMPLE_RATE, TAIL_S, load_audio  # noqa: E402
 
 FAMILIES = ("mallet", "guitar", "keyboard", "bass", "string", "brass", "organ", "reed", "flute", "vocal")

@@ -56,8 +56,8 @@ sys.path.insert(0, str(ROOT))
 from engine import RATIO_GRID, TIMBRE_NAMES, TIMBRE_SPACE  # noqa: E402
 from engine.voices import NOISE  # noqa: E402
 from training.evaluate import EVAL_INSTRUMENTS, _standard_error  # noqa: E402
-from training.library import mel_features, mel_l1  # noqa: E402
 from training.manifest import manifest_timbres, read_manifest  # noqa: E402
+from training.metric import mel_features, mel_l1  # noqa: E402
 from training.notes import load_audio  # noqa: E402
 from training.nsynth import NSYNTH_FAMILIES  # noqa: E402
 from training.spectral import spectral_distance  # noqa: E402

@@ -123,7 +123,9 @@ def main() -> int:
         print(f"{name:<36}{ac:>10.3f}{ap_:>10.3f}{oc:>10.3f}{op:>10.3f}")
 
     # The bound: ten patches fitted to classify every other real note (no words).
-    from training.library import family_hits, family_patches
+    from family_patches import family_patches
+
+    from training.metric import family_hits
 
     note_fam = np.array([fam_of.get(i, "") for i in note_inst])
     hits = []

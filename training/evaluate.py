@@ -5,7 +5,7 @@ The judged notes are the dataset's labelled NSynth notes of the checkpoint's eva
 instruments (``eval_instruments`` in its meta: neither trained on nor used for early
 stopping nor in its sound library). Every patch is rendered by the engine at each note's
 pitch and velocity (3 s held, 1 s release, 16 kHz) and compared with the real note by
-the log-mel L1 distance (:func:`training.library.mel_l1`: mean absolute difference of
+the log-mel L1 distance (:func:`training.metric.mel_l1`: mean absolute difference of
 log-mel spectrograms, 64 mels x 16 time slices, of RMS-normalised audio).
 
 - **accuracy**: the share of notes whose nearest of the family patches (one per NSynth
@@ -52,8 +52,9 @@ from engine import KeyTable, render_notes
 from training.captions import PARAPHRASES, family_prompt
 from training.left_out import candidate_distances, judge_left_out, left_out_choices
 from training.left_out import standard_error as _standard_error
-from training.library import median_learning, mel_features, mel_l1, nsynth_targets
+from training.library import median_learning, nsynth_targets
 from training.manifest import manifest_timbres, read_manifest
+from training.metric import mel_features, mel_l1
 from training.notes import load_audio
 from training.nsynth import NSYNTH_FAMILIES
 
@@ -97,7 +98,7 @@ SPREAD_PITCHES = (48, 60, 72)
 
 #: Plain instrument names, four per NSynth family, judged like the canonical prompts (the
 #: k-th name of every family is one set of ten patches). Families as the project's
-#: General MIDI table assigns them (``training.soundfont.GM_PROGRAMS``): accordion and
+#: General MIDI table assigns them (``training.gm.GM_PROGRAMS``): accordion and
 #: harmonica are reeds, harp and contrabass strings; bass is the bass guitar's family.
 NAME_PROMPTS: dict[str, tuple[str, ...]] = {
     "bass": ("a bass guitar", "an electric bass", "a fretless bass", "a synth bass"),

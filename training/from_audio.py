@@ -20,7 +20,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from engine import TIMBRE_INDEX, TIMBRE_NAMES, KeyTable, render_notes
+from engine import TIMBRE_INDEX, TIMBRE_NAMES, AudioError, KeyTable, render_notes
 from engine.schema import param
 from training.fit import fit_timbre
 from training.heuristics import heuristic_timbre, pad_v1, seed_timbre
@@ -30,7 +30,10 @@ from training.refit import FREE_SETS
 from training.spectral import spectral_distance
 from training.torchsynth import fit_batch
 
-__all__ = ["AudioFit", "NoteFit", "fit_recordings", "read_note", "detect_pitch", "MAX_FILES"]
+#: A recording that cannot be made into a patch (unreadable, too long, silent, no pitch)
+#: raises the project's one AudioError, :class:`engine.AudioError`; named here for the
+#: callers of this module (`promptsynth patch from-audio`).
+__all__ = ["AudioError", "AudioFit", "NoteFit", "fit_recordings", "read_note", "detect_pitch", "MAX_FILES"]
 
 #: Most recordings one patch is made from.
 MAX_FILES = 24
@@ -68,10 +71,6 @@ class AudioFit:
     def distance(self) -> float:
         """Mean spectral distance of the patch's renders to the recordings."""
         return float(np.mean([n.distance for n in self.notes]))
-
-
-class AudioError(ValueError):
-    """A recording that cannot be made into a patch (unreadable, silent, no pitch)."""
 
 
 def read_note(path: str | os.PathLike) -> np.ndarray:

@@ -11,7 +11,7 @@ Shared by ``promptsynth eval`` (its rows "each left out") and
   the candidates asked for and kept in a cache file for the same tables and notes.
 - **Judge**: ten patches, one per family, chosen by the library for one wording per
   family; a note counts where its own family's patch is the nearest
-  (:func:`training.library.family_hits`), as ``promptsynth eval`` counts it.
+  (:func:`training.metric.family_hits`), as ``promptsynth eval`` counts it.
 """
 
 from __future__ import annotations
@@ -112,7 +112,7 @@ def judge_left_out(
     in each row), each instrument judged on its own notes with its own choices. Every
     wording's judgement of a note counts (as ``eval`` pools its paraphrases). Both the
     accuracy and the own distance carry their standard error over the instruments."""
-    from training.library import family_hits
+    from training.metric import family_hits
 
     per_inst: dict[str, list[bool]] = {}
     own: dict[str, list[float]] = {}

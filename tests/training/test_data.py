@@ -91,7 +91,7 @@ def test_paraphrases_are_never_captions():
                 )
             )
         )
-    from training.soundfont import GM_PROGRAMS
+    from training.gm import GM_PROGRAMS
 
     for name, fam, src in GM_PROGRAMS:
         every.update(captions_for(_note(family=fam, source=src, name=name, dataset="gm")))
