@@ -13,6 +13,8 @@ import math
 import numpy as np
 
 from engine.allocator import Allocator
+from engine.expression import EXPRESSION
+from engine.kernel import express
 from engine.keytable import KeyTable
 from engine.schema import TIMBRE_INDEX, TIMBRE_NAMES
 from engine.sender import (
@@ -20,13 +22,21 @@ from engine.sender import (
     CC,
     CONTROL,
     CURVE,
+    EXPR,
     FNOTE_OFF,
     FNOTE_ON,
     N_CHANNELS,
+    NID_OFF,
+    NID_ON,
+    NID_PITCH,
+    NID_PRESSURE,
+    NID_TIMBRE,
     NOTE_OFF,
     NOTE_ON,
     PANIC,
     PARAM,
+    POLY_PRESSURE,
+    PRESSURE,
     RESET,
     SPEC_COMMIT,
     SPEC_STAGE,
@@ -34,7 +44,14 @@ from engine.sender import (
     TUNE_COMMIT,
     TUNE_STAGE,
 )
-from engine.voices import VELOCITY_EXPONENT, VoiceBank, fnote_key, midi_to_hz, velocity_to_amp
+from engine.voices import (
+    VELOCITY_EXPONENT,
+    VoiceBank,
+    fnote_key,
+    id_key,
+    midi_to_hz,
+    velocity_to_amp,
+)
 
 __all__ = ["Channels", "DEFAULT_TABLE"]
 
@@ -69,6 +86,11 @@ class Channels:
         self.bend = np.zeros(N_CHANNELS)
         self.bend_range = np.full(N_CHANNELS, 2.0)
         self.mod_wheel = np.zeros(N_CHANNELS)
+        #: Channel pressure and CC 74 (brightness), 0..1, and each channel's expression
+        #: amounts (``engine.expression.EXPRESSION`` order).
+        self.pressure = np.zeros(N_CHANNELS)
+        self.timbre = np.zeros(N_CHANNELS)
+        self.expression = np.tile(np.array([a.default for a in EXPRESSION]), (N_CHANNELS, 1))
         self.volume = np.full(N_CHANNELS, 100.0)
         self.pan = np.full(N_CHANNELS, 64.0)
         self.pedal = np.zeros(N_CHANNELS, dtype=bool)
@@ -142,6 +164,21 @@ class Channels:
             self.fnote_on(ch, float(vals[0]), float(vals[1]))
         elif kind == FNOTE_OFF:
             self._release(ch, self.allocator.find_key(fnote_key(ch, float(vals[0]))))
+        elif kind == PRESSURE:
+            self.pressure[ch] = vals[0]
+            self._express(ch)
+        elif kind == POLY_PRESSURE:
+            i = self.allocator.find(ch, int(vals[0]))
+            if i >= 0:
+                self.voices.n_press[i] = vals[1]
+                self._express(ch, i)
+        elif kind == EXPR:
+            self.expression[ch, int(vals[0])] = vals[1]
+            self._express(ch)
+        elif kind == NID_ON:
+            self.id_note_on(ch, int(vals[0]), float(vals[1]), float(vals[2]))
+        elif kind >= NID_OFF and kind <= NID_TIMBRE:
+            self.id_note(kind, int(vals[0]), float(vals[1]))
         elif kind == PANIC:
             vb = self.voices
             vb.fade(np.flatnonzero(vb.fading[: vb.n] == 0))
@@ -160,6 +197,36 @@ class Channels:
         key = fnote_key(ch, hz)
         pitch = min(127, max(0, int(round(note))))
         self._start(ch, pitch, note, velocity, self.allocator.find_key(key), key)
+
+    def id_note_on(self, ch: int, note_id: int, note: float, velocity: float) -> None:
+        """An OSC id note (``EventSender.note_id_on``): at the fractional MIDI note
+        ``note`` whatever the tuning, the nearest key's timbre, known by its id."""
+        key = id_key(note_id)
+        pitch = min(127, max(0, int(round(note))))
+        self._start(ch, pitch, note, velocity, self.allocator.find_key(key), key)
+
+    def id_note(self, kind: int, note_id: int, value: float) -> None:
+        """An id note's off, pitch offset, pressure or timbre; no such note: nothing."""
+        i = self.allocator.find_key(id_key(note_id))
+        if i < 0:
+            return
+        vb = self.voices
+        ch = int(vb.chan[i])
+        if kind == NID_OFF:
+            self._release(ch, i)
+        elif kind == NID_PITCH:
+            vb.n_bend[i] = value
+            vb.inc_c[i] = self._inc(ch, vb.note[i] + value)
+        else:
+            (vb.n_press if kind == NID_PRESSURE else vb.n_timbre)[i] = value
+            self._express(ch, i)
+
+    def _express(self, ch: int, one: int = -1, fresh: bool = False) -> None:
+        """Voice ``one``'s expression targets (-1: every voice of ``ch``), from the
+        channel's pressure, CC 74 and mod wheel and each voice's own (compiled)."""
+        vb = self.voices
+        express(vb.state, vb.n, ch, one, self.pressure[ch], self.timbre[ch], self.mod_wheel[ch] / 127.0,
+                self.expression[ch], self.sample_rate, fresh)
 
     def _start(self, ch: int, pitch: int, note: float, velocity: float, i: int, key: float | None) -> None:
         vb = self.voices
@@ -185,6 +252,8 @@ class Channels:
             mod_scale=1.0 + self.mod_wheel[ch] / 127.0,
             retrigger=retrigger,
         )
+        vb.n_bend[i] = 0.0
+        self._express(ch, i, fresh=not retrigger)
 
     def note_off(self, ch: int, pitch: int) -> None:
         self._release(ch, self.allocator.find(ch, pitch))
@@ -206,7 +275,10 @@ class Channels:
         vb = self.voices
         if control == CC.MOD_WHEEL:
             self.mod_wheel[ch] = value
-            vb.mod_scale[self.allocator.channel(ch)] = 1.0 + value / 127.0
+            self._express(ch)  # the index's scale and the vibrato's depth
+        elif control == CC.BRIGHTNESS:
+            self.timbre[ch] = value / 127.0
+            self._express(ch)
         elif control in (CC.VOLUME, CC.PAN):
             (self.volume if control == CC.VOLUME else self.pan)[ch] = value
             self._update_channel_gain(ch)
@@ -253,8 +325,11 @@ class Channels:
         elif control == CC.ALL_SOUND_OFF:
             vb.fade(self.allocator.channel(ch))
         elif control == CC.RESET_ALL_CONTROLLERS:
+            # RP-015: mod wheel, bend and pressure (channel and key) to 0; CC 74 stays.
             self.mod_wheel[ch] = 0.0
-            vb.mod_scale[self.allocator.channel(ch)] = 1.0
+            self.pressure[ch] = 0.0
+            vb.n_press[self.allocator.channel(ch)] = 0.0
+            self._express(ch)
             self.bend[ch] = 0.0
             self._update_pitch(ch)
             self._rpn[ch] = 127
@@ -280,12 +355,13 @@ class Channels:
         if idx.size:
             vb.fade(idx)  # they fade with the mod wheel they had, as after CC 120
         self.mod_wheel[chans] = 0.0
+        self.pressure[chans] = 0.0
         self.bend[chans] = 0.0
         self._rpn[chans] = 127
         self.pedal[chans] = False
         self.sostenuto[chans] = False
         if mine.size:  # bend 0: every voice of those channels at its own note
-            vb.inc_c[mine] = self._note_inc(vb.note[mine])
+            vb.inc_c[mine] = self._note_inc(vb.note[mine] + vb.n_bend[mine])
 
     def param(self, ch: int, t_index: int, value: float) -> None:
         self._override[ch, t_index] = value
@@ -318,7 +394,7 @@ class Channels:
         vb = self.voices
         idx = np.flatnonzero(vb.chan[: vb.n] == ch)
         if idx.size:
-            vb.inc_c[idx] = self._inc(ch, vb.note[idx])
+            vb.inc_c[idx] = self._inc(ch, vb.note[idx] + vb.n_bend[idx])
 
     def _update_channel_gain(self, ch: int) -> None:
         vol = (self.volume[ch] / 127.0) ** 2

@@ -52,6 +52,7 @@ _TABLE_MASK = TABLE_SIZE - 1  # a power of 2: the wrap is a mask
 _BAND_LIMIT = spectrum.BAND_LIMIT
 _DB_FLOOR = param("held_h1").minimum
 _DB_TO_LN = math.log(10.0) / 20.0  # 10 ** (dB / 20) = exp(dB * _DB_TO_LN)
+_SEMITONE_LN = math.log(2.0) / 12.0  # 2 ** (s / 12) = exp(s * _SEMITONE_LN)
 # Floating-point liberties that let the compiler use SIMD (no NaN or infinity
 # assumptions: a non-finite sample still reaches the limiter's check).
 _FASTMATH = {"contract", "arcp", "nsz", "afn", "reassoc"}
@@ -135,6 +136,17 @@ def _render_chunk(st, n, m, sr, alpha, noise, noise_lp, tables, mix, scratch, ou
         # Index (gliding), the modulator's ratio (gliding) and the phases.
         scale = st[_S.mod_scale, v]
         inc_c = st[_S.inc_c, v]
+        vd0 = st[_S.vib, v]
+        vd_tgt = st[_S.vib_tgt, v]
+        if vd0 != 0.0 or vd_tgt != 0.0:
+            # Vibrato: the chunk's pitch at the LFO's mid-chunk value (a step in
+            # frequency, never in phase, each chunk), its depth gliding.
+            vd1 = vd0 + (vd_tgt - vd0) * alpha
+            st[_S.vib, v] = vd_tgt if abs(vd1 - vd_tgt) < 1e-9 else vd1
+            vph = st[_S.vib_phase, v]
+            vinc = st[_S.vib_inc, v]
+            inc_c *= math.exp(0.5 * (vd0 + vd1) * _SEMITONE_LN * _sin(vph + 0.5 * vinc * m))
+            st[_S.vib_phase, v] = (vph + vinc * m) % TWO_PI
         ratio = st[_S.mod_ratio, v] + (st[_S.mod_ratio_tgt, v] - st[_S.mod_ratio, v]) * alpha
         st[_S.mod_ratio, v] = ratio
         inc_m = inc_c * ratio
@@ -142,6 +154,15 @@ def _render_chunk(st, n, m, sr, alpha, noise, noise_lp, tables, mix, scratch, ou
         idx1 = idx0 + (st[_S.mod_index_tgt, v] - idx0) * alpha
         st[_S.mod_index, v] = idx1
         i0, i1 = idx0 * scale, (idx1 - idx0) * scale * inv_m
+        xi0 = st[_S.x_index, v]
+        xi_tgt = st[_S.x_index_tgt, v]
+        if xi0 != 0.0 or xi_tgt != 0.0:
+            # Expression's index (pressure, CC 74, a note's timbre), gliding, unscaled.
+            xi1 = xi0 + (xi_tgt - xi0) * alpha
+            xi1 = xi_tgt if abs(xi1 - xi_tgt) < 1e-9 else xi1
+            st[_S.x_index, v] = xi1
+            i0 += xi0
+            i1 += (xi1 - xi0) * inv_m
         pm0, pc0 = st[_S.phase_m, v], st[_S.phase_c, v]
         t_on = st[_S.t_on, v]
         t_end = t_on + dt
@@ -288,6 +309,16 @@ def _render_chunk(st, n, m, sr, alpha, noise, noise_lp, tables, mix, scratch, ou
                 y[k] *= max(min(max(q0 + q1 * k, f0 + f1 * k), p0 + p1 * k), 0.0)
             k = m - 1
             st[_S.level, v] = max(min(max(q0 + q1 * k, f0 + f1 * k), p0 + p1 * k), 0.0)
+        xb0 = st[_S.x_boost, v]
+        xb_tgt = st[_S.x_boost_tgt, v]
+        if xb0 != 0.0 or xb_tgt != 0.0:
+            # Expression's gain (pressure), gliding within the chunk.
+            xb1 = xb0 + (xb_tgt - xb0) * alpha
+            xb1 = xb_tgt if abs(xb1 - xb_tgt) < 1e-9 else xb1
+            st[_S.x_boost, v] = xb1
+            xg1 = (xb1 - xb0) * inv_m
+            for k in range(m):
+                y[k] *= 1.0 + xb0 + xg1 * k
         if mixed:
             mix_l = mix[0]
             mix_r = mix[1]
@@ -522,6 +553,36 @@ _render_chunk = _compiled(_render_chunk)
 _build_tables = _compiled(_build_tables)
 
 
+def express(st, n, ch, one, press, timbre, wheel, amounts, sr, fresh):
+    """Set the expression targets (``engine.expression``'s formulas) of voice ``one``
+    (``one`` >= 0), or of every voice of channel ``ch`` that is not fading (``one`` < 0),
+    from the channel's ``press`` and ``timbre`` (0..1) plus each voice's own, the mod
+    ``wheel`` (0..1) and the channel's ``amounts`` [6]. ``fresh``: the values start at
+    their targets (a note-on), else they glide there. With no pressure, timbre or wheel
+    every target is exactly 0: the voice skips the expression's work."""
+    lo, hi = (one, one + 1) if one >= 0 else (0, n)
+    inc = TWO_PI * amounts[4] / sr
+    depth = amounts[3] * 0.01 * wheel
+    scale = 1.0 + amounts[5] * wheel
+    for u in range(lo, hi):
+        if one < 0 and (st[_S.chan, u] != ch or st[_S.fading, u] != 0.0):
+            continue
+        p = min(1.0, press + st[_S.n_press, u])
+        t = min(1.0, timbre + st[_S.n_timbre, u])
+        boost = math.exp(amounts[0] * p * _DB_TO_LN) - 1.0
+        xi = amounts[1] * p + amounts[2] * t
+        st[_S.x_boost_tgt, u] = boost
+        st[_S.x_index_tgt, u] = xi
+        st[_S.vib_tgt, u] = depth
+        st[_S.vib_inc, u] = inc
+        st[_S.mod_scale, u] = scale
+        if fresh:
+            st[_S.x_boost, u] = boost
+            st[_S.x_index, u] = xi
+            st[_S.vib, u] = depth
+            st[_S.vib_phase, u] = 0.0
+
+
 def find_note(st, n, key):
     """The first of the n voices whose ``note_key`` is ``key``, or -1."""
     for v in range(n):
@@ -551,5 +612,6 @@ def steal_victim(st, n, max_voices):
     return quiet if quiet >= 0 else old
 
 
+express = _compiled(express)
 find_note = _compiled(find_note)
 steal_victim = _compiled(steal_victim)

@@ -14,6 +14,7 @@ import threading
 import numpy as np
 
 from engine.events import IMMEDIATE, EventQueue, QueueFull
+from engine.expression import EXPRESSION_INDEX, Expression, expression_amount
 from engine.keytable import KeyTable
 from engine.schema import (
     DB_FLOOR,
@@ -31,6 +32,7 @@ __all__ = [
     "CC",
     "EventSender",
     "N_CHANNELS",
+    "NOTE_ID_MAX",
     "QueueFull",
     "SPECTRUM_NAMES",
     "VELOCITY_CURVES",
@@ -43,8 +45,13 @@ N_CHANNELS = 16
 # Event kinds.
 (
     NOTE_ON, NOTE_OFF, CONTROL, BEND, PATCH, PARAM, PANIC, RESET, CURVE, TUNE_STAGE, TUNE_COMMIT, FNOTE_ON, FNOTE_OFF,
-    SPEC_STAGE, SPEC_COMMIT,
-) = range(15)
+    SPEC_STAGE, SPEC_COMMIT, PRESSURE, POLY_PRESSURE, EXPR, NID_ON, NID_OFF, NID_PITCH, NID_PRESSURE, NID_TIMBRE,
+) = range(23)
+#: The ids an id note (``note_id_on``) may have: 0..2**24 - 1, every one exact in a
+#: float32 (Pd's numbers), so that the id a patch sends is the id its note-off names.
+NOTE_ID_MAX = 2**24 - 1
+#: How far an id note's pitch may move from where it started (semitones each way).
+NOTE_ID_BEND = 96.0
 _T = TIMBRE_INDEX
 #: The timbre values a spectrum's staging events address by position: the onset
 #: spectrum's harmonics 1..32, then the held one's.
@@ -64,6 +71,7 @@ class CC:
     DATA_ENTRY_LSB = 38
     SUSTAIN = 64
     SOSTENUTO = 66
+    BRIGHTNESS = 74
     NRPN_LSB = 98
     NRPN_MSB = 99
     RPN_LSB = 100
@@ -317,6 +325,87 @@ class EventSender:
                 count = -2.0 if j == 0 else 2.0
                 self.queue.push(SPEC_STAGE, ch, f, (float(start + j), count, float(levels[j]), float(levels[j + 1])))
             self.queue.push(SPEC_COMMIT, ch, f, ())
+
+    # -- expression ----------------------------------------------------------------------
+
+    def channel_pressure(self, channel: int, value: int, frame: int | None = None) -> None:
+        """MIDI channel pressure (aftertouch), 0..127: every note of ``channel``
+        (``engine.expression``: louder and brighter by the patch's amounts)."""
+        ch = _check_int("channel", channel, 0, 15)
+        v = _check_int("value", value, 0, 127)
+        self.queue.push(PRESSURE, ch, _check_frame(frame), (v / 127.0,))
+
+    def poly_pressure(self, channel: int, pitch: int, value: int, frame: int | None = None) -> None:
+        """MIDI polyphonic key pressure, 0..127: the note of ``pitch`` on ``channel`` only."""
+        ch = _check_int("channel", channel, 0, 15)
+        p = _check_int("pitch", pitch, 0, 127)
+        v = _check_int("value", value, 0, 127)
+        self.queue.push(POLY_PRESSURE, ch, _check_frame(frame), (float(p), v / 127.0))
+
+    def set_expression(self, channel: int, amounts: Expression | None = None, frame: int | None = None,
+                       **changes: float) -> None:
+        """Set ``channel``'s expression amounts (``engine.expression``): all of them
+        (``amounts``; None: the defaults, unless only ``changes`` are given), or the ones
+        named in ``changes`` (``pressure_db=3``), sounding notes included. Every value is
+        checked before anything is sent. The sender remembers what it sent
+        (:meth:`expression`)."""
+        ch = _check_int("channel", channel, 0, 15)
+        if amounts is not None and not isinstance(amounts, Expression):
+            raise TypeError(f"amounts must be an engine.expression.Expression, got {type(amounts).__name__}")
+        checked = {name: expression_amount(name).check(v) for name, v in changes.items()}
+        base = amounts if amounts is not None else (Expression() if not changes else self.expression(ch))
+        new = base.replace(**checked) if checked else base
+        f = _check_frame(frame)
+        with _GROUP_LOCK:
+            for name, value in new.to_dict().items():
+                self.queue.push(EXPR, ch, f, (float(EXPRESSION_INDEX[name]), value))
+            self._sent_expression()[ch] = new
+
+    def expression(self, channel: int) -> Expression:
+        """The expression amounts last sent for ``channel`` (the defaults if none)."""
+        ch = _check_int("channel", channel, 0, 15)
+        return self._sent_expression()[ch]
+
+    def _sent_expression(self) -> list[Expression]:
+        sent = self.__dict__.get("_expression_sent")
+        if sent is None:
+            sent = self.__dict__.setdefault("_expression_sent", [Expression()] * N_CHANNELS)
+        return sent
+
+    def note_id_on(self, note_id: int, pitch: float, velocity: float, channel: int = 0,
+                   frame: int | None = None) -> None:
+        """Start a note named by ``note_id`` (0..NOTE_ID_MAX) at ``pitch`` (a fractional
+        MIDI note, 0..127, equal-tempered whatever the tuning; the nearest key's timbre)
+        and ``velocity`` (0..127; 0: its note-off). An id already sounding restarts."""
+        i = _check_int("id", note_id, 0, NOTE_ID_MAX)
+        ch = _check_int("channel", channel, 0, 15)
+        p = _check_float("pitch", pitch, 0.0, 127.0)
+        v = _check_float("velocity", velocity, 0.0, 127.0)
+        if v == 0.0:
+            self.queue.push(NID_OFF, ch, _check_frame(frame), (float(i),))
+        else:
+            self.queue.push(NID_ON, ch, _check_frame(frame), (float(i), p, v))
+
+    def note_id_off(self, note_id: int, frame: int | None = None) -> None:
+        """End the id note ``note_id`` (its release; none sounding: nothing)."""
+        i = _check_int("id", note_id, 0, NOTE_ID_MAX)
+        self.queue.push(NID_OFF, 0, _check_frame(frame), (float(i),))
+
+    def note_id_pitch(self, note_id: int, semitones: float, frame: int | None = None) -> None:
+        """Move id note ``note_id`` ``semitones`` (-96..96) from the pitch it started at."""
+        i = _check_int("id", note_id, 0, NOTE_ID_MAX)
+        s = _check_float("semitones", semitones, -NOTE_ID_BEND, NOTE_ID_BEND)
+        self.queue.push(NID_PITCH, 0, _check_frame(frame), (float(i), s))
+
+    def note_id_pressure(self, note_id: int, pressure: float, frame: int | None = None) -> None:
+        """Id note ``note_id``'s own pressure, 0..1 (as polyphonic key pressure)."""
+        i = _check_int("id", note_id, 0, NOTE_ID_MAX)
+        self.queue.push(NID_PRESSURE, 0, _check_frame(frame), (float(i), _check_float("pressure", pressure, 0.0, 1.0)))
+
+    def note_id_timbre(self, note_id: int, timbre: float, frame: int | None = None) -> None:
+        """Id note ``note_id``'s own timbre, 0..1 (as CC 74 for that note alone)."""
+        i = _check_int("id", note_id, 0, NOTE_ID_MAX)
+        self.queue.push(NID_TIMBRE, 0, _check_frame(frame), (float(i), _check_float("timbre", timbre, 0.0, 1.0)))
 
     def panic(self, frame: int | None = None) -> None:
         """Silence everything (5 ms fades) on every channel and lift every sustain and

@@ -83,6 +83,23 @@ _OWN_FIELDS = (
     "spec_dirty",
     "onset_on",
     "dark_on",
+    # Per-note expression (engine.expression): the note's own pressure and timbre (0..1:
+    # polyphonic key pressure, an OSC id note's, an MPE member channel's) and pitch offset
+    # (semitones); what they and the channel's controllers make of the sound, each
+    # gliding to its target over SMOOTH_S: a gain above 1 (``x_boost`` + 1), an FM index
+    # added, and the vibrato's depth (semitones), its phase and rate (radians a sample).
+    # All 0 in a voice without expression, which then skips that work.
+    "n_press",
+    "n_timbre",
+    "n_bend",
+    "x_boost",
+    "x_boost_tgt",
+    "x_index",
+    "x_index_tgt",
+    "vib",
+    "vib_tgt",
+    "vib_phase",
+    "vib_inc",
 )
 _TIMBRE_PARAMS = tuple(p for p in PARAMS if p.timbre)
 

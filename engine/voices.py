@@ -79,6 +79,7 @@ __all__ = [
     "velocity_to_amp",
     "VELOCITY_EXPONENT",
     "note_key",
+    "id_key",
     "noise_start",
     "FADE_S",
     "MAX_CHUNK",
@@ -149,6 +150,12 @@ def fnote_key(ch: int, hz: float) -> float:
     """The ``note_key`` of a note at ``hz`` on ``ch`` (/fnote): negative, so never a
     key's, and the same for the same frequency to a thousandth of a hertz."""
     return -float(ch * (1 << 25) + int(round(hz * 1000.0)) + 1)
+
+
+def id_key(note_id: int) -> float:
+    """The ``note_key`` of the OSC id note ``note_id`` (0..2**24 - 1, any channel):
+    negative and below every ``fnote_key`` (whose magnitude stays under 2**30)."""
+    return -float((1 << 34) + int(note_id))
 
 
 def note_key(ch: int, pitch: int) -> float:

@@ -91,6 +91,7 @@ def test_mod_wheel_scales_the_operators_index_but_not_a_second_carriers_level():
         theta = OP3.replace(op3_layout=layout, mod_index=0.0, index_peak=0.0)
         a, b = Engine(48000, 2), Engine(48000, 2)
         b.set_patch(0, KeyTable.flat(theta))
+        b.set_expression(0, wheel_vibrato_cents=0.0)  # the wheel's index scale alone
         b.control_change(0, CC.MOD_WHEEL, 127)  # doubles the indices
         twice = theta.replace(op3_index=2 * theta.op3_index, op3_peak=2 * theta.op3_peak)
         a.set_patch(0, KeyTable.flat(twice if scaled else theta))

@@ -149,6 +149,7 @@ def test_mod_wheel_scales_the_index_peak_too():
     b = Engine(48000, 2)
     for e in (a, b):
         e.set_patch(0, KeyTable.flat(theta))
+    b.set_expression(0, wheel_vibrato_cents=0.0)  # the wheel's index scale alone
     b.control_change(0, CC.MOD_WHEEL, 127)
     a.set_patch(0, KeyTable.flat(theta.replace(index_peak=8.0)))
     for e in (a, b):
