@@ -16,6 +16,12 @@ layers, a flat one for one sound on every key. A patch file (format 4) looks lik
       "created": "2026-11-27T06:30:00Z"
     }
 
+A patch whose expression amounts (``engine.expression``: what pressure, CC 74 and the mod
+wheel do) are not the defaults is written as format 5: format 4 and a field
+``"expression": {"pressure_db": 3, "wheel_vibrato_cents": 20, ...}`` holding the amounts
+that differ from their defaults. A patch with the default amounts is written as format 4,
+byte for byte as before, so that older promptsynth reads it.
+
 ``values`` holds every timbre value but the carrier's spectra, as a ``[key][velocity]``
 list per parameter. ``spectra`` holds the two spectra (schema 5: ``onset_h1..32`` and
 ``held_h1..32``, levels in dB, harmonic 1 first): each is either one list of 32 levels,
@@ -53,12 +59,14 @@ from engine import (
     param,
     upgrade_theta_dict,
 )
+from engine.expression import EXPRESSION, Expression
 from engine.schema import HELD_NAMES, ONSET_NAMES
 from engine.sender import check_spectrum
 
 __all__ = [
     "FORMAT",
     "FORMAT_VERSION",
+    "EXPRESSION_FORMAT_VERSION",
     "MAX_NAME_LEN",
     "Patch",
     "PatchError",
@@ -76,9 +84,12 @@ __all__ = [
 
 FORMAT = "promptsynth-patch"
 FORMAT_VERSION = 4
+#: The format of a patch whose expression amounts are not the defaults (format 4 and its
+#: field ``expression``).
+EXPRESSION_FORMAT_VERSION = 5
 #: Format versions this code reads: 1 (theta only), 2 (theta, optional key table), 3
-#: (the key table) and 4 (the key table, its spectra apart).
-READ_FORMAT_VERSIONS = (1, 2, 3, 4)
+#: (the key table), 4 (the key table, its spectra apart) and 5 (4 and the expression).
+READ_FORMAT_VERSIONS = (1, 2, 3, 4, 5)
 #: A key table's spectra in a file: the name of each and its parameters, harmonic 1 first.
 SPECTRA: dict[str, tuple[str, ...]] = {"onset_db": ONSET_NAMES, "held_db": HELD_NAMES}
 _SPECTRUM_PARAMS = frozenset(ONSET_NAMES) | frozenset(HELD_NAMES)
@@ -129,13 +140,15 @@ def _utc_now() -> str:
 @dataclass(frozen=True)
 class Patch:
     """A named patch: ``table`` is the sound (a :class:`engine.KeyTable`); ``prompt`` and
-    ``source`` say where it came from (checkpoint id, encoder, temperature, seed)."""
+    ``source`` say where it came from (checkpoint id, encoder, temperature, seed);
+    ``expression``: what pressure, CC 74 and the mod wheel do (``engine.expression``)."""
 
     name: str
     table: KeyTable
     prompt: str | None = None
     source: Mapping[str, object] = field(default_factory=dict)
     created: str = field(default_factory=_utc_now)
+    expression: Expression = field(default_factory=Expression)
 
     def __post_init__(self) -> None:
         object.__setattr__(self, "name", check_name(self.name))
@@ -144,6 +157,8 @@ class Patch:
                 f"table must be a KeyTable (KeyTable.flat(values) for one timbre), got "
                 f"{type(self.table).__name__}"
             )
+        if not isinstance(self.expression, Expression):
+            raise PatchError(f"expression must be an engine.expression.Expression, got {type(self.expression).__name__}")
 
     def to_dict(self) -> dict:
         d = {
@@ -158,6 +173,11 @@ class Patch:
             d["prompt"] = self.prompt
         if self.source:
             d["source"] = dict(self.source)
+        if not self.expression.is_default:
+            d["format_version"] = EXPRESSION_FORMAT_VERSION
+            d["expression"] = {
+                a.name: _level(v) for a, v in zip(EXPRESSION, self.expression.values) if v != a.default
+            }
         return d
 
     @classmethod
@@ -174,9 +194,11 @@ class Patch:
             raise fail(f'field "format" must be "{FORMAT}", got {d.get("format")!r}')
         fv = d.get("format_version")
         if fv not in READ_FORMAT_VERSIONS or isinstance(fv, bool) or not isinstance(fv, int):
-            raise fail(f'field "format_version" must be 1, 2, 3 or 4, got {fv!r}')
+            raise fail(f'field "format_version" must be 1, 2, 3, 4 or 5, got {fv!r}')
         known = {"format", "format_version", "name", "schema_version", "prompt", "source", "created"}
         known |= {"keytable"} if fv >= 3 else {"theta", "keytable"} if fv == 2 else {"theta"}
+        if fv == EXPRESSION_FORMAT_VERSION:
+            known.add("expression")
         extra = sorted(set(d) - known)
         if extra:
             raise fail(f"unknown field(s) {', '.join(extra)}; accepted: {', '.join(sorted(known))}")
@@ -193,7 +215,7 @@ class Patch:
                 )
             if "keytable" not in d:
                 raise fail('field "keytable" is missing')
-            table = table_from_dict(d["keytable"], fail, spectra=fv == 4)
+            table = table_from_dict(d["keytable"], fail, spectra=fv >= 4)
         else:
             table = _table_of_old_file(d, fail)
         prompt = d.get("prompt")
@@ -214,7 +236,11 @@ class Patch:
         created = d.get("created", "")
         if not isinstance(created, str):
             raise fail('field "created" must be an ISO 8601 string')
-        return cls(name=name, table=table, prompt=prompt, source=source, created=created)
+        try:
+            expression = Expression.from_dict(d.get("expression", {}))
+        except (TypeError, ValueError) as exc:
+            raise fail(f'field "expression": {exc}') from None
+        return cls(name=name, table=table, prompt=prompt, source=source, created=created, expression=expression)
 
 
 def _table_of_old_file(d: dict, fail) -> KeyTable:

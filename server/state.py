@@ -94,8 +94,12 @@ class ChannelStates:
             self.notify("/patch/changed", channel + 1, label, *timbre_values(table), instrument)
 
     def apply_bank_patch(self, channel: int, patch, frame: int | None = None) -> None:
-        """A patch of the bank (``patches.Patch``) on ``channel``: its name is the label."""
+        """A patch of the bank (``patches.Patch``) on ``channel``: its name is the label;
+        its expression amounts (what pressure, CC 74 and the mod wheel do) apply too."""
         self.apply(channel, patch.table, patch.name, patch.prompt, frame)
+        expression = getattr(patch, "expression", None)
+        if expression is not None:
+            self.engine.set_expression(channel, expression, frame)
 
     def set_spectrum(self, channel: int, held_db, onset_db=None, frame: int | None = None) -> None:
         """The carrier's held spectrum (and the onset one, where given: 32 levels in dB

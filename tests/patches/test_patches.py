@@ -51,8 +51,8 @@ def test_round_trip(tmp_path):
     "changes, message",
     [
         ({"format": "something-else"}, 'field "format" must be "promptsynth-patch"'),
-        ({"format_version": 9}, 'field "format_version" must be 1, 2, 3 or 4, got 9'),
-        ({"format_version": True}, 'field "format_version" must be 1, 2, 3 or 4'),
+        ({"format_version": 9}, 'field "format_version" must be 1, 2, 3, 4 or 5, got 9'),
+        ({"format_version": True}, 'field "format_version" must be 1, 2, 3, 4 or 5'),
         ({"format_version": 1, "theta": {}}, "unknown field(s) keytable"),
         ({"theta": VALUES}, "unknown field(s) theta"),  # format 3: the key table is the patch
         ({"keytable": {"keys": [60], "velocities": [100], "values": {"sustain": [[3.0]]}}},
