@@ -9,11 +9,13 @@ frame the message is for (None: the next block).
 from __future__ import annotations
 
 import os
+import threading
 from collections.abc import Callable
 
-from engine import TIMBRE_NAMES, QueueFull, ThetaError, param
+from engine import CC, TIMBRE_NAMES, QueueFull, ThetaError, param
+from engine.expression import EXPRESSION
 from engine.schema import DB_FLOOR, N_HARMONICS
-from engine.sender import EXPONENT_RANGE, velocity_exponent
+from engine.sender import EXPONENT_RANGE, NOTE_ID_BEND, NOTE_ID_MAX, velocity_exponent
 from server.osc import MAX_NOTIFY_TARGETS, Action, Refused, Reply
 from server.oscargs import Arg, ArgError, parse_args
 from server.state import PatchTicket, timbre_values
@@ -26,6 +28,9 @@ _MIDI = {"lo": 0, "hi": 127}
 
 #: Most prompts and morphs waiting for the model at once; more are refused.
 MAX_PENDING = 64
+#: Most OSC id notes (/note/id) sounding at once; a new id beyond them is refused.
+MAX_ID_NOTES = 1024
+_ID = Arg("id", "int", 0, NOTE_ID_MAX)
 
 
 def _join_words(args: list) -> list:
@@ -61,6 +66,10 @@ class AddressSpace:
 
     def __init__(self, host) -> None:
         self.host = host
+        # The OSC id notes started and not ended (id -> channel): a message for an id
+        # that is not sounding gets /fail. Read and written by the actions only.
+        self._ids: dict[int, int] = {}
+        self._ids_lock = threading.Lock()
         # A route's arguments: a spec for parse_args, or a function that checks them.
         self._routes: dict[str, tuple[tuple[Arg, ...] | Callable[[list], list], Callable]] = {
             "/prompt": (
@@ -74,6 +83,18 @@ class AddressSpace:
                 self._note,
             ),
             "/note/off": (_spec(Arg("pitch", "int", **_MIDI), _CH), self._note_off),
+            "/note/id": (
+                _spec(_ID, Arg("pitch", "float", 0.0, 127.0), Arg("velocity", "float", 0.0, 127.0), _CH),
+                self._id_note_on,
+            ),
+            "/note/id/off": (_spec(_ID), self._id_note),
+            "/note/id/pitch": (_spec(_ID, Arg("semitones", "float", -NOTE_ID_BEND, NOTE_ID_BEND)), self._id_note),
+            "/note/id/pressure": (_spec(_ID, Arg("pressure", "float", 0.0, 1.0)), self._id_note),
+            "/note/id/timbre": (_spec(_ID, Arg("timbre", "float", 0.0, 1.0)), self._id_note),
+            "/pressure": (_spec(Arg("pressure", "float", 0.0, 1.0), _CH), self._pressure),
+            "/pressure/key": (
+                _spec(Arg("pitch", "int", **_MIDI), Arg("pressure", "float", 0.0, 1.0), _CH), self._pressure
+            ),
             "/fnote": (
                 _spec(Arg("hz", "float", 8.0, 20000.0), Arg("velocity", "float", 0.0, 127.0), _CH),
                 self._fnote,
@@ -110,6 +131,10 @@ class AddressSpace:
         }
         for name in TIMBRE_NAMES:
             self._routes[f"/param/{name}"] = (_spec(Arg(name, "float"), _CH), self._param)
+        for a in EXPRESSION:
+            self._routes[f"/expression/{a.name}"] = (
+                _spec(Arg(a.name, "float", a.minimum, a.maximum), _CH), self._expression
+            )
 
     @property
     def addresses(self) -> list[str]:
@@ -183,9 +208,81 @@ class AddressSpace:
     def _cc(self, address, v, reply):
         number, value, ch = v
         engine = self.host.engine
-        return self._engine_action(
-            address, reply, lambda f: engine.control_change(ch, number, value, f)
-        )
+
+        def call(f):
+            engine.control_change(ch, number, value, f)
+            if number in (CC.ALL_SOUND_OFF, CC.ALL_NOTES_OFF):  # the channel's id notes end
+                with self._ids_lock:
+                    self._ids = {i: c for i, c in self._ids.items() if c != ch}
+
+        return self._engine_action(address, reply, call)
+
+    # -- expression ----------------------------------------------------------------------
+
+    def _pressure(self, address, v, reply):
+        """/pressure (channel pressure) and /pressure/key (polyphonic key pressure), 0..1."""
+        engine = self.host.engine
+        if address == "/pressure":
+            pressure, ch = v
+            value = int(round(pressure * 127))
+            return self._engine_action(address, reply, lambda f: engine.channel_pressure(ch, value, f))
+        pitch, pressure, ch = v
+        value = int(round(pressure * 127))
+        return self._engine_action(address, reply, lambda f: engine.poly_pressure(ch, pitch, value, f))
+
+    def _expression(self, address, v, reply):
+        value, ch = v
+        name = address[len("/expression/") :]
+        engine = self.host.engine
+        return self._engine_action(address, reply, lambda f: engine.set_expression(ch, frame=f, **{name: value}))
+
+    def _id_note_on(self, address, v, reply):
+        note_id, pitch, velocity, ch = v
+        engine = self.host.engine
+
+        def call(f):
+            # The engine first: a full queue (/fail) leaves the ids as they were.
+            with self._ids_lock:
+                if velocity == 0.0:
+                    if note_id not in self._ids:
+                        reply.fail(address, f"no note with id {note_id} is sounding (a velocity of 0 ends one)")
+                        return
+                    engine.note_id_on(note_id, pitch, velocity, ch, f)
+                    del self._ids[note_id]
+                    return
+                if note_id not in self._ids and len(self._ids) >= MAX_ID_NOTES:
+                    reply.fail(address, f"at most {MAX_ID_NOTES} id notes sound at once; end one with "
+                               "/note/id/off (or /panic) first")
+                    return
+                engine.note_id_on(note_id, pitch, velocity, ch, f)
+                self._ids[note_id] = ch
+
+        return self._engine_action(address, reply, call)
+
+    def _id_note(self, address, v, reply):
+        """/note/id/off, /note/id/pitch, /note/id/pressure, /note/id/timbre: for an id that
+        sounds (started by /note/id, not ended); any other id gets /fail."""
+        note_id = v[0]
+        engine = self.host.engine
+        what = address.rsplit("/", 1)[1]
+
+        def call(f):
+            with self._ids_lock:
+                if note_id not in self._ids:
+                    reply.fail(address, f"no note with id {note_id} is sounding: start it with /note/id first "
+                               "(an id ends with /note/id/off, a velocity of 0, /panic and all notes off)")
+                    return
+                if what == "off":
+                    engine.note_id_off(note_id, f)
+                    del self._ids[note_id]
+                elif what == "pitch":
+                    engine.note_id_pitch(note_id, v[1], f)
+                elif what == "pressure":
+                    engine.note_id_pressure(note_id, v[1], f)
+                else:
+                    engine.note_id_timbre(note_id, v[1], f)
+
+        return self._engine_action(address, reply, call)
 
     def _bend(self, address, v, reply):
         bend, ch = v
@@ -275,7 +372,12 @@ class AddressSpace:
         return self._engine_action(address, reply, lambda f: self.host.engine.fnote_off(ch, hz, f))
 
     def _panic(self, address, v, reply):
-        return self._engine_action(address, reply, lambda f: self.host.engine.panic(frame=f))
+        def call(f):
+            self.host.engine.panic(frame=f)
+            with self._ids_lock:
+                self._ids = {}
+
+        return self._engine_action(address, reply, call)
 
     # -- patches -------------------------------------------------------------------------
 
@@ -321,7 +423,8 @@ class AddressSpace:
         def save(frame):
             state = self.host.channels.state(ch)
             try:
-                saved = bank.save(Patch(name, state.table, prompt=state.prompt), name)
+                expression = self.host.engine.expression(ch)
+                saved = bank.save(Patch(name, state.table, prompt=state.prompt, expression=expression), name)
             except (PatchError, OSError) as exc:
                 reply.fail(address, f"could not save {name!r}: {exc}")
                 return

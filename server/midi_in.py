@@ -8,8 +8,9 @@ spacing. Every byte goes through :class:`server.midiparse.MidiParser`: running s
 understood, a SysEx ends at the next status byte (or with its JACK event), malformed
 messages are dropped, counted and told (``/midi/error``); System Reset (FF) silences and
 resets the channels its input played on.
-Note on/off, every CC (the engine acts on 1, 6/38 with RPN 0 = bend range, 7, 10, 64,
-100/101, 120, 121, 123), pitch bend and program change (a bank patch) on all 16 channels.
+Note on/off, every CC (the engine acts on 1, 6/38 with RPN 0 = bend range, 7, 10, 64, 74,
+100/101, 120, 121, 123), pitch bend, channel and polyphonic key pressure (``engine.expression``)
+and program change (a bank patch) on all 16 channels.
 
 :class:`MidiHub` keeps the wanted inputs connected: it looks at the MIDI sources every
 :data:`WATCH_S`. An input whose source vanished is released (every note it started gets
@@ -334,8 +335,7 @@ class MidiInput:
     # -- acting --------------------------------------------------------------------------
 
     def handle(self, kind: int, ch: int, args: tuple[int, ...], frame: int | None) -> None:
-        """Queue one message for ``frame``; kinds the engine has no use for (aftertouch)
-        are ignored. A System Reset (:data:`RESET`) silences and resets the channels
+        """Queue one message for ``frame``. A System Reset (:data:`RESET`) silences and resets the channels
         this input has played on."""
         engine = self.host.engine
         if kind == SYSEX:
@@ -376,6 +376,10 @@ class MidiInput:
                 self.pedals = {(c, n) for c, n in self.pedals if c != ch}
         elif kind == 0xE0:
             engine.pitch_bend(ch, (args[0] | args[1] << 7) - 8192, frame)
+        elif kind == 0xD0:
+            engine.channel_pressure(ch, args[0], frame)
+        elif kind == 0xA0:
+            engine.poly_pressure(ch, args[0], args[1], frame)
         elif kind == 0xC0:
             bank = self.host.bank
             patch = bank.program(args[0]) if bank is not None else None

@@ -91,6 +91,9 @@ def parse_args(spec: Sequence[Arg], args: Sequence[object]) -> list[Any]:
 
 
 def _fmt(v: float) -> str:
+    # Whole numbers in full (an id's range: 0..16777215, not 0..1.67772e+07).
+    if math.isfinite(v) and v == math.floor(v) and abs(v) < 2**53:
+        return str(int(v))
     return f"{v:g}"
 
 
