@@ -1,0 +1,109 @@
+"""Per-note expression in the live host under JACK, heard in its recording (--record):
+real MIDI bytes through a JACK MIDI port (channel and key pressure on a held note) and
+real OSC over UDP (an id note's pitch)."""
+
+from __future__ import annotations
+
+import time
+
+import numpy as np
+import pytest
+
+from tests.engine.helpers import cents, peak_frequency
+from tests.server.conftest import SR, HostProcess, OscClient, recorded_frames, wait_recorded
+from tests.server.playing import steady_sine
+
+pytestmark = [pytest.mark.jack, pytest.mark.slow]
+
+#: Each stretch of the played phrase (s); its middle half is measured.
+STEP_S = 0.4
+
+
+def brightness(y: np.ndarray, f0: float) -> float:
+    """Energy above 1.5 x the fundamental over all of it (0 for a pure sine)."""
+    spec = np.abs(np.fft.rfft(y * np.hanning(len(y)))) ** 2
+    freqs = np.fft.rfftfreq(len(y), 1.0 / SR)
+    return float(spec[freqs > 1.5 * f0].sum() / spec.sum())
+
+
+def stretches(audio: np.ndarray, n: int) -> list[np.ndarray]:
+    """The middle half of each of ``n`` stretches of STEP_S from the note's onset."""
+    on = np.flatnonzero(np.abs(audio) > 1e-3)
+    assert on.size, "no note heard"
+    step = int(STEP_S * SR)
+    return [audio[on[0] + k * step + step // 4 : on[0] + k * step + 3 * step // 4] for k in range(n)]
+
+
+def test_pressure_through_jack_midi_brightens_a_held_note(jack, tmp_path):
+    """A held key 60 (a plain sine); channel pressure (D0) full, then none; key pressure
+    (A0) on another key, then on 60 itself: the note is brighter and louder exactly while
+    its own pressure is up."""
+    from tests.server.jackprobe import JackProbe, jack_port
+
+    wav = tmp_path / "rec.wav"
+    host = HostProcess(["--no-model", "--bank", str(tmp_path / "bank"), "--record", str(wav),
+                        "--midi-virtual", "ps-expr"])
+    osc = OscClient(host.port)
+    probe = None
+    try:
+        steady_sine(osc)
+        probe = JackProbe(jack_port(".*:ps-expr$", midi=True), None, name="ps-expr-probe")
+        start = recorded_frames(wav)
+        t0 = time.monotonic()
+        phrase = [
+            [bytes([0x90, 60, 80])],  # 0: the note alone
+            [bytes([0xD0, 127])],  # 1: channel pressure full
+            [bytes([0xD0, 0])],  # 2: none
+            [bytes([0xA0, 67, 127])],  # 3: key pressure on a key that does not sound
+            [bytes([0xA0, 60, 127])],  # 4: on the note itself
+        ]
+        for events in phrase:
+            probe.send(events)
+            time.sleep(STEP_S)
+        probe.send([bytes([0x80, 60, 0])])
+        audio = wait_recorded(wav, start, time.monotonic() - t0 + 0.1)[:, 0]
+        parts = stretches(audio, len(phrase))
+        f0 = 261.63
+        bright = [brightness(p, f0) for p in parts]
+        rms = [float(np.sqrt(np.mean(p**2))) for p in parts]
+        assert bright[0] < 1e-4 and bright[2] < 1e-4 and bright[3] < 1e-4, bright
+        assert bright[1] > 0.05 and bright[4] > 0.05, bright
+        assert rms[1] > 1.5 * rms[0] and rms[4] > 1.5 * rms[0], rms  # +6 dB (the limiter aside)
+        assert abs(rms[3] / rms[0] - 1.0) < 0.01, rms
+    finally:
+        if probe is not None:
+            probe.close()
+        osc.close()
+        assert host.stop() == 0
+
+
+def test_an_id_notes_pitch_over_udp(jack, tmp_path):
+    """/note/id, /note/id/pitch and /note/id/off from a real OSC client: the note moves by
+    the semitones sent, within 1 cent, and ends; a second id is left where it was."""
+    wav = tmp_path / "rec.wav"
+    host = HostProcess(["--no-model", "--bank", str(tmp_path / "bank"), "--record", str(wav)])
+    osc = OscClient(host.port)
+    try:
+        steady_sine(osc)
+        start = recorded_frames(wav)
+        t0 = time.monotonic()
+        osc.send("/note/id", 11, 69.0, 100.0, 1)
+        time.sleep(STEP_S)
+        osc.send("/note/id/pitch", 11, 2.0)
+        time.sleep(STEP_S)
+        osc.send("/note/id/pitch", 11, -0.5)
+        time.sleep(STEP_S)
+        osc.send("/note/id/off", 11)
+        audio = wait_recorded(wav, start, time.monotonic() - t0 + 0.1)[:, 0]
+        parts = stretches(audio, 3)
+        for part, semis in zip(parts, (0.0, 2.0, -0.5)):
+            f = peak_frequency(part, SR)
+            assert abs(cents(f, 440.0 * 2 ** (semis / 12))) < 1.0, (semis, f)
+        assert osc.ask("/sync", 3, reply="/synced")
+        time.sleep(0.1)
+        assert osc.ask("/status", reply="/status.reply")[0] == 0  # ended: no stuck note
+        osc.send("/note/id/pitch", 11, 1.0)  # the id has ended
+        assert osc.expect("/fail", timeout=2.0)[0] == "/note/id/pitch"
+    finally:
+        osc.close()
+        assert host.stop() == 0
