@@ -34,12 +34,13 @@ def main() -> None:
         return
     if not args.nsynth:
         ap.error("give an NSynth folder or --manifest")
+    from training.executor import Executor
     from training.extract import extract_notes
     from training.nsynth import read_nsynth
 
     notes = read_nsynth(args.nsynth, per_instrument=args.per_instrument)
     t0 = time.time()
-    labs = extract_notes(notes, workers=args.workers)
+    labs = extract_notes(notes, Executor(workers=args.workers))
     dt = time.time() - t0
     for key, name in (
         ("distance_seed", "(a) seed-style labels"),

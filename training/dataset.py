@@ -29,22 +29,26 @@ def build_dataset(
     gm_pitches: Sequence[int] = (48, 60, 72),
     gm_velocities: Sequence[int] = (100,),
     soundfont: str | os.PathLike | None = None,
-    soundfonts: Sequence[str] | None = None,
+    soundfonts: Sequence[str | os.PathLike] | None = None,
     sf_pitches: Sequence[int] = (36, 48, 60, 72, 84),
     sf_velocities: Sequence[int] = (100,),
-    workers: int | None = None,
+    executor=None,
     fit: bool = True,
     local_iters: int = 3,
     seed: int = 0,
     progress: bool = True,
+    shard_notes: int = 8,
 ) -> dict:
     """Write ``out_dir/manifest.jsonl`` and ``out_dir/extraction.json``; returns the summary.
 
     NSynth notes are read in place; GM notes (``gm``: the 128 programs of one font) and
-    SoundFont presets (``soundfonts``: keys of :data:`training.presets.SOUNDFONTS`, or
-    ``["all"]`` for every installed one; every melodic preset at ``sf_pitches`` x
-    ``sf_velocities``) are rendered into ``out_dir/audio``. Resumable: renders already
-    there are kept, and labels found so far (``out_dir/labels.jsonl``) are not fitted again.
+    SoundFont presets (``soundfonts``: ``all`` for every installed font of
+    :data:`training.presets.SOUNDFONTS`, their keys, or ``.sf2``/``.sf3`` files and
+    folders of them; every melodic preset at ``sf_pitches`` x ``sf_velocities``) are
+    rendered into ``out_dir/audio``. Rendering and extraction run in shards on
+    ``executor`` (:class:`training.executor.Executor`; default: local processes).
+    Resumable: renders already there are kept, and each shard's labels, kept in
+    ``out_dir/shards/`` as they are found, are not fitted again.
     """
     out = Path(out_dir)
     out.mkdir(parents=True, exist_ok=True)
@@ -65,27 +69,27 @@ def build_dataset(
             progress=progress,
         )
     if soundfonts:
-        from training.presets import installed_soundfonts
+        from training.presets import resolve_soundfonts
         from training.soundfont import render_presets
 
-        keys = None if list(soundfonts) == ["all"] else list(soundfonts)
         notes += render_presets(
             out,
-            installed_soundfonts(keys),
+            resolve_soundfonts(soundfonts),
             pitches=sf_pitches,
             velocities=sf_velocities,
-            workers=workers,
+            executor=executor,
             progress=progress,
         )
     if not notes:
         raise ValueError("no notes: give an NSynth folder and/or enable the GM SoundFont")
     labels = extract_notes(
         notes,
-        workers=workers,
+        executor,
         fit=fit,
         local_iters=local_iters,
         progress=progress,
-        cache=out / ("labels.jsonl" if fit else "labels-heuristic.jsonl"),
+        store=out / "shards",
+        shard_notes=shard_notes,
     )
     records = []
     for note, lab in zip(notes, labels):

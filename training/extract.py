@@ -1,13 +1,10 @@
-"""Parameter extraction for many notes: heuristics, then analysis-by-synthesis, in a
-process pool with a progress bar."""
+"""Parameter extraction for many notes: heuristics, then analysis-by-synthesis, in shards
+on an executor (:mod:`training.executor`) with a progress bar."""
 
 from __future__ import annotations
 
-import json
 import os
 from collections.abc import Sequence
-from concurrent.futures import ProcessPoolExecutor
-from pathlib import Path
 
 import numpy as np
 
@@ -17,7 +14,7 @@ from training.heuristics import V1_TIMBRE_NAMES, heuristic_timbre, pad_v1, seed_
 from training.notes import HOLD_S, NOTE_SAMPLES, TAIL_S, Note, load_audio
 from training.spectral import SpectralTarget
 
-__all__ = ["extract_note", "extract_notes", "full_theta"]
+__all__ = ["extract_note", "extract_notes", "extract_shard", "full_theta"]
 
 
 def full_theta(timbre: Sequence[float], pitch: float, velocity: float) -> dict[str, float]:
@@ -62,73 +59,34 @@ def extract_note(note: Note, fit: bool = True, local_iters: int = 3) -> dict:
     return out
 
 
-def _init_worker() -> None:
-    import torch
-
-    torch.set_num_threads(1)
-
-
-def _work(args: tuple[Note, bool, int]) -> dict:
-    return extract_note(*args)
-
-
-def _read_cache(path: Path) -> dict[str, dict]:
-    done = {}
-    if path.is_file():
-        with open(path) as f:
-            for line in f:
-                try:
-                    rec = json.loads(line)
-                except json.JSONDecodeError:  # the last line of a run that was killed
-                    continue
-                done[rec["note_id"]] = rec["labels"]
-    return done
+def extract_shard(notes: Sequence[dict], fit: bool, local_iters: int) -> list[dict]:
+    """A worker's task: :func:`extract_note` of each note (``Note`` dicts), in order."""
+    return [extract_note(Note.from_dict(n), fit, local_iters) for n in notes]
 
 
 def extract_notes(
     notes: Sequence[Note],
-    workers: int | None = None,
+    executor=None,
     fit: bool = True,
     local_iters: int = 3,
     progress: bool = True,
-    cache: str | os.PathLike | None = None,
+    store: str | os.PathLike | None = None,
+    shard_notes: int = 8,
 ) -> list[dict]:
-    """:func:`extract_note` for each note, in order; ``workers`` processes (default: CPUs).
+    """:func:`extract_note` for each note, in order, on ``executor``
+    (:class:`training.executor.Executor`; default: local processes, one per CPU), in
+    shards of ``shard_notes`` notes.
 
-    ``cache``: a JSON-lines file each note's labels are appended to as soon as they are
-    found; notes already in it are not fitted again (a stopped run resumes).
+    ``store``: a folder each shard's labels are written to as soon as they are found;
+    shards already there are not fitted again (a stopped run resumes).
     """
-    workers = workers or os.cpu_count() or 1
-    done = _read_cache(Path(cache)) if cache is not None else {}
-    todo = [n for n in notes if n.note_id not in done]
-    jobs = [(n, fit, local_iters) for n in todo]
-    bar = None
-    if progress:
-        from tqdm import tqdm
+    from training.executor import Shard, digest, run_shards
 
-        bar = tqdm(total=len(notes), initial=len(notes) - len(todo), desc="extract", unit="note")
-    sink = open(cache, "a") if cache is not None else None
-    try:
-
-        def keep(note: Note, labels: dict) -> None:
-            done[note.note_id] = labels
-            if sink is not None:
-                sink.write(json.dumps({"note_id": note.note_id, "labels": labels}) + "\n")
-                sink.flush()
-            if bar:
-                bar.update(1)
-
-        if workers <= 1:
-            _init_worker()
-            for n, j in zip(todo, jobs):
-                keep(n, _work(j))
-        else:
-            with ProcessPoolExecutor(workers, initializer=_init_worker) as ex:
-                for n, r in zip(todo, ex.map(_work, jobs, chunksize=4)):
-                    keep(n, r)
-    finally:
-        if bar:
-            bar.close()
-        if sink is not None:
-            sink.close()
-    return [done[n.note_id] for n in notes]
+    if shard_notes < 1:
+        raise ValueError(f"shard_notes must be >= 1, got {shard_notes}")
+    shards = []
+    for s in range(0, len(notes), shard_notes):
+        chunk = [n.to_dict() for n in notes[s : s + shard_notes]]
+        shards.append(Shard((chunk, fit, local_iters), len(chunk), digest("extract", fit, local_iters, chunk)))
+    run = run_shards(extract_shard, shards, store, "extract" if fit else "heuristic", executor, progress=progress)
+    return [labels for shard in run.results for labels in shard]

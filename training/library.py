@@ -9,7 +9,7 @@ From a dataset's manifest (fitted labels of real NSynth notes and of SoundFont r
   or the SoundFont renders;
 - the **distance** of every candidate to every instrument: the candidate is rendered by
   the engine at each target note's pitch and velocity (3 s held, 1 s release, 16 kHz) and
-  compared with the note by :func:`mel_l1` (the log-mel L1 distance of evaluation), then
+  compared with the note by :func:`training.metric.mel_l1` (the evaluation's log-mel L1 distance), then
   averaged over the instrument's notes;
 - every instrument's captions, embedded by the encoder the flow was trained with;
 - every candidate's name as a person reads it (``"Clarinet, FluidR3 GM"``, from its
@@ -31,23 +31,21 @@ import numpy as np
 
 from engine import TIMBRE_NAMES, TIMBRE_SPACE, KeyTable, op3_layout, render_notes, snap_ratio
 from training.manifest import manifest_timbres, read_manifest
+from training.metric import mel_features
 from training.notes import load_audio
-from training.spectral import log_mel
 
 __all__ = [
     "SLOT_PITCHES",
     "build_library",
-    "family_hits",
-    "family_patches",
     "instrument_table",
-    "mel_features",
-    "mel_l1",
     "median_learning",
     "op3_choice",
     "note_distances",
     "nsynth_targets",
     "render_features",
+    "render_shard",
     "target_features",
+    "target_shard",
     "target_slots",
 ]
 
@@ -94,17 +92,6 @@ def median_learning(th: np.ndarray) -> np.ndarray:
     [n, n_timbre]``, the third operator the group's most common choice (a median of
     layouts or of ratios is no layout, nor a ratio any of them had)."""
     return with_op3(np.median(TIMBRE_SPACE.to_learning(th), axis=0), th, *op3_choice(th))
-
-
-def mel_features(audio: np.ndarray) -> np.ndarray:
-    """Log-mel features of ``audio [batch, n_samples]`` (RMS-normalised, 64 mels, 16
-    time slices; :func:`training.spectral.log_mel`), ``[batch, 1024]`` float32."""
-    return log_mel(np.atleast_2d(audio)).astype(np.float32)
-
-
-def mel_l1(a: np.ndarray, b: np.ndarray) -> np.ndarray:
-    """The log-mel L1 distance between feature rows (mean absolute difference), broadcast."""
-    return np.abs(np.asarray(a, np.float32) - np.asarray(b, np.float32)).mean(axis=-1)
 
 
 def instrument_table(records: Sequence[dict], spacing: int = 12) -> KeyTable:
@@ -175,29 +162,40 @@ def nsynth_targets(
     return out
 
 
+def render_shard(tables: Sequence[KeyTable], slots: Sequence[tuple[int, int]]) -> np.ndarray:
+    """A worker's task: log-mel features of ``tables`` rendered at every (pitch,
+    velocity) slot, one engine call per slot, ``[n_tables, n_slots, 1024]`` float16."""
+    out = np.zeros((len(tables), len(slots), 1024), dtype=np.float16)
+    for j, (pitch, vel) in enumerate(slots):
+        rows = np.stack([t.lookup(pitch, vel) for t in tables])
+        out[:, j] = mel_features(render_notes(rows, pitch, vel))
+    return out
+
+
 def render_features(
-    tables: Sequence[KeyTable], slots: Sequence[tuple[int, int]], progress: bool = False, batch: int = 64
+    tables: Sequence[KeyTable],
+    slots: Sequence[tuple[int, int]],
+    progress: bool = False,
+    batch: int = 64,
+    executor=None,
+    store: str | os.PathLike | None = None,
 ) -> np.ndarray:
     """Log-mel features of every table rendered at every (pitch, velocity) slot,
-    ``[n_tables, n_slots, 1024]`` float16."""
-    out = np.zeros((len(tables), len(slots), 1024), dtype=np.float16)
-    bar = None
-    if progress:
-        from tqdm import tqdm
+    ``[n_tables, n_slots, 1024]`` float16; ``batch`` tables a shard on ``executor``
+    (:class:`training.executor.Executor`; default: in this process), each shard kept in
+    the folder ``store`` where given."""
+    from training.executor import Executor, Shard, digest, run_shards
 
-        bar = tqdm(total=len(tables) * len(slots), desc="render candidates", unit="note")
-    try:
-        for j, (pitch, vel) in enumerate(slots):
-            rows = np.stack([t.lookup(pitch, vel) for t in tables])
-            for i in range(0, len(tables), batch):
-                audio = render_notes(rows[i : i + batch], pitch, vel)
-                out[i : i + batch, j] = mel_features(audio)
-                if bar:
-                    bar.update(min(batch, len(tables) - i))
-    finally:
-        if bar:
-            bar.close()
-    return out
+    slots = [(int(p), int(v)) for p, v in slots]
+    shards = []
+    for i in range(0, len(tables), batch):
+        chunk = list(tables[i : i + batch])
+        ident = digest("candidates", slots, *[a for t in chunk for a in (np.asarray(t.keys), np.asarray(t.velocities), t.learning_values())])
+        shards.append(Shard((chunk, slots), len(chunk) * len(slots), ident))
+    run = run_shards(render_shard, shards, store, "candidates", executor or Executor(workers=1), progress=progress)
+    if not shards:
+        return np.zeros((0, len(slots), 1024), dtype=np.float16)
+    return np.concatenate(run.results).astype(np.float16, copy=False)
 
 
 def target_slots(targets: Sequence[dict]) -> tuple[list[tuple[int, int]], np.ndarray]:
@@ -207,19 +205,31 @@ def target_slots(targets: Sequence[dict]) -> tuple[list[tuple[int, int]], np.nda
     return slots, np.array([index[(t["pitch"], t["velocity"])] for t in targets], dtype=np.int64)
 
 
-def target_features(targets: Sequence[dict], progress: bool = False) -> np.ndarray:
-    """Log-mel features ``[n_targets, 1024]`` of the recordings of ``targets``
-    (``audio_path``), read 64 at a time."""
-    it = range(0, len(targets), 64)
-    if progress:
-        from tqdm import tqdm
+def target_shard(paths: Sequence[str]) -> np.ndarray:
+    """A worker's task: log-mel features ``[n, 1024]`` float32 of the recordings at
+    ``paths``."""
+    return mel_features(np.stack([load_audio(p) for p in paths]))
 
-        it = tqdm(it, desc="read targets", unit="64 notes")
-    feats = np.zeros((len(targets), 1024), dtype=np.float32)
-    for i in it:
-        chunk = targets[i : i + 64]
-        feats[i : i + len(chunk)] = mel_features(np.stack([load_audio(t["audio_path"]) for t in chunk]))
-    return feats
+
+def target_features(
+    targets: Sequence[dict],
+    progress: bool = False,
+    executor=None,
+    store: str | os.PathLike | None = None,
+) -> np.ndarray:
+    """Log-mel features ``[n_targets, 1024]`` of the recordings of ``targets``
+    (``audio_path``), 64 a shard on ``executor`` (default: in this process), each shard
+    kept in the folder ``store`` where given."""
+    from training.executor import Executor, Shard, digest, run_shards
+
+    shards = []
+    for i in range(0, len(targets), 64):
+        paths = [str(t["audio_path"]) for t in targets[i : i + 64]]
+        shards.append(Shard((paths,), len(paths), digest("targets", paths)))
+    run = run_shards(target_shard, shards, store, "targets", executor or Executor(workers=1), progress=progress)
+    if not shards:
+        return np.zeros((0, 1024), dtype=np.float32)
+    return np.concatenate(run.results).astype(np.float32, copy=False)
 
 
 def note_distances(cand: np.ndarray, slot_of: np.ndarray, target: np.ndarray) -> np.ndarray:
@@ -234,73 +244,6 @@ def note_distances(cand: np.ndarray, slot_of: np.ndarray, target: np.ndarray) ->
         b = torch.from_numpy(target[rows].astype(np.float32))
         out[:, rows] = (torch.cdist(a, b, p=1) / a.shape[1]).numpy()
     return out
-
-
-def family_hits(
-    distance: np.ndarray, chosen: Sequence[int], note_family: np.ndarray, families: Sequence[str]
-) -> tuple[np.ndarray, np.ndarray]:
-    """How ``promptsynth eval`` judges one patch per family on notes: ``distance
-    [n_candidates, n_notes]``, ``chosen`` the candidate of each of ``families``. Returns
-    whether each note's nearest chosen patch is its own family's ``[n_notes]`` and its
-    distance to that patch ``[n_notes]``."""
-    d = distance[np.asarray(chosen)]
-    own = np.array([list(families).index(f) for f in note_family])
-    cols = np.arange(d.shape[1])
-    return d.argmin(axis=0) == own, d[own, cols]
-
-
-def family_patches(
-    distance: np.ndarray,
-    note_family: np.ndarray,
-    families: Sequence[str],
-    allowed: np.ndarray | None = None,
-    weight: np.ndarray | None = None,
-    discriminate: bool = True,
-    rounds: int = 3,
-) -> list[int]:
-    """One candidate per family, chosen to classify notes whose families are known.
-
-    ``distance [n_candidates, n_notes]`` as :func:`note_distances`; ``allowed
-    [n_candidates]`` the candidates that may be chosen; ``weight [n_notes]`` each note's
-    weight (1). First, per family, the candidate closest on average to the family's notes;
-    then, with ``discriminate``, coordinate ascent on the weighted accuracy of
-    :func:`family_hits`: each family's candidate in turn is replaced by the one that
-    classifies the most notes with the other nine fixed (a note of another family counts
-    where its own patch is nearest and stays nearer than the candidate; ties go as in
-    :func:`family_hits`). The accuracy never falls from one step to the next."""
-    families = list(families)
-    note_family = np.asarray(note_family)
-    ok = np.ones(distance.shape[0], bool) if allowed is None else np.asarray(allowed, bool)
-    w = np.ones(distance.shape[1]) if weight is None else np.asarray(weight, float)
-    mine_of = [note_family == f for f in families]
-    # Each candidate's mean distance to each family's notes (to all notes where a family
-    # has none) and to the other families' notes.
-    near = [distance[:, mine].mean(axis=1) if mine.any() else distance.mean(axis=1) for mine in mine_of]
-    chosen = [int(np.argmin(np.where(ok, score, np.inf))) for score in near]
-    if not discriminate:
-        return chosen
-    own_index = np.array([families.index(f) if f in families else -1 for f in note_family])
-    margin = [
-        (distance[:, ~mine].mean(axis=1) if (~mine).any() else 0.0) - (score if mine.any() else 0.0)
-        for mine, score in zip(mine_of, near)
-    ]
-    for _ in range(rounds):
-        for g, mine in enumerate(mine_of):
-            # The other nine as family_hits sees them: the first of equal distances wins,
-            # so a candidate ties in its favour against later families, not earlier ones.
-            rows = distance[np.asarray(chosen)].astype(float)
-            rows[g] = np.inf
-            nearest, near_d = rows.argmin(axis=0), rows.min(axis=0)
-            before, after = rows[:g].min(axis=0, initial=np.inf), rows[g + 1 :].min(axis=0, initial=np.inf)
-            takes = (distance < before) & (distance <= after)
-            holds = ~mine & (nearest == own_index)  # never for a note of no family (-1)
-            keeps = np.where(own_index < g, distance >= near_d, distance > near_d)
-            won = np.where(ok, (takes & mine) @ w + (keeps & holds) @ w, -1.0)
-            # Among equal counts, the candidate farthest from the other families' notes
-            # for its distance to its own: a bland sound near everything ties everywhere.
-            best = np.flatnonzero(won >= won.max() - 1e-9)
-            chosen[g] = int(best[np.argmax(margin[g][best])])
-    return chosen
 
 
 def _distances(per_note: np.ndarray, inst_of: np.ndarray, n_inst: int) -> np.ndarray:
@@ -320,8 +263,14 @@ def build_library(
     params=None,
     progress: bool = True,
     seed: int = 0,
+    executor=None,
+    store: str | os.PathLike | None = None,
 ):
     """The :class:`model.library.SoundLibrary` of a dataset (see the module's docstring).
+
+    The targets' features and the candidates' renders run in shards on ``executor``
+    (:class:`training.executor.Executor`; default: in this process), each shard kept in
+    the folder ``store`` where given (a rerun redoes none that is there).
 
     ``encoder``: a :class:`model.TextEncoder` (the checkpoint's). ``nsynth_root``: where
     the dataset's NSynth notes came from (their targets are every note at the slot
@@ -358,9 +307,9 @@ def build_library(
                 for r in recs
             ]
     slots, slot_of = target_slots(targets)
-    feats = target_features(targets, progress=progress)
+    feats = target_features(targets, progress=progress, executor=executor, store=store)
     inst_of = np.array([index[t["instrument"]] for t in targets])
-    cand = render_features(tables, slots, progress=progress)
+    cand = render_features(tables, slots, progress=progress, executor=executor, store=store)
     distance = _distances(note_distances(cand, slot_of, feats), inst_of, len(instruments))
 
     # Captions.

@@ -1,4 +1,6 @@
-"""Every melodic preset of the General MIDI SoundFonts Debian packages, described in words.
+"""Every melodic preset of a SoundFont, described in words: the General MIDI fonts Debian
+packages (:data:`SOUNDFONTS`) or any ``.sf2``/``.sf3`` a user owns
+(:func:`resolve_soundfonts`).
 
 A preset is named by its SoundFont (``font``), bank and program. :func:`describe` gives it
 a name in the words people use ("Acou Piano 1" -> "acoustic piano", "Strings Trem Expr."
@@ -14,13 +16,18 @@ and licences are listed in :data:`SOUNDFONTS` and in ``ATTRIBUTION.md``.
 
 from __future__ import annotations
 
+import os
 import re
+from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
-from training.soundfont import GM_PROGRAMS
+from training.gm import GM_PROGRAMS
 
-__all__ = ["SOUNDFONTS", "SoundFont", "Preset", "describe", "installed_soundfonts", "list_presets"]
+__all__ = [
+    "SOUNDFONTS", "FONT_SUFFIXES", "SoundFont", "Preset", "describe", "installed_soundfonts", "list_presets",
+    "resolve_soundfonts",
+]
 
 
 @dataclass(frozen=True)
@@ -89,6 +96,75 @@ def installed_soundfonts(keys: list[str] | None = None) -> list[SoundFont]:
     return out
 
 
+#: The files a SoundFont comes in (.sf3: samples compressed with Ogg Vorbis).
+FONT_SUFFIXES = (".sf2", ".sf3")
+
+
+def _font_key(path: Path, taken: set[str]) -> str:
+    """A key for a user's font: its file name in lower-case letters, digits and ``_`` (an
+    instrument id is ``sf-<key>-<bank>-<program>``: no ``-`` in it), unique."""
+    base = re.sub(r"[^a-z0-9]+", "_", path.stem.lower()).strip("_") or "font"
+    key, n = base, 1
+    while key in taken:
+        n += 1
+        key = f"{base}_{n}"
+    return key
+
+
+def resolve_soundfonts(items: Sequence[str | os.PathLike]) -> list[SoundFont]:
+    """The fonts ``items`` name: ``all`` (every installed font of :data:`SOUNDFONTS`), a
+    key of :data:`SOUNDFONTS`, a ``.sf2``/``.sf3`` file, or a folder (every such file in
+    it and below, in name order). A file of :data:`SOUNDFONTS` keeps its entry; any other
+    is a user's font, keyed by its file name (:func:`_font_key`), its presets named and
+    captioned as any other's. Each font once, in the order given."""
+    known = {f.key: f for f in SOUNDFONTS}
+    by_path = {str(Path(f.path).resolve()): f for f in SOUNDFONTS}
+    out: list[SoundFont] = []
+    seen: set[str] = set()
+    taken = set(known)
+
+    def add_file(path: Path) -> None:
+        real = str(path.resolve())
+        if real in seen:
+            return
+        seen.add(real)
+        font = by_path.get(real)
+        if font is None:
+            key = _font_key(path, taken)
+            font = SoundFont(key, str(path.resolve()), "", "unknown (a user's SoundFont)", "unknown: see the font")
+        taken.add(font.key)
+        out.append(font)
+
+    if not items:
+        raise ValueError("no SoundFont named: give all, keys of the known fonts, or .sf2/.sf3 files or folders")
+    for item in items:
+        text = os.fspath(item)
+        path = Path(text)
+        if text == "all":
+            for f in installed_soundfonts():
+                add_file(Path(f.path))
+        elif text in known and not path.exists():
+            add_file(Path(installed_soundfonts([text])[0].path))
+        elif path.is_dir():
+            found = sorted(p for p in path.rglob("*") if p.suffix.lower() in FONT_SUFFIXES and p.is_file())
+            if not found:
+                raise ValueError(f"{path}: no .sf2 or .sf3 file in this folder")
+            for p in found:
+                add_file(p)
+        elif path.is_file():
+            if path.suffix.lower() not in FONT_SUFFIXES:
+                raise ValueError(f"{path}: not a SoundFont (a .sf2 or .sf3 file is needed)")
+            add_file(path)
+        elif path.suffix.lower() in FONT_SUFFIXES or os.sep in text:
+            raise FileNotFoundError(f"{path}: no such SoundFont file or folder")
+        else:
+            raise ValueError(
+                f"unknown SoundFont {text!r}: give all, a key among {', '.join(known)}, "
+                "or a .sf2/.sf3 file or folder"
+            )
+    return out
+
+
 def list_presets(font: SoundFont) -> list[Preset]:
     """Every melodic preset of ``font`` (banks 0..127), in bank and program order."""
     import fluidsynth
@@ -97,7 +173,7 @@ def list_presets(font: SoundFont) -> list[Preset]:
     try:
         sfid = fs.sfload(font.path)
         if sfid < 0:
-            raise RuntimeError(f"fluidsynth could not load {font.path}")
+            raise ValueError(f"{font.path}: fluidsynth cannot read it as a SoundFont")
         out = []
         for bank in range(128):
             for prog in range(128):

@@ -21,8 +21,11 @@ the engine's, not the torch render's."""
 
 from __future__ import annotations
 
+import json
+import os
 import time
 from collections.abc import Callable, Sequence
+from pathlib import Path
 
 import numpy as np
 import torch
@@ -43,7 +46,7 @@ from training.torchsynth import NoteBatch, SpectralTargets, fit_batch, render, s
 
 __all__ = [
     "FREE_SETS", "OP3_RATIOS", "BAND_CENTRES", "op3_grid", "band_grid", "measured_start", "refit_records",
-    "engine_distances", "relabelled", "MEASURED",
+    "engine_distances", "relabelled", "MEASURED", "refit_shard", "refit_sharded", "refit_dataset",
 ]
 
 _V1 = ("attack_s", "decay_s", "sustain", "release_s", "mod_index")
@@ -260,3 +263,120 @@ def relabelled(records: Sequence[dict], timbres: np.ndarray, distances: np.ndarr
         out.append(r)
     return out
 
+
+
+#: What a shard's worker needs of a record (the rest stays with the driver).
+_SHARD_FIELDS = ("note_id", "theta", "pitch", "velocity", "audio_path")
+
+
+def refit_shard(records: Sequence[dict], free: Sequence[str], steps: int, lr: float) -> dict:
+    """A worker's task: :func:`refit_records` of ``records`` as one batch; JSON lists of
+    the new timbres and the engine distances after and before (floats round-trip JSON
+    exactly, so a shard's file gives back the very labels)."""
+    timbres, after, before = refit_records(records, free, steps=steps, lr=lr, batch=max(1, len(records)))
+    return {"timbre": timbres.tolist(), "after": after.tolist(), "before": before.tolist()}
+
+
+def refit_sharded(
+    records: Sequence[dict],
+    free: Sequence[str],
+    store: str | os.PathLike,
+    executor=None,
+    steps: int = 40,
+    lr: float = 0.08,
+    batch: int = 16,
+    progress: bool = True,
+    on_result: Callable | None = None,
+):
+    """:func:`refit_records` on an executor (:class:`training.executor.Executor`;
+    default local processes), one shard per batch of ``batch`` notes, each shard's
+    result kept in the folder ``store`` (a rerun redoes none that is there). The batches
+    are :func:`refit_records`' own, so the labels are the same whichever executor runs
+    them. Returns (timbres, after, before) as :func:`refit_records` does, and the
+    :class:`training.executor.ShardRun`."""
+    from training.executor import Shard, digest, run_shards
+
+    if batch < 1:
+        raise ValueError(f"batch must be >= 1, got {batch}")
+    free = tuple(free)
+    shards = []
+    for s in range(0, len(records), batch):
+        recs = [{k: r[k] for k in _SHARD_FIELDS} for r in records[s : s + batch]]
+        shards.append(Shard((recs, free, steps, lr), len(recs), digest("refit", free, steps, lr, recs)))
+    run = run_shards(refit_shard, shards, store, "refit", executor, progress=progress, on_result=on_result)
+    if not records:
+        return np.zeros((0, len(TIMBRE_NAMES))), np.zeros(0), np.zeros(0), run
+    timbres = np.concatenate([np.asarray(r["timbre"], dtype=np.float64) for r in run.results])
+    after = np.concatenate([np.asarray(r["after"], dtype=np.float64) for r in run.results])
+    before = np.concatenate([np.asarray(r["before"], dtype=np.float64) for r in run.results])
+    return timbres, after, before, run
+
+
+def refit_dataset(
+    data: str | os.PathLike,
+    out: str | os.PathLike,
+    free: str = "v2",
+    steps: int = 40,
+    datasets: Sequence[str] | None = None,
+    executor=None,
+    progress: bool = True,
+    on_result: Callable | None = None,
+    batch: int = 16,
+) -> dict:
+    """`promptsynth dataset refit`: refit the labels of the notes of ``datasets`` (the
+    manifest's ``dataset`` field; default all) in ``data/manifest.jsonl`` with the values
+    of ``FREE_SETS[free]``, and write ``out/manifest.jsonl`` (every other record as it
+    was) and ``out/refit.json`` (mean distances before and after, per dataset); returns
+    that summary. A shard is one batch of ``batch`` notes; each shard's labels are kept
+    in ``out/shards/`` as they come: the same command again goes on where a stopped run
+    stopped."""
+    from training.manifest import read_manifest, write_manifest
+
+    if free not in FREE_SETS:
+        raise ValueError(f"--free must be one of {', '.join(FREE_SETS)}, got {free!r}")
+    if steps < 0:
+        raise ValueError(f"--steps must be >= 0, got {steps}")
+    manifest = Path(data) / "manifest.jsonl"
+    all_records = read_manifest(manifest)
+    present = sorted({r["dataset"] for r in all_records})
+    chosen = present if datasets is None else list(datasets)
+    unknown = sorted(set(chosen) - set(present))
+    if unknown or not chosen:
+        raise ValueError(
+            f"--datasets {','.join(chosen)!r}: {manifest} has no notes of {', '.join(unknown) or 'none named'}; "
+            f"its datasets: {', '.join(present)}"
+        )
+    refit_these = set(chosen)
+    records = [r for r in all_records if r["dataset"] in refit_these]
+    out = Path(out)
+    out.mkdir(parents=True, exist_ok=True)
+    timbres, after, before, run = refit_sharded(
+        records, FREE_SETS[free], out / "shards", executor, steps=steps, batch=batch, progress=progress,
+        on_result=on_result,
+    )
+    refitted = iter(relabelled(records, timbres, after))
+    write_manifest(
+        out / "manifest.jsonl",
+        [next(refitted) if r["dataset"] in refit_these else r for r in all_records],
+    )
+    summary = {
+        "notes": len(records),
+        "datasets": chosen,
+        "kept_as_they_were": len(all_records) - len(records),
+        "free": list(FREE_SETS[free]),
+        "steps": steps,
+    }
+    for ds in sorted({r["dataset"] for r in records}):
+        idx = [i for i, r in enumerate(records) if r["dataset"] == ds]
+        summary[ds] = {
+            "distance_before": round(float(before[idx].mean()), 4),
+            "distance_after": round(float(after[idx].mean()), 4),
+        }
+    summary["all"] = {
+        "distance_before": round(float(before.mean()), 4),
+        "distance_after": round(float(after.mean()), 4),
+    }
+    (out / "refit.json").write_text(json.dumps(summary, indent=1) + "\n")
+    # Not in refit.json: the file says what the labels are, not how this run went.
+    summary["shards"] = {"ran": len(run.ran), "reused": len(run.reused), "seconds": round(run.seconds, 1)}
+    return summary

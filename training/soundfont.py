@@ -13,14 +13,16 @@ from pathlib import Path
 
 import numpy as np
 
+from training.gm import GM_PROGRAMS
 from training.notes import HOLD_S, SAMPLE_RATE, TAIL_S, Note
+from training.presets import Preset, describe, installed_soundfonts, list_presets
 
 __all__ = [
-    "GM_PROGRAMS",
     "find_soundfont",
     "render_gm_note",
     "render_gm_notes",
     "render_presets",
+    "render_font_shard",
     "FLUIDR3_PATHS",
 ]
 
@@ -29,71 +31,6 @@ FLUIDR3_PATHS = ("/usr/share/sounds/sf2/FluidR3_GM.sf2", "/usr/share/soundfonts/
 #: Below this peak a render is silence: the program or preset has no sample at that key.
 SILENT_PEAK = 1e-4
 
-# (name in words, NSynth family or GM class where none fits, source), by GM program 0..127.
-_A, _E, _S = "acoustic", "electronic", "synthetic"
-# fmt: off
-GM_PROGRAMS: tuple[tuple[str, str, str], ...] = (
-    ("grand piano", "keyboard", _A), ("bright piano", "keyboard", _A),
-    ("electric grand piano", "keyboard", _E), ("honky-tonk piano", "keyboard", _A),
-    ("electric piano", "keyboard", _E), ("fm electric piano", "keyboard", _E),
-    ("harpsichord", "keyboard", _A), ("clavinet", "keyboard", _E),
-    ("celesta", "mallet", _A), ("glockenspiel", "mallet", _A), ("music box", "mallet", _A),
-    ("vibraphone", "mallet", _A), ("marimba", "mallet", _A), ("xylophone", "mallet", _A),
-    ("tubular bells", "mallet", _A), ("dulcimer", "string", _A),
-    ("drawbar organ", "organ", _E), ("percussive organ", "organ", _E),
-    ("rock organ", "organ", _E), ("church organ", "organ", _A), ("reed organ", "organ", _A),
-    ("accordion", "reed", _A), ("harmonica", "reed", _A), ("tango accordion", "reed", _A),
-    ("nylon string guitar", "guitar", _A), ("steel string guitar", "guitar", _A),
-    ("jazz guitar", "guitar", _E), ("clean electric guitar", "guitar", _E),
-    ("muted electric guitar", "guitar", _E), ("overdriven guitar", "guitar", _E),
-    ("distortion guitar", "guitar", _E), ("guitar harmonics", "guitar", _E),
-    ("acoustic bass", "bass", _A), ("fingered electric bass", "bass", _E),
-    ("picked electric bass", "bass", _E), ("fretless bass", "bass", _E),
-    ("slap bass", "bass", _E), ("funky slap bass", "bass", _E),
-    ("synth bass", "bass", _S), ("analog synth bass", "bass", _S),
-    ("violin", "string", _A), ("viola", "string", _A), ("cello", "string", _A),
-    ("contrabass", "string", _A), ("tremolo strings", "string", _A),
-    ("pizzicato strings", "string", _A), ("harp", "string", _A), ("timpani", "mallet", _A),
-    ("string ensemble", "string", _A), ("slow string ensemble", "string", _A),
-    ("synth strings", "string", _S), ("analog synth strings", "string", _S),
-    ("choir aahs", "vocal", _A), ("voice oohs", "vocal", _A), ("synth choir", "vocal", _S),
-    ("orchestra hit", "brass", _S),
-    ("trumpet", "brass", _A), ("trombone", "brass", _A), ("tuba", "brass", _A),
-    ("muted trumpet", "brass", _A), ("french horn", "brass", _A),
-    ("brass section", "brass", _A), ("synth brass", "brass", _S),
-    ("analog synth brass", "brass", _S),
-    ("soprano sax", "reed", _A), ("alto sax", "reed", _A), ("tenor sax", "reed", _A),
-    ("baritone sax", "reed", _A), ("oboe", "reed", _A), ("english horn", "reed", _A),
-    ("bassoon", "reed", _A), ("clarinet", "reed", _A),
-    ("piccolo", "flute", _A), ("flute", "flute", _A), ("recorder", "flute", _A),
-    ("pan flute", "flute", _A), ("blown bottle", "flute", _A), ("shakuhachi", "flute", _A),
-    ("whistle", "flute", _A), ("ocarina", "flute", _A),
-    ("square lead", "synth lead", _S), ("sawtooth lead", "synth lead", _S),
-    ("calliope lead", "synth lead", _S), ("chiff lead", "synth lead", _S),
-    ("charang lead", "synth lead", _S), ("voice lead", "synth lead", _S),
-    ("fifths lead", "synth lead", _S), ("bass and lead", "synth lead", _S),
-    ("new age pad", "synth pad", _S), ("warm pad", "synth pad", _S),
-    ("polysynth pad", "synth pad", _S), ("choir pad", "synth pad", _S),
-    ("bowed pad", "synth pad", _S), ("metallic pad", "synth pad", _S),
-    ("halo pad", "synth pad", _S), ("sweep pad", "synth pad", _S),
-    ("rain effect", "synth effect", _S), ("soundtrack effect", "synth effect", _S),
-    ("crystal effect", "synth effect", _S), ("atmosphere effect", "synth effect", _S),
-    ("brightness effect", "synth effect", _S), ("goblins effect", "synth effect", _S),
-    ("echoes effect", "synth effect", _S), ("sci-fi effect", "synth effect", _S),
-    ("sitar", "guitar", _A), ("banjo", "guitar", _A), ("shamisen", "guitar", _A),
-    ("koto", "string", _A), ("kalimba", "mallet", _A), ("bagpipe", "reed", _A),
-    ("fiddle", "string", _A), ("shanai", "reed", _A),
-    ("tinkle bell", "mallet", _A), ("agogo", "percussion", _A), ("steel drums", "mallet", _A),
-    ("woodblock", "percussion", _A), ("taiko drum", "percussion", _A),
-    ("melodic tom", "percussion", _A), ("synth drum", "percussion", _S),
-    ("reverse cymbal", "sound effect", _S),
-    ("guitar fret noise", "sound effect", _A), ("breath noise", "sound effect", _A),
-    ("seashore", "sound effect", _A), ("bird tweet", "sound effect", _A),
-    ("telephone ring", "sound effect", _E), ("helicopter", "sound effect", _A),
-    ("applause", "sound effect", _A), ("gunshot", "sound effect", _A),
-)
-# fmt: on
-assert len(GM_PROGRAMS) == 128
 
 
 def find_soundfont(path: str | os.PathLike | None = None) -> Path:
@@ -220,14 +157,17 @@ def render_gm_notes(
     return notes
 
 
-def _render_font_presets(job: tuple) -> list[dict]:
-    """Worker: render ``presets`` of one font at every (pitch, velocity) into ``audio_dir``;
-    a note already rendered (its file, or its ``.silent`` marker) is kept as it is."""
+def render_font_shard(
+    font_path: str, presets: Sequence[Sequence], pitches: Sequence[int], velocities: Sequence[int],
+    audio_dir: str, sample_rate: int,
+) -> list[dict]:
+    """A worker's task: render ``presets`` (``(font, bank, program, title)`` each) of the
+    font at ``font_path`` at every (pitch, velocity) into ``audio_dir``; returns the
+    sounding notes' dicts. A note already rendered (its file, or its ``.silent`` marker)
+    is kept as it is."""
     import soundfile as sf
 
-    from training.presets import describe
-
-    font_path, presets, pitches, velocities, audio_dir, sample_rate = job
+    presets = [Preset(str(f), int(b), int(p), str(t)) for f, b, p, t in presets]
     audio_dir = Path(audio_dir)
     synth = None
     out = []
@@ -277,63 +217,40 @@ def render_presets(
     fonts: Sequence | None = None,
     pitches: Sequence[int] = (36, 48, 60, 72, 84),
     velocities: Sequence[int] = (100,),
-    workers: int | None = None,
+    executor=None,
     sample_rate: int = SAMPLE_RATE,
     progress: bool = False,
 ) -> list[Note]:
-    """Render every melodic preset of ``fonts`` (default: every installed font of
-    :data:`training.presets.SOUNDFONTS`) at each pitch and velocity into
-    ``out_dir/audio/sf/``, in ``workers`` processes (default: CPUs), with a progress bar.
+    """Render every melodic preset of ``fonts`` (:class:`training.presets.SoundFont`;
+    default: every installed font of :data:`training.presets.SOUNDFONTS`) at each pitch
+    and velocity into ``out_dir/audio/sf/``, on ``executor``
+    (:class:`training.executor.Executor`; default: local processes, one per CPU), 16
+    presets a shard, with a progress bar.
 
-    Resumable: a note whose file (or silence marker) exists is not rendered again, so a
-    run stopped half-way goes on where it stopped. Silent renders are skipped.
+    Resumable: a shard whose notes are listed in ``out_dir/shards/`` is not rendered
+    again, nor a note whose file (or silence marker) exists, so a run stopped half-way
+    goes on where it stopped. Silent renders are skipped.
     """
-    from concurrent.futures import ProcessPoolExecutor
-
-    from training.presets import installed_soundfonts, list_presets
+    from training.executor import Shard, digest, run_shards
 
     fonts = installed_soundfonts() if fonts is None else list(fonts)
     if not fonts:
         raise FileNotFoundError(
             "no SoundFont installed: apt install fluid-soundfont-gm fluid-soundfont-gs "
-            "musescore-general-soundfont timgm6mb-soundfont csound-soundfont opl3-soundfont"
+            "musescore-general-soundfont timgm6mb-soundfont csound-soundfont opl3-soundfont, "
+            "or give your own .sf2/.sf3 files"
         )
     audio_dir = Path(out_dir) / "audio" / "sf"
     audio_dir.mkdir(parents=True, exist_ok=True)
-    jobs = []
+    shards = []
     for font in fonts:
-        presets = list_presets(font)
-        # Chunks of 16 presets: the work spreads over the workers, a font is loaded once
-        # per chunk (a few hundred ms for the largest), and the bar moves.
+        presets = [(p.font, p.bank, p.program, p.title) for p in list_presets(font)]
+        size = os.path.getsize(font.path)
+        # 16 presets a shard: the work spreads over the workers, a font is loaded once
+        # per shard (a few hundred ms for the largest), and the bar moves.
         for i in range(0, len(presets), 16):
-            jobs.append((font.path, presets[i : i + 16], tuple(pitches), tuple(velocities),
-                         str(audio_dir), sample_rate))
-    n_presets = sum(len(j[1]) for j in jobs)
-    bar = None
-    if progress:
-        from tqdm import tqdm
-
-        bar = tqdm(total=n_presets, desc=f"render {len(fonts)} SoundFonts", unit="preset")
-    notes: list[Note] = []
-    workers = max(1, workers or os.cpu_count() or 1)
-    ex = None
-    try:
-        if workers == 1:
-            results = map(_render_font_presets, jobs)
-        else:
-            import multiprocessing
-
-            # Spawned, not forked: libfluidsynth in this process (the preset listing)
-            # leaves state a forked child can deadlock on.
-            ex = ProcessPoolExecutor(workers, mp_context=multiprocessing.get_context("spawn"))
-            results = ex.map(_render_font_presets, jobs)
-        for job, res in zip(jobs, results):
-            notes += [Note.from_dict(d) for d in res]
-            if bar:
-                bar.update(len(job[1]))
-    finally:
-        if ex is not None:
-            ex.shutdown(cancel_futures=True)
-        if bar:
-            bar.close()
-    return notes
+            args = (font.path, presets[i : i + 16], tuple(pitches), tuple(velocities), str(audio_dir), sample_rate)
+            shards.append(Shard(args, len(args[1]), digest("render", size, *args)))
+    run = run_shards(render_font_shard, shards, Path(out_dir) / "shards", "render", executor,
+                     progress=progress, unit="preset")
+    return [Note.from_dict(d) for res in run.results for d in res]

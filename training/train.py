@@ -420,6 +420,9 @@ def _attribution(records: Sequence[dict]) -> str:
         ids = [r["instrument"].split("-") for r in records if r["dataset"] == "soundfont"]
         fonts = {i[1] for i in ids if len(i) == 4 and i[0] == "sf"}
         parts += [f"{f.path.rsplit('/', 1)[-1]} ({f.author}), {f.licence}" for f in SOUNDFONTS if f.key in fonts]
+        known = {f.key for f in SOUNDFONTS}
+        # A user's own font (`--soundfonts PATH`): its licence is the font's, not ours to state.
+        parts += [f"SoundFont {k!r} (a user's font: its own licence applies)" for k in sorted(fonts - known)]
         if not fonts:  # ids of another layout: say what they are, if not whose
             parts.append("SoundFont renders")
     return "; ".join(parts)

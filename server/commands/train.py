@@ -46,6 +46,30 @@ def _notes_args(parser: argparse.ArgumentParser, prefix: str, what: str, pitches
         )
 
 
+def _executor_args(parser: argparse.ArgumentParser, what: str) -> None:
+    """``--executor``, ``--ray-address`` and ``--workers``: where ``what`` runs."""
+    parser.add_argument(
+        "--executor",
+        choices=("local", "ray"),
+        default="local",
+        help=f"where {what} runs: local processes (default) or a Ray cluster "
+        "(pip install -e '.[cluster]'; docs/training.md, \"On a cluster\")",
+    )
+    parser.add_argument(
+        "--ray-address",
+        metavar="ADDRESS",
+        help="the Ray cluster to use (e.g. ray://head:10001 or head:6379; default: the one "
+        "RAY_ADDRESS names, else a Ray started here on --workers CPUs)",
+    )
+    parser.add_argument(
+        "--workers",
+        type=int,
+        metavar="N",
+        help="processes (local; default: CPU count) or shards in flight at once (ray; "
+        "default: twice the cluster's CPUs)",
+    )
+
+
 def _instrument_list(text: str) -> list[str]:
     """Comma-separated instrument ids; ``default``: the shipped model's ten."""
     if text.strip() == "default":
@@ -105,15 +129,14 @@ def register(sub: argparse._SubParsersAction) -> None:
     )
     b.add_argument(
         "--soundfonts",
-        type=_str_list,
-        metavar="all|A,B",
-        help="render every melodic preset of these SoundFonts: all (every installed one) or "
-        "keys among fluidr3_gm,fluidr3_gs,musescore_general,timgm6mb,sf_gmbank,opl3_fm",
+        nargs="+",
+        metavar="all|KEY|PATH",
+        help="render every melodic preset of these SoundFonts: all (every installed one of "
+        "Debian's), keys among fluidr3_gm,fluidr3_gs,musescore_general,timgm6mb,sf_gmbank,"
+        "opl3_fm (comma-separated or not), or your own .sf2/.sf3 files and folders of them",
     )
     _notes_args(b, "sf", "SoundFont preset", [36, 48, 60, 72, 84])
-    b.add_argument(
-        "--workers", type=int, metavar="N", help="render and extraction processes (default: CPU count)"
-    )
+    _executor_args(b, "rendering and extraction")
     b.add_argument(
         "--no-fit", action="store_true", help="heuristic labels only (no analysis-by-synthesis)"
     )
@@ -133,6 +156,8 @@ def register(sub: argparse._SubParsersAction) -> None:
         "new label is rendered by the numpy engine and kept only where it is closer to the "
         "real note than the old one. Writes OUT/manifest.jsonl (labels of the current theta schema) "
         "and OUT/refit.json (mean distances before and after).\n\n"
+        "Runs in shards of 16 notes, each kept in OUT/shards/ as it is done: the same "
+        "command again after a crash or Ctrl-C redoes no finished shard.\n\n"
         "Example (about 15 minutes on one core for the default data):\n"
         "  promptsynth dataset refit --data runs/default-data --out runs/v2-data",
     )
@@ -147,7 +172,8 @@ def register(sub: argparse._SubParsersAction) -> None:
         "(v4 and the spectra) (default v2)",
     )
     r.add_argument("--steps", type=int, default=40, help="Adam steps per batch (default 40)")
-    r.add_argument("--threads", type=int, default=1, help="torch threads (default 1)")
+    r.add_argument("--threads", type=int, default=1, help="torch threads per worker (default 1)")
+    _executor_args(r, "the refit")
     r.add_argument(
         "--datasets",
         default=None,
@@ -302,6 +328,7 @@ def register(sub: argparse._SubParsersAction) -> None:
         "one's describe the words and are chosen among (default: no limit; the shipped "
         "library: 0.1)",
     )
+    _executor_args(lb, "the candidates' renders")
     lb.set_defaults(func=_library)
     example(lb, "promptsynth library --model runs/tiny-model --data runs/tiny-v2")
 
@@ -327,6 +354,7 @@ def _dataset_build(args: argparse.Namespace) -> int:
     if args.nsynth and not (Path(args.nsynth) / "examples.json").is_file():
         raise _cli_error(f"{args.nsynth} has no examples.json (expected the NSynth layout)")
     from training.dataset import build_dataset
+    from training.executor import ExecutorError
 
     try:
         summary = build_dataset(
@@ -340,70 +368,51 @@ def _dataset_build(args: argparse.Namespace) -> int:
             gm_pitches=args.gm_pitches,
             gm_velocities=args.gm_velocities,
             soundfont=args.soundfont,
-            soundfonts=args.soundfonts,
+            soundfonts=_font_items(args.soundfonts),
             sf_pitches=args.sf_pitches,
             sf_velocities=args.sf_velocities,
-            workers=args.workers,
+            executor=_executor(args),
             fit=not args.no_fit,
             seed=args.seed,
         )
-    except (ValueError, FileNotFoundError) as exc:
+    except (ValueError, FileNotFoundError, ExecutorError) as exc:
         raise _cli_error(str(exc)) from exc
     print(json.dumps(summary, indent=1))
     return 0
 
 
+def _font_items(items: list[str] | None) -> list[str] | None:
+    """``--soundfonts`` items: a path as given; anything else split at commas (``all``,
+    ``fluidr3_gm,timgm6mb``)."""
+    if not items:
+        return items
+    return [part for item in items for part in ([item] if Path(item).exists() else _str_list(item))]
+
+
+def _executor(args: argparse.Namespace, threads: int = 1):
+    """The executor the flags name, or a CLI error saying what is wrong."""
+    from training.executor import Executor, ExecutorError
+
+    try:
+        return Executor(args.executor, workers=args.workers, address=args.ray_address, threads=threads)
+    except (ValueError, ExecutorError) as exc:
+        raise _cli_error(str(exc)) from None
+
+
 def _dataset_refit(args: argparse.Namespace) -> int:
-    manifest = _manifest(args.data)
-    import torch
+    _manifest(args.data)
+    from training.executor import ExecutorError
+    from training.refit import refit_dataset
 
-    from training.manifest import read_manifest, write_manifest
-    from training.refit import FREE_SETS, refit_records, relabelled
-
-    if args.free not in FREE_SETS:
-        raise _cli_error(f"--free must be one of {', '.join(FREE_SETS)}, got {args.free!r}")
-    if args.steps < 0:
-        raise _cli_error(f"--steps must be >= 0, got {args.steps}")
-    torch.set_num_threads(max(1, args.threads))
-    all_records = read_manifest(manifest)
-    present = sorted({r["dataset"] for r in all_records})
-    chosen = present if args.datasets is None else [d.strip() for d in args.datasets.split(",") if d.strip()]
-    unknown = sorted(set(chosen) - set(present))
-    if unknown or not chosen:
-        raise _cli_error(
-            f"--datasets {args.datasets!r}: {manifest} has no notes of {', '.join(unknown) or 'none named'}; "
-            f"its datasets: {', '.join(present)}"
-        )
-    refit_these = set(chosen)
-    records = [r for r in all_records if r["dataset"] in refit_these]
-    timbres, after, before = refit_records(
-        records, FREE_SETS[args.free], steps=args.steps, progress=lambda line: print(line, flush=True)
-    )
-    out = Path(args.out)
-    out.mkdir(parents=True, exist_ok=True)
-    refitted = iter(relabelled(records, timbres, after))
-    write_manifest(
-        out / "manifest.jsonl",
-        [next(refitted) if r["dataset"] in refit_these else r for r in all_records],
-    )
-    summary = {
-        "notes": len(records),
-        "datasets": chosen,
-        "kept_as_they_were": len(all_records) - len(records),
-        "free": list(FREE_SETS[args.free]),
-        "steps": args.steps,
-    }
-    for ds in sorted({r["dataset"] for r in records}):
-        idx = [i for i, r in enumerate(records) if r["dataset"] == ds]
-        summary[ds] = {
-            "distance_before": round(float(before[idx].mean()), 4),
-            "distance_after": round(float(after[idx].mean()), 4),
-        }
-    summary["all"] = {
-        "distance_before": round(float(before.mean()), 4),
-        "distance_after": round(float(after.mean()), 4),
-    }
-    (out / "refit.json").write_text(json.dumps(summary, indent=1) + "\n")
+    if args.threads < 1:
+        raise _cli_error(f"--threads must be >= 1, got {args.threads}")
+    executor = _executor(args, threads=args.threads)
+    datasets = None if args.datasets is None else _str_list(args.datasets)
+    try:
+        summary = refit_dataset(args.data, args.out, free=args.free, steps=args.steps, datasets=datasets,
+                                executor=executor)
+    except (ValueError, FileNotFoundError, ExecutorError) as exc:
+        raise _cli_error(str(exc)) from exc
     print(json.dumps(summary, indent=1))
     return 0
 
@@ -461,7 +470,10 @@ def _library(args: argparse.Namespace) -> int:
     from dataclasses import replace
 
     from model import LibraryParams, get_encoder, load_checkpoint
+    from training.executor import ExecutorError
     from training.library import build_library
+
+    executor = _executor(args)
 
     try:
         ckpt = load_checkpoint(args.model)
@@ -476,8 +488,10 @@ def _library(args: argparse.Namespace) -> int:
             nsynth_root=args.nsynth,
             exclude=held + list(args.exclude),
             params=params,
+            executor=executor,
+            store=Path(args.data) / "shards",
         )
-    except (ValueError, FileNotFoundError) as exc:
+    except (ValueError, FileNotFoundError, ExecutorError) as exc:
         raise _cli_error(str(exc)) from exc
     path = library.save(Path(args.model))
     print(json.dumps({**summary, "params": params.to_dict(), "file": str(path)}, indent=1))

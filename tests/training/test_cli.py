@@ -47,7 +47,8 @@ def test_refit_of_some_datasets_keeps_the_others_labels(tmp_path, capsys):
     assert "nope" in err and "nsynth, soundfont" in err
 
     out = tmp_path / "refit"
-    argv = ["dataset", "refit", "--data", str(data), "--out", str(out), "--steps", "2", "--datasets", "nsynth"]
+    argv = ["dataset", "refit", "--data", str(data), "--out", str(out), "--steps", "2", "--datasets", "nsynth",
+            "--workers", "1"]
     assert main(argv) == 0
     got = read_manifest(out / "manifest.jsonl")
     assert [r["note_id"] for r in got] == [r["note_id"] for r in records + others]

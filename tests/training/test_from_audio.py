@@ -15,6 +15,19 @@ AUDIO = Path(__file__).resolve().parents[1] / "data" / "nsynth" / "audio"
 _STEPS = 6  # a short refit: these tests judge the measured start, not the descent
 
 
+@pytest.fixture(autouse=True)
+def _one_torch_thread():
+    """One torch thread, as `patch from-audio` fits (a sum split over two threads rounds
+    otherwise, and the string note's fourth harmonic lands a hair under -40 dB). These
+    tests passed on one thread only because an earlier test left the process on it."""
+    import torch
+
+    before = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(before)
+
+
 def _values(fit, names):
     t = fit.notes[0].timbre
     return np.array([t[TIMBRE_INDEX[n]] for n in names])

@@ -95,11 +95,12 @@ def test_no_caption_is_an_evaluation_paraphrase():
 @pytest.mark.slow
 def test_every_preset_of_a_font_renders_and_a_second_run_renders_nothing(tmp_path):
     pretty_midi = pytest.importorskip("pretty_midi")
+    from training.executor import Executor
     from training.soundfont import render_presets
 
     sf2 = Path(pretty_midi.__file__).parent / "TimGM6mb.sf2"
     font = SoundFont("tim_test", str(sf2), "python3-pretty-midi", "Tim Brechbill", "GPL-2")
-    notes = render_presets(tmp_path, [font], pitches=(60,), workers=1)
+    notes = render_presets(tmp_path, [font], pitches=(60,), executor=Executor(workers=1))
     files = sorted((tmp_path / "audio" / "sf").glob("*.wav"))
     assert len(notes) == len(files) > 100  # every melodic preset that sounds at key 60
     ids = {n.instrument for n in notes}
@@ -107,6 +108,75 @@ def test_every_preset_of_a_font_renders_and_a_second_run_renders_nothing(tmp_pat
     piano = next(n for n in notes if n.instrument == "sf-tim_test-000-000")
     assert piano.family == "keyboard" and piano.dataset == "soundfont"
     stamp = {f: f.stat().st_mtime_ns for f in files}
-    again = render_presets(tmp_path, [font], pitches=(60,), workers=1)
+    again = render_presets(tmp_path, [font], pitches=(60,), executor=Executor(workers=1))
     assert [n.note_id for n in again] == [n.note_id for n in notes]
     assert {f: f.stat().st_mtime_ns for f in files} == stamp  # nothing rendered twice
+
+
+def _tim() -> Path:
+    pretty_midi = pytest.importorskip("pretty_midi")
+    return Path(pretty_midi.__file__).parent / "TimGM6mb.sf2"
+
+
+def test_any_soundfont_file_or_folder_is_a_font(tmp_path):
+    import shutil
+
+    from training.presets import resolve_soundfonts
+
+    fonts = tmp_path / "fonts"
+    (fonts / "more").mkdir(parents=True)
+    shutil.copy(_tim(), fonts / "My Piano-2.sf2")
+    shutil.copy(_tim(), fonts / "more" / "my piano 2.SF2")  # the same key once cleaned: made unique
+    (fonts / "notes.txt").write_text("not a font")
+    got = resolve_soundfonts([str(fonts)])
+    assert [f.key for f in got] == ["my_piano_2", "my_piano_2_2"]
+    assert all(Path(f.path).is_file() and f.package == "" for f in got)
+    # A file named twice, as a file and inside its folder, is one font.
+    assert len(resolve_soundfonts([str(fonts / "My Piano-2.sf2"), str(fonts)])) == 2
+    # A file of the known fonts keeps its entry.
+    known = [f for f in SOUNDFONTS if Path(f.path).is_file()]
+    if known:
+        assert resolve_soundfonts([known[0].path])[0] == known[0]
+        assert resolve_soundfonts([known[0].key]) == [known[0]]
+
+
+@pytest.mark.parametrize(
+    ("item", "error", "words"),
+    [
+        ("nope", ValueError, "unknown SoundFont 'nope'"),
+        ("missing.sf2", FileNotFoundError, "no such SoundFont"),
+        ("notes.txt", ValueError, "not a SoundFont"),
+        ("empty", ValueError, "no .sf2 or .sf3 file"),
+    ],
+)
+def test_a_soundfont_that_is_not_one_is_a_clear_error(tmp_path, monkeypatch, item, error, words):
+    from training.presets import resolve_soundfonts
+
+    monkeypatch.chdir(tmp_path)
+    (tmp_path / "notes.txt").write_text("not a font")
+    (tmp_path / "empty").mkdir()
+    with pytest.raises(error, match=words):
+        resolve_soundfonts([item])
+
+
+def test_a_users_font_renders_named_and_captioned_like_the_others(tmp_path):
+    import shutil
+
+    from training.captions import captions_for
+    from training.executor import Executor
+    from training.presets import resolve_soundfonts
+    from training.soundfont import render_presets
+
+    shutil.copy(_tim(), tmp_path / "Studio Keys.sf3")  # .sf3 by name: fluidsynth reads either
+    fonts = resolve_soundfonts([str(tmp_path / "Studio Keys.sf3")])
+    notes = render_presets(tmp_path / "out", fonts, pitches=(60,), executor=Executor(workers=1))
+    piano = next(n for n in notes if n.instrument == "sf-studio_keys-000-000")
+    assert (piano.name, piano.family, piano.dataset) == ("piano", "keyboard", "soundfont")
+    assert "a piano" in captions_for(piano) and "the sound of a piano" in captions_for(piano)
+
+
+def test_the_cli_names_a_missing_soundfont(tmp_path, capsys):
+    from server.cli import main
+
+    assert main(["dataset", "build", "--soundfonts", str(tmp_path / "gone.sf2"), "--out", str(tmp_path / "d")]) == 2
+    assert "gone.sf2: no such SoundFont" in capsys.readouterr().err
