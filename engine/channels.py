@@ -25,6 +25,8 @@ from engine.sender import (
     EXPR,
     FNOTE_OFF,
     FNOTE_ON,
+    MPE,
+    MPE_BEND_RANGE,
     N_CHANNELS,
     NID_OFF,
     NID_ON,
@@ -91,6 +93,11 @@ class Channels:
         self.pressure = np.zeros(N_CHANNELS)
         self.timbre = np.zeros(N_CHANNELS)
         self.expression = np.tile(np.array([a.default for a in EXPRESSION]), (N_CHANNELS, 1))
+        #: MPE: the lower zone's member channels (1..mpe; 0: MPE off). Channel 0 is then
+        #: the zone's master: member channels play its patch and its expression amounts,
+        #: and its bend, pressure, CC 74, mod wheel and sustain pedal act on every note
+        #: of the zone; a member's act on its own note.
+        self.mpe = 0
         self.volume = np.full(N_CHANNELS, 100.0)
         self.pan = np.full(N_CHANNELS, 64.0)
         self.pedal = np.zeros(N_CHANNELS, dtype=bool)
@@ -175,6 +182,8 @@ class Channels:
         elif kind == EXPR:
             self.expression[ch, int(vals[0])] = vals[1]
             self._express(ch)
+        elif kind == MPE:
+            self.set_mpe(int(vals[0]))
         elif kind == NID_ON:
             self.id_note_on(ch, int(vals[0]), float(vals[1]), float(vals[2]))
         elif kind >= NID_OFF and kind <= NID_TIMBRE:
@@ -222,14 +231,40 @@ class Channels:
             self._express(ch, i)
 
     def _express(self, ch: int, one: int = -1, fresh: bool = False) -> None:
-        """Voice ``one``'s expression targets (-1: every voice of ``ch``), from the
-        channel's pressure, CC 74 and mod wheel and each voice's own (compiled)."""
+        """Voice ``one``'s expression targets (-1: every voice of ``ch``, and under MPE
+        of the master channel every voice of the zone), from the channel's pressure, CC 74
+        and mod wheel (a member's plus its master's) and each voice's own (compiled)."""
         vb = self.voices
+        if self._member(ch):
+            express(vb.state, vb.n, ch, one, self.pressure[ch] + self.pressure[0], self.timbre[ch] + self.timbre[0],
+                    min(1.0, (self.mod_wheel[ch] + self.mod_wheel[0]) / 127.0), self.expression[0],
+                    self.sample_rate, fresh)
+            return
         express(vb.state, vb.n, ch, one, self.pressure[ch], self.timbre[ch], self.mod_wheel[ch] / 127.0,
                 self.expression[ch], self.sample_rate, fresh)
+        if ch == 0 and one < 0 and self.mpe:
+            for c in range(1, self.mpe + 1):
+                self._express(c)
+
+    def _member(self, ch: int) -> bool:
+        """Whether ``ch`` is a member channel of the MPE zone."""
+        return 0 < ch <= self.mpe
+
+    def set_mpe(self, members: int) -> None:
+        """MPE's lower zone with ``members`` member channels (1..15; 0: MPE off): the
+        members' bend range becomes 48 semitones, the master's 2 (MPE's defaults)."""
+        old = self.mpe
+        self.mpe = max(0, min(15, members))
+        self.bend_range[1 : max(old, self.mpe) + 1] = 2.0
+        if self.mpe:
+            self.bend_range[1 : self.mpe + 1] = MPE_BEND_RANGE
+            self.bend_range[0] = 2.0
+        for c in range(N_CHANNELS):
+            self._update_pitch(c)
 
     def _start(self, ch: int, pitch: int, note: float, velocity: float, i: int, key: float | None) -> None:
         vb = self.voices
+        src = 0 if self._member(ch) else ch  # an MPE member plays its master's patch
         retrigger = i >= 0
         if not retrigger:
             i = self.allocator.allocate()
@@ -237,9 +272,9 @@ class Channels:
         self.allocator.touch(i)
         vb.note[i] = note
         vb.fnote[i] = 0.0 if key is None else 1.0
-        pt = self.tables[ch].lookup(pitch, int(velocity))
-        if self._has_override[ch]:
-            ov = self._override[ch]
+        pt = self.tables[src].lookup(pitch, int(velocity))
+        if self._has_override[src]:
+            ov = self._override[src]
             pt = np.where(np.isnan(ov), pt, ov)
         vb.start(
             i,
@@ -247,8 +282,8 @@ class Channels:
             pitch,
             float(velocity_to_amp(velocity, self.velocity_exponent)),
             self._inc(ch, note),
-            gain_l=self._gain_lr[ch, 0],
-            gain_r=self._gain_lr[ch, 1],
+            gain_l=self._gain_lr[src, 0],
+            gain_r=self._gain_lr[src, 1],
             mod_scale=1.0 + self.mod_wheel[ch] / 127.0,
             retrigger=retrigger,
         )
@@ -263,7 +298,7 @@ class Channels:
         vb = self.voices
         if i < 0 or vb.held[i] == 0:
             return
-        if self.pedal[ch]:
+        if self.pedal[ch] or (self._member(ch) and self.pedal[0]):
             vb.held[i] = 0.0
             vb.pedal_held[i] = 1.0
         elif vb.sost[i]:
@@ -288,7 +323,7 @@ class Channels:
         elif control == CC.SUSTAIN:
             down = value >= 64
             if self.pedal[ch] and not down:
-                idx = self.allocator.channel(ch)
+                idx = self._zone_voices(ch) if ch == 0 and self.mpe else self.allocator.channel(ch)
                 idx = idx[vb.pedal_held[idx] > 0]
                 vb.pedal_held[idx] = 0.0
                 idx = idx[vb.sost[idx] == 0]  # the sostenuto pedal still holds those
@@ -317,7 +352,17 @@ class Channels:
         elif control in (CC.NRPN_MSB, CC.NRPN_LSB):
             self._rpn[ch] = 127  # data entry after an NRPN must not touch an RPN
         elif control in (CC.DATA_ENTRY_MSB, CC.DATA_ENTRY_LSB):
-            if self._rpn[ch, 0] == 0 and self._rpn[ch, 1] == 0:
+            if control == CC.DATA_ENTRY_MSB and ch == 0 and self._rpn[ch, 0] == 0 and self._rpn[ch, 1] == 6:
+                # RPN 6 on channel 1, the MPE Configuration Message: the lower zone's
+                # member channels (0: MPE off).
+                self.set_mpe(value)
+            elif self._rpn[ch, 0] == 0 and self._rpn[ch, 1] == 0 and self._member(ch):
+                # A member's bend range is every member's (the MPE spec).
+                self._rpn_data[ch, 0 if control == CC.DATA_ENTRY_MSB else 1] = value
+                self.bend_range[1 : self.mpe + 1] = self._rpn_data[ch, 0] + self._rpn_data[ch, 1] / 100.0
+                for c in range(1, self.mpe + 1):
+                    self._update_pitch(c)
+            elif self._rpn[ch, 0] == 0 and self._rpn[ch, 1] == 0:
                 self._rpn_data[ch, 0 if control == CC.DATA_ENTRY_MSB else 1] = value
                 # RPN 0: semitones (MSB) + cents (LSB).
                 self.bend_range[ch] = self._rpn_data[ch, 0] + self._rpn_data[ch, 1] / 100.0
@@ -383,14 +428,29 @@ class Channels:
         staged[:] = np.nan
 
     def _inc(self, ch: int, note: float | np.ndarray) -> float | np.ndarray:
-        """The phase increment of (fractional) MIDI note ``note`` on ``ch``, bent."""
+        """The phase increment of (fractional) MIDI note ``note`` on ``ch``, bent (an MPE
+        member by its own bend and its master's)."""
+        if self._member(ch):
+            note = note + self.bend[0] / 8192.0 * self.bend_range[0]
         return self._note_inc(note + self.bend[ch] / 8192.0 * self.bend_range[ch])
 
     def _note_inc(self, note: float | np.ndarray) -> float | np.ndarray:
         """The carrier's phase increment of (fractional) MIDI note ``note``, radians a sample."""
         return 2.0 * math.pi * midi_to_hz(note) / self.sample_rate
 
+    def _zone_voices(self, ch: int) -> np.ndarray:
+        """Voices of the MPE zone (master ``ch`` 0 and its members) not fading out."""
+        vb = self.voices
+        n = vb.n
+        return np.flatnonzero((vb.chan[:n] <= self.mpe) & (vb.fading[:n] == 0))
+
     def _update_pitch(self, ch: int) -> None:
+        if ch == 0 and self.mpe:  # the master's bend moves every note of the zone
+            for c in range(1, self.mpe + 1):
+                self._update_pitch_of(c)
+        self._update_pitch_of(ch)
+
+    def _update_pitch_of(self, ch: int) -> None:
         vb = self.voices
         idx = np.flatnonzero(vb.chan[: vb.n] == ch)
         if idx.size:

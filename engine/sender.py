@@ -46,7 +46,10 @@ N_CHANNELS = 16
 (
     NOTE_ON, NOTE_OFF, CONTROL, BEND, PATCH, PARAM, PANIC, RESET, CURVE, TUNE_STAGE, TUNE_COMMIT, FNOTE_ON, FNOTE_OFF,
     SPEC_STAGE, SPEC_COMMIT, PRESSURE, POLY_PRESSURE, EXPR, NID_ON, NID_OFF, NID_PITCH, NID_PRESSURE, NID_TIMBRE,
-) = range(23)
+    MPE,
+) = range(24)
+#: An MPE member channel's bend range (semitones) until RPN 0 says otherwise.
+MPE_BEND_RANGE = 48.0
 #: The ids an id note (``note_id_on``) may have: 0..2**24 - 1, every one exact in a
 #: float32 (Pd's numbers), so that the id a patch sends is the id its note-off names.
 NOTE_ID_MAX = 2**24 - 1
@@ -406,6 +409,15 @@ class EventSender:
         """Id note ``note_id``'s own timbre, 0..1 (as CC 74 for that note alone)."""
         i = _check_int("id", note_id, 0, NOTE_ID_MAX)
         self.queue.push(NID_TIMBRE, 0, _check_frame(frame), (float(i), _check_float("timbre", timbre, 0.0, 1.0)))
+
+    def set_mpe(self, members: int = 15, frame: int | None = None) -> None:
+        """MPE, the lower zone: channel 0 (MIDI channel 1) its master, channels
+        1..``members`` its members, each note on a member channel of its own (its bend,
+        48 semitones unless RPN 0 says otherwise, pressure and CC 74 act on that note;
+        the master's on all); ``members`` 0: MPE off. The MPE Configuration Message
+        (RPN 6 on channel 1) does the same."""
+        m = _check_int("members", members, 0, 15)
+        self.queue.push(MPE, 0, _check_frame(frame), (float(m),))
 
     def panic(self, frame: int | None = None) -> None:
         """Silence everything (5 ms fades) on every channel and lift every sustain and

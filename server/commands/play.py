@@ -117,6 +117,18 @@ def register(subparsers) -> None:
     )
     s.add_argument("--keymap", metavar="FILE.kbm", help="the Scala keyboard mapping for --tuning")
     s.add_argument(
+        "--mpe",
+        metavar="MEMBERS",
+        nargs="?",
+        type=int,
+        const=15,
+        default=None,
+        help="MPE, the lower zone: MIDI channel 1 its master, channels 2..MEMBERS+1 (default "
+        "15: 2..16) one note each, whose pitch bend (48 semitones), pressure and CC 74 act on "
+        "that note alone; a controller's MPE Configuration Message (RPN 6 on channel 1) turns "
+        "it on too",
+    )
+    s.add_argument(
         "--tuning-dir",
         metavar="DIR",
         help="let OSC /tuning/scl read .scl and .kbm files in this folder (and only there)",
@@ -173,6 +185,8 @@ def run(args: argparse.Namespace) -> int:
         raise CliError("give --prompt or --patch, not both")
     if args.no_model and args.prompt is not None:
         raise CliError("--prompt needs the model; drop --no-model")
+    if args.mpe is not None and not 1 <= args.mpe <= 15:
+        raise CliError(f"--mpe takes 1..15 member channels, got {args.mpe}")
     if args.keymap is not None and args.tuning is None:
         raise CliError("--keymap needs --tuning FILE.scl (a keyboard mapping maps a scale)")
     if args.tuning_dir is not None and not os.path.isdir(args.tuning_dir):
@@ -232,6 +246,8 @@ def run(args: argparse.Namespace) -> int:
             raise CliError(str(exc)) from None
         if args.model is not None and host.worker is not None and host.worker.state != "ready":
             raise CliError(f"--model {args.model}: {host.model_reason}")
+        if args.mpe is not None:
+            host.engine.set_mpe(args.mpe)
         if first is not None:
             host.channels.apply_bank_patch(0, first)
         if args.prompt is not None:

@@ -107,3 +107,47 @@ def test_an_id_notes_pitch_over_udp(jack, tmp_path):
     finally:
         osc.close()
         assert host.stop() == 0
+
+
+@pytest.mark.parametrize("turned_on", ["by the configuration message", "by play --mpe"])
+def test_mpe_bend_on_a_member_channel_moves_its_note_only(jack, tmp_path, turned_on):
+    """MPE on, by the MPE Configuration Message through a JACK MIDI port (RPN 6 on
+    channel 1: 15 member channels) or by ``play --mpe``, then a note on each of channels 2 and 3 and a bend of 3 semitones
+    (512 of 8192 at the members' 48) on channel 2: in the recording channel 2's note
+    moved 300 cents, channel 3's did not; both play channel 1's patch."""
+    from tests.server.jackprobe import JackProbe, jack_port
+
+    wav = tmp_path / "rec.wav"
+    host = HostProcess(["--no-model", "--bank", str(tmp_path / "bank"), "--record", str(wav),
+                        "--midi-virtual", "ps-mpe", *(["--mpe"] if "--mpe" in turned_on else [])])
+    osc = OscClient(host.port)
+    probe = None
+    try:
+        steady_sine(osc)  # channel 1: the zone's master, whose patch the members play
+        probe = JackProbe(jack_port(".*:ps-mpe$", midi=True), None, name="ps-mpe-probe")
+        if "--mpe" not in turned_on:
+            probe.send([bytes([0xB0, 101, 0]), bytes([0xB0, 100, 6]), bytes([0xB0, 6, 15])])
+        start = recorded_frames(wav)
+        t0 = time.monotonic()
+        probe.send([bytes([0x91, 69, 100]), bytes([0x92, 76, 100])])  # A4 and E5
+        time.sleep(STEP_S)
+        probe.send([bytes([0xE1, (8192 + 512) & 0x7F, (8192 + 512) >> 7])])
+        time.sleep(STEP_S)
+        probe.send([bytes([0x81, 69, 0]), bytes([0x82, 76, 0])])
+        audio = wait_recorded(wav, start, time.monotonic() - t0 + 0.1)[:, 0]
+        before, after = stretches(audio, 2)
+        e5 = 440.0 * 2 ** (7 / 12)
+        assert abs(cents(peak_frequency(before, SR, 400, 500), 440.0)) < 1.0
+        assert abs(cents(peak_frequency(before, SR, 600, 700), e5)) < 1.0
+        assert abs(cents(peak_frequency(after, SR, 500, 560), 440.0 * 2 ** (3 / 12))) < 1.0
+        assert abs(cents(peak_frequency(after, SR, 640, 700), e5)) < 1.0
+        # A pure sine each (the master's patch, not channel 2's default FM): nothing
+        # between and above the two notes.
+        spec = np.abs(np.fft.rfft(after * np.hanning(len(after)))) ** 2
+        freqs = np.fft.rfftfreq(len(after), 1.0 / SR)
+        assert spec[freqs > 800].sum() < 1e-4 * spec.sum()
+    finally:
+        if probe is not None:
+            probe.close()
+        osc.close()
+        assert host.stop() == 0
