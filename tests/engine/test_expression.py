@@ -282,3 +282,33 @@ def test_an_id_restarted_is_one_voice_and_unknown_ids_change_nothing():
     ):
         with pytest.raises(ValueError, match=match):
             bad()
+
+
+def _click_figures() -> None:
+    """Print the figures of the click test (docs/engine.md, "Expression"):
+    ``python -m tests.engine.test_expression``."""
+    events = {
+        "channel pressure 127": lambda e, f: e.channel_pressure(0, 127, frame=f),
+        "key pressure 127": lambda e, f: e.poly_pressure(0, 60, 127, frame=f),
+        "CC 74 127": lambda e, f: e.control_change(0, CC.BRIGHTNESS, 127, frame=f),
+    }
+    for name, event in events.items():
+        a, b, at = held_then(event)
+        first = int(np.flatnonzero(np.abs(b - a) > 0)[0]) - at
+        own = max(max_step(b[at - 2048 : at]), max_step(b[-2048:]))
+        around = max_step(b[at - 8 : at + 4096])
+        c = engine()
+        c.note_on(0, 60, 40)
+        head = blocks(c, at // BLOCK)
+        event(c, None)
+        c.render(0)
+        vb = c.voices
+        vb.x_boost[0], vb.x_index[0] = vb.x_boost_tgt[0], vb.x_index_tgt[0]
+        step = max_step(np.concatenate([head, blocks(c, 8)])[len(head) - 8 :])
+        print(f"{name}: output differs from frame +{first} of the event; largest step around the change "
+              f"{around:.5f}, the note's own {own:.5f} (ratio {around / own:.3f}); set at once: {step:.5f} "
+              f"({step / own:.1f}x)")
+
+
+if __name__ == "__main__":
+    _click_figures()
