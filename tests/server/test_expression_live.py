@@ -151,3 +151,54 @@ def test_mpe_bend_on_a_member_channel_moves_its_note_only(jack, tmp_path, turned
             probe.close()
         osc.close()
         assert host.stop() == 0
+
+
+def _pd_patch(port: int) -> str:
+    """A vanilla Pd patch that plays an id note at A4 from a [loadbang], moves it 2
+    semitones up, ends it and quits: [oscformat] and [netsend -u -b], every number a
+    Pd float, as docs/clients.md shows."""
+    objects = [
+        "obj 10 10 loadbang", "obj 10 40 t b b", f"msg 200 40 connect localhost {port}", "obj 10 400 netsend -u -b",
+        "obj 10 340 list prepend send", "obj 10 370 list trim",
+        "obj 10 70 delay 200", "msg 10 100 3 69 100 1", "obj 10 130 oscformat note id",
+        f"obj 200 70 delay {int(STEP_S * 1000)}", "msg 200 100 3 2", "obj 200 130 oscformat note id pitch",
+        f"obj 400 70 delay {int(STEP_S * 1000)}", "msg 400 100 3", "obj 400 130 oscformat note id off",
+        "obj 600 70 delay 300", "msg 600 100 \\; pd quit",
+    ]
+    wires = [(0, 1), (1, 6), (2, 3), (4, 5), (5, 3), (6, 7), (7, 8), (8, 4), (6, 9), (9, 10), (10, 11), (11, 4),
+             (9, 12), (12, 13), (13, 14), (14, 4), (12, 15), (15, 16)]
+    lines = ["#N canvas 0 0 800 500 12;"] + [f"#X {o};" for o in objects]
+    lines += [f"#X connect {a} 0 {b} 0;" for a, b in wires] + ["#X connect 1 1 2 0;"]
+    return "\n".join(lines) + "\n"
+
+
+def test_an_id_notes_pitch_from_pure_data(jack, tmp_path):
+    """Per-note expression from a real Pd (headless, vanilla objects): the id note sounds
+    at A4, then 2 semitones up, within 1 cent, and ends."""
+    import shutil
+    import subprocess
+
+    if shutil.which("pd") is None:
+        pytest.skip("needs Pure Data (pd)")
+    wav = tmp_path / "rec.wav"
+    host = HostProcess(["--no-model", "--bank", str(tmp_path / "bank"), "--record", str(wav)])
+    osc = OscClient(host.port)
+    try:
+        steady_sine(osc)
+        patch = tmp_path / "expression.pd"
+        patch.write_text(_pd_patch(host.port))
+        start = recorded_frames(wav)
+        t0 = time.monotonic()
+        subprocess.run(["pd", "-nogui", "-noaudio", "-nomidi", "-open", str(patch)], timeout=30, check=True,
+                       capture_output=True)
+        audio = wait_recorded(wav, start, time.monotonic() - t0 + 0.1)[:, 0]
+        parts = stretches(audio, 2)
+        for part, semis in zip(parts, (0.0, 2.0)):
+            f = peak_frequency(part, SR)
+            assert abs(cents(f, 440.0 * 2 ** (semis / 12))) < 1.0, (semis, f)
+        assert osc.ask("/sync", 4, reply="/synced")
+        time.sleep(0.1)
+        assert osc.ask("/status", reply="/status.reply")[0] == 0
+    finally:
+        osc.close()
+        assert host.stop() == 0
