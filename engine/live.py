@@ -38,6 +38,7 @@ from engine.device import AudioError, check_blocksize, parse_latency
 from engine.events import EventQueue
 from engine.schema import TIMBRE_NAMES
 from engine.sender import N_CHANNELS, EventSender
+from engine.status import RUNNING, STATUS, STOPPED, OutputFigures
 
 __all__ = ["LiveEngine", "LiveOutput", "QUEUE_CAPACITY"]
 
@@ -50,31 +51,9 @@ _N_VALUES = 4
 _TABLE_SLOTS = 16
 _TABLE_ROWS = 1024
 
-#: The render process's status: one record in the shared memory, declared here once,
-#: written by the render process once a pass and read by the host by field name.
-STATUS = np.dtype([
-    ("state", "f8"),  # _STARTING, _RUNNING, _STOPPED
-    ("frame", "f8"),  # the engine's frame after the last block rendered
-    ("offset", "f8"),  # monotonic time of engine frame 0 on the device's clock (s)
-    ("voices", "f8"),
-    ("ring_underruns", "f8"),
-    ("device_underflows", "f8"),
-    ("render_errors", "f8"),
-    ("cpu_load", "f8"),
-    ("headroom_min_s", "f8"),  # the last second's smallest
-    ("headroom_min_ever_s", "f8"),
-    ("headroom_p1_s", "f8"),
-    ("headroom_median_s", "f8"),
-    ("device_latency_s", "f8"),
-    ("gc_max_s", "f8"),
-    ("beat", "f8"),  # monotonic time of the last pass: the render process is alive
-])
-_STARTING, _RUNNING, _STOPPED = 0.0, 1.0, 2.0
 # Control block (int64, written by the host).
 C_STOP, C_ABANDON = range(2)
 _N_CONTROL = 2
-# How often the render process refreshes its percentiles (they cost ~50 us).
-_PERCENTILES_S = 0.25
 #: How long the render process waits for its stream to close before it exits anyway.
 _CLOSE_GRACE_S = 5.0
 #: Its exit status then.
@@ -168,8 +147,10 @@ class LiveEngine(EventSender):
             pass
 
 
-class LiveOutput:
-    """Runs a :class:`LiveEngine`'s render process: the stream, rendering ahead.
+class LiveOutput(OutputFigures):
+    """Runs a :class:`LiveEngine`'s render process: the stream, rendering ahead. Its
+    figures (:class:`engine.status.OutputFigures`) are the render loop's own, read from
+    the status record it writes into the shared memory.
 
     Args: as :class:`engine.output.AudioOutput` (the engine is the LiveEngine).
     """
@@ -285,7 +266,7 @@ class LiveOutput:
 
     @property
     def active(self) -> bool:
-        return self._proc is not None and self._proc.poll() is None and self._status["state"] == _RUNNING
+        return self._proc is not None and self._proc.poll() is None and self._status["state"] == RUNNING
 
     @property
     def died(self) -> str | None:
@@ -294,53 +275,6 @@ class LiveOutput:
             return None
         rc = self._proc.poll()
         return None if rc is None else f"the render process ended (exit status {rc})"
-
-    @property
-    def ring_underruns(self) -> int:
-        return int(self._status["ring_underruns"])
-
-    @property
-    def device_underflows(self) -> int:
-        return int(self._status["device_underflows"])
-
-    @property
-    def underflows(self) -> int:
-        return self.ring_underruns + self.device_underflows
-
-    @property
-    def render_errors(self) -> int:
-        return int(self._status["render_errors"])
-
-
-    @property
-    def cpu_load(self) -> float:
-        return float(self._status["cpu_load"])
-
-    @property
-    def device_latency_ms(self) -> float:
-        return float(self._status["device_latency_s"]) * 1000.0
-
-    @property
-    def ahead_ms(self) -> float:
-        return self.ahead_s * 1000.0
-
-    @property
-    def latency_ms(self) -> float:
-        return self.ahead_ms + 1000.0 * self.blocksize / self.engine.sample_rate + self.device_latency_ms
-
-
-    def headroom_ms(self) -> dict[str, float]:
-        s = self._status
-        return {
-            "min": float(s["headroom_min_s"]) * 1000.0,
-            "p1": float(s["headroom_p1_s"]) * 1000.0,
-            "median": float(s["headroom_median_s"]) * 1000.0,
-            "min_ever": float(s["headroom_min_ever_s"]) * 1000.0,
-        }
-
-    @property
-    def gc_max_ms(self) -> float:
-        return float(self._status["gc_max_s"]) * 1000.0
 
     @property
     def device_name(self) -> str:
@@ -353,15 +287,6 @@ class LiveOutput:
     @property
     def pid(self) -> int | None:
         return self._proc.pid if self._proc is not None else None
-
-    def frame_at(self, when: float | None = None) -> int:
-        """As :meth:`engine.output.AudioOutput.frame_at`, on the render process's clock."""
-        t = time.monotonic() if when is None else when
-        sr = self.engine.sample_rate
-        s = self._status
-        f = int(round((t - float(s["offset"])) * sr + self.ahead_s * sr))
-        return max(f, int(s["frame"]))
-
 
 # -- the render process ------------------------------------------------------------------
 
@@ -381,53 +306,34 @@ def _render_main(spec: dict) -> int:
     engine.max_splits_per_block = spec["max_splits_per_block"]
     out = AudioOutput(
         engine, spec["device"], spec["blocksize"], spec["latency"], record=spec["record"],
-        client_name=JACK_CLIENT_NAME,
+        client_name=JACK_CLIENT_NAME, status=status,
     )
     stopping = []
     signal.signal(signal.SIGTERM, lambda *a: stopping.append(1))
     try:
-        out.start(thread=False)
+        out.start()  # the figures, the clock and the frame are in `status` from here on
     except AudioError as exc:
         print(f"error: {exc}", flush=True)
         return 1
-    status["state"] = _RUNNING
     parent = spec["parent"]
     clock = time.monotonic
-    state = {"next_pct": clock() + _PERCENTILES_S, "next_parent": clock() + 1.0}
+    next_parent = [clock() + 1.0]
 
-    def publish() -> bool:
-        now = clock()
-        status["frame"] = engine.frame
-        status["offset"] = out._offset
-        status["voices"] = engine.voices.n
-        status["ring_underruns"] = out.ring_underruns
-        status["device_underflows"] = out.device_underflows
-        status["render_errors"] = out.render_errors
-        status["cpu_load"] = out.cpu_load
-        status["beat"] = now
+    def hook() -> bool:
         shared.serial[:] = engine.patch_serial
-        if now >= state["next_pct"]:
-            state["next_pct"] = now + _PERCENTILES_S
-            h = out.headroom_ms()
-            status["headroom_min_s"] = h["min"] / 1000.0
-            status["headroom_min_ever_s"] = h["min_ever"] / 1000.0
-            status["headroom_p1_s"] = h["p1"] / 1000.0
-            status["headroom_median_s"] = h["median"] / 1000.0
-            status["device_latency_s"] = out.device_latency_ms / 1000.0
-            status["gc_max_s"] = out.gc_max_s
-        if now >= state["next_parent"]:
-            state["next_parent"] = now + 1.0
+        now = clock()
+        if now >= next_parent[0]:
+            next_parent[0] = now + 1.0
             if os.getppid() != parent:  # the host is gone: nobody will stop us
                 stopping.append(1)
         return not (control[C_STOP] or control[C_ABANDON] or stopping)
 
-    status["device_latency_s"] = out.device_latency_ms / 1000.0
-    publish()  # the clock and the frame, before the host asks for them
+    hook()
     print("ready " + json.dumps({"device": out.device_name, "priority": out.priority_note}), flush=True)
-    out.run(publish)
+    out.run(hook)
     if control[C_ABANDON]:
         out.abandon()
-        status["state"] = _STOPPED
+        status["state"] = STOPPED
         sys.stdout.flush()
         os._exit(0)
     # Closing a PortAudio JACK stream whose server died blocks for good; that happens
@@ -439,7 +345,7 @@ def _render_main(spec: dict) -> int:
     guard.start()
     out.stop()
     guard.cancel()
-    status["state"] = _STOPPED
+    status["state"] = STOPPED
     return 0
 
 

@@ -1,15 +1,17 @@
-"""Live audio output: the engine renders ahead on a thread of its own into a ring buffer
-that PortAudio's callback, written in C (rtmixer), plays.
+"""Live audio output: the render loop renders the engine ahead of the device into a ring
+buffer that PortAudio's callback, written in C (rtmixer), plays.
 
-No Python runs on the device's real-time thread. The render thread renders each block a
+No Python runs on the device's real-time thread. The render loop renders each block a
 fixed time (``ahead``) before the device takes it, so a late render (a busy machine, a
 garbage collection, another thread holding the GIL) eats into that margin instead of
 causing a click. Measured on JACK's own xrun count, beside a silent client and pyo, in
 ``benchmarks/bench_xruns.py``; why this design and its figures: docs/engine.md.
 
-The render thread's contract: no file I/O, no lock another thread holds for long, no
-waiting on anything but time; the recording is copied into a preallocated ring there and
-written to disk by a separate thread.
+The loop runs on the thread that calls :meth:`AudioOutput.run`: the render process's main
+thread (engine/live.py), whose only job it is. Its contract: no file I/O, no lock another
+thread holds for long, no waiting on anything but time; the recording is copied into a
+preallocated ring there and written to disk by a separate thread. What it measures goes
+into a status record (engine/status.py) once a pass.
 """
 
 from __future__ import annotations
@@ -17,7 +19,6 @@ from __future__ import annotations
 import gc
 import math
 import os
-import threading
 import time
 
 import numpy as np
@@ -34,6 +35,7 @@ from engine.device import (
 )
 from engine.engine import Engine
 from engine.recorder import Recorder
+from engine.status import RUNNING, OutputFigures, new_status
 
 __all__ = [
     "AudioOutput",
@@ -68,6 +70,8 @@ _GC_YOUNG_S = 0.5
 _GC_MIDDLE_S = 5.0
 #: How often the device's own underflow count is fetched from the C callback.
 _STATS_S = 0.25
+#: How often the headroom's percentiles are published (they cost ~50 us).
+_PERCENTILES_S = 0.25
 #: Test-only: milliseconds the render loop runs on, busy, once a second (0: never), so
 #: that a test can see the underrun check fail on a render that overruns
 #: (tests/engine/test_live.py). Read once, when an output is made; never set it to play.
@@ -109,12 +113,13 @@ def _warm_up(sample_rate: int, blocksize: int) -> None:
     gc.collect(0)
 
 
-class AudioOutput:
-    """Streams an Engine to an output device, rendering ahead on a thread of its own.
+class AudioOutput(OutputFigures):
+    """Streams an Engine to an output device: :meth:`start` opens the stream, :meth:`run`
+    renders on the calling thread until :meth:`stop`.
 
-    The render thread shares this process's GIL: other busy Python threads here can hold
-    it off. A program that does much else in Python (the live host: OSC, MIDI, the model)
-    runs the same loop in a process of its own instead (:class:`engine.live.LiveOutput`).
+    The loop shares its process's GIL: other busy Python threads there can hold it off,
+    so it runs in a process whose only job it is (``python -m engine.live``, started by
+    :class:`engine.live.LiveOutput`, which a program that plays live uses instead).
 
     Args:
         engine: the engine to render; its sample rate is the stream's.
@@ -128,6 +133,8 @@ class AudioOutput:
         client_name: under JACK, the client's name (its ports are ``NAME:out_0`` ...);
             None: PortAudio's default. Setting it restarts PortAudio in this process, so
             only a process without other streams (the render process) sets it.
+        status: the record (engine/status.py's ``STATUS``) the loop writes its figures
+            into, for example in shared memory; None: one of its own.
     """
 
     def __init__(
@@ -139,6 +146,7 @@ class AudioOutput:
         record: str | os.PathLike | None = None,
         priority: int = RENDER_PRIORITY,
         client_name: str | None = None,
+        status: np.ndarray | None = None,
     ) -> None:
         check_blocksize(blocksize)
         self.engine = engine
@@ -147,21 +155,18 @@ class AudioOutput:
         self.ahead_s = parse_latency(latency, blocksize, engine.sample_rate)
         self.priority = int(priority)
         self.client_name = client_name
-        #: Blocks that ran dry before the render thread filled them (it was late): clicks.
-        self.ring_underruns = 0
-        #: Underflows the device reported (under JACK: an xrun anywhere in the graph).
-        self.device_underflows = 0
-        self.render_errors = 0
+        self._status = new_status() if status is None else status
+        self._ring_underruns = 0
+        self._device_underflows = 0
+        self._render_errors = 0
         self.last_error: str | None = None
         #: How the render thread is scheduled ("SCHED_FIFO 3", or why not).
         self.priority_note = "not started"
-        self._priority_set = False
         self._record_path = record
         self.recorder: Recorder | None = None
         self._mixer = None
         self._ring = None
         self._action = None
-        self._thread: threading.Thread | None = None
         self._running = False
         self._device_latency_s = 0.0
         self._written = 0  # frames written into the ring (= engine frames rendered)
@@ -172,10 +177,11 @@ class AudioOutput:
         self._headroom_window = max(16, int(HEADROOM_WINDOW_S * engine.sample_rate / blocksize))
         self._headroom = np.full(self._headroom_window, np.nan)
         self._n_headroom = 0
-        self.headroom_min_s = math.inf
+        self._headroom_min_s = math.inf
         self._busy_s = 0.0
         self._load = 0.0
-        self.gc_max_s = 0.0
+        self._gc_max_s = 0.0
+        self._next_percentiles = 0.0
         self._closed = False
         self._overrun_s = float(os.environ.get(_TEST_OVERRUN_ENV) or 0.0) / 1000.0  # test-only
         self._blas_limit = None
@@ -183,10 +189,10 @@ class AudioOutput:
 
     # -- lifecycle -----------------------------------------------------------------------
 
-    def start(self, thread: bool = True) -> AudioOutput:
-        """Open the stream and start rendering on a thread of the output's own; with
-        ``thread=False`` the caller renders by calling :meth:`run` (a process whose only
-        job is rendering does, on its main thread)."""
+    def start(self) -> AudioOutput:
+        """Open the stream with the render-ahead rendered; the caller then renders by
+        calling :meth:`run` (the render process does, on its main thread, which this call
+        gives the render priority)."""
         if self._closed:
             raise AudioError("this AudioOutput is closed; make a new one")
         if self._mixer is not None:
@@ -231,7 +237,6 @@ class AudioOutput:
             need = (math.ceil(self.ahead_s * self.engine.sample_rate / self.blocksize) + 16) * self.blocksize
             self._ring = rtmixer.RingBuffer(8, 1 << (need - 1).bit_length())
             self._block = np.zeros((self.blocksize, 2), dtype=np.float32)
-            self.headroom_ms()
             # Whole blocks covering the render-ahead before the device's first callback.
             for _ in range(max(1, math.ceil(self.ahead_s * self.engine.sample_rate / self.blocksize))):
                 self._render_one()
@@ -255,13 +260,10 @@ class AudioOutput:
         self._offset = now - self.blocksize / self.engine.sample_rate
         self._offsets = [self._offset] + [math.inf] * (CLOCK_WINDOW - 1)
         self._running = True
-        self._priority_set = False
-        if not thread:
-            self._set_priority()  # this thread renders: the priority is its own
-            self._priority_set = True
-        if thread:
-            self._thread = threading.Thread(target=self.run, name="promptsynth-render", daemon=True)
-            self._thread.start()
+        self._status["device_latency_s"] = self._device_latency_s
+        self._set_priority()  # the calling thread renders: the priority is its own
+        self._publish(now)
+        self._status["state"] = RUNNING
         return self
 
     def stop(self) -> None:
@@ -283,17 +285,12 @@ class AudioOutput:
         self._end_rendering()
 
     def _end_rendering(self) -> None:
-        """Stop the render loop and finalise the recording (nothing renders into it any
-        more); the stream is left as it is."""
-        self._stop_thread()
+        """End the render loop and finalise the recording (nothing renders into it any
+        more); the stream is left as it is. The loop ends at its next pass when another
+        thread calls this."""
+        self._running = False
         if self.recorder is not None:
             self.recorder.close()
-
-    def _stop_thread(self) -> None:
-        self._running = False
-        thread, self._thread = self._thread, None
-        if thread is not None:
-            thread.join(timeout=2.0)
 
     def _restore(self) -> None:
         limit, self._blas_limit = self._blas_limit, None
@@ -315,54 +312,11 @@ class AudioOutput:
     def panic(self) -> None:
         self.engine.panic()
 
-    # -- state ---------------------------------------------------------------------------
+    # -- state (the figures: OutputFigures, from the status record) ------------------------
 
     @property
     def active(self) -> bool:
         return self._mixer is not None and self._mixer.active
-
-    @property
-    def underflows(self) -> int:
-        """Every underrun a listener would hear: the ring ran dry, or the device underflowed."""
-        return self.ring_underruns + self.device_underflows
-
-    @property
-    def cpu_load(self) -> float:
-        """Fraction of the block period the render thread spends rendering (smoothed)."""
-        return self._load
-
-    @property
-    def device_latency_ms(self) -> float:
-        """The device's own output latency (PortAudio's figure)."""
-        return self._device_latency_s * 1000.0
-
-    @property
-    def ahead_ms(self) -> float:
-        """How far ahead of the device each block is rendered."""
-        return self.ahead_s * 1000.0
-
-    @property
-    def latency_ms(self) -> float:
-        """From an event's arrival to its sound: the render-ahead, one block (events wait
-        for the block they fall in) and the device's latency."""
-        return (self.ahead_s + self.blocksize / self.engine.sample_rate + self._device_latency_s) * 1000.0
-
-    def headroom_ms(self) -> dict[str, float]:
-        """How far ahead of the device the render thread stayed: for the recent blocks
-        (the last second's), the time left between a block's render ending and the device taking
-        it: min, 1st percentile and median, in ms, plus the minimum since start. A
-        negative value is an underrun."""
-        n = min(self._n_headroom, self._headroom_window)
-        if n == 0:
-            return {"min": math.nan, "p1": math.nan, "median": math.nan, "min_ever": math.nan, "blocks": 0}
-        h = self._headroom[:n] * 1000.0
-        return {
-            "min": float(h.min()),
-            "p1": float(np.percentile(h, 1)),
-            "median": float(np.median(h)),
-            "min_ever": self.headroom_min_s * 1000.0,
-            "blocks": self._n_headroom,
-        }
 
     @property
     def device_name(self) -> str:
@@ -373,16 +327,7 @@ class AudioOutput:
         except (sd.PortAudioError, ValueError, TypeError):
             return str(idx)
 
-    def frame_at(self, when: float | None = None) -> int:
-        """The engine frame at which an event that arrived at monotonic time ``when``
-        should sound: a fixed time after its arrival (:attr:`latency_ms` less the device's
-        own), so that its spacing to other events is kept to the sample."""
-        t = time.monotonic() if when is None else when
-        sr = self.engine.sample_rate
-        f = int(round((t - self._offset) * sr + self.ahead_s * sr))
-        return max(f, self.engine.frame)
-
-    # -- the render thread ---------------------------------------------------------------
+    # -- the render loop -----------------------------------------------------------------
 
     def _render_one(self) -> None:
         """Render the next block into the ring (and the recording)."""
@@ -391,7 +336,7 @@ class AudioOutput:
             self.engine.render_into(out)
         except Exception as exc:  # noqa: BLE001 - the stream must outlive any bug
             out.fill(0.0)
-            self.render_errors += 1
+            self._render_errors += 1
             self.last_error = repr(exc)
             self.engine.frame += out.shape[0]
         self._ring.write(out)
@@ -410,11 +355,33 @@ class AudioOutput:
         except (AttributeError, OSError) as exc:
             self.priority_note = f"normal (SCHED_FIFO {self.priority} refused: {exc})"
 
+    def _publish(self, now: float) -> None:
+        """Write the figures into the status record (once a pass; the percentiles, which
+        cost ~50 us, every ``_PERCENTILES_S``)."""
+        s = self._status
+        s["frame"] = self.engine.frame
+        s["offset"] = self._offset
+        s["voices"] = self.engine.voices.n
+        s["ring_underruns"] = self._ring_underruns
+        s["device_underflows"] = self._device_underflows
+        s["render_errors"] = self._render_errors
+        s["cpu_load"] = self._load
+        s["beat"] = now
+        if now >= self._next_percentiles:
+            self._next_percentiles = now + _PERCENTILES_S
+            n = min(self._n_headroom, self._headroom_window)
+            if n:
+                h = self._headroom[:n]
+                s["headroom_min_s"] = h.min()
+                s["headroom_p1_s"] = np.percentile(h, 1)
+                s["headroom_median_s"] = np.median(h)
+                s["headroom_min_ever_s"] = self._headroom_min_s
+            s["gc_max_s"] = self._gc_max_s
+
     def run(self, hook=None) -> None:
-        """Render until :meth:`stop` (the render thread's loop). ``hook()``, if given, is
-        called after each pass (at least once a block); returning False ends the loop."""
-        if not self._priority_set:
-            self._set_priority()
+        """Render until :meth:`stop`, on the calling thread. The figures are published
+        into the status record after each pass; then ``hook()``, if given, is called
+        (at least once a block), and returning False ends the loop."""
         sr = float(self.engine.sample_rate)
         block = self.blocksize
         period = block / sr
@@ -444,7 +411,7 @@ class AudioOutput:
                 self._offset = min(offsets)
             if self._action not in mixer.actions:
                 # The ring ran dry: rtmixer stops playing it. Count it, refill, restart.
-                self.ring_underruns += 1
+                self._ring_underruns += 1
                 while ring.read_available < ahead * sr + block and ring.write_available >= block:
                     self._render_one()
                 self._action = mixer.play_ringbuffer(ring)
@@ -464,8 +431,8 @@ class AudioOutput:
                     h = self._offset + self._written / sr - t1
                     self._headroom[self._n_headroom % self._headroom_window] = h
                     self._n_headroom += 1
-                    if h < self.headroom_min_s:
-                        self.headroom_min_s = h
+                    if h < self._headroom_min_s:
+                        self._headroom_min_s = h
                 due += period
                 now = t1
                 rendered = True
@@ -478,11 +445,11 @@ class AudioOutput:
                     else:
                         gc.collect(0)
                     dt = clock() - t0
-                    self.gc_max_s = max(self.gc_max_s, dt)
+                    self._gc_max_s = max(self._gc_max_s, dt)
                     next_young = now + _GC_YOUNG_S
                 if now >= next_stats:
                     if stats_action is not None and stats_action not in mixer.actions:
-                        self.device_underflows += int(stats_action.stats.output_underflows)
+                        self._device_underflows += int(stats_action.stats.output_underflows)
                         stats_action = None
                     if stats_action is None:
                         stats_action = mixer.fetch_and_reset_stats()
@@ -496,6 +463,7 @@ class AudioOutput:
                     while clock() < end:
                         pass
                     next_overrun = now + 1.0
+            self._publish(now)
             if hook is not None and hook() is False:
                 break
             now = clock()
