@@ -25,6 +25,10 @@ class SchedulerFull(RuntimeError):
     """Too many future bundles are waiting; the new one was not scheduled."""
 
 
+#: Seconds from the NTP epoch (1900) to the Unix epoch (1970).
+_NTP_TO_UNIX = 2208988800
+
+
 class Clock:
     """Wall-clock time -> engine frame, for an output with ``frame_at(monotonic)``.
 
@@ -47,7 +51,12 @@ class Clock:
         return wall, self.output.frame_at(mono)
 
     def frame_for(self, wall_time: float) -> int:
-        """The engine frame at which an event tagged ``wall_time`` sounds."""
+        """The engine frame at which an event tagged ``wall_time`` sounds.
+
+        A :class:`server.oscparse.Timetag` is placed exactly: at the sample nearest to it
+        on the sample grid counted from the NTP epoch, moved by the anchor's whole number
+        of frames. Two timetags are then exactly as many frames apart as their NTP values
+        say, whatever the anchor; a plain float is rounded against the anchor."""
         with self._lock:
             wall, frame = self._now()
             if self._anchor is None:
@@ -59,7 +68,13 @@ class Clock:
                     self._anchor = (wall, frame)
                     self.reanchors += 1
             aw, af = self._anchor
-        return af + int(round((wall_time - aw) * self.sample_rate))
+        ntp = getattr(wall_time, "ntp", None)
+        if ntp is None:
+            return af + int(round((wall_time - aw) * self.sample_rate))
+        sr = self.sample_rate
+        on_grid = (ntp * sr + (1 << 31)) >> 32
+        anchor_on_grid = int(round((aw + _NTP_TO_UNIX) * sr))
+        return af + on_grid - anchor_on_grid
 
 
 class Scheduler:

@@ -191,6 +191,26 @@ def test_clock_keeps_timetag_spacing_exact_and_reanchors_on_drift():
     assert clock.reanchors == 1
 
 
+
+def test_clock_places_ntp_timetags_by_their_exact_value():
+    """Timetags as bundles carry them (NTP, 2**-32 s) land exactly as many frames apart
+    as their NTP values lie on the sample grid, even where their float seconds (good to
+    ~0.2 us at today's dates) would round the other way: 2,000 pairs 50 ms apart, from
+    starts spread over a frame, the float rounding against the anchor flipped some."""
+    from server.oscparse import Timetag
+
+    engine = Engine(SR, 4)
+    clock = Clock(FakeOutput(engine))
+    base = (int(time.time()) + 2208988800 + 1) << 32
+    step = round(0.05 * 2**32)
+    for i in range(2000):
+        a = base + i * (2**32 // (SR * 2000)) * 1000 + 7 * i
+        b = a + step
+        grid_a, grid_b = ((x * SR + (1 << 31)) >> 32 for x in (a, b))
+        fa, fb = clock.frame_for(Timetag.from_ntp(a)), clock.frame_for(Timetag.from_ntp(b))
+        assert fb - fa == grid_b - grid_a, i
+        assert grid_b - grid_a in (2400, 2401)
+
 def test_scheduler_runs_actions_in_time_order_with_their_frame():
     s = Scheduler(lead_s=0.0)
     got = []
