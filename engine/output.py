@@ -125,7 +125,7 @@ class AudioOutput(OutputFigures):
         engine: the engine to render; its sample rate is the stream's.
         device: PortAudio device index or a substring of its name; None = default.
         blocksize: frames per block (the device's callback and the engine's render).
-        latency: how far ahead of the device the engine renders: "low" (1.5 blocks),
+        latency: how far ahead of the device the engine renders: "low" (2 blocks),
             "high" (4 blocks) or seconds. What a note costs in all: :attr:`latency_ms`.
         record: optional path of a WAV file receiving every rendered block, sample-exact
             on the engine's frames.
@@ -344,6 +344,16 @@ class AudioOutput(OutputFigures):
         if self.recorder is not None:
             self.recorder.push(out)
 
+    def _drop_priority(self) -> None:
+        """Back to ordinary scheduling once the loop ends: what follows (the recording's
+        last write, the stream's close, the interpreter's exit, which frees everything and
+        takes 100 ms or more) must not hold the CPU from other real-time threads."""
+        if self.priority_note.startswith("SCHED_FIFO"):
+            try:
+                os.sched_setscheduler(0, os.SCHED_OTHER, os.sched_param(0))
+            except (AttributeError, OSError):
+                pass
+
     def _set_priority(self) -> None:
         if self.priority <= 0:
             self.priority_note = "normal (not asked)"
@@ -395,81 +405,84 @@ class AudioOutput(OutputFigures):
         next_young = clock() + _GC_YOUNG_S
         next_middle = clock() + _GC_MIDDLE_S
         next_stats = clock() + _STATS_S
-        stats_action = None
         busy_start = clock()
         next_overrun = clock() + 1.0
-        while self._running:
-            now = clock()
-            avail = ring.read_available
-            consumed = self._written - avail
-            if consumed != self._consumed:
-                # The device took a block since the last look: it took frame `consumed`'s
-                # block no later than now.
-                self._consumed = consumed
-                offsets[self._n_clock % CLOCK_WINDOW] = now - consumed / sr
-                self._n_clock += 1
-                self._offset = min(offsets)
-            if self._action not in mixer.actions:
-                # The ring ran dry: rtmixer stops playing it. Count it, refill, restart.
-                self._ring_underruns += 1
-                while ring.read_available < ahead * sr + block and ring.write_available >= block:
-                    self._render_one()
-                self._action = mixer.play_ringbuffer(ring)
-                continue
-            # Render each block `ahead` seconds before the device takes it (block j is
-            # taken at offset + (j + 1) * period), or at once if the ring is nearly dry.
-            due = self._offset + (self._written + block) / sr - ahead
-            rendered = False
-            while (now >= due or ring.read_available < block) and ring.write_available >= block:
-                t0 = clock()
-                self._render_one()
-                t1 = clock()
-                self._busy_s += t1 - t0
-                if self._n_clock >= CLOCK_WINDOW:
-                    # The time left before the device takes this block (once the clock
-                    # has been seen running: before, it is a guess).
-                    h = self._offset + self._written / sr - t1
-                    self._headroom[self._n_headroom % self._headroom_window] = h
-                    self._n_headroom += 1
-                    if h < self._headroom_min_s:
-                        self._headroom_min_s = h
-                due += period
-                now = t1
-                rendered = True
-            if rendered:
-                if now >= next_young:
+        stats_action = None
+        try:
+            while self._running:
+                now = clock()
+                avail = ring.read_available
+                consumed = self._written - avail
+                if consumed != self._consumed:
+                    # The device took a block since the last look: it took frame `consumed`'s
+                    # block no later than now.
+                    self._consumed = consumed
+                    offsets[self._n_clock % CLOCK_WINDOW] = now - consumed / sr
+                    self._n_clock += 1
+                    self._offset = min(offsets)
+                if self._action not in mixer.actions:
+                    # The ring ran dry: rtmixer stops playing it. Count it, refill, restart.
+                    self._ring_underruns += 1
+                    while ring.read_available < ahead * sr + block and ring.write_available >= block:
+                        self._render_one()
+                    self._action = mixer.play_ringbuffer(ring)
+                    continue
+                # Render each block `ahead` seconds before the device takes it (block j is
+                # taken at offset + (j + 1) * period), or at once if the ring is nearly dry.
+                due = self._offset + (self._written + block) / sr - ahead
+                rendered = False
+                while (now >= due or ring.read_available < block) and ring.write_available >= block:
                     t0 = clock()
-                    if now >= next_middle:
-                        gc.collect(1)
-                        next_middle = now + _GC_MIDDLE_S
-                    else:
-                        gc.collect(0)
-                    dt = clock() - t0
-                    self._gc_max_s = max(self._gc_max_s, dt)
-                    next_young = now + _GC_YOUNG_S
-                if now >= next_stats:
-                    if stats_action is not None and stats_action not in mixer.actions:
-                        self._device_underflows += int(stats_action.stats.output_underflows)
-                        stats_action = None
-                    if stats_action is None:
-                        stats_action = mixer.fetch_and_reset_stats()
-                    elapsed = now - busy_start
-                    self._load = 0.5 * self._load + 0.5 * (self._busy_s / elapsed if elapsed > 0 else 0.0)
-                    self._busy_s = 0.0
-                    busy_start = now
-                    next_stats = now + _STATS_S
-                if self._overrun_s and now >= next_overrun:  # test-only, see _TEST_OVERRUN_ENV
-                    end = clock() + self._overrun_s
-                    while clock() < end:
-                        pass
-                    next_overrun = now + 1.0
-            self._publish(now)
-            if hook is not None and hook() is False:
-                break
-            now = clock()
-            # Sleep until the next block is due, but look at the ring every `poll`: the
-            # clock is anchored on when a take is first seen, and a look at a fixed phase
-            # of the period would see every take equally late (by up to a period). Looks
-            # 1/2.3 of a period apart sweep all phases, so the earliest of the window's
-            # observations is within a tenth of a look of the take itself.
-            sleep(min(max(due - now, 5e-5), poll))
+                    self._render_one()
+                    t1 = clock()
+                    self._busy_s += t1 - t0
+                    if self._n_clock >= CLOCK_WINDOW:
+                        # The time left before the device takes this block (once the clock
+                        # has been seen running: before, it is a guess).
+                        h = self._offset + self._written / sr - t1
+                        self._headroom[self._n_headroom % self._headroom_window] = h
+                        self._n_headroom += 1
+                        if h < self._headroom_min_s:
+                            self._headroom_min_s = h
+                    due += period
+                    now = t1
+                    rendered = True
+                if rendered:
+                    if now >= next_young:
+                        t0 = clock()
+                        if now >= next_middle:
+                            gc.collect(1)
+                            next_middle = now + _GC_MIDDLE_S
+                        else:
+                            gc.collect(0)
+                        dt = clock() - t0
+                        self._gc_max_s = max(self._gc_max_s, dt)
+                        next_young = now + _GC_YOUNG_S
+                    if now >= next_stats:
+                        if stats_action is not None and stats_action not in mixer.actions:
+                            self._device_underflows += int(stats_action.stats.output_underflows)
+                            stats_action = None
+                        if stats_action is None:
+                            stats_action = mixer.fetch_and_reset_stats()
+                        elapsed = now - busy_start
+                        self._load = 0.5 * self._load + 0.5 * (self._busy_s / elapsed if elapsed > 0 else 0.0)
+                        self._busy_s = 0.0
+                        busy_start = now
+                        next_stats = now + _STATS_S
+                    if self._overrun_s and now >= next_overrun:  # test-only, see _TEST_OVERRUN_ENV
+                        end = clock() + self._overrun_s
+                        while clock() < end:
+                            pass
+                        next_overrun = now + 1.0
+                self._publish(now)
+                if hook is not None and hook() is False:
+                    break
+                now = clock()
+                # Sleep until the next block is due, but look at the ring every `poll`: the
+                # clock is anchored on when a take is first seen, and a look at a fixed phase
+                # of the period would see every take equally late (by up to a period). Looks
+                # 1/2.3 of a period apart sweep all phases, so the earliest of the window's
+                # observations is within a tenth of a look of the take itself.
+                sleep(min(max(due - now, 5e-5), poll))
+        finally:
+            self._drop_priority()
