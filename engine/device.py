@@ -8,10 +8,13 @@ import math
 
 __all__ = ["AudioError", "LATENCY_PRESETS", "check_blocksize", "list_devices", "parse_latency"]
 
-#: Render-ahead presets, in blocks: ``low`` keeps /note to sound under 10 ms at 128
-#: frames and 48 kHz with JACK's own latency (1.5 + 1 blocks + 2.7 ms = 9.3 ms);
-#: ``high`` trades 5 more ms for a margin of 4 blocks.
-LATENCY_PRESETS = {"low": 1.5, "high": 4.0}
+#: Render-ahead presets, in blocks: ``low`` sounds /note 10.7 ms after it arrives at 128
+#: frames and 48 kHz with JACK's own latency (2 + 1 blocks + 2.7 ms); ``high`` trades 5
+#: more ms for a margin of 4 blocks. ``low`` was 1.5 blocks (4.0 ms of margin) until
+#: 2026-12-07: on the 2-core development machine the render process then missed a block
+#: in about half of the full test runs, after stalls of 4-5 ms that only a real-time
+#: thread at its priority saw (docs/engine.md, "Real time").
+LATENCY_PRESETS = {"low": 2.0, "high": 4.0}
 
 class AudioError(RuntimeError):
     """The audio device could not be opened, or stopped working."""

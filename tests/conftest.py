@@ -52,8 +52,16 @@ def steal_resolution_s() -> float:
     return (os.cpu_count() or 1) / os.sysconf("SC_CLK_TCK")
 
 
-#: A CPU stall a render-ahead of 4 ms cannot absorb (with a render of up to ~1 ms).
-STALL_S = 0.003
+def _stall_s() -> float:
+    from engine.device import parse_latency
+
+    return parse_latency("low", 128, 48000) - 0.001
+
+
+#: A CPU stall the default render-ahead (2 blocks, 5.3 ms at 128 frames) cannot absorb,
+#: with a render of up to ~1 ms: 4.3 ms. Shorter stalls are not counted: they cannot
+#: make the host click, so they must not excuse a click either.
+STALL_S = _stall_s()
 
 _STALL_PROBE = r"""
 import os, select, sys, time

@@ -34,7 +34,7 @@ def register(subparsers) -> None:
     a.add_argument(
         "--latency",
         default="low",
-        help="how far ahead of the device the engine renders: 'low' (1.5 blocks: 9.3 ms from "
+        help="how far ahead of the device the engine renders: 'low' (2 blocks: 10.7 ms from "
         "a note to its sound at 128 frames under JACK), 'high' (4 blocks: more margin on a "
         "busy machine: 16 ms in all) or seconds (default low); the ready line prints the total",
     )

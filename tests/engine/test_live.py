@@ -106,7 +106,7 @@ def test_an_engine_reading_a_shared_queue_renders_what_a_private_one_does():
 
 
 @pytest.mark.parametrize(
-    "value, blocks", [("low", 1.5), ("high", 4.0), (0.004, 0.004 * SR / 128), ("0.01", 0.01 * SR / 128)]
+    "value, blocks", [("low", 2.0), ("high", 4.0), (0.004, 0.004 * SR / 128), ("0.01", 0.01 * SR / 128)]
 )
 def test_latency_names_and_seconds(value, blocks):
     assert parse_latency(value, 128, SR) == pytest.approx(blocks * 128 / SR)
@@ -162,7 +162,7 @@ def test_latency_ms_is_what_a_note_takes_to_reach_jack(jack):
     the earliest of the last 8 blocks' takes the render loop saw, and sees each a little
     after it happens. Measured: 5.5-6.6 ms (median 6.58) against the 6.67 promised at 128
     frames, 1.5 blocks ahead, with this suite alone on the 2-core machine; 4.1-5.9 (median
-    5.6) with a second suite running beside it."""
+    5.6) with a second suite running beside it (the render-ahead is 2 blocks since)."""
     engine = LiveEngine(SR, 8)
     with LiveOutput(engine, blocksize=128) as out:
         engine.set_patch(0, KeyTable.flat(SINE_PATCH))
@@ -181,8 +181,9 @@ def major_faults(pid: int) -> int:
 
 
 #: How long the deliberate overrun keeps the render loop busy, once a second. A block has
-#: the render-ahead (1.5 blocks, 4 ms) plus the block the device plays (2.7 ms) of slack:
-#: a 5 ms overrun ran the ring dry 1 time in 4 (measured), 10 ms every time.
+#: the render-ahead (2 blocks, 5.3 ms) plus the block the device plays (2.7 ms) of slack:
+#: a 10 ms overrun runs the ring dry every time (at 1.5 blocks, 4 ms of render-ahead, 5 ms
+#: ran it dry 1 time in 4).
 OVERRUN_MS = 10
 
 

@@ -91,10 +91,10 @@ def test_status_reply(osc):
     assert all(isinstance(v, int) for v in counts)
     assert sr == SR and block == 128
     assert voices >= 0 and underruns >= 0 and 0.0 <= cpu < 1.0
-    # The default render-ahead is 1.5 blocks; a note sounds after it, one block and the
-    # device's own latency: under 10 ms at 128 frames under JACK.
-    assert ahead_ms == pytest.approx(1.5 * 128 / SR * 1000)
-    assert ahead_ms + 128 / SR * 1000 < latency_ms < 10.0
+    # The default render-ahead is 2 blocks; a note sounds after it, one block and the
+    # device's own latency (JACK's: one period here): 10.7 ms at 128 frames.
+    assert ahead_ms == pytest.approx(2.0 * 128 / SR * 1000)
+    assert latency_ms == pytest.approx(ahead_ms + 2 * 128 / SR * 1000, abs=0.01)
     assert 0.0 < headroom_ms <= ahead_ms
     assert ring + device == underruns
     assert midi_inputs == 0
