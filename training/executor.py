@@ -85,12 +85,15 @@ class Shard:
 @dataclass
 class ShardRun:
     """What :func:`run_shards` did: each shard's ``results`` in order, which shards it
-    ``ran`` and which it ``reused`` (their files were there), and its wall time."""
+    ``ran`` and which it ``reused`` (their files were there), its wall time, and the
+    seconds the shards it ran took in their workers (``busy``: the executor's own cost is
+    the wall time less ``busy`` / workers)."""
 
     results: list
     ran: list[int] = field(default_factory=list)
     reused: list[int] = field(default_factory=list)
     seconds: float = 0.0
+    busy: float = 0.0
 
 
 def digest(*parts: Any) -> str:
@@ -147,10 +150,13 @@ def _threads_here(threads: int):
         torch.set_num_threads(before)
 
 
-def _call(fn: Callable, args: tuple, threads: int):
-    """What a worker runs: ``fn(*args)`` on ``threads`` threads (:func:`_set_threads`)."""
+def _call(fn: Callable, args: tuple, threads: int) -> tuple[Any, float]:
+    """What a worker runs: ``fn(*args)`` on ``threads`` threads (:func:`_set_threads`);
+    its result and the seconds it took there."""
     _set_threads(threads)
-    return fn(*args)
+    t0 = time.perf_counter()
+    result = fn(*args)
+    return result, time.perf_counter() - t0
 
 
 class _Store:
@@ -230,7 +236,9 @@ def run_shards(
         bar = tqdm(total=total, initial=total - sum(shards[i].size for i in todo),
                    desc=f"{step} ({executor.kind})", unit=unit, smoothing=0.1)
 
-    def finished(i: int, result: Any) -> None:
+    def finished(i: int, done: tuple[Any, float]) -> None:
+        result, busy = done
+        run.busy += busy
         st.save(i, shards[i], result)
         run.results[i] = result
         run.ran.append(i)
@@ -247,7 +255,9 @@ def run_shards(
         elif (executor.workers or os.cpu_count() or 1) == 1:
             with _threads_here(executor.threads):
                 for i in todo:
-                    finished(i, fn(*shards[i].args))
+                    t = time.perf_counter()
+                    result = fn(*shards[i].args)
+                    finished(i, (result, time.perf_counter() - t))
         else:
             _run_local(fn, shards, todo, executor, finished)
     finally:

@@ -378,5 +378,6 @@ def refit_dataset(
     }
     (out / "refit.json").write_text(json.dumps(summary, indent=1) + "\n")
     # Not in refit.json: the file says what the labels are, not how this run went.
-    summary["shards"] = {"ran": len(run.ran), "reused": len(run.reused), "seconds": round(run.seconds, 1)}
+    summary["shards"] = {"ran": len(run.ran), "reused": len(run.reused), "seconds": round(run.seconds, 1),
+                         "busy_seconds": round(run.busy, 1)}
     return summary
