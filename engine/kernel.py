@@ -59,6 +59,14 @@ _FASTMATH = {"contract", "arcp", "nsz", "afn", "reassoc"}
 
 
 @numba.njit(inline="always", fastmath=_FASTMATH)
+def _glide(x0: float, target: float, alpha: float) -> float:
+    """One chunk's step of a value gliding to its target (the one-pole glide), landing on
+    the target once within 1e-9 of it (so that a settled voice skips the glide's work)."""
+    x1 = x0 + (target - x0) * alpha
+    return target if abs(x1 - target) < 1e-9 else x1
+
+
+@numba.njit(inline="always", fastmath=_FASTMATH)
 def _sin(x: float) -> float:
     """sin(x) to within 1e-9 for any phase the engine makes, in a form the compiler
     vectorises (libm's sin is one call per sample): reduce to [-pi, pi], fold into
@@ -158,8 +166,7 @@ def _render_chunk(st, n, m, sr, alpha, noise, noise_lp, tables, mix, scratch, ou
         xi_tgt = st[_S.x_index_tgt, v]
         if xi0 != 0.0 or xi_tgt != 0.0:
             # Expression's index (pressure, CC 74, a note's timbre), gliding, unscaled.
-            xi1 = xi0 + (xi_tgt - xi0) * alpha
-            xi1 = xi_tgt if abs(xi1 - xi_tgt) < 1e-9 else xi1
+            xi1 = _glide(xi0, xi_tgt, alpha)
             st[_S.x_index, v] = xi1
             i0 += xi0
             i1 += (xi1 - xi0) * inv_m
@@ -313,8 +320,7 @@ def _render_chunk(st, n, m, sr, alpha, noise, noise_lp, tables, mix, scratch, ou
         xb_tgt = st[_S.x_boost_tgt, v]
         if xb0 != 0.0 or xb_tgt != 0.0:
             # Expression's gain (pressure), gliding within the chunk.
-            xb1 = xb0 + (xb_tgt - xb0) * alpha
-            xb1 = xb_tgt if abs(xb1 - xb_tgt) < 1e-9 else xb1
+            xb1 = _glide(xb0, xb_tgt, alpha)
             st[_S.x_boost, v] = xb1
             xg1 = (xb1 - xb0) * inv_m
             for k in range(m):
