@@ -34,6 +34,7 @@ from engine.device import (
     parse_latency,
 )
 from engine.engine import Engine
+from engine.realtime import RENDER_PRIORITY, drop_fifo, set_fifo, warm_up
 from engine.recorder import Recorder
 from engine.status import RUNNING, OutputFigures, new_status
 
@@ -53,10 +54,6 @@ __all__ = [
 #: recent observations is the true pacing. A lasting shift (the device dropped cycles)
 #: is followed within the window.
 CLOCK_WINDOW = 8
-#: SCHED_FIFO priority of the render thread: above every ordinary thread, below JACK's
-#: server (10 by default) and its clients' process threads (5), which must never wait
-#: for it.
-RENDER_PRIORITY = 3
 #: Seconds of blocks whose headroom (how far ahead of the device each was finished) the
 #: lateness figures cover: the last second, so that /status shows what happens now.
 HEADROOM_WINDOW_S = 1.0
@@ -76,41 +73,6 @@ _PERCENTILES_S = 0.25
 #: that a test can see the underrun check fail on a render that overruns
 #: (tests/engine/test_live.py). Read once, when an output is made; never set it to play.
 _TEST_OVERRUN_ENV = "PROMPTSYNTH_TEST_OVERRUN_MS"
-
-
-def _warm_up(sample_rate: int, blocksize: int) -> None:
-    """Run every code path the render thread takes once, on a scratch engine: a first
-    call can cost milliseconds (numpy imports parts of itself lazily: the first
-    ``np.percentile`` takes 8 ms; the voice kernel compiles, or loads from numba's cache,
-    on its first call), and it must not happen on the first block that needs it."""
-    from engine.keytable import KEY_ANCHORS, VELOCITY_LAYERS, KeyTable
-
-    np.percentile(np.arange(8.0), [1, 50])
-    scratch = Engine(sample_rate, max_voices=2)
-    flat = KeyTable.flat({"index_peak": 2.0, "index_decay_s": 0.5, "noise_level": 0.1, "noise_decay_s": 0.5})
-    KeyTable.from_parts(*flat.parts())  # how a table that crossed shared memory is rebuilt
-    scratch.set_patch(0, KeyTable(KEY_ANCHORS, VELOCITY_LAYERS,
-                                  np.broadcast_to(flat.values[0, 0], (len(KEY_ANCHORS), len(VELOCITY_LAYERS), flat.values.shape[2]))))
-    out = np.zeros((blocksize, 2), dtype=np.float32)
-    for pitch in (60, 64, 67):
-        scratch.note_on(0, pitch, 90)
-    scratch.control_change(0, 64, 127)
-    scratch.pitch_bend(0, 100)
-    scratch.set_param(0, "mod_index", 2.0)
-    # The harmonic carrier (schema 5): a note builds its tables (a compiled function of its
-    # own, loaded on its first call), a live change rebuilds them into the other buffer.
-    spectra = {f"held_h{k}": -3.0 * k for k in range(1, 9)} | {"onset_h2": -6.0, "darken_db": 6.0, "env_curve": 0.5}
-    scratch.set_patch(1, KeyTable.flat(spectra))
-    scratch.note_on(1, 48, 100)
-    scratch.render_into(out)
-    scratch.set_spectrum(1, [-2.0 * k for k in range(32)])
-    scratch.render_into(out)
-    scratch.note_off(0, 60)
-    scratch.control_change(0, 64, 0)
-    scratch.panic()
-    for _ in range(4):
-        scratch.render_into(out)
-    gc.collect(0)
 
 
 class AudioOutput(OutputFigures):
@@ -209,7 +171,7 @@ class AudioOutput(OutputFigures):
         self._blas_limit = threadpool_limits(limits=1, user_api="blas")
         # Every code path first: the voice kernel's first call compiles it or loads it
         # from numba's cache, which makes many objects.
-        _warm_up(self.engine.sample_rate, self.blocksize)
+        warm_up(self.engine.sample_rate, self.blocksize)
         # Python's cyclic garbage collector runs in whichever thread allocates, the render
         # thread included, and a full pass over a large program takes milliseconds. What
         # exists now (the warm-up's objects too: left young, the first collection of the
@@ -344,26 +306,8 @@ class AudioOutput(OutputFigures):
         if self.recorder is not None:
             self.recorder.push(out)
 
-    def _drop_priority(self) -> None:
-        """Back to ordinary scheduling once the loop ends: what follows (the recording's
-        last write, the stream's close, the interpreter's exit, which frees everything and
-        takes 100 ms or more) must not hold the CPU from other real-time threads."""
-        if self.priority_note.startswith("SCHED_FIFO"):
-            try:
-                os.sched_setscheduler(0, os.SCHED_OTHER, os.sched_param(0))
-            except (AttributeError, OSError):
-                pass
-
     def _set_priority(self) -> None:
-        if self.priority <= 0:
-            self.priority_note = "normal (not asked)"
-            return
-        try:
-            # pid 0: the calling thread (Linux schedules threads, not processes).
-            os.sched_setscheduler(0, os.SCHED_FIFO, os.sched_param(self.priority))
-            self.priority_note = f"SCHED_FIFO {self.priority}"
-        except (AttributeError, OSError) as exc:
-            self.priority_note = f"normal (SCHED_FIFO {self.priority} refused: {exc})"
+        self.priority_note = set_fifo(self.priority)
 
     def _publish(self, now: float) -> None:
         """Write the figures into the status record (once a pass; the percentiles, which
@@ -485,4 +429,4 @@ class AudioOutput(OutputFigures):
                 # observations is within a tenth of a look of the take itself.
                 sleep(min(max(due - now, 5e-5), poll))
         finally:
-            self._drop_priority()
+            drop_fifo(self.priority_note)
