@@ -69,6 +69,8 @@ class Executor:
             raise ValueError("a Ray address needs the ray executor (--executor ray)")
         if self.kind == "ray":
             _import_ray()  # a clear error now, not after the notes are read
+            if self.address is not None:
+                _check_reachable(self.address)
 
 
 @dataclass(frozen=True)
@@ -118,6 +120,22 @@ def _import_ray():
 
 
 _LIMITS: dict[int, Any] = {}
+
+
+def _check_reachable(address: str, timeout_s: float = 5.0) -> None:
+    """A clear error now where ``address`` (``host:port`` or ``ray://host:port``) takes no
+    connection: Ray itself would wait minutes, then say little."""
+    import socket
+
+    if address == "auto" or "://" in address and not address.startswith("ray://"):
+        return
+    host, sep, port = address.removeprefix("ray://").rpartition(":")
+    if not sep or not port.isdigit():
+        raise ExecutorError(f"--ray-address must be auto, HOST:PORT or ray://HOST:PORT, got {address!r}")
+    try:
+        socket.create_connection((host.strip("[]"), int(port)), timeout=timeout_s).close()
+    except OSError as exc:
+        raise ExecutorError(f"cannot reach Ray at {address}: {exc} (is `ray start --head` running there?)") from None
 
 
 def _set_threads(threads: int) -> None:
@@ -320,6 +338,8 @@ def _run_ray(fn, shards, todo: list[int], executor: Executor, finished) -> None:
                 # local executor's processes get.
                 ray.init(num_cpus=executor.workers, include_dashboard=False, log_to_driver=False,
                          _system_config={"worker_niceness": 0})
+        except ExecutorError:
+            raise
         except Exception as exc:  # Ray raises a bare Exception when its node does not start
             where = executor.address or os.environ.get("RAY_ADDRESS") or "a local Ray"
             raise ExecutorError(f"cannot start or reach Ray at {where}: {exc}") from None

@@ -180,3 +180,16 @@ def test_the_library_is_the_same_on_ray_as_in_one_process(built, tmp_path):
                                     executor=RAY, store=tmp_path)
     assert summary["candidates"] == 8 and np.array_equal(on_ray.distance, alone.distance)
     assert sorted(p.name.split("-")[0] for p in tmp_path.iterdir()) == ["candidates", "targets"]
+
+
+@pytest.mark.parametrize(
+    ("address", "words"),
+    [("127.0.0.1:1", "cannot reach Ray at 127.0.0.1:1"), ("head", "must be auto, HOST:PORT or ray://HOST:PORT")],
+)
+def test_a_ray_address_that_answers_not_is_a_clear_error_at_once(address, words):
+    from training.executor import ExecutorError
+
+    t0 = time.monotonic()
+    with pytest.raises(ExecutorError, match=words):
+        Executor("ray", address=address)
+    assert time.monotonic() - t0 < 10  # Ray alone waits minutes
