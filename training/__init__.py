@@ -4,6 +4,7 @@ Never imported by the live host. Heavy parts (torch, scipy, fluidsynth) load on 
 """
 
 from training.captions import PARAPHRASES, TEMPLATES, captions_for, family_prompt
+from training.executor import Executor, ExecutorError
 from training.notes import Note, load_audio
 from training.spectral import SpectralTarget, log_mel, spectral_distance
 
@@ -12,6 +13,8 @@ __all__ = [
     "TEMPLATES",
     "captions_for",
     "family_prompt",
+    "Executor",
+    "ExecutorError",
     "Note",
     "load_audio",
     "SpectralTarget",
