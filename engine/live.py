@@ -329,7 +329,8 @@ def _render_main(spec: dict) -> int:
         return not (control[C_STOP] or control[C_ABANDON] or stopping)
 
     hook()
-    print("ready " + json.dumps({"device": out.device_name, "priority": out.priority_note}), flush=True)
+    priority = out.claim_priority()  # this thread renders
+    print("ready " + json.dumps({"device": out.device_name, "priority": priority}), flush=True)
     out.run(hook)
     if control[C_ABANDON]:
         out.abandon()

@@ -19,6 +19,7 @@ from __future__ import annotations
 import gc
 import math
 import os
+import threading
 import time
 
 import numpy as np
@@ -124,6 +125,7 @@ class AudioOutput(OutputFigures):
         self.last_error: str | None = None
         #: How the render thread is scheduled ("SCHED_FIFO 3", or why not).
         self.priority_note = "not started"
+        self._fifo_thread: int | None = None
         self._record_path = record
         self.recorder: Recorder | None = None
         self._mixer = None
@@ -223,7 +225,6 @@ class AudioOutput(OutputFigures):
         self._offsets = [self._offset] + [math.inf] * (CLOCK_WINDOW - 1)
         self._running = True
         self._status["device_latency_s"] = self._device_latency_s
-        self._set_priority()  # the calling thread renders: the priority is its own
         self._publish(now)
         self._status["state"] = RUNNING
         return self
@@ -306,8 +307,17 @@ class AudioOutput(OutputFigures):
         if self.recorder is not None:
             self.recorder.push(out)
 
-    def _set_priority(self) -> None:
-        self.priority_note = set_fifo(self.priority)
+    def claim_priority(self) -> str:
+        """Give the calling thread, the one that will call :meth:`run`, the render
+        priority (SCHED_FIFO ``priority``); returns how it is scheduled now, in words.
+        :meth:`run` claims it itself if this was not called, and gives it back when its
+        loop ends. Only the rendering thread may hold it: a thread that starts processes
+        hands its policy down to them (a model worker at SCHED_FIFO would take the CPU
+        from the render loop itself)."""
+        if self._fifo_thread != threading.get_ident():
+            self.priority_note = set_fifo(self.priority)
+            self._fifo_thread = threading.get_ident()
+        return self.priority_note
 
     def _publish(self, now: float) -> None:
         """Write the figures into the status record (once a pass; the percentiles, which
@@ -336,6 +346,7 @@ class AudioOutput(OutputFigures):
         """Render until :meth:`stop`, on the calling thread. The figures are published
         into the status record after each pass; then ``hook()``, if given, is called
         (at least once a block), and returning False ends the loop."""
+        self.claim_priority()
         sr = float(self.engine.sample_rate)
         block = self.blocksize
         period = block / sr
@@ -430,3 +441,5 @@ class AudioOutput(OutputFigures):
                 sleep(min(max(due - now, 5e-5), poll))
         finally:
             drop_fifo(self.priority_note)
+            self._fifo_thread = None
+            self.priority_note = "normal (the loop has ended)"

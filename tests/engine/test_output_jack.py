@@ -97,10 +97,15 @@ def test_wrong_sample_rate_for_jack_is_a_clear_error(jack):
 
 def test_start_stop_leaks_no_threads_and_close_is_safe_twice(jack, tmp_path):
     """The render loop's output, opened and closed in this process (nothing renders: the
-    loop runs only where :meth:`AudioOutput.run` is called, as in the render process)."""
+    loop runs only where :meth:`AudioOutput.run` is called, as in the render process).
+    Opening it leaves the calling thread's scheduling alone: only the thread that renders
+    takes SCHED_FIFO (a test process left at SCHED_FIFO 3 handed it to every host and
+    model worker it started later, and a busy worker then held off their render loops)."""
+    import os
     import threading
 
     before = threading.active_count()
+    policy = os.sched_getscheduler(0)
     for i in range(3):
         out = AudioOutput(Engine(SR), blocksize=256, record=tmp_path / f"r{i}.wav").start()
         time.sleep(0.1)
@@ -110,5 +115,6 @@ def test_start_stop_leaks_no_threads_and_close_is_safe_twice(jack, tmp_path):
         assert not out.active
     time.sleep(0.2)
     assert threading.active_count() == before
+    assert os.sched_getscheduler(0) == policy
     with pytest.raises(AudioError, match="closed"):
         out.start()
