@@ -12,8 +12,8 @@ __all__ = ["AudioError", "LATENCY_PRESETS", "check_blocksize", "list_devices", "
 #: frames and 48 kHz with JACK's own latency (2 + 1 blocks + 2.7 ms); ``high`` trades 5
 #: more ms for a margin of 4 blocks. ``low`` was 1.5 blocks (4.0 ms of margin) until
 #: 2026-12-07: on the 2-core development machine the render process then missed a block
-#: in about half of the full test runs, after stalls of 4-5 ms that only a real-time
-#: thread at its priority saw (docs/engine.md, "Real time").
+#: in 3 of 8 full test runs, after its thread was held off the CPU for 4-15 ms
+#: (docs/engine.md, "Real time").
 LATENCY_PRESETS = {"low": 2.0, "high": 4.0}
 
 class AudioError(RuntimeError):
