@@ -132,7 +132,6 @@ class AudioOutput(OutputFigures):
         self._ring = None
         self._action = None
         self._running = False
-        self._device_latency_s = 0.0
         self._written = 0  # frames written into the ring (= engine frames rendered)
         self._consumed = 0  # frames the device has taken from the ring, as last seen
         self._offsets = [math.inf] * CLOCK_WINDOW
@@ -206,7 +205,7 @@ class AudioOutput(OutputFigures):
                 self._render_one()
             mixer.start()
             self._action = mixer.play_ringbuffer(self._ring)
-            self._device_latency_s = float(mixer.latency)
+            self._status["device_latency_s"] = float(mixer.latency)
         except (sd.PortAudioError, ValueError) as exc:
             if mixer is not None:
                 mixer.close()
@@ -224,7 +223,6 @@ class AudioOutput(OutputFigures):
         self._offset = now - self.blocksize / self.engine.sample_rate
         self._offsets = [self._offset] + [math.inf] * (CLOCK_WINDOW - 1)
         self._running = True
-        self._status["device_latency_s"] = self._device_latency_s
         self._publish(now)
         self._status["state"] = RUNNING
         return self

@@ -34,7 +34,8 @@ MAX_BUNDLE_DEPTH = 8
 #: messages must not turn into thousands of events at once.
 MAX_MESSAGES_PER_PACKET = 64
 
-_NTP_TO_UNIX = 2208988800
+#: Seconds from the NTP epoch (1900) to the Unix epoch (1970).
+NTP_TO_UNIX = 2208988800
 
 
 class Timetag(float):
@@ -48,7 +49,7 @@ class Timetag(float):
 
     @classmethod
     def from_ntp(cls, ntp: int) -> Timetag:
-        t = cls((ntp >> 32) - _NTP_TO_UNIX + (ntp & 0xFFFFFFFF) / 2**32)
+        t = cls((ntp >> 32) - NTP_TO_UNIX + (ntp & 0xFFFFFFFF) / 2**32)
         t.ntp = ntp
         return t
 

@@ -18,15 +18,13 @@ import threading
 import time
 from collections.abc import Callable
 
+from server.oscparse import NTP_TO_UNIX
+
 __all__ = ["Clock", "Scheduler", "SchedulerFull"]
 
 
 class SchedulerFull(RuntimeError):
     """Too many future bundles are waiting; the new one was not scheduled."""
-
-
-#: Seconds from the NTP epoch (1900) to the Unix epoch (1970).
-_NTP_TO_UNIX = 2208988800
 
 
 class Clock:
@@ -73,7 +71,7 @@ class Clock:
             return af + int(round((wall_time - aw) * self.sample_rate))
         sr = self.sample_rate
         on_grid = (ntp * sr + (1 << 31)) >> 32
-        anchor_on_grid = int(round((aw + _NTP_TO_UNIX) * sr))
+        anchor_on_grid = int(round((aw + NTP_TO_UNIX) * sr))
         return af + on_grid - anchor_on_grid
 
 
