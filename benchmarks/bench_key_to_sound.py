@@ -1,6 +1,6 @@
 """Key to sound beside FluidSynth: one JACK graph, one probe, both synths, one run.
 
-    python benchmarks/bench_key_to_sound.py [--notes 20] [--latency low] [--soundfont F]
+    python benchmarks/bench_key_to_sound.py [--notes 20] [--render auto] [--latency low] [--soundfont F]
 
 Starts its own JACK server (``jackd -n promptsynth-k2s -d dummy -r 48000 -p 128``, as
 `.ci/run` starts one), then FluidSynth (``-a jack -m jack``, FluidR3_GM, the peer a
@@ -95,7 +95,8 @@ def summary(frames: list[int]) -> str:
 def main() -> int:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--notes", type=int, default=20)
-    ap.add_argument("--latency", default="low", help="the host's --latency")
+    ap.add_argument("--latency", default="low", help="the host's --latency (with --render ahead)")
+    ap.add_argument("--render", default="auto", choices=("auto", "cycle", "ahead"), help="the host's --render")
     ap.add_argument("--soundfont", default=SOUNDFONT)
     ap.add_argument("--idle-seconds", type=float, default=10.0, help="how long the idle CPU is measured")
     args = ap.parse_args()
@@ -121,7 +122,7 @@ def main() -> int:
         bank = tempfile.mkdtemp(prefix="ps-k2s-bank-")
         host = subprocess.Popen(
             [sys.executable, "-m", "server", "play", "--no-model", "--osc-port", "0", "--midi-virtual", "k2s",
-             "--latency", args.latency, "--bank", bank, "--no-prompt-line"],
+             "--latency", args.latency, "--render", args.render, "--bank", bank, "--no-prompt-line"],
             cwd=ROOT, stdin=subprocess.DEVNULL, stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True, env=env)
         procs.append(host)
         for line in host.stdout:
@@ -165,7 +166,7 @@ def main() -> int:
             sock.sendto(osc("/note/off", 60, 1), ("127.0.0.1", port))
             time.sleep(0.35)
         print(f"\nkey to sound, one JACK graph ({SR} Hz, {BLOCK} frames), {args.notes} notes each, "
-              f"first sample above 1e-3 (host --latency {args.latency}):")
+              f"first sample above 1e-3 (host --render {args.render} --latency {args.latency}):")
         for name, frames in results.items():
             print(f"  {name:<24} {summary(frames)}")
         med = {k: statistics.median(v) * 1000.0 / SR for k, v in results.items()}

@@ -1,14 +1,16 @@
 """JACK's own xrun count: the live host beside a silent client and pyo, in one run.
 
     python benchmarks/bench_xruns.py [--seconds 8] [--rounds 3] [--voices 32 64]
-        [--latency low high] [--scenarios held churn fuzz burst] [--no-pyo] [--no-model]
+        [--latency cycle low high] [--scenarios held churn fuzz burst] [--no-pyo] [--no-model]
 
 Starts its own JACK server (``jackd -n promptsynth-bench -d dummy -r 48000 -p 128``,
 real-time scheduling as `.ci/run` starts one) and, in interleaved rounds, runs on it:
 
 - ``silent``: a sounddevice client whose (Python) callback writes silence;
 - ``pyo``: pyo with 32 FM/ADSR voices (when pyo is installed: ``pip install -e .[bench]``);
-- ``host``: `promptsynth play` at each --voices and --latency, under each scenario:
+- ``host``: `promptsynth play` at each --voices and --latency (``cycle``: rendered in
+  JACK's cycle, ``--render cycle``; ``low``, ``high`` or seconds: rendered that far
+  ahead, ``--render ahead``), under each scenario:
   ``held`` (a held chord of that many notes), ``churn`` (the chord, 4 note-ons and
   4 note-offs every 50 ms and a /prompt each second), ``fuzz`` (the chord and hostile OSC
   at the host's packet limit, 5,000 packets a second), ``burst`` (the chord and a
@@ -213,8 +215,10 @@ class Host:
 
     def __init__(self, voices: int, latency: str, use_model: bool, env: dict) -> None:
         self.bank = tempfile.mkdtemp(prefix="ps-bench-bank-")
+        # "cycle": rendered in JACK's cycle; else rendered ahead, by that --latency.
+        timing = ["--render", "cycle"] if latency == "cycle" else ["--render", "ahead", "--latency", latency]
         cmd = [sys.executable, "-m", "server", "play", "--osc-port", "0", "--voices", str(voices),
-               "--latency", latency, "--midi-virtual", "bench", "--midi-in", "ps-hotplug",
+               *timing, "--midi-virtual", "bench", "--midi-in", "ps-hotplug",
                "--bank", self.bank]
         if not use_model:
             cmd.append("--no-model")
@@ -468,7 +472,9 @@ def main() -> int:
     ap.add_argument("--seconds", type=float, default=8.0, help="seconds per phase")
     ap.add_argument("--rounds", type=int, default=3)
     ap.add_argument("--voices", type=int, nargs="+", default=[32, 64])
-    ap.add_argument("--latency", nargs="+", default=["low"], help="host --latency settings")
+    ap.add_argument("--latency", nargs="+", default=["cycle"],
+                    help="how the host renders: 'cycle' (--render cycle, in JACK's cycle), or a "
+                    "--latency of --render ahead ('low', 'high', seconds)")
     ap.add_argument("--scenarios", nargs="+", default=["held", "churn", "fuzz", "burst", "hotplug", "typing", "midifuzz"])
     ap.add_argument("--no-pyo", action="store_true")
     ap.add_argument("--patch", help="a bank patch every channel plays (e.g. 'church organ': onset "

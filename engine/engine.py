@@ -72,6 +72,10 @@ class Engine(EventSender):
         #: rounded down to a grid of ``block / max_splits_per_block`` frames; blocks with
         #: fewer keep every event at its sample. Offline renders leave it None.
         self.max_splits_per_block: int | None = None
+        #: Most key tables (patch changes) taken from a shared queue in one block (None:
+        #: all): each is rebuilt from shared memory in 0.2-0.5 ms, and a burst of program
+        #: changes would run a block past its deadline. A live host sets it.
+        self.max_tables_per_block: int | None = None
         #: Voice allocation and the 16 channels' state (the render thread owns both).
         self.allocator = Allocator(self.voices, self.max_voices)
         self.channels = Channels(self.voices, self.allocator, self.sample_rate)
@@ -135,7 +139,7 @@ class Engine(EventSender):
         start = self.frame
         end = start + frames
         q = self.queue
-        q.drain()
+        q.drain(self.max_tables_per_block)
         due = q.take_due(end)
         cap = self.max_events_per_block
         if due is not None and cap is not None and due.size > cap:

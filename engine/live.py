@@ -25,12 +25,10 @@ import json
 import mmap
 import os
 import select
-import signal
 import subprocess
 import sys
 import tempfile
 import threading
-import time
 
 import numpy as np
 
@@ -38,7 +36,7 @@ from engine.device import AudioError, check_blocksize, parse_latency
 from engine.events import EventQueue
 from engine.schema import TIMBRE_NAMES
 from engine.sender import N_CHANNELS, EventSender
-from engine.status import RUNNING, STATUS, STOPPED, OutputFigures
+from engine.status import RUNNING, STATUS, OutputFigures
 
 __all__ = ["LiveEngine", "LiveOutput", "QUEUE_CAPACITY"]
 
@@ -54,26 +52,35 @@ _TABLE_ROWS = 1024
 # Control block (int64, written by the host).
 C_STOP, C_ABANDON = range(2)
 _N_CONTROL = 2
-#: How long the render process waits for its stream to close before it exits anyway.
-_CLOSE_GRACE_S = 5.0
-#: Its exit status then.
-EXIT_CLOSE_HUNG = 4
 
 
-def _layout() -> tuple[int, int, int, int]:
-    """(status, serial, control, queue) byte offsets and the total size."""
+#: MIDI inputs whose events the render process can read in JACK's cycle (render "cycle"),
+#: and each one's area: 16 int64 state words, then a ring of this many bytes. The
+#: host's MIDI reader (server/jackmidi.py) writes them; the format is its.
+MIDI_SLOTS = 8
+MIDI_RING_BYTES = 1 << 18
+MIDI_STATE_WORDS = 16
+#: How the render process keeps pace with the device: "cycle" renders each block in
+#: JACK's cycle (engine/jackout.py), "ahead" renders ahead into PortAudio's ring
+#: (engine/output.py).
+RENDER_MODES = ("cycle", "ahead")
+
+
+def _layout() -> tuple[int, int, int, int, int]:
+    """(status, serial, control, midi, queue) byte sizes and the total size."""
     status = -(-STATUS.itemsize // 8) * 8
     serial = N_CHANNELS * 8
     control = _N_CONTROL * 8
+    midi = MIDI_SLOTS * (MIDI_STATE_WORDS * 8 + MIDI_RING_BYTES)
     queue = EventQueue.layout(QUEUE_CAPACITY, _N_VALUES, _TABLE_SLOTS, _TABLE_ROWS, len(TIMBRE_NAMES))
-    return status, serial, control, status + serial + control + queue
+    return status, serial, control, midi, status + serial + control + midi + queue
 
 
 class _Shared:
     """The shared memory file, mapped, with numpy views of its blocks."""
 
     def __init__(self, path: str, create: bool) -> None:
-        n_status, n_serial, n_control, size = _layout()
+        n_status, n_serial, n_control, n_midi, size = _layout()
         self.path = path
         flags = os.O_RDWR | (os.O_CREAT | os.O_EXCL if create else 0)
         fd = os.open(path, flags, 0o600)
@@ -86,7 +93,14 @@ class _Shared:
         self.status = np.ndarray((), dtype=STATUS, buffer=self.map, offset=0)
         self.serial = np.frombuffer(self.map, np.int64, N_CHANNELS, n_status)
         self.control = np.frombuffer(self.map, np.int64, _N_CONTROL, n_status + n_serial)
-        self.queue_buffer = memoryview(self.map)[n_status + n_serial + n_control:]
+        at = n_status + n_serial + n_control
+        step = MIDI_STATE_WORDS * 8 + MIDI_RING_BYTES
+        self.midi = [
+            (np.frombuffer(self.map, np.int64, MIDI_STATE_WORDS, at + i * step),
+             np.frombuffer(self.map, np.uint8, MIDI_RING_BYTES, at + i * step + MIDI_STATE_WORDS * 8))
+            for i in range(MIDI_SLOTS)
+        ]
+        self.queue_buffer = memoryview(self.map)[at + n_midi:]
 
     def queue(self) -> EventQueue:
         return EventQueue(QUEUE_CAPACITY, _N_VALUES, buffer=self.queue_buffer, table_slots=_TABLE_SLOTS,
@@ -119,11 +133,34 @@ class LiveEngine(EventSender):
         self.max_events_per_block: int | None = None
         #: Most pieces the render process renders a block in (``Engine.max_splits_per_block``).
         self.max_splits_per_block: int | None = None
+        #: Most patch changes the render process takes in one block (``Engine.max_tables_per_block``).
+        self.max_tables_per_block: int | None = None
         fd, path = tempfile.mkstemp(prefix="promptsynth-engine-", dir=_shm_folder())
         os.close(fd)
         os.unlink(path)
         self._shared = _Shared(path, create=True)
         self.queue = self._shared.queue()
+        self._midi_free = list(range(MIDI_SLOTS))
+        self._midi_lock = threading.Lock()
+
+    def claim_midi_slot(self) -> tuple[int, np.ndarray, np.ndarray] | None:
+        """A MIDI area of the shared memory, zeroed, for a MIDI input whose events the
+        render process reads in JACK's cycle: ``(index, state, ring)``; None when all
+        :data:`MIDI_SLOTS` are taken (that input is then read by the host alone)."""
+        with self._midi_lock:
+            if not self._midi_free:
+                return None
+            i = self._midi_free.pop(0)
+        state, ring = self._shared.midi[i]
+        state[:] = 0
+        return i, state, ring
+
+    def release_midi_slot(self, index: int) -> None:
+        """Give a MIDI area back (its input's callback runs no more)."""
+        self._shared.midi[index][0][:] = 0
+        with self._midi_lock:
+            if index not in self._midi_free:
+                self._midi_free.append(index)
 
     @property
     def frame(self) -> int:
@@ -162,12 +199,23 @@ class LiveOutput(OutputFigures):
         blocksize: int = 128,
         latency: float | str = "low",
         record: str | os.PathLike | None = None,
+        render: str = "ahead",
+        main_module: str = "engine.live",
     ) -> None:
         check_blocksize(blocksize)
+        if render not in RENDER_MODES:
+            raise ValueError(f"render must be one of {', '.join(RENDER_MODES)}, got {render!r}")
         self.engine = engine
         self.device = device
         self.blocksize = blocksize
-        self.ahead_s = parse_latency(latency, blocksize, engine.sample_rate)
+        self.render = render
+        self.main_module = main_module
+        if render == "cycle":
+            # Events from the host are placed one period after they arrive (JACK's cycle
+            # renders the block they fall in when it comes).
+            self.ahead_s = blocksize / engine.sample_rate
+        else:
+            self.ahead_s = parse_latency(latency, blocksize, engine.sample_rate)
         self._latency = latency
         self.record_path = os.fspath(record) if record is not None else None
         self._proc: subprocess.Popen | None = None
@@ -188,14 +236,16 @@ class LiveOutput(OutputFigures):
             "max_voices": self.engine.max_voices,
             "max_events_per_block": self.engine.max_events_per_block,
             "max_splits_per_block": self.engine.max_splits_per_block,
+            "max_tables_per_block": self.engine.max_tables_per_block,
             "device": self.device,
             "blocksize": self.blocksize,
             "latency": self._latency,
             "record": self.record_path,
             "parent": os.getpid(),
+            "render": self.render,
         }
         self._proc = subprocess.Popen(
-            [sys.executable, "-m", "engine.live", json.dumps(spec)],
+            [sys.executable, "-m", self.main_module, json.dumps(spec)],
             stdin=subprocess.DEVNULL,
             stdout=subprocess.PIPE,
             text=True,
@@ -285,78 +335,16 @@ class LiveOutput(OutputFigures):
         return str(self._info.get("priority", "?"))
 
     @property
+    def order_port(self) -> str | None:
+        """In JACK's cycle: the render client's MIDI input that a MIDI client connects
+        to, so that JACK runs it first and its events reach the block of their own cycle."""
+        return self._info.get("order_port")
+
+    @property
     def pid(self) -> int | None:
         return self._proc.pid if self._proc is not None else None
 
-# -- the render process ------------------------------------------------------------------
-
-
-def _render_main(spec: dict) -> int:
-    from engine.engine import Engine
-    from engine.output import AudioOutput
-
-    signal.signal(signal.SIGINT, signal.SIG_IGN)
-    # The recorder's writer is the only other Python thread here: let the render loop
-    # have the GIL back within half a millisecond of asking.
-    sys.setswitchinterval(0.0005)
-    shared = _Shared(spec["path"], create=False)
-    status, control = shared.status, shared.control
-    engine = Engine(spec["sample_rate"], spec["max_voices"], queue=shared.queue())
-    engine.max_events_per_block = spec["max_events_per_block"]
-    engine.max_splits_per_block = spec["max_splits_per_block"]
-    out = AudioOutput(
-        engine, spec["device"], spec["blocksize"], spec["latency"], record=spec["record"],
-        client_name=JACK_CLIENT_NAME, status=status,
-    )
-    stopping = []
-    signal.signal(signal.SIGTERM, lambda *a: stopping.append(1))
-    try:
-        out.start()  # the figures, the clock and the frame are in `status` from here on
-    except AudioError as exc:
-        print(f"error: {exc}", flush=True)
-        return 1
-    parent = spec["parent"]
-    clock = time.monotonic
-    next_parent = [clock() + 1.0]
-
-    def hook() -> bool:
-        shared.serial[:] = engine.patch_serial
-        now = clock()
-        if now >= next_parent[0]:
-            next_parent[0] = now + 1.0
-            if os.getppid() != parent:  # the host is gone: nobody will stop us
-                stopping.append(1)
-        return not (control[C_STOP] or control[C_ABANDON] or stopping)
-
-    hook()
-    priority = out.claim_priority()  # this thread renders
-    print("ready " + json.dumps({"device": out.device_name, "priority": priority}), flush=True)
-    out.run(hook)
-    if control[C_ABANDON]:
-        out.abandon()
-        status["state"] = STOPPED
-        sys.stdout.flush()
-        os._exit(0)
-    # Closing a PortAudio JACK stream whose server died blocks for good; that happens
-    # here when the host was killed before it could ask us to abandon (it is the one
-    # that watches the server). The recording is finalised before the close, so giving
-    # up on the close loses nothing.
-    guard = threading.Timer(_CLOSE_GRACE_S, _close_hung)
-    guard.daemon = True
-    guard.start()
-    out.stop()
-    guard.cancel()
-    status["state"] = STOPPED
-    return 0
-
-
-def _close_hung() -> None:
-    try:  # the host that reads this may be gone: a broken pipe must not stop the exit
-        print(f"error: the audio stream did not close within {_CLOSE_GRACE_S:g} s "
-              "(its server is gone?); exiting without it", flush=True)
-    finally:
-        os._exit(EXIT_CLOSE_HUNG)
-
-
 if __name__ == "__main__":
-    sys.exit(_render_main(json.loads(sys.argv[1])))
+    from engine.render_process import render_main
+
+    sys.exit(render_main(json.loads(sys.argv[1])))

@@ -144,6 +144,7 @@ class AudioOutput(OutputFigures):
         self._busy_s = 0.0
         self._load = 0.0
         self._gc_max_s = 0.0
+        self._next_young = self._next_middle = 0.0
         self._next_percentiles = 0.0
         self._closed = False
         self._overrun_s = float(os.environ.get(_TEST_OVERRUN_ENV) or 0.0) / 1000.0  # test-only
@@ -164,26 +165,7 @@ class AudioOutput(OutputFigures):
         rtmixer = _rtmixer()
         if self.client_name is not None:
             _set_jack_client_name(sd, self.client_name)
-        # A matrix product on the render thread would run in BLAS, whose worker threads
-        # have ordinary priority, so a busy machine would stall the render thread behind
-        # them; one thread keeps any such work on the render thread.
-        from threadpoolctl import threadpool_limits
-
-        self._blas_limit = threadpool_limits(limits=1, user_api="blas")
-        # Every code path first: the voice kernel's first call compiles it or loads it
-        # from numba's cache, which makes many objects.
-        warm_up(self.engine.sample_rate, self.blocksize)
-        # Python's cyclic garbage collector runs in whichever thread allocates, the render
-        # thread included, and a full pass over a large program takes milliseconds. What
-        # exists now (the warm-up's objects too: left young, the first collection of the
-        # middle generation, 5 s in, took them all and the ring ran dry) is frozen, never
-        # scanned again, and the collector is switched off while streaming; the render
-        # thread collects the young objects itself, right after a block, when it is
-        # furthest ahead.
-        gc.collect()
-        gc.freeze()
-        self._gc_was_enabled = gc.isenabled()
-        gc.disable()
+        self._prepare()
         mixer = None
         try:
             if self._record_path is not None:
@@ -226,6 +208,31 @@ class AudioOutput(OutputFigures):
         self._publish(now)
         self._status["state"] = RUNNING
         return self
+
+    def _prepare(self) -> None:
+        """What the render thread needs before its first block: BLAS on one thread, every
+        code path run once, the garbage collector's old objects frozen and the collector
+        off (the render loop collects young objects itself); :meth:`_restore` undoes it."""
+        # A matrix product on the render thread would run in BLAS, whose worker threads
+        # have ordinary priority, so a busy machine would stall the render thread behind
+        # them; one thread keeps any such work on the render thread.
+        from threadpoolctl import threadpool_limits
+
+        self._blas_limit = threadpool_limits(limits=1, user_api="blas")
+        # Every code path first: the voice kernel's first call compiles it or loads it
+        # from numba's cache, which makes many objects.
+        warm_up(self.engine.sample_rate, self.blocksize)
+        # Python's cyclic garbage collector runs in whichever thread allocates, the render
+        # thread included, and a full pass over a large program takes milliseconds. What
+        # exists now (the warm-up's objects too: left young, the first collection of the
+        # middle generation, 5 s in, took them all and the ring ran dry) is frozen, never
+        # scanned again, and the collector is switched off while streaming; the render
+        # thread collects the young objects itself, right after a block, when it is
+        # furthest ahead.
+        gc.collect()
+        gc.freeze()
+        self._gc_was_enabled = gc.isenabled()
+        gc.disable()
 
     def stop(self) -> None:
         """Stop rendering and the stream, finalise the recording; safe to call twice."""
@@ -317,6 +324,27 @@ class AudioOutput(OutputFigures):
             self._fifo_thread = threading.get_ident()
         return self.priority_note
 
+    def _note_headroom(self, h: float) -> None:
+        """One block's headroom (seconds left before the device needed it)."""
+        self._headroom[self._n_headroom % self._headroom_window] = h
+        self._n_headroom += 1
+        if h < self._headroom_min_s:
+            self._headroom_min_s = h
+
+    def _collect(self, now: float) -> None:
+        """Collect young garbage when due (the middle generation every few seconds): called
+        right after a block, when the loop is furthest from its next deadline."""
+        if now < self._next_young:
+            return
+        t0 = time.monotonic()
+        if now >= self._next_middle:
+            gc.collect(1)
+            self._next_middle = now + _GC_MIDDLE_S
+        else:
+            gc.collect(0)
+        self._gc_max_s = max(self._gc_max_s, time.monotonic() - t0)
+        self._next_young = now + _GC_YOUNG_S
+
     def _publish(self, now: float) -> None:
         """Write the figures into the status record (once a pass; the percentiles, which
         cost ~50 us, every ``_PERCENTILES_S``)."""
@@ -355,8 +383,8 @@ class AudioOutput(OutputFigures):
         clock = time.monotonic
         sleep = time.sleep
         offsets = self._offsets
-        next_young = clock() + _GC_YOUNG_S
-        next_middle = clock() + _GC_MIDDLE_S
+        self._next_young = clock() + _GC_YOUNG_S
+        self._next_middle = clock() + _GC_MIDDLE_S
         next_stats = clock() + _STATS_S
         busy_start = clock()
         next_overrun = clock() + 1.0
@@ -392,25 +420,12 @@ class AudioOutput(OutputFigures):
                     if self._n_clock >= CLOCK_WINDOW:
                         # The time left before the device takes this block (once the clock
                         # has been seen running: before, it is a guess).
-                        h = self._offset + self._written / sr - t1
-                        self._headroom[self._n_headroom % self._headroom_window] = h
-                        self._n_headroom += 1
-                        if h < self._headroom_min_s:
-                            self._headroom_min_s = h
+                        self._note_headroom(self._offset + self._written / sr - t1)
                     due += period
                     now = t1
                     rendered = True
                 if rendered:
-                    if now >= next_young:
-                        t0 = clock()
-                        if now >= next_middle:
-                            gc.collect(1)
-                            next_middle = now + _GC_MIDDLE_S
-                        else:
-                            gc.collect(0)
-                        dt = clock() - t0
-                        self._gc_max_s = max(self._gc_max_s, dt)
-                        next_young = now + _GC_YOUNG_S
+                    self._collect(now)
                     if now >= next_stats:
                         if stats_action is not None and stats_action not in mixer.actions:
                             self._device_underflows += int(stats_action.stats.output_underflows)

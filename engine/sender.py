@@ -31,6 +31,7 @@ from engine.tuning import NOTE_RANGE
 __all__ = [
     "CC",
     "EventSender",
+    "LocalSender",
     "N_CHANNELS",
     "NOTE_ID_MAX",
     "QueueFull",
@@ -424,3 +425,17 @@ class EventSender:
         sostenuto pedal, at ``frame`` (None: the next block)."""
         self.queue.push(PANIC, 0, _check_frame(frame), ())
 
+
+
+class _LocalPush:
+    def __init__(self, queue: EventQueue) -> None:
+        self.push = queue.push_local
+
+
+class LocalSender(EventSender):
+    """The checked event API for the render thread itself: each event goes straight into
+    ``queue``'s pending table (:meth:`EventQueue.push_local`), for the block about to
+    render. Used for MIDI read in JACK's cycle (engine/jackout.py)."""
+
+    def __init__(self, queue: EventQueue) -> None:
+        self.queue = _LocalPush(queue)  # type: ignore[assignment]

@@ -90,9 +90,12 @@ class OutputFigures:
 
     @property
     def latency_ms(self) -> float:
-        """From an event's arrival to its sound: the render-ahead, one block (events wait
-        for the block they fall in) and the device's latency."""
-        return self.ahead_ms + 1000.0 * self.blocksize / self.engine.sample_rate + self.device_latency_ms
+        """From an event's arrival (OSC, the prompt line) to its sound: the render-ahead,
+        one block (events wait for the block they fall in) and the device's latency. In
+        JACK's cycle (``render`` "cycle") the render-ahead is the one period an event
+        waits; a JACK MIDI event sounds in its own cycle, after the device's latency only."""
+        wait = 0.0 if getattr(self, "render", "ahead") == "cycle" else 1000.0 * self.blocksize / self.engine.sample_rate
+        return self.ahead_ms + wait + self.device_latency_ms
 
     @property
     def gc_max_ms(self) -> float:

@@ -16,7 +16,7 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 
-from engine.live import LiveEngine, LiveOutput
+from engine.live import RENDER_MODES, LiveEngine, LiveOutput
 from server.addresses import AddressSpace
 from server.audiofit import AudioFits
 from server.osc import OscServer, Refused
@@ -47,6 +47,10 @@ MAX_EVENTS_PER_BLOCK = 16
 #: 17 pieces, 0.6 ms in 4 or 2, 0.5-0.6 ms at one frame (`benchmarks/bench_engine.py`).
 #: Up to 2 event times a block stay sample-accurate.
 MAX_SPLITS_PER_BLOCK = 2
+#: Most patch changes the render process takes in one block (``Engine.max_tables_per_block``):
+#: each key table is rebuilt there in 0.2-0.5 ms; a burst (program changes on every
+#: channel, a stream of junk MIDI) is taken one a block, 2.7 ms apart.
+MAX_TABLES_PER_BLOCK = 1
 
 
 @dataclass
@@ -57,6 +61,9 @@ class HostConfig:
     sample_rate: int = 48000
     blocksize: int = 128
     latency: float | str = "low"
+    #: ``--render``: "cycle" (in JACK's cycle), "ahead" (PortAudio, rendering ahead) or
+    #: "auto" (cycle when a JACK server runs and no device is named).
+    render: str = "auto"
     max_voices: int = 32
     osc_host: str = "127.0.0.1"
     osc_port: int = 9000
@@ -81,6 +88,18 @@ class HostConfig:
     tuning_dir: str | None = None
 
 
+def render_mode(config: HostConfig) -> str:
+    """``config.render`` resolved: "auto" is "cycle" where a JACK server answers and no
+    device is named, else "ahead"."""
+    if config.render not in ("auto", *RENDER_MODES):
+        raise ValueError(f"render must be auto, {' or '.join(RENDER_MODES)}; got {config.render!r}")
+    if config.render != "auto":
+        return config.render
+    from server.midi_in import _jack_running
+
+    return "cycle" if config.device is None and _jack_running() else "ahead"
+
+
 class Host:
     """A running instrument. ``start()`` returns once everything (model included) is
     ready or has failed in a way the host can play on without; ``close()`` is safe twice.
@@ -94,6 +113,7 @@ class Host:
         # A burst of events is spread over blocks rather than underrunning one.
         self.engine.max_events_per_block = MAX_EVENTS_PER_BLOCK
         self.engine.max_splits_per_block = MAX_SPLITS_PER_BLOCK
+        self.engine.max_tables_per_block = MAX_TABLES_PER_BLOCK
         try:
             # Checked here, so that a bad one stops the play command with its error; the
             # render process applies it before its first block.
@@ -103,7 +123,8 @@ class Host:
 
                 self.engine.set_tuning(Tuning.from_files(config.tuning, config.keymap).notes)
             self.output = LiveOutput(
-                self.engine, config.device, config.blocksize, config.latency, record=config.record
+                self.engine, config.device, config.blocksize, config.latency, record=config.record,
+                render=render_mode(config), main_module="server.render",
             )
         except ValueError:
             self.engine.close()
@@ -152,6 +173,7 @@ class Host:
                 self.config.osc_host,
                 self.config.osc_port,
                 allow=self.config.osc_allow,
+                frame_at=self.output.frame_at,
             )
             from server.midi_in import MidiHub
 
@@ -362,11 +384,17 @@ class Host:
             model = "ready"
         else:
             model = f"unavailable ({self.model_reason})"
+        out = self.output
+        if out.render == "cycle":
+            latency = (f"rendered in JACK's cycle: latency {out.device_latency_ms:.1f} ms from a JACK MIDI "
+                       f"key (the device's), {out.latency_ms:.1f} ms from OSC (one period "
+                       f"{out.ahead_ms:.1f} + device {out.device_latency_ms:.1f})")
+        else:
+            latency = (f"latency {out.latency_ms:.1f} ms (render-ahead {out.ahead_ms:.1f} + block "
+                       f"{1000 * block_s:.1f} + device {out.device_latency_ms:.1f})")
         return (
             f"promptsynth ready: osc {self.osc.host}:{self.osc.port} | midi in: {midi} | "
-            f"device: {self.output.device_name} | {self.engine.sample_rate} Hz, block "
-            f"{self.output.blocksize} | latency {self.output.latency_ms:.1f} ms (render-ahead "
-            f"{self.output.ahead_ms:.1f} + block {1000 * block_s:.1f} + device "
-            f"{self.output.device_latency_ms:.1f}) | render thread: {self.output.priority_note} | "
+            f"device: {out.device_name} | {self.engine.sample_rate} Hz, block "
+            f"{out.blocksize} | {latency} | render thread: {out.priority_note} | "
             f"model: {model} | ready in {self.ready_s:.2f} s"
         )

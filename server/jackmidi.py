@@ -23,29 +23,35 @@ before its bytes.
 from __future__ import annotations
 
 import ctypes
-import ctypes.util
 import threading
 import time
 
 import numpy as np
 
-__all__ = ["JackMidiError", "JackMidiIn", "MAX_EVENT_BYTES", "RING_BYTES", "available"]
+from engine import jack
+from engine.live import MIDI_RING_BYTES
+
+__all__ = ["JackMidiError", "JackMidiIn", "MAX_EVENT_BYTES", "RING_BYTES", "available", "read_events"]
 
 #: Bytes of one event kept in the ring; the rest of a longer event is cut (and counted).
 MAX_EVENT_BYTES = 1024
 #: The ring's size: 32,768 three-byte events, far more than the reader (woken each cycle
-#: that brings events) leaves waiting.
-RING_BYTES = 1 << 18
+#: that brings events) leaves waiting. The same as the render process's MIDI areas'.
+RING_BYTES = MIDI_RING_BYTES
 
 # The state words the callback and the reader share (one int64 array).
 _PORT, _CLIENT, _EVENT, _DATA, _CAP, _WRITE, _READ, _LOST, _SEM = range(9)
+# A second reader (the render process, in JACK's cycle): its read counter, whether it
+# reads, the MIDI output that orders the graph (0: none), the input's generation.
+_READ2, _SYNC, _ORDER = 9, 10, 11
 _EV_TIME, _EV_SIZE, _EV_BUF = 12, 13, 14  # jack_midi_event_t {u32 time; size_t; u8 *}
+_GEN = 15
 _N_STATE = 16
 _WRAP = 0xFFFFFFFF
 
-_JackPortIsInput = 0x1
-_JackNoStartServer = 0x1
-_MIDI_TYPE = b"8 bit raw midi"
+_JackPortIsInput = jack.PORT_IS_INPUT
+_JackNoStartServer = jack.NO_START_SERVER
+_MIDI_TYPE = jack.MIDI_TYPE
 
 
 class JackMidiError(RuntimeError):
@@ -57,71 +63,33 @@ _lib: dict = {}
 
 
 def _load() -> dict:
-    """libjack's functions (pointers as uint64) and the compiled process callback."""
+    """libjack's functions (engine.jack) and the compiled process callback."""
     with _lib_lock:
         if _lib:
             return _lib
-        path = ctypes.util.find_library("jack") or "libjack.so.0"
         try:
-            jack = ctypes.CDLL(path)
-            libc = ctypes.CDLL(ctypes.util.find_library("c"))
-        except OSError as exc:
-            raise JackMidiError(f"libjack cannot be loaded: {exc}") from exc
-        u64, u32, i32 = ctypes.c_uint64, ctypes.c_uint32, ctypes.c_int
-
-        def fn(lib, name, res, *args):
-            f = getattr(lib, name)
-            f.restype, f.argtypes = res, list(args)
-            return f
-
-        port_get_buffer = fn(jack, "jack_port_get_buffer", u64, u64, u32)
-        event_count = fn(jack, "jack_midi_get_event_count", u32, u64)
-        event_get = fn(jack, "jack_midi_event_get", i32, u64, u64, u32)
-        last_frame_time = fn(jack, "jack_last_frame_time", u32, u64)
-        memcpy = fn(libc, "memcpy", u64, u64, u64, u64)
-        sem_post = fn(libc, "sem_post", i32, u64)
-        _lib.update(
-            sem_init=fn(libc, "sem_init", i32, u64, i32, ctypes.c_uint),
-            sem_post=sem_post,
-            sem_timedwait=fn(libc, "sem_timedwait", i32, u64, ctypes.c_void_p),
-            sem_destroy=fn(libc, "sem_destroy", i32, u64),
-            client_open=fn(jack, "jack_client_open", u64, ctypes.c_char_p, i32, ctypes.c_void_p),
-            client_close=fn(jack, "jack_client_close", i32, u64),
-            client_name=fn(jack, "jack_get_client_name", ctypes.c_char_p, u64),
-            port_register=fn(jack, "jack_port_register", u64, u64, ctypes.c_char_p,
-                             ctypes.c_char_p, ctypes.c_ulong, ctypes.c_ulong),
-            port_name=fn(jack, "jack_port_name", ctypes.c_char_p, u64),
-            set_process=fn(jack, "jack_set_process_callback", i32, u64, u64, u64),
-            activate=fn(jack, "jack_activate", i32, u64),
-            deactivate=fn(jack, "jack_deactivate", i32, u64),
-            connect=fn(jack, "jack_connect", i32, u64, ctypes.c_char_p, ctypes.c_char_p),
-            frame_time=fn(jack, "jack_frame_time", u32, u64),
-            sample_rate=fn(jack, "jack_get_sample_rate", u32, u64),
-        )
-        _lib["process"] = _compile(port_get_buffer, event_count, event_get, last_frame_time, memcpy, sem_post)
+            lib = jack.load()
+        except jack.JackError as exc:
+            raise JackMidiError(str(exc)) from exc
+        _lib.update(lib)
+        _lib["process"] = _compile(lib["port_get_buffer"], lib["event_count"], lib["event_get"],
+                                   lib["last_frame_time"], lib["memcpy"], lib["sem_post"], lib["midi_clear"])
         return _lib
 
 
-def _compile(port_get_buffer, event_count, event_get, last_frame_time, memcpy, sem_post):
+def _compile(port_get_buffer, event_count, event_get, last_frame_time, memcpy, sem_post, midi_clear):
     import numba
     from numba import types
-    from numba.extending import intrinsic
 
-    @intrinsic
-    def as_ptr(typingctx, address):
-        """An int64 address as an int64 pointer (the ring seen as headers)."""
-        ptr = types.CPointer(types.int64)
-
-        def codegen(context, builder, signature, args):
-            return builder.inttoptr(args[0], context.get_value_type(ptr))
-
-        return ptr(types.int64), codegen
+    as_ptr = jack.as_i64_ptr
 
     # ctypes function pointers are globals of the compiled code, so numba cannot cache it
     # (the addresses change from run to run): it compiles once a process, at its first port.
     @numba.cfunc(types.int32(types.uint32, types.CPointer(types.int64)), nopython=True)
     def process(nframes, arg):  # pragma: no cover - runs on JACK's thread
         st = numba.carray(arg, (_N_STATE,))
+        if st[_ORDER] != 0:
+            midi_clear(port_get_buffer(st[_ORDER], nframes))  # an output says nothing
         buf = port_get_buffer(st[_PORT], nframes)
         n = event_count(buf)
         if n == 0:
@@ -138,7 +106,10 @@ def _compile(port_get_buffer, event_count, event_get, last_frame_time, memcpy, s
             need = 8 + ((keep + 7) // 8) * 8
             pos = w % cap
             skip = cap - pos if pos + need > cap else 0
-            if cap - (w - st[_READ]) < skip + need:
+            r = st[_READ]
+            if st[_SYNC] != 0 and st[_READ2] < r:
+                r = st[_READ2]
+            if cap - (w - r) < skip + need:
                 st[_LOST] += 1
                 continue
             if skip:
@@ -158,6 +129,40 @@ def _compile(port_get_buffer, event_count, event_get, last_frame_time, memcpy, s
     return process
 
 
+def read_events(state: np.ndarray, ring: np.ndarray, word: int = _READ,
+                max_events: int = 1 << 62, max_bytes: int = 1 << 62) -> list[tuple[int, bytes, int]]:
+    """Take the events a reader (its counter at ``state[word]``) has not read yet, at
+    most ``max_events`` of them and, after the first, ``max_bytes`` (the rest wait for
+    the next call): ``(jack_frame, data, size)`` each, ``size`` the event's length before
+    any cut. A counter found outside the ring's span (the area was reset) starts at the
+    writer's."""
+    w, r = int(state[_WRITE]), int(state[word])
+    if w == r:
+        return []
+    cap = RING_BYTES
+    if r > w or w - r > cap:
+        state[word] = w
+        return []
+    heads = ring.view(np.int64)
+    out = []
+    taken = 0
+    while r < w and len(out) < max_events:
+        pos = r % cap
+        head = int(heads[pos // 8])
+        size = head >> 32 & 0xFFFFFFFF
+        if size == _WRAP:
+            r += cap - pos
+            continue
+        keep = min(size, MAX_EVENT_BYTES)
+        taken += keep
+        if out and taken > max_bytes:
+            break
+        out.append((head & 0xFFFFFFFF, ring[pos + 8 : pos + 8 + keep].tobytes(), size))
+        r += 8 + ((keep + 7) // 8) * 8
+    state[word] = r
+    return out
+
+
 def available() -> bool:
     """Whether libjack loads (a JACK server may still be absent)."""
     try:
@@ -167,8 +172,7 @@ def available() -> bool:
         return False
 
 
-class _Timespec(ctypes.Structure):
-    _fields_ = [("tv_sec", ctypes.c_long), ("tv_nsec", ctypes.c_long)]
+_Timespec = jack.Timespec
 
 
 class JackMidiIn:
@@ -185,13 +189,17 @@ class JackMidiIn:
     ``close()`` is safe twice.
     """
 
-    def __init__(self, client_name: str, port_name: str, source: str | None = None) -> None:
+    def __init__(self, client_name: str, port_name: str, source: str | None = None,
+                 shared: tuple[np.ndarray, np.ndarray] | None = None, order_to: str | None = None,
+                 generation: int = 1) -> None:
         lib = _load()
         self._lib = lib
         self._client = 0
         self._closed = False
-        self._state = np.zeros(_N_STATE, np.int64)
-        self._ring = np.zeros(RING_BYTES, np.uint8)
+        if shared is not None and (shared[0].size < _N_STATE or shared[1].size != RING_BYTES):
+            raise ValueError(f"a shared MIDI area holds {_N_STATE} state words and {RING_BYTES} ring bytes")
+        self._state = np.zeros(_N_STATE, np.int64) if shared is None else shared[0]
+        self._ring = np.zeros(RING_BYTES, np.uint8) if shared is None else shared[1]
         # A POSIX semaphore (glibc's sem_t is 32 bytes) the callback posts when events came.
         self._sem = np.zeros(8, np.int64)
         lib["sem_init"](self._sem.ctypes.data, 0, 0)
@@ -212,10 +220,26 @@ class JackMidiIn:
             self.sample_rate = int(lib["sample_rate"](client))
             self.client_name = lib["client_name"](client).decode()
             self.port_name = lib["port_name"](port).decode()
+            if order_to is not None:
+                order = lib["port_register"](client, b"order", _MIDI_TYPE, jack.PORT_IS_OUTPUT, 0)
+                if not order:
+                    raise JackMidiError("cannot register the JACK MIDI port 'order'")
+                st[_ORDER] = order
+            if shared is not None:
+                # The render process reads from here on (in the cycles after this one).
+                st[_READ2] = st[_WRITE]
+                st[_GEN] = generation
+                st[_SYNC] = 1
             if lib["set_process"](client, lib["process"].address, st.ctypes.data) != 0:
                 raise JackMidiError("JACK refused the process callback")
             if lib["activate"](client) != 0:
                 raise JackMidiError("cannot activate the JACK client")
+            if order_to is not None:
+                # Our output to the render client's input: JACK runs us before it, so the
+                # MIDI of a cycle reaches that very cycle's block.
+                rc = lib["connect"](client, lib["port_name"](st[_ORDER]), order_to.encode())
+                if rc not in (0, 17):
+                    raise JackMidiError(f"cannot connect to the render client's {order_to!r} ({rc})")
             if source is not None:
                 rc = lib["connect"](client, source.encode(), self.port_name.encode())
                 if rc not in (0, 17):  # 17: EEXIST, already connected
@@ -245,32 +269,17 @@ class JackMidiIn:
     def take(self) -> list[tuple[float, bytes, int]]:
         """The events that arrived since the last call: ``(arrived, data, size)``, where
         ``size`` is the event's length before any cut."""
-        st = self._state
-        w, r = int(st[_WRITE]), int(st[_READ])
-        if w == r or self._closed:
+        if self._closed or self._state[_WRITE] == self._state[_READ]:
             return []
         now_frame = int(self._lib["frame_time"](self._client))
         now = time.monotonic()
         sr = float(self.sample_rate)
-        ring, cap = self._ring, RING_BYTES
-        heads = ring.view(np.int64)
         out = []
-        while r < w:
-            pos = r % cap
-            head = int(heads[pos // 8])
-            size = head >> 32 & 0xFFFFFFFF
-            if size == _WRAP:
-                r += cap - pos
-                continue
-            frame = head & 0xFFFFFFFF
-            keep = min(size, MAX_EVENT_BYTES)
-            data = ring[pos + 8 : pos + 8 + keep].tobytes()
-            r += 8 + ((keep + 7) // 8) * 8
+        for frame, data, size in read_events(self._state, self._ring, _READ):
             age = (now_frame - frame) & 0xFFFFFFFF
             if age >= 1 << 31:  # a frame just after the estimate: it is now
                 age = 0
             out.append((now - age / sr, data, size))
-        st[_READ] = r
         return out
 
     def close(self) -> None:
@@ -281,6 +290,7 @@ class JackMidiIn:
         client, self._client = self._client, 0
         if client:
             self._lib["deactivate"](client)
+            self._state[_SYNC] = 0  # the render process reads no more
             self._lib["client_close"](client)
             self._lib["sem_destroy"](self._sem.ctypes.data)  # the callback runs no more
 

@@ -20,6 +20,7 @@ asked for (``--midi-in NAME`` or ``all``) is opened whenever it appears.
 
 from __future__ import annotations
 
+import itertools
 import os
 import sys
 import threading
@@ -128,6 +129,10 @@ def mts_single_note_tuning(body: tuple[int, ...]) -> dict[int, float]:
     return notes
 
 
+#: Each MIDI input's generation: the render process starts a new parser where it changes.
+_GENERATIONS = itertools.count(1)
+
+
 class MidiInput:
     """One open input port feeding ``host``'s engine; ``close()`` is safe twice.
 
@@ -159,16 +164,31 @@ class MidiInput:
         self._lost_seen = 0
         self._rt = None
         self._jack = None
+        #: The render process queues this input's events in JACK's cycle (it renders
+        #: there, and a MIDI area of the shared memory was free).
+        self.in_cycle = False
+        self._slot: int | None = None
         if _reads_jack():
             from server.jackmidi import JackMidiError, JackMidiIn
 
             self.parser = MidiParser(events=True, on_error=self._malformed)
+            order = getattr(host.output, "order_port", None)
+            claim = getattr(host.engine, "claim_midi_slot", None)
+            slot = claim() if order and claim is not None else None
             try:
                 # Shown to others as "promptsynth:NAME" (virtual: an input others send
                 # to), or connected from the source ``name``.
-                self._jack = JackMidiIn(CLIENT_NAME, name if virtual else "in", None if virtual else name)
+                self._jack = JackMidiIn(
+                    CLIENT_NAME, name if virtual else "in", None if virtual else name,
+                    shared=slot[1:] if slot else None, order_to=order if slot else None,
+                    generation=next(_GENERATIONS),
+                )
             except JackMidiError as exc:
+                if slot:
+                    host.engine.release_midi_slot(slot[0])
                 raise MidiError(f"cannot open MIDI input {name!r}: {exc}") from exc
+            if slot:
+                self._slot, self.in_cycle = slot[0], True
         else:
             self.parser = MidiParser(events=False, on_error=self._malformed)
             self._open_rtmidi(name, virtual)
@@ -212,6 +232,9 @@ class MidiInput:
         if jack is not None:
             self._dispatch_events(jack.take())
             jack.close()
+        if self._slot is not None:
+            self.host.engine.release_midi_slot(self._slot)
+            self._slot = None
         rt, self._rt = self._rt, None
         if rt is not None:
             self._drain(rt.get_message)
@@ -335,35 +358,31 @@ class MidiInput:
     # -- acting --------------------------------------------------------------------------
 
     def handle(self, kind: int, ch: int, args: tuple[int, ...], frame: int | None) -> None:
-        """Queue one message for ``frame``. A System Reset (:data:`RESET`) silences and resets the channels
-        this input has played on."""
-        engine = self.host.engine
+        """Queue one message for ``frame``, and keep what this input holds. A System Reset
+        (:data:`RESET`) silences and resets the channels this input has played on. In
+        JACK's cycle (:attr:`in_cycle`) the render process has queued the engine's
+        events already: here only what it holds is kept, and a program change applied."""
+        if not self.in_cycle:
+            queue_midi(self.host.engine, kind, ch, args, frame, self.channels)
         if kind == SYSEX:
-            notes = mts_single_note_tuning(args)
-            if notes:
-                engine.retune_keys(notes, frame)
             return
         if kind == RESET:
-            # One engine event, and only for the channels played since the last reset:
-            # a source that sends FF again and again costs next to nothing.
+            # Only the channels played since the last reset: a source that sends FF again
+            # and again costs next to nothing.
             if self.channels:
-                engine.reset_channels(sorted(self.channels), frame)
                 self.held = {(c, p) for c, p in self.held if c not in self.channels}
                 self.pedals = {(c, n) for c, n in self.pedals if c not in self.channels}
                 self.channels = set()
             return
         self.channels.add(ch)
         if kind == 0x90:
-            engine.note_on(ch, args[0], args[1], frame)
             if args[1]:
                 self.held.add((ch, args[0]))
             else:
                 self.held.discard((ch, args[0]))
         elif kind == 0x80:
-            engine.note_off(ch, args[0], frame)
             self.held.discard((ch, args[0]))
         elif kind == 0xB0:
-            engine.control_change(ch, args[0], args[1], frame)
             control, value = args
             if control in (CC.SUSTAIN, CC.SOSTENUTO):
                 if value >= 64:
@@ -374,17 +393,37 @@ class MidiInput:
                 self.held = {(c, p) for c, p in self.held if c != ch}
             elif control == CC.RESET_ALL_CONTROLLERS:  # the pedals are up
                 self.pedals = {(c, n) for c, n in self.pedals if c != ch}
-        elif kind == 0xE0:
-            engine.pitch_bend(ch, (args[0] | args[1] << 7) - 8192, frame)
-        elif kind == 0xD0:
-            engine.channel_pressure(ch, args[0], frame)
-        elif kind == 0xA0:
-            engine.poly_pressure(ch, args[0], args[1], frame)
         elif kind == 0xC0:
             bank = self.host.bank
             patch = bank.program(args[0]) if bank is not None else None
             if patch is not None:
                 self.host.channels.apply_bank_patch(ch, patch, frame)
+
+
+def queue_midi(engine, kind: int, ch: int, args: tuple[int, ...], frame: int | None, played: set[int]) -> None:
+    """Queue the engine's events for one parsed MIDI message at ``frame`` (``played``:
+    the channels its source has played on, which a System Reset resets). A program
+    change queues none here: the bank is the host's. The host's inputs and the render
+    process (server/render.py, in JACK's cycle) both queue through this."""
+    if kind == SYSEX:
+        notes = mts_single_note_tuning(args)
+        if notes:
+            engine.retune_keys(notes, frame)
+    elif kind == RESET:
+        if played:
+            engine.reset_channels(sorted(played), frame)
+    elif kind == 0x90:
+        engine.note_on(ch, args[0], args[1], frame)
+    elif kind == 0x80:
+        engine.note_off(ch, args[0], frame)
+    elif kind == 0xB0:
+        engine.control_change(ch, args[0], args[1], frame)
+    elif kind == 0xE0:
+        engine.pitch_bend(ch, (args[0] | args[1] << 7) - 8192, frame)
+    elif kind == 0xD0:
+        engine.channel_pressure(ch, args[0], frame)
+    elif kind == 0xA0:
+        engine.poly_pressure(ch, args[0], args[1], frame)
 
 
 class MidiHub:

@@ -155,10 +155,15 @@ class OscServer:
         host: str = "127.0.0.1",
         port: int = 9000,
         allow: list | None = None,
+        frame_at: Callable[[float], int] | None = None,
     ) -> None:
         self.router = router
         self.allow = list(allow) if allow is not None else None
         self.run_at = run_at
+        #: The output's ``frame_at``: an unbundled message applies at the frame of its
+        #: arrival (a fixed time after it, so that notes keep their spacing to the
+        #: sample); None: at the next block.
+        self.frame_at = frame_at
         self.sock = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
         try:
             self.sock.bind((host, port))
@@ -244,6 +249,7 @@ class OscServer:
         while not self._closed:
             try:
                 data, sender = self.sock.recvfrom(65536)
+                arrived = time.monotonic()
             except TimeoutError:
                 continue
             except OSError:
@@ -263,7 +269,7 @@ class OscServer:
                 self.dropped += 1  # no reply: nothing goes back to a stranger
                 continue
             try:
-                self.handle_packet(data, sender[:2])
+                self.handle_packet(data, sender[:2], arrived)
             except Exception as exc:  # noqa: BLE001 - the server thread never dies
                 self.errors += 1
                 self.last_error = repr(exc)
@@ -281,8 +287,9 @@ class OscServer:
             self._allowed[host] = ok
         return ok
 
-    def handle_packet(self, data: bytes, sender: Address) -> None:
-        """Parse, check and apply (or schedule) one UDP datagram from ``sender``."""
+    def handle_packet(self, data: bytes, sender: Address, arrived: float | None = None) -> None:
+        """Parse, check and apply (or schedule) one UDP datagram from ``sender`` that
+        arrived at monotonic time ``arrived`` (None: now)."""
         reply = Reply(self, sender)
         try:
             is_bundle, timed = parse_packet(data)
@@ -315,10 +322,13 @@ class OscServer:
                 self.last_error = repr(exc)
                 return
             planned.append((when, address, actions))
+        frame = None
+        if self.frame_at is not None:
+            frame = self.frame_at(time.monotonic() if arrived is None else arrived)
         for when, address, actions in planned:
             if when is None or when <= now:
                 for action in actions:
-                    action(None)
+                    action(frame)
             else:
                 try:
                     self.run_at(when, actions)

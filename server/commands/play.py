@@ -34,9 +34,18 @@ def register(subparsers) -> None:
     a.add_argument(
         "--latency",
         default="low",
-        help="how far ahead of the device the engine renders: 'low' (2 blocks: 10.7 ms from "
+        help="with --render ahead: how far ahead of the device the engine renders: 'low' (2 blocks: 10.7 ms from "
         "a note to its sound at 128 frames under JACK), 'high' (4 blocks: more margin on a "
         "busy machine: 16 ms in all) or seconds (default low); the ready line prints the total",
+    )
+    a.add_argument(
+        "--render",
+        choices=("auto", "cycle", "ahead"),
+        default="auto",
+        help="'cycle': render each block in JACK's own cycle, a JACK MIDI key sounding in the "
+        "cycle it arrives (as FluidSynth does); 'ahead': render --latency ahead of the device "
+        "through PortAudio (any device); 'auto' (default): cycle when a JACK server runs and "
+        "no --device is named, else ahead",
     )
     a.add_argument(
         "--voices", type=int, default=32, help="most notes sounding at once (default 32)"
@@ -215,6 +224,7 @@ def run(args: argparse.Namespace) -> int:
         sample_rate=args.sample_rate,
         blocksize=args.blocksize,
         latency=_latency(args.latency),
+        render=args.render,
         max_voices=args.voices,
         osc_host=args.osc_host,
         osc_port=args.osc_port,

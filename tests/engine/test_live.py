@@ -19,7 +19,7 @@ import soundfile as sf
 
 from engine import KEY_ANCHORS, VELOCITY_LAYERS, Engine, KeyTable, QueueFull, Theta
 from engine.events import EventQueue
-from engine.live import LiveEngine, LiveOutput
+from engine.live import RENDER_MODES, LiveEngine, LiveOutput
 from engine.output import AudioError, parse_latency
 from engine.schema import TIMBRE_NAMES
 from engine.sender import EventSender
@@ -122,10 +122,11 @@ def test_bad_latency_says_what_is_accepted(value):
 
 
 @pytest.mark.jack
-def test_the_render_process_plays_records_and_reports(jack, xruns, tmp_path):
+@pytest.mark.parametrize("render", RENDER_MODES)
+def test_the_render_process_plays_records_and_reports(jack, xruns, tmp_path, render):
     wav = tmp_path / "live.wav"
     engine = LiveEngine(SR, 8)
-    out = LiveOutput(engine, blocksize=128, record=wav)
+    out = LiveOutput(engine, blocksize=128, record=wav, render=render)
     with out:
         assert out.active and out.pid != os.getpid()
         # In CI the render loop must run at real-time priority: refused is an error there.
@@ -153,7 +154,8 @@ def test_the_render_process_plays_records_and_reports(jack, xruns, tmp_path):
 
 
 @pytest.mark.jack
-def test_latency_ms_is_what_a_note_takes_to_reach_jack(jack):
+@pytest.mark.parametrize("render", RENDER_MODES)
+def test_latency_ms_is_what_a_note_takes_to_reach_jack(jack, render):
     """``latency_ms`` less the device's own (PortAudio's figure for what JACK adds after
     the host's port) is the host's share: from a note's arrival to its first sample on the
     host's JACK port. Measured by a JACK client listening to that port, on JACK's clock,
@@ -162,9 +164,10 @@ def test_latency_ms_is_what_a_note_takes_to_reach_jack(jack):
     the earliest of the last 8 blocks' takes the render loop saw, and sees each a little
     after it happens. Measured: 5.5-6.6 ms (median 6.58) against the 6.67 promised at 128
     frames, 1.5 blocks ahead, with this suite alone on the 2-core machine; 4.1-5.9 (median
-    5.6) with a second suite running beside it (the render-ahead is 2 blocks since)."""
+    5.6) with a second suite running beside it (the render-ahead is 2 blocks since). In
+    JACK's cycle the host's share is the one period an event waits for its block."""
     engine = LiveEngine(SR, 8)
-    with LiveOutput(engine, blocksize=128) as out:
+    with LiveOutput(engine, blocksize=128, render=render) as out:
         engine.set_patch(0, KeyTable.flat(SINE_PATCH))
         time.sleep(0.3)
         host_share = out.latency_ms - out.device_latency_ms
@@ -189,8 +192,9 @@ OVERRUN_MS = 10
 
 @pytest.mark.jack
 @pytest.mark.parametrize("overrun_ms", [0, OVERRUN_MS], ids=["clean", "overrun"])
+@pytest.mark.parametrize("render", RENDER_MODES)
 def test_the_underrun_check_fails_a_render_that_overruns_and_passes_a_clean_one(
-        jack, xruns, monkeypatch, overrun_ms):
+        jack, xruns, monkeypatch, overrun_ms, render):
     """The check the real-time tests rely on (``assert_no_underruns`` against the
     control) can fail: with the render loop made to overrun (busy, at its real-time
     priority: engine/output.py's test-only PROMPTSYNTH_TEST_OVERRUN_MS) the ring runs
@@ -201,7 +205,7 @@ def test_the_underrun_check_fails_a_render_that_overruns_and_passes_a_clean_one(
     monkeypatch.setenv("PROMPTSYNTH_TEST_OVERRUN_MS", str(overrun_ms))
     engine = LiveEngine(SR, 16)
     seen = []  # (monotonic s, underruns) each time the render process's count moved
-    with LiveOutput(engine, blocksize=128) as out:
+    with LiveOutput(engine, blocksize=128, render=render) as out:
         engine.set_patch(0, KeyTable.flat(Theta.from_dict({"sustain": 0.6, "mod_index": 3.0})))
         for i in range(16):
             engine.note_on(0, 40 + i, 90)

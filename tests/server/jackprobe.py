@@ -30,6 +30,7 @@ class JackProbe:
         self.threshold = threshold
         self._lock = threading.Lock()
         self._pending: list[bytes] | None = None
+        self._at = 0  # the frame of the cycle the first pending event goes at
         self._sent_at: int | None = None  # frame of the last send
         self._onset: int | None = None
         self._armed = False
@@ -49,8 +50,9 @@ class JackProbe:
         base = self.client.last_frame_time
         pending, self._pending = self._pending, None
         if pending is not None:
+            at = self._at
             for i, data in enumerate(pending):
-                self.midi_out.write_midi_event(min(i, frames - 1), data)
+                self.midi_out.write_midi_event(min(at + i, frames - 1), data)
             self._sent_at = base
             self._armed = True
             self._sent.set()
@@ -65,17 +67,20 @@ class JackProbe:
     def send(self, events: list[bytes], timeout: float = 2.0) -> int:
         """Write ``events`` in the next cycle; returns the frame of its start."""
         self._sent.clear()
+        self._at = 0
         self._pending = [bytes(e) for e in events]
         if not self._sent.wait(timeout):
             raise AssertionError("the probe's JACK cycle did not run")
         self._armed = False
         return int(self._sent_at)
 
-    def key_to_sound(self, events: list[bytes], timeout: float = 2.0) -> int:
-        """Send ``events`` (the last one a note-on) and return the frames from the cycle's
-        start to the first sample above the threshold."""
+    def key_to_sound(self, events: list[bytes], timeout: float = 2.0, at: int = 0) -> int:
+        """Send ``events`` (the last one a note-on), the first ``at`` frames into the
+        cycle, and return the frames from the cycle's start to the first sample above
+        the threshold."""
         self._done.clear()
         self._sent.clear()
+        self._at = int(at)
         self._pending = [bytes(e) for e in events]
         if not self._sent.wait(timeout):
             raise AssertionError("the probe's JACK cycle did not run")

@@ -58,14 +58,16 @@ def test_prompt_fails_without_a_model(host):
         c.close()
 
 
-def test_notes_spacing_and_bend_range_in_the_recording_after_sigint(jack, tmp_path):
+@pytest.mark.parametrize("render", ["cycle", "ahead"])
+def test_notes_spacing_and_bend_range_in_the_recording_after_sigint(jack, tmp_path, render):
     """A host of its own, recording: notes from another process, then SIGINT; the
     recording holds them at their pitch, spaced as they were sent, bent by the RPN-0
-    bend range, and every voice had ended."""
+    bend range, and every voice had ended. Both ways of rendering: in JACK's cycle (the
+    render process queues the MIDI) and ahead (the host does)."""
     port = "ps-test-rec"
     wav = tmp_path / "out.wav"
     host = HostProcess(["--no-model", "--bank", str(tmp_path / "bank"), "--midi-virtual", port,
-                        "--record", str(wav)])
+                        "--record", str(wav), "--render", render])
     c = OscClient(host.port)
     out = None
     sent: dict[str, float] = {}

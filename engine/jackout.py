@@ -1,0 +1,399 @@
+"""Live output in JACK's own cycle: each block is rendered when JACK asks for it.
+
+:class:`engine.output.AudioOutput` renders ahead of the device (two blocks) into a ring
+that PortAudio's C callback plays, so a key sounds that much later. Here the render
+keeps pace with the device instead, as FluidSynth does:
+
+- The process callback of our own JACK client is a numba ``cfunc`` (no Python, no GIL on
+  JACK's thread). Each cycle it notes the cycle's frame and time, wakes the render loop
+  (a semaphore) and waits, at most :data:`BUDGET` of the period, for the block; then it
+  copies the block to the ports. A block not ready in time plays as silence and is
+  counted (``ring_underruns``: what a listener hears as a click).
+- The render loop (:meth:`JackOutput.run`, the render process's main thread at
+  SCHED_FIFO) wakes, takes the MIDI that this very cycle brought (``midi.feed``: events
+  at their frame offsets, read from JACK by compiled code, before our client ran: see
+  server/jackmidi.py), renders the block and hands it over.
+
+A note played on a JACK MIDI keyboard therefore sounds in the cycle it arrives, at its
+own frame: the same cycle as FluidSynth's. Events from the host (OSC, the prompt line)
+are placed one period after their arrival (:attr:`ahead_s`), since the block they fall
+in may already be rendered.
+"""
+
+from __future__ import annotations
+
+import ctypes
+import time
+
+import numpy as np
+
+from engine import jack
+from engine.device import AudioError
+from engine.output import AudioOutput
+from engine.realtime import drop_fifo
+from engine.status import RUNNING
+
+__all__ = ["JackOutput", "BUDGET", "available"]
+
+#: Fraction of the period the callback waits for the render loop's block: the rest is
+#: left to the other clients of the graph (and to JACK), which run after ours.
+BUDGET = 0.75
+
+# State words shared by the callback and the render loop (one int64 array).
+(_CLIENT, _PORT_L, _PORT_R, _BUF_L, _BUF_R, _FRAMES, _RUNNING, _CYCLE, _DONE, _MISSES, _XRUNS, _GONE,
+ _SEM_CYCLE, _SEM_DONE, _TS, _BUDGET_NS, _FRAME, _CF_ADDR, _CU_ADDR, _NU_ADDR, _PU_ADDR,
+ _CUR_FRAMES, _CUR_USECS, _NEXT_USECS, _PERIOD_USECS, _TS_SEC, _TS_NSEC, _WRONG_SIZE) = range(28)
+_N_STATE = 32
+_CLOCK_REALTIME = 0
+_RAW = time.CLOCK_MONOTONIC_RAW
+_PLAYBACK_LATENCY = 1
+_PORT_IS_PHYSICAL = 0x4
+
+_compiled: dict = {}
+
+
+def _compile() -> dict:
+    if _compiled:
+        return _compiled
+    import numba
+    from numba import types
+
+    lib = jack.load()
+    port_get_buffer, last_frame_time = lib["port_get_buffer"], lib["last_frame_time"]
+    cycle_times, memcpy, memset = lib["cycle_times"], lib["memcpy"], lib["memset"]
+    clock_gettime, sem_post, sem_timedwait = lib["clock_gettime"], lib["sem_post"], lib["sem_timedwait"]
+
+    # Compiled once a process (ctypes addresses are globals of the code: no cache).
+    @numba.cfunc(types.int32(types.uint32, types.CPointer(types.int64)), nopython=True)
+    def process(nframes, arg):  # pragma: no cover - runs on JACK's thread
+        st = numba.carray(arg, (_N_STATE,))
+        left = port_get_buffer(st[_PORT_L], nframes)
+        right = port_get_buffer(st[_PORT_R], nframes)
+        nbytes = nframes * 4
+        n = st[_CYCLE] + 1
+        st[_FRAME] = last_frame_time(st[_CLIENT])
+        st[_CUR_FRAMES] = 0
+        cycle_times(st[_CLIENT], st[_CF_ADDR], st[_CU_ADDR], st[_NU_ADDR], st[_PU_ADDR])
+        st[_CYCLE] = n
+        if st[_RUNNING] == 0 or nframes != st[_FRAMES]:
+            if st[_RUNNING] != 0:
+                st[_WRONG_SIZE] = nframes
+            memset(left, 0, nbytes)
+            memset(right, 0, nbytes)
+            return 0
+        sem_post(st[_SEM_CYCLE])
+        # The deadline on CLOCK_REALTIME (sem_timedwait's clock).
+        clock_gettime(_CLOCK_REALTIME, st[_TS])
+        ns = st[_TS_NSEC] + st[_BUDGET_NS]
+        st[_TS_SEC] += ns // 1000000000
+        st[_TS_NSEC] = ns % 1000000000
+        while st[_DONE] != n:
+            if sem_timedwait(st[_SEM_DONE], st[_TS]) != 0:
+                break  # the deadline passed (or a signal): play silence
+        if st[_DONE] == n:
+            memcpy(left, st[_BUF_L], nbytes)
+            memcpy(right, st[_BUF_R], nbytes)
+        else:
+            memset(left, 0, nbytes)
+            memset(right, 0, nbytes)
+            st[_MISSES] += 1
+        return 0
+
+    @numba.cfunc(types.int32(types.CPointer(types.int64)), nopython=True)
+    def xrun(arg):  # pragma: no cover - runs on JACK's notification thread
+        st = numba.carray(arg, (_N_STATE,))
+        st[_XRUNS] += 1
+        return 0
+
+    @numba.cfunc(types.void(types.CPointer(types.int64)), nopython=True)
+    def shutdown(arg):  # pragma: no cover - runs on a JACK thread as the server goes
+        st = numba.carray(arg, (_N_STATE,))
+        st[_GONE] = 1
+        sem_post(st[_SEM_CYCLE])
+
+    _compiled.update(lib=lib, process=process, xrun=xrun, shutdown=shutdown)
+    return _compiled
+
+
+def available() -> bool:
+    """Whether libjack loads (a server may still be absent)."""
+    try:
+        jack.load()
+        return True
+    except jack.JackError:
+        return False
+
+
+class JackOutput(AudioOutput):
+    """An :class:`AudioOutput` whose blocks are rendered in JACK's cycle (see the module).
+
+    Args: as AudioOutput (``device`` and ``latency`` are not used: the output is JACK's,
+    and events from the host are placed one period ahead), plus:
+        midi: an object whose ``feed(jack_frame, engine_frame, frames)`` is called each
+            cycle before the block renders, to queue the MIDI this cycle brought
+            (``jack_frame``: the cycle's first JACK frame, which is ``engine_frame``).
+        connect: connect the outputs to the system's playback ports, as PortAudio does.
+    """
+
+    def __init__(self, engine, device=None, blocksize: int = 128, latency="low", record=None,
+                 priority: int | None = None, client_name: str | None = None, status=None,
+                 midi=None, connect: bool = True) -> None:
+        kw = {} if priority is None else {"priority": priority}
+        super().__init__(engine, device, blocksize, latency, record=record, client_name=client_name,
+                         status=status, **kw)
+        self.ahead_s = blocksize / engine.sample_rate
+        self.render = "cycle"
+        self.midi = midi
+        self._connect = connect
+        self._client = 0
+        self._st = np.zeros(_N_STATE, np.int64)
+        self._sems = np.zeros(8, np.int64)  # two glibc sem_t (32 bytes each)
+        self._bufs = np.zeros((2, blocksize), np.float32)
+        self._lib = None
+        self._name = "JACK"
+
+    # -- lifecycle -----------------------------------------------------------------------
+
+    def start(self) -> JackOutput:
+        """Open the JACK client and start its cycle; the caller then renders with :meth:`run`."""
+        if self._closed:
+            raise AudioError("this JackOutput is closed; make a new one")
+        if self._client:
+            return self
+        try:
+            c = _compile()
+        except jack.JackError as exc:
+            raise AudioError(str(exc)) from exc
+        lib = self._lib = c["lib"]
+        st, sr = self._st, self.engine.sample_rate
+        base = st.ctypes.data
+        sem_cycle, sem_done = self._sems.ctypes.data, self._sems.ctypes.data + 32
+        lib["sem_init"](sem_cycle, 0, 0)
+        lib["sem_init"](sem_done, 0, 0)
+        st[_SEM_CYCLE], st[_SEM_DONE] = sem_cycle, sem_done
+        st[_TS] = base + 8 * _TS_SEC
+        st[_CF_ADDR], st[_CU_ADDR] = base + 8 * _CUR_FRAMES, base + 8 * _CUR_USECS
+        st[_NU_ADDR], st[_PU_ADDR] = base + 8 * _NEXT_USECS, base + 8 * _PERIOD_USECS
+        st[_BUF_L], st[_BUF_R] = self._bufs[0].ctypes.data, self._bufs[1].ctypes.data
+        st[_FRAMES] = self.blocksize
+        st[_BUDGET_NS] = int(BUDGET * self.blocksize / sr * 1e9)
+        self._prepare()
+        status = ctypes.c_int(0)
+        name = (self.client_name or "promptsynth-audio").encode()
+        client = lib["client_open"](name, jack.NO_START_SERVER, ctypes.byref(status))
+        if not client:
+            self._restore()
+            raise AudioError(f"cannot open a JACK client (status 0x{status.value:x}): is jackd running?")
+        self._client = st[_CLIENT] = client
+        try:
+            jack_sr = int(lib["sample_rate"](client))
+            if jack_sr != sr:
+                raise AudioError(f"JACK runs at {jack_sr} Hz and the engine at {sr} Hz: they must be equal "
+                                 f"(--sample-rate {jack_sr}, or start jackd with -r {sr})")
+            period = int(lib["buffer_size"](client))
+            if period != self.blocksize:
+                raise AudioError(f"JACK's period is {period} frames and the block {self.blocksize}: in JACK's "
+                                 f"cycle they must be equal (--blocksize {period}, or jackd -p {self.blocksize})")
+            ports = []
+            for short in ("out_0", "out_1"):
+                port = lib["port_register"](client, short.encode(), jack.AUDIO_TYPE, jack.PORT_IS_OUTPUT, 0)
+                if not port:
+                    raise AudioError(f"cannot register the JACK port {short!r}")
+                ports.append(port)
+            st[_PORT_L], st[_PORT_R] = ports
+            # An input that orders the graph: the host's MIDI clients connect to it, so
+            # JACK runs them before us and we see the MIDI of the cycle we render.
+            self._order = lib["port_register"](client, b"order", jack.MIDI_TYPE, jack.PORT_IS_INPUT, 0)
+            self.client_name = lib["client_name"](client).decode()
+            self._name = f"JACK ({self.client_name})"
+            if self._record_path is not None:
+                from engine.recorder import Recorder
+
+                self.recorder = Recorder(self._record_path, sr)
+            if lib["set_process"](client, c["process"].address, base) != 0:
+                raise AudioError("JACK refused the process callback")
+            lib["set_xrun"](client, c["xrun"].address, base)
+            lib["on_shutdown"](client, c["shutdown"].address, base)
+            self._block = np.zeros((self.blocksize, 2), dtype=np.float32)
+            if lib["activate"](client) != 0:
+                raise AudioError("cannot activate the JACK client")
+            if self._connect:
+                self._connect_playback(ports)
+            rng = (ctypes.c_uint32 * 2)()
+            lib["latency_range"](ports[0], _PLAYBACK_LATENCY, rng)
+            self._status["device_latency_s"] = rng[1] / sr
+        except BaseException:
+            st[_RUNNING] = 0
+            self._close_client()
+            if self.recorder is not None:
+                self.recorder.close()
+            self._restore()
+            raise
+        now = time.monotonic()
+        self._offset = now
+        self._running = True
+        self._publish(now)
+        self._status["state"] = RUNNING
+        return self
+
+    def _connect_playback(self, ports: list[int]) -> None:
+        lib = self._lib
+        names = lib["get_ports"](self._client, None, jack.AUDIO_TYPE, jack.PORT_IS_INPUT | _PORT_IS_PHYSICAL)
+        if not names:
+            return
+        try:
+            arr = ctypes.cast(names, ctypes.POINTER(ctypes.c_char_p))
+            targets = []
+            while arr[len(targets)] is not None and len(targets) < 2:
+                targets.append(arr[len(targets)])
+        finally:
+            lib["free"](names)
+        for port, target in zip(ports, targets):
+            lib["connect"](self._client, lib["port_name"](port), target)
+
+    def stop(self) -> None:
+        """Stop rendering, close the client, finalise the recording; safe twice."""
+        self._end_rendering()
+        self._st[_RUNNING] = 0
+        self._close_client()
+        self._restore()
+
+    def abandon(self) -> None:
+        """The server died: stop rendering, finalise the recording, call JACK no more."""
+        self._st[_RUNNING] = 0
+        self._client = 0
+        self._end_rendering()
+
+    def _close_client(self) -> None:
+        client, self._client = self._client, 0
+        if client:
+            self._lib["deactivate"](client)
+            self._lib["client_close"](client)
+
+    @property
+    def active(self) -> bool:
+        return bool(self._client) and not self._st[_GONE]
+
+    @property
+    def device_name(self) -> str:
+        return self._name
+
+    @property
+    def server_gone(self) -> bool:
+        """JACK shut the client down (its server stopped)."""
+        return bool(self._st[_GONE])
+
+    @property
+    def port_names(self) -> tuple[str, str]:
+        return (f"{self.client_name}:out_0", f"{self.client_name}:out_1")
+
+    @property
+    def order_port(self) -> str:
+        """The MIDI input that MIDI clients connect to, to run before us."""
+        return f"{self.client_name}:order"
+
+    # -- the render loop -----------------------------------------------------------------
+
+    def run(self, hook=None) -> None:
+        """Render each block when JACK's cycle asks for it, until :meth:`stop` (or the
+        server goes). Figures are published after each block; then ``hook()`` (at least
+        every 50 ms), whose False ends the loop."""
+        self.claim_priority()
+        lib, st = self._lib, self._st
+        sr = float(self.engine.sample_rate)
+        block = self.blocksize
+        out, bufs = self._block, self._bufs
+        wait, post = lib["sem_timedwait"], lib["sem_post"]
+        sem_cycle, sem_done = int(st[_SEM_CYCLE]), int(st[_SEM_DONE])
+        ts = jack.Timespec()
+        ts_ref = ctypes.byref(ts)
+        clock = time.monotonic
+        raw = time.clock_gettime
+        midi = self.midi
+        engine = self.engine
+        budget = BUDGET * block / sr
+        seen = int(st[_CYCLE])
+        jack_frame = None
+        next_stats = clock() + 0.25
+        next_overrun = clock() + 1.0
+        busy_start = clock()
+        st[_RUNNING] = 1  # from the next cycle on, the callback waits for our blocks
+        try:
+            while self._running and not st[_GONE]:
+                deadline = time.time() + 0.05
+                ts.tv_sec, ts.tv_nsec = int(deadline), int((deadline % 1.0) * 1e9)
+                wait(sem_cycle, ts_ref)
+                n = int(st[_CYCLE])
+                now = clock()
+                if n != seen and not st[_GONE]:
+                    seen = n
+                    t0 = now
+                    frame = int(st[_FRAME])
+                    if jack_frame is None:
+                        jack_frame = frame - block
+                    gap = (frame - jack_frame - block) & 0xFFFFFFFF
+                    jack_frame = frame
+                    if 0 < gap < 1 << 30:
+                        # Cycles went by unrendered (the callback counted them): the
+                        # engine's time follows JACK's.
+                        engine.frame += gap
+                    if midi is not None:
+                        try:
+                            midi.feed(frame, engine.frame, block)
+                        except Exception as exc:  # noqa: BLE001 - MIDI must not stop the render
+                            self.last_error = repr(exc)
+                    self._render_one_cycle(out)
+                    bufs[0] = out[:, 0]
+                    bufs[1] = out[:, 1]
+                    st[_DONE] = n
+                    post(sem_done)
+                    t1 = clock()
+                    self._busy_s += t1 - t0
+                    usecs = int(st[_CUR_USECS])
+                    if usecs:
+                        # JACK's clock is CLOCK_MONOTONIC_RAW; the host's, CLOCK_MONOTONIC.
+                        t1_raw = raw(_RAW)
+                        start = usecs / 1e6
+                        self._offset = start + (t1 - t1_raw) - (engine.frame - block) / sr
+                        self._note_headroom(start + budget - t1_raw)
+                    if self.recorder is not None:
+                        self.recorder.push(out)
+                    self._collect(t1)
+                    now = t1
+                    if self._overrun_s and now >= next_overrun:  # test-only, see engine.output
+                        end = clock() + self._overrun_s
+                        while clock() < end:
+                            pass
+                        next_overrun = now + 1.0
+                if now >= next_stats:
+                    elapsed = now - busy_start
+                    self._load = 0.5 * self._load + 0.5 * (self._busy_s / elapsed if elapsed > 0 else 0.0)
+                    self._busy_s, busy_start, next_stats = 0.0, now, now + 0.25
+                self._ring_underruns = int(st[_MISSES])
+                self._device_underflows = int(st[_XRUNS])
+                self._publish(now)
+                if hook is not None and hook() is False:
+                    break
+        finally:
+            st[_RUNNING] = 0
+            drop_fifo(self.priority_note)
+            self._fifo_thread = None
+            self.priority_note = "normal (the loop has ended)"
+        if st[_GONE]:
+            self.last_error = "the JACK server shut the client down"
+
+    def _render_one_cycle(self, out: np.ndarray) -> None:
+        try:
+            self.engine.render_into(out)
+        except Exception as exc:  # noqa: BLE001 - the stream must outlive any bug
+            out.fill(0.0)
+            self._render_errors += 1
+            self.last_error = repr(exc)
+            self.engine.frame += out.shape[0]
+        self._written += out.shape[0]
+
+    @property
+    def wrong_size(self) -> int:
+        """A period JACK switched to that is not the block (0: none); silence since."""
+        return int(self._st[_WRONG_SIZE])
+
