@@ -29,8 +29,8 @@ import numpy as np
 
 from engine import jack
 from engine.device import AudioError
-from engine.output import AudioOutput
 from engine.realtime import drop_fifo
+from engine.renderloop import RenderLoop
 from engine.status import RUNNING
 
 __all__ = ["JackOutput", "BUDGET", "available"]
@@ -124,11 +124,11 @@ def available() -> bool:
         return False
 
 
-class JackOutput(AudioOutput):
-    """An :class:`AudioOutput` whose blocks are rendered in JACK's cycle (see the module).
+class JackOutput(RenderLoop):
+    """A render loop whose blocks are rendered in JACK's cycle (see the module).
 
-    Args: as AudioOutput (``device`` and ``latency`` are not used: the output is JACK's,
-    and events from the host are placed one period ahead), plus:
+    Args: as :class:`engine.output.AudioOutput` (``device`` and ``latency`` are not used:
+    the output is JACK's, and events from the host are placed one period ahead), plus:
         midi: an object whose ``feed(jack_frame, engine_frame, frames)`` is called each
             cycle before the block renders, to queue the MIDI this cycle brought
             (``jack_frame``: the cycle's first JACK frame, which is ``engine_frame``).
@@ -139,9 +139,9 @@ class JackOutput(AudioOutput):
                  priority: int | None = None, client_name: str | None = None, status=None,
                  midi=None, connect: bool = True) -> None:
         kw = {} if priority is None else {"priority": priority}
-        super().__init__(engine, device, blocksize, latency, record=record, client_name=client_name,
+        super().__init__(engine, blocksize, blocksize / engine.sample_rate, record, client_name=client_name,
                          status=status, **kw)
-        self.ahead_s = blocksize / engine.sample_rate
+        self.device = device
         self.render = "cycle"
         self.midi = midi
         self._connect = connect
@@ -316,6 +316,7 @@ class JackOutput(AudioOutput):
         jack_frame = None
         next_stats = clock() + 0.25
         next_overrun = clock() + 1.0
+        self._schedule_collections(clock())
         busy_start = clock()
         st[_RUNNING] = 1  # from the next cycle on, the callback waits for our blocks
         try:
