@@ -448,6 +448,8 @@ class VoiceBank:
                                      b.send, b.mix, b.bus, at, b.fed)
                 if done and free:
                     self._free_finished()
+            elif buses is not None:
+                b.send[0] = b.send[1]  # no voice to glide for: the next note starts at the targets
             pos += m
 
     def _alpha(self, m: int) -> float:

@@ -202,3 +202,20 @@ def test_the_sender_remembers_what_it_sent():
     assert eng.sends()["chorus"][3] == 0.0
     assert effect_setting("reverb_room").address == "/fx/reverb/room"
     assert effect_setting("chorus_delay_ms").flag == "--chorus-delay-ms"
+
+
+def test_a_send_turned_off_between_notes_sends_nothing():
+    """A send set to 0 while no voice sounds: the next note starts dry (no glide from
+    the old level), so nothing rings after it."""
+    second = int(1.0 * SR)
+
+    def events(eng, frame):
+        if frame == int(0.5 * SR) // BLOCK * BLOCK:
+            eng.panic(frame=frame)
+            eng.set_send(0, "reverb", 0.0, frame=frame + 1000)
+        if frame == second:
+            eng.note_on(0, 69, 100, frame=frame)
+            eng.note_off(0, 69, frame=frame + 4800)
+
+    eng, audio = play(1.6, {"reverb": 127}, events=events)
+    assert np.all(audio[second + 4800 + 2400 :] == 0.0)
