@@ -89,7 +89,6 @@ def test_reverb_send_by_jack_midi_and_udp_tail_and_panic(jack, tmp_path):
         osc.send("/fx/reverb/room", float("nan"))
         assert osc.expect("/fail", timeout=2.0) == ["/fx/reverb/room", "room must be a number in range 0..1, got nan"]
         assert status(osc)[16 + names.index("reverb_room")] == pytest.approx(0.8)
-        assert status(osc)[1] == 0  # no underrun
     finally:
         if probe is not None:
             probe.close()
