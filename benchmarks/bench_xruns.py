@@ -53,7 +53,9 @@ sys.path.insert(0, str(ROOT))
 
 from pythonosc import osc_message, osc_message_builder  # noqa: E402
 
-SERVER = "promptsynth-bench"
+#: The bench's JACK server's name (PROMPTSYNTH_BENCH_SERVER: another, so that two benches
+#: on one machine do not share one).
+SERVER = os.environ.get("PROMPTSYNTH_BENCH_SERVER", "promptsynth-bench")
 #: The host's JACK clients: the render process's audio, its MIDI ports (rtmidi).
 HOST_CLIENTS = ("promptsynth",)
 #: A silent client that runs beside the host in every host phase: the control measured

@@ -219,3 +219,30 @@ def test_a_send_turned_off_between_notes_sends_nothing():
 
     eng, audio = play(1.6, {"reverb": 127}, events=events)
     assert np.all(audio[second + 4800 + 2400 :] == 0.0)
+
+
+def test_a_midi_file_bounce_takes_its_cc91_and_the_effect_options(tmp_path):
+    """render_midi_file: the file's CC 91 sends, ``effects`` shapes the reverb, and the
+    bounce is the same twice."""
+    import mido
+
+    from engine import render_midi_file
+
+    def song(path, reverb: int):
+        mid = mido.MidiFile(ticks_per_beat=480)
+        track = mido.MidiTrack()
+        mid.tracks.append(track)
+        track.append(mido.Message("control_change", control=91, value=reverb, time=0))
+        track.append(mido.Message("note_on", note=69, velocity=100, time=0))
+        track.append(mido.Message("note_off", note=69, velocity=0, time=240))  # 0.25 s at 120 bpm
+        mid.save(path)
+        return path
+
+    dry = render_midi_file(song(tmp_path / "dry.mid", 0), SINE, tail_s=1.0)
+    wet = render_midi_file(song(tmp_path / "wet.mid", 127), SINE, tail_s=1.0, effects={"reverb_room": 0.9})
+    again = render_midi_file(tmp_path / "wet.mid", SINE, tail_s=1.0, effects={"reverb_room": 0.9})
+    tail = slice(int(0.5 * SR), int(1.0 * SR))
+    assert rms(dry[tail]) == 0.0 and rms(wet[tail]) > 1e-3
+    assert np.array_equal(wet, again)
+    sent = render_midi_file(tmp_path / "dry.mid", SINE, tail_s=1.0, sends={"delay": 1.0})
+    assert rms(sent[tail]) > 1e-3  # the file's CC 91 = 0 leaves the delay send as given
