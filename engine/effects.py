@@ -182,7 +182,8 @@ class Effects:
         #: Whether each bus is processed (it has input, or its tail still rings).
         self.running = np.zeros(N_BUSES, dtype=bool)
         self._quiet = np.zeros(N_BUSES, dtype=np.int64)  # frames its return has been silent
-        self._gain = self.values[list(_LEVEL_INDEX)].copy()  # each return's gain, as of the last block
+        # Each return's gain as of the last block.
+        self._gain = self.values[list(_LEVEL_INDEX)].copy()
         self._gain[0] = 1.0  # the reverb's level is its plugin's wet level (JUCE smooths it)
         self._fade = 0  # frames of a stop's fade left (0: none)
         self._fade_len = max(1, int(round(STOP_FADE_S * self.sample_rate)))
