@@ -1,7 +1,7 @@
 """JACK's own xrun count: the live host beside a silent client and pyo, in one run.
 
     python benchmarks/bench_xruns.py [--seconds 8] [--rounds 3] [--voices 32 64]
-        [--latency cycle low high] [--scenarios held churn fuzz burst] [--no-pyo] [--no-model]
+        [--latency cycle low high] [--scenarios held churn fuzz burst] [--no-pyo] [--no-model] [--effects]
 
 Starts its own JACK server (``jackd -n promptsynth-bench -d dummy -r 48000 -p 128``,
 real-time scheduling as `.ci/run` starts one) and, in interleaved rounds, runs on it:
@@ -55,7 +55,9 @@ sys.path.insert(0, str(ROOT))
 
 from pythonosc import osc_message, osc_message_builder  # noqa: E402
 
-SERVER = "promptsynth-bench"
+#: The bench's JACK server's name (PROMPTSYNTH_BENCH_SERVER: another, so that two benches
+#: on one machine do not share one).
+SERVER = os.environ.get("PROMPTSYNTH_BENCH_SERVER", "promptsynth-bench")
 #: The host's JACK clients: the render process's audio, its MIDI ports (rtmidi).
 HOST_CLIENTS = ("promptsynth",)
 #: A silent client that runs beside the host in every host phase: the control measured
@@ -213,13 +215,13 @@ def steal_ms() -> float:
 class Host:
     """`promptsynth play` on the bench's JACK server, with an OSC socket to drive it."""
 
-    def __init__(self, voices: int, latency: str, use_model: bool, env: dict) -> None:
+    def __init__(self, voices: int, latency: str, use_model: bool, env: dict, extra: tuple[str, ...] = ()) -> None:
         self.bank = tempfile.mkdtemp(prefix="ps-bench-bank-")
         # "cycle": rendered in JACK's cycle; else rendered ahead, by that --latency.
         timing = ["--render", "cycle"] if latency == "cycle" else ["--render", "ahead", "--latency", latency]
         cmd = [sys.executable, "-m", "server", "play", "--osc-port", "0", "--voices", str(voices),
                *timing, "--midi-virtual", "bench", "--midi-in", "ps-hotplug",
-               "--bank", self.bank]
+               "--bank", self.bank, *extra]
         if not use_model:
             cmd.append("--no-model")
         # Its stdin is a terminal (a pseudo-terminal): the prompt line runs, as for a
@@ -480,6 +482,8 @@ def main() -> int:
     ap.add_argument("--patch", help="a bank patch every channel plays (e.g. 'church organ': onset "
                     "and held spectra, every voice on the harmonic carrier); default: the sine")
     ap.add_argument("--no-model", action="store_true", help="churn sends no prompts")
+    ap.add_argument("--effects", action="store_true",
+                    help="the host with every channel's reverb, chorus and delay sends at 0.5")
     ap.add_argument("--no-controls", action="store_true", help="skip the silent client and pyo")
     args = ap.parse_args()
     try:
@@ -549,7 +553,8 @@ def main() -> int:
                     # The control joins the graph before the host: nothing changes the
                     # graph during the host's phases but what the phase does.
                     beside = run_client(SILENT_BESIDE, env)
-                    host = Host(voices, latency, not args.no_model, env)
+                    fx = ("--reverb-send", "0.5", "--chorus-send", "0.5", "--delay-send", "0.5") if args.effects else ()
+                    host = Host(voices, latency, not args.no_model, env, fx)
                     try:
                         time.sleep(1.0)
                         for sc in args.scenarios:

@@ -1,5 +1,6 @@
 """promptsynth's voice engine: theta schema, FM/ADSR voices, event queue, audio output."""
 
+from engine.effects import BUSES, EFFECT_SETTINGS, EffectSetting, effect_setting
 from engine.engine import CC, N_CHANNELS, Engine
 from engine.events import QueueFull
 from engine.keytable import KEY_ANCHORS, VELOCITY_LAYERS, KeyTable
@@ -53,6 +54,10 @@ __all__ = [
     "snap_ratio",
     "op3_layout",
     "STEPPED",
+    "BUSES",
+    "EFFECT_SETTINGS",
+    "EffectSetting",
+    "effect_setting",
     "CC",
     "N_CHANNELS",
     "Engine",

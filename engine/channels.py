@@ -13,6 +13,8 @@ import math
 import numpy as np
 
 from engine.allocator import Allocator
+from engine.effect_events import SEND
+from engine.effects import N_BUSES, SEND_CC, SendBuses
 from engine.expression import EXPRESSION
 from engine.kernel import express
 from engine.keytable import KeyTable
@@ -73,7 +75,8 @@ class Channels:
         sample_rate: Hz (pitch increments).
     """
 
-    def __init__(self, voices: VoiceBank, allocator: Allocator, sample_rate: int) -> None:
+    def __init__(self, voices: VoiceBank, allocator: Allocator, sample_rate: int,
+                 buses: SendBuses | None = None) -> None:
         self.voices = voices
         self.allocator = allocator
         self.sample_rate = sample_rate
@@ -116,6 +119,14 @@ class Channels:
         self._spectrum_next = np.full((N_CHANNELS, len(SPECTRUM_NAMES)), np.nan)
         for ch in range(N_CHANNELS):
             self._update_channel_gain(ch)
+        #: Each channel's send level to each effect bus (``engine.effects``), 0..1; the
+        #: kernel reads the levels the voices use from ``buses.send[1]`` (an MPE member's
+        #: are its master's).
+        self.send_level = np.zeros((N_BUSES, N_CHANNELS))
+        self.buses = SendBuses(N_BUSES, N_CHANNELS, 0) if buses is None else buses
+        #: Set when an event asks the effects' tails to stop (all sound off, System
+        #: Reset, panic); the engine clears it.
+        self.stop_tails = False
 
     def table(self, ch: int) -> KeyTable:
         """``ch``'s patch with its ``set_param`` changes applied."""
@@ -188,11 +199,26 @@ class Channels:
             self.id_note_on(ch, int(vals[0]), float(vals[1]), float(vals[2]))
         elif kind >= NID_OFF and kind <= NID_TIMBRE:
             self.id_note(kind, int(vals[0]), float(vals[1]))
+        elif kind == SEND:
+            self.set_send(ch, int(vals[0]), float(vals[1]))
         elif kind == PANIC:
             vb = self.voices
             vb.fade(np.flatnonzero(vb.fading[: vb.n] == 0))
             self.pedal[:] = False
             self.sostenuto[:] = False
+            self.stop_tails = True
+
+    def set_send(self, ch: int, bus: int, level: float) -> None:
+        """``ch`` sends to effect bus ``bus`` at ``level`` (0..1), sounding notes included
+        (they glide there)."""
+        self.send_level[bus, ch] = level
+        self._update_sends()
+
+    def _update_sends(self) -> None:
+        target = self.buses.send[1]
+        target[:] = self.send_level
+        if self.mpe:  # member channels send as their master does
+            target[:, 1 : self.mpe + 1] = self.send_level[:, :1]
 
     def note_on(self, ch: int, pitch: int, velocity: float) -> None:
         note = float(self.tuning[pitch])
@@ -261,6 +287,7 @@ class Channels:
             self.bend_range[0] = 2.0
         for c in range(N_CHANNELS):
             self._update_pitch(c)
+        self._update_sends()
 
     def _start(self, ch: int, pitch: int, note: float, velocity: float, i: int, key: float | None) -> None:
         vb = self.voices
@@ -367,8 +394,11 @@ class Channels:
                 # RPN 0: semitones (MSB) + cents (LSB).
                 self.bend_range[ch] = self._rpn_data[ch, 0] + self._rpn_data[ch, 1] / 100.0
                 self._update_pitch(ch)
+        elif control in SEND_CC:
+            self.set_send(ch, SEND_CC[control], value / 127.0)
         elif control == CC.ALL_SOUND_OFF:
             vb.fade(self.allocator.channel(ch))
+            self.stop_tails = True  # the buses are shared: every channel's tail stops
         elif control == CC.RESET_ALL_CONTROLLERS:
             # RP-015: mod wheel, bend and pressure (channel and key) to 0; CC 74 stays.
             self.mod_wheel[ch] = 0.0
@@ -405,6 +435,9 @@ class Channels:
         self._rpn[chans] = 127
         self.pedal[chans] = False
         self.sostenuto[chans] = False
+        self.send_level[:, chans] = 0.0  # a System Reset: power-up sends
+        self._update_sends()
+        self.stop_tails = True
         if mine.size:  # bend 0: every voice of those channels at its own note
             vb.inc_c[mine] = self._note_inc(vb.note[mine] + vb.n_bend[mine])
 

@@ -16,6 +16,8 @@ import numpy as np
 
 from engine.allocator import Allocator
 from engine.channels import Channels
+from engine.effect_events import FX
+from engine.effects import N_BUSES, Effects, SendBuses
 from engine.events import IMMEDIATE, EventQueue, QueueFull
 from engine.keytable import KeyTable
 from engine.limiter import Limiter
@@ -78,8 +80,12 @@ class Engine(EventSender):
         self.max_tables_per_block: int | None = None
         #: Voice allocation and the 16 channels' state (the render thread owns both).
         self.allocator = Allocator(self.voices, self.max_voices)
-        self.channels = Channels(self.voices, self.allocator, self.sample_rate)
+        #: The send effects (reverb, chorus, delay) and the buses the voices feed them.
+        self.buses = SendBuses(N_BUSES, N_CHANNELS, 512)
+        self.effects = Effects(self.sample_rate)
+        self.channels = Channels(self.voices, self.allocator, self.sample_rate, self.buses)
         self._out = np.zeros((0, 2), dtype=np.float32)
+        self._bus_used = False
 
     # -- public API: any thread ----------------------------------------------------------
 
@@ -126,6 +132,17 @@ class Engine(EventSender):
 
     # -- rendering: the audio thread ------------------------------------------------------
 
+    def _buses(self, frames: int) -> SendBuses | None:
+        """The send buses for the voices of this block where some channel sends (cleared
+        at their first use in the block); None where none does."""
+        if not self._bus_used:
+            if not self.buses.sending:
+                return None
+            self.buses.grow(frames)
+            self.buses.clear(frames)
+            self._bus_used = True
+        return self.buses
+
     def render(self, frames: int) -> np.ndarray:
         """Render the next ``frames`` frames; returns a new (frames, 2) float32 array."""
         out = np.empty((int(frames), 2), dtype=np.float32)
@@ -162,16 +179,27 @@ class Engine(EventSender):
             for j, idx in enumerate(due):
                 off = int(offsets[j])
                 if off > pos:
-                    self.voices.render(out[pos:off])
+                    self.voices.render(out[pos:off], self._buses(frames), pos)
                     pos = off
                 kind = int(q.p_kind[idx])
                 if kind == PATCH:
                     self.channels.set_patch(int(q.p_chan[idx]), q.take_object(idx))
+                elif kind == FX:
+                    self.effects.set(int(q.p_vals[idx, 0]), float(q.p_vals[idx, 1]))
                 else:
                     self.channels.apply(kind, int(q.p_chan[idx]), q.p_vals[idx])
+                    if self.channels.stop_tails:
+                        self.channels.stop_tails = False
+                        self.effects.stop()
             q.discard(due)
         if pos < frames:
-            self.voices.render(out[pos:frames])
+            self.voices.render(out[pos:frames], self._buses(frames), pos)
+        # The effects' returns, after the voices, before the master gain and the limiter.
+        if self._bus_used:
+            self._bus_used = False
+            self.effects.process(out, self.buses.bus, self.buses.fed)
+        elif self.effects.active:
+            self.effects.process(out, None, self.buses.fed)
         if self._master_gain != 1.0:
             out *= self._master_gain
         self.limiter.process(out)

@@ -94,7 +94,8 @@ def _sin(x: float) -> float:
     return math.copysign(s, r)
 
 
-def _render_chunk(st, n, m, sr, alpha, noise, noise_lp, tables, mix, scratch, out, col, per_voice):
+def _render_chunk(st, n, m, sr, alpha, noise, noise_lp, tables, mix, scratch, out, col, per_voice,
+                  send, busmix, bus, bus_col, fed):
     """Render m frames of the n sounding voices and move them on by m frames.
 
     ``st``: the state array [field, voice] (float64), read and updated in place.
@@ -106,6 +107,12 @@ def _render_chunk(st, n, m, sr, alpha, noise, noise_lp, tables, mix, scratch, ou
     ``noise_lp``: the white noise table (extended by MAX_CHUNK) and the band's
     (``NOISE_LP`` extended by 64 * MAX_CHUNK). ``tables``: the voices' carrier tables
     ``[slot, buffer, 3, TABLE_SIZE + 1]`` (``VoiceBank.tables``).
+    Send buses (``engine.effects``; ``bus`` of shape [0, 2, 0]: none): ``send`` [2,
+    N_BUSES, 16] float64, each channel's send level now and its target (gliding as the
+    gains do); a voice of a channel with a send adds its mixed signal times the level
+    into ``busmix`` [2 * N_BUSES, >= m] (float64), which is added into
+    ``bus[b, :, bus_col + col:bus_col + col + m]`` [N_BUSES, 2, frames] float32, and
+    ``fed[b]`` is set to 1.
     Returns whether some released voice has finished (to be freed).
     """
     dt = m / sr
@@ -115,6 +122,9 @@ def _render_chunk(st, n, m, sr, alpha, noise, noise_lp, tables, mix, scratch, ou
     any_done = False
     if mixed:
         mix[:, :m] = 0.0
+    n_bus = bus.shape[0]
+    if n_bus:
+        busmix[:, :m] = 0.0
     for v in range(n):
         # Envelope lines: attack p, decay or release q, sustain floor f.
         att_s = st[_S.attack_s, v]
@@ -325,7 +335,38 @@ def _render_chunk(st, n, m, sr, alpha, noise, noise_lp, tables, mix, scratch, ou
             xg1 = (xb1 - xb0) * inv_m
             for k in range(m):
                 y[k] *= 1.0 + xb0 + xg1 * k
-        if mixed:
+        sends = False
+        c = 0
+        if mixed and n_bus:
+            c = int(st[_S.chan, v])
+            for b in range(n_bus):
+                if send[0, b, c] != 0.0 or send[1, b, c] != 0.0:
+                    sends = True
+        if sends:
+            # The voice's stereo signal once, into the mix and each bus it sends to.
+            yl = scratch[2]
+            yr = scratch[3]
+            mix_l = mix[0]
+            mix_r = mix[1]
+            for k in range(m):
+                yl[k] = y[k] * (gl0 + gl1 * k)
+                yr[k] = y[k] * (gr0 + gr1 * k)
+                mix_l[k] += yl[k]
+                mix_r[k] += yr[k]
+            for b in range(n_bus):
+                s0 = send[0, b, c]
+                s1 = _glide(s0, send[1, b, c], alpha)
+                if s0 == 0.0 and s1 == 0.0:
+                    continue
+                ds = (s1 - s0) * inv_m
+                bl = busmix[2 * b]
+                br = busmix[2 * b + 1]
+                for k in range(m):
+                    w = s0 + ds * k
+                    bl[k] += yl[k] * w
+                    br[k] += yr[k] * w
+                fed[b] = 1.0
+        elif mixed:
             mix_l = mix[0]
             mix_r = mix[1]
             for k in range(m):
@@ -353,6 +394,17 @@ def _render_chunk(st, n, m, sr, alpha, noise, noise_lp, tables, mix, scratch, ou
         for k in range(m):
             out[col + k, 0] += mix[0, k]
             out[col + k, 1] += mix[1, k]
+    if n_bus:
+        at = bus_col + col
+        for b in range(n_bus):
+            if fed[b] != 0.0:
+                for j in range(2):
+                    row = busmix[2 * b + j]
+                    dst = bus[b, j]
+                    for k in range(m):
+                        dst[at + k] += row[k]
+            for c in range(send.shape[2]):  # the sends glide on, per chunk
+                send[0, b, c] = _glide(send[0, b, c], send[1, b, c], alpha)
     return any_done
 
 

@@ -85,6 +85,8 @@ def render_midi_file(
     tail_s: float = 2.0,
     block: int = 256,
     program_patches: Sequence[KeyTable | None] | None = None,
+    effects: Mapping[str, float] | None = None,
+    sends: Mapping[str, float] | None = None,
 ) -> np.ndarray:
     """Bounce a standard MIDI file through the engine, offline.
 
@@ -92,7 +94,12 @@ def render_midi_file(
         path: .mid file.
         patches: one patch for every channel, or {channel 0-15: patch}.
         program_patches: optional 128 entries; a program change selects entry N if set.
-        tail_s: seconds rendered after the last event, for releases to ring out.
+        tail_s: seconds rendered after the last event, for releases (and the effects'
+            tails) to ring out.
+        effects: global effect settings by name (``engine.effects.EFFECT_SETTINGS``:
+            ``{"reverb_room": 0.8}``).
+        sends: every channel's starting send level by effect (``{"reverb": 0.3}``); the
+            file's CC 91, 93 and 94 change them.
 
     Returns:
         [frames, 2] float32 stereo.
@@ -108,6 +115,11 @@ def render_midi_file(
         patches = {ch: patches for ch in range(N_CHANNELS)}
     for ch, patch in patches.items():
         eng.set_patch(ch, patch, frame=0)
+    for name, value in (effects or {}).items():
+        eng.set_effect(name, value, frame=0)
+    for effect, level in (sends or {}).items():
+        for ch in range(N_CHANNELS):
+            eng.set_send(ch, effect, level, frame=0)
     chunks = []
     now = 0.0
     for msg in mid:  # yields messages with delta time in seconds, tempo applied

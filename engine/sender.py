@@ -13,7 +13,9 @@ import threading
 
 import numpy as np
 
-from engine.events import IMMEDIATE, EventQueue, QueueFull
+from engine.checks import _check_float, _check_frame, _check_int
+from engine.effect_events import FX, SEND, EffectEvents
+from engine.events import EventQueue, QueueFull
 from engine.expression import EXPRESSION_INDEX, Expression, expression_amount
 from engine.keytable import KeyTable
 from engine.schema import (
@@ -30,6 +32,8 @@ from engine.tuning import NOTE_RANGE
 
 __all__ = [
     "CC",
+    "FX",
+    "SEND",
     "EventSender",
     "LocalSender",
     "N_CHANNELS",
@@ -49,6 +53,7 @@ N_CHANNELS = 16
     SPEC_STAGE, SPEC_COMMIT, PRESSURE, POLY_PRESSURE, EXPR, NID_ON, NID_OFF, NID_PITCH, NID_PRESSURE, NID_TIMBRE,
     MPE,
 ) = range(24)
+# The send effects' kinds follow (engine.effect_events): SEND, FX = 24, 25.
 #: An MPE member channel's bend range (semitones) until RPN 0 says otherwise.
 MPE_BEND_RANGE = 48.0
 #: The ids an id note (``note_id_on``) may have: 0..2**24 - 1, every one exact in a
@@ -76,6 +81,9 @@ class CC:
     SUSTAIN = 64
     SOSTENUTO = 66
     BRIGHTNESS = 74
+    REVERB_SEND = 91
+    CHORUS_SEND = 93
+    DELAY_SEND = 94
     NRPN_LSB = 98
     NRPN_MSB = 99
     RPN_LSB = 100
@@ -109,22 +117,6 @@ def velocity_exponent(curve: object) -> float:
     return x
 
 
-def _check_int(name: str, value: object, lo: int, hi: int) -> int:
-    if isinstance(value, bool) or not isinstance(value, (int, np.integer)):
-        raise TypeError(f"{name} must be int, got {type(value).__name__}")
-    if not lo <= value <= hi:
-        raise ValueError(f"{name} must be in range {lo}..{hi}, got {value}")
-    return int(value)
-
-
-def _check_float(name: str, value: object, lo: float, hi: float) -> float:
-    if isinstance(value, bool) or not isinstance(value, (int, float, np.integer, np.floating)):
-        raise TypeError(f"{name} must be a number, got {type(value).__name__}")
-    if not lo <= value <= hi:  # NaN too
-        raise ValueError(f"{name} must be in range {lo:g}..{hi:g}, got {value}")
-    return float(value)
-
-
 def _check_hz(hz: object) -> float:
     return _check_float("hz", hz, 8.0, 20000.0)
 
@@ -148,16 +140,9 @@ def check_spectrum(levels: object, what: str = "spectrum") -> np.ndarray:
     return np.array(seq, dtype=np.float64)
 
 
-def _check_frame(frame: object) -> int:
-    if frame is None:
-        return IMMEDIATE
-    if isinstance(frame, bool) or not isinstance(frame, (int, np.integer)) or frame < 0:
-        raise ValueError(f"frame must be a non-negative int or None, got {frame!r}")
-    return int(frame)
-
-
-class EventSender:
-    """The engine's event methods; a subclass provides ``self.queue``."""
+class EventSender(EffectEvents):
+    """The engine's event methods (the send effects' from :class:`EffectEvents`); a
+    subclass provides ``self.queue``."""
 
     queue: EventQueue
 
@@ -228,6 +213,7 @@ class EventSender:
         c = _check_int("control", control, 0, 127)
         v = _check_int("value", value, 0, 127)
         self.queue.push(CONTROL, ch, _check_frame(frame), (c, v))
+        self._note_send_cc(ch, c, v)
 
     def pitch_bend(self, channel: int, value: int, frame: int | None = None) -> None:
         """Bend ``channel`` by value in -8192..8191 (0 = centre), scaled by its bend range."""
@@ -241,12 +227,16 @@ class EventSender:
 
     def reset_channels(self, channels, frame: int | None = None) -> None:
         """All sound off and reset all controllers on each of ``channels`` (0..15), as
-        one event: what a MIDI System Reset asks of the channels an input played."""
+        one event: what a MIDI System Reset asks of the channels an input played. Their
+        effect sends return to 0 and the effects' tails stop (``engine.effects``)."""
         mask = 0
+        chans = []
         for c in channels:
-            mask |= 1 << _check_int("channel", c, 0, 15)
+            chans.append(_check_int("channel", c, 0, 15))
+            mask |= 1 << chans[-1]
         if mask:
             self.queue.push(RESET, 0, _check_frame(frame), (float(mask),))
+            self._note_reset(chans)
 
     def set_velocity_curve(self, curve: str | float, frame: int | None = None) -> None:
         """Loudness from velocity for notes from ``frame`` on, on every channel:

@@ -42,6 +42,7 @@ import math
 import numpy as np
 
 from engine import spectrum
+from engine.effects import SendBuses
 from engine.kernel import _build_tables, _render_chunk, find_note, steal_victim
 from engine.schema import TIMBRE_NAMES
 from engine.spectrum import TABLE_SIZE
@@ -417,9 +418,11 @@ class VoiceBank:
 
     # -- rendering ---------------------------------------------------------------------
 
-    def render(self, out: np.ndarray) -> None:
-        """Add the stereo mix of all sounding voices into ``out`` [n_frames, 2] float32."""
-        self._render(out, _NO_VOICES, out.shape[0], free=True)
+    def render(self, out: np.ndarray, buses: SendBuses | None = None, at: int = 0) -> None:
+        """Add the stereo mix of all sounding voices into ``out`` [n_frames, 2] float32;
+        with ``buses``, each voice's mix times its channel's send levels into
+        ``buses.bus[:, :, at:at + n_frames]`` (``at``: where ``out`` starts in the block)."""
+        self._render(out, _NO_VOICES, out.shape[0], free=True, buses=buses, at=at)
 
     def render_voices(self, n_frames: int) -> np.ndarray:
         """Per-voice mono signal with amplitude applied, [n, n_frames] float32 (offline use).
@@ -428,10 +431,12 @@ class VoiceBank:
         self._render(_NO_OUT, res, n_frames, free=False)
         return res
 
-    def _render(self, out: np.ndarray, per_voice: np.ndarray, total: int, free: bool) -> None:
+    def _render(self, out: np.ndarray, per_voice: np.ndarray, total: int, free: bool,
+                buses: SendBuses | None = None, at: int = 0) -> None:
         """``total`` frames in chunks of at most MAX_CHUNK: mixed into ``out`` (``per_voice``
         empty) or each voice into its row of ``per_voice``; spectra changed live are
         rebuilt before each chunk."""
+        b = _NO_BUSES if buses is None else buses
         pos = 0
         while pos < total:
             m = min(MAX_CHUNK, total - pos)
@@ -439,9 +444,12 @@ class VoiceBank:
                 self._rebuild_spectra()
             if self.n:
                 done = _render_chunk(self.state, self.n, m, self.sample_rate, self._alpha(m), _NOISE_EXT,
-                                     _NOISE_LP_EXT, self.tables, self._mix, self._scratch, out, pos, per_voice)
+                                     _NOISE_LP_EXT, self.tables, self._mix, self._scratch, out, pos, per_voice,
+                                     b.send, b.mix, b.bus, at, b.fed)
                 if done and free:
                     self._free_finished()
+            elif buses is not None:
+                b.send[0] = b.send[1]  # no voice to glide for: the next note starts at the targets
             pos += m
 
     def _alpha(self, m: int) -> float:
@@ -459,3 +467,4 @@ class VoiceBank:
 _BASIS32 = spectrum.BASIS.astype(np.float32)
 _NO_VOICES = np.zeros((0, 0), dtype=np.float32)
 _NO_OUT = np.zeros((0, 2), dtype=np.float32)
+_NO_BUSES = SendBuses(0, 16, 0)

@@ -16,6 +16,7 @@ from engine import CC, TIMBRE_NAMES, QueueFull, ThetaError, param
 from engine.expression import EXPRESSION
 from engine.schema import DB_FLOOR, N_HARMONICS
 from engine.sender import EXPONENT_RANGE, NOTE_ID_BEND, NOTE_ID_MAX, velocity_exponent
+from server.fx_addresses import effect_routes, effect_status
 from server.osc import MAX_NOTIFY_TARGETS, Action, Refused, Reply
 from server.oscargs import Arg, ArgError, parse_args
 from server.state import PatchTicket, timbre_values
@@ -135,6 +136,7 @@ class AddressSpace:
             self._routes[f"/expression/{a.name}"] = (
                 _spec(Arg(a.name, "float", a.minimum, a.maximum), _CH), self._expression
             )
+        self._routes.update(effect_routes(lambda: self.host.engine, self._engine_action))
 
     @property
     def addresses(self) -> list[str]:
@@ -557,6 +559,7 @@ class AddressSpace:
                 int(out.ring_underruns),
                 int(out.device_underflows),
                 int(self.host.midi_inputs),
+                *effect_status(self.host.engine),
             )
 
         return [status]

@@ -86,6 +86,10 @@ class HostConfig:
     keymap: str | None = None
     #: ``--tuning-dir``: the folder whose .scl/.kbm files OSC /tuning/scl may read.
     tuning_dir: str | None = None
+    #: ``--reverb-room`` ...: global effect settings by name (``engine.effects``).
+    effects: dict[str, float] = field(default_factory=dict)
+    #: ``--reverb-send`` ...: every channel's send level, by effect.
+    sends: dict[str, float] = field(default_factory=dict)
 
 
 def render_mode(config: HostConfig) -> str:
@@ -118,6 +122,11 @@ class Host:
             # Checked here, so that a bad one stops the play command with its error; the
             # render process applies it before its first block.
             self.engine.set_velocity_curve(config.velocity_curve)
+            for name, value in config.effects.items():
+                self.engine.set_effect(name, value)
+            for effect, level in config.sends.items():
+                for ch in range(16):
+                    self.engine.set_send(ch, effect, level)
             if config.tuning is not None:
                 from engine.tuning import Tuning
 

@@ -8,6 +8,8 @@ import signal
 import sys
 import threading
 
+from server.commands.fx_args import add_effect_args, effect_values, send_values
+
 __all__ = ["register", "run"]
 
 
@@ -142,6 +144,7 @@ def register(subparsers) -> None:
         metavar="DIR",
         help="let OSC /tuning/scl read .scl and .kbm files in this folder (and only there)",
     )
+    add_effect_args(p)
     s.add_argument("--bank", metavar="DIR", help="patch bank folder (default: the user's bank)")
     s.add_argument(
         "--audio-dir",
@@ -240,6 +243,8 @@ def run(args: argparse.Namespace) -> int:
         tuning=args.tuning,
         keymap=args.keymap,
         tuning_dir=args.tuning_dir,
+        effects=effect_values(args),
+        sends=send_values(args),
     )
     first = _first_patch(args) if args.patch is not None else None
     try:

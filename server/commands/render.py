@@ -55,6 +55,9 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--bank", metavar="DIR", help="bank folder for --patch NAME (default: the user's bank)")
     p.add_argument("--dump-json", action="store_true",
                    help="also write the patch (theta by name, prompt, source) beside the WAV as X.json")
+    from server.commands.fx_args import add_effect_args
+
+    add_effect_args(p, " (with --midi; a single note renders dry)")
     p.set_defaults(func=_render)
     from server.cli import example
 
@@ -127,10 +130,16 @@ def _render(args) -> int:
     out = Path(args.out)
     if not out.parent.exists():
         raise CliError(f"folder {out.parent} does not exist")
+    from server.commands.fx_args import effect_values, send_values
+
+    effects, sends = effect_values(args), send_values(args)
+    if (effects or sends) and not args.midi:
+        raise CliError("effect options (--reverb-send, --reverb-room ...) apply to a --midi bounce; "
+                       "a single note renders dry")
     if args.midi:
         sr = args.sample_rate or 48000
         try:
-            audio = render_midi_file(args.midi, patch.table, sample_rate=sr)
+            audio = render_midi_file(args.midi, patch.table, sample_rate=sr, effects=effects, sends=sends)
         except (ValueError, OSError) as exc:
             raise CliError(str(exc)) from None
     else:

@@ -91,6 +91,10 @@ def test_render_midi_bounce(tmp_path):
             ["render", "--patch", str(EXAMPLE), "--midi", "nothere.mid", "--out", "x.wav"],
             "cannot read MIDI file",
         ),
+        (
+            ["render", "--patch", str(EXAMPLE), "--out", "x.wav", "--reverb-send", "0.5"],
+            "effect options (--reverb-send, --reverb-room ...) apply to a --midi bounce",
+        ),
     ],
 )
 def test_render_errors_are_one_clear_line(tmp_path, monkeypatch, capsys, argv, message):
@@ -102,7 +106,8 @@ def test_render_errors_are_one_clear_line(tmp_path, monkeypatch, capsys, argv, m
 
 
 @pytest.mark.parametrize(
-    "arg", [["--pitch", "200"], ["--velocity", "0"], ["--hold", "nan"], ["--pitch", "sixty"]]
+    "arg", [["--pitch", "200"], ["--velocity", "0"], ["--hold", "nan"], ["--pitch", "sixty"],
+            ["--reverb-room", "1.5"], ["--delay-time", "nan"], ["--chorus-send", "-0.1"]]
 )
 def test_render_rejects_bad_numbers(tmp_path, capsys, arg):
     with pytest.raises(SystemExit) as e:

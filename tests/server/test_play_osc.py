@@ -88,8 +88,9 @@ def test_status_reply(osc):
         "/status", reply="/status.reply"
     )
     # Fields appended later (docs/osc.md): dropped, failed, errors, restarts, midi_errors,
-    # then the render-ahead, the smallest recent headroom and the two kinds of underrun.
-    counts, (ahead_ms, headroom_ms, ring, device, midi_inputs) = stage[:5], stage[5:]
+    # then the render-ahead, the smallest recent headroom and the two kinds of underrun,
+    # the MIDI inputs, then the effects' settings and sends (tests/server/test_effects_osc.py).
+    counts, (ahead_ms, headroom_ms, ring, device, midi_inputs) = stage[:5], stage[5:10]
     assert all(isinstance(v, int) for v in counts)
     assert sr == SR and block == 128
     assert voices >= 0 and underruns >= 0 and 0.0 <= cpu < 1.0
