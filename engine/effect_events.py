@@ -59,6 +59,16 @@ class EffectEvents:
         """Each channel's send level per effect as last sent (CC 91/93/94 included)."""
         return {name: [float(x) for x in row] for name, row in zip(BUSES, self._sent_sends().tolist())}
 
+    def remember_control(self, channel: int, control: int, value: int) -> None:
+        """A controller that reached the engine another way (the render process queued it
+        from JACK MIDI): what :meth:`sends` reports follows it, nothing is queued."""
+        self._note_send_cc(channel, control, value)
+
+    def remember_reset(self, channels: list[int]) -> None:
+        """A System Reset of ``channels`` that reached the engine another way: their sends
+        are 0 again in :meth:`sends`, nothing is queued."""
+        self._note_reset(list(channels))
+
     def _note_send_cc(self, channel: int, control: int, value: int) -> None:
         """A controller that was sent: CC 91, 93 and 94 are sends (``SEND_CC``)."""
         b = SEND_CC.get(control)

@@ -362,8 +362,13 @@ class MidiInput:
         (:data:`RESET`) silences and resets the channels this input has played on. In
         JACK's cycle (:attr:`in_cycle`) the render process has queued the engine's
         events already: here only what it holds is kept, and a program change applied."""
+        engine = self.host.engine
         if not self.in_cycle:
-            queue_midi(self.host.engine, kind, ch, args, frame, self.channels)
+            queue_midi(engine, kind, ch, args, frame, self.channels)
+        elif kind == 0xB0:
+            engine.remember_control(ch, args[0], args[1])  # the sends /status reports
+        elif kind == RESET and self.channels:
+            engine.remember_reset(sorted(self.channels))
         if kind == SYSEX:
             return
         if kind == RESET:

@@ -10,6 +10,7 @@ import numpy as np
 import pytest
 
 from engine.effects import EFFECT_SETTINGS
+from tests.conftest import assert_no_underruns
 from tests.server.conftest import SR, HostProcess, OscClient, recorded_frames, wait_recorded
 from tests.server.playing import status, steady_sine
 
@@ -40,7 +41,7 @@ def tail_after_note(wav, play_note) -> float:
     return rms(audio[off + int(TAIL[0] * SR) : off + int(TAIL[1] * SR)])
 
 
-def test_reverb_send_by_jack_midi_and_udp_tail_and_panic(jack, tmp_path):
+def test_reverb_send_by_jack_midi_and_udp_tail_and_panic(jack, tmp_path, xruns):
     from tests.server.jackprobe import JackProbe, jack_port
 
     wav = tmp_path / "rec.wav"
@@ -51,6 +52,7 @@ def test_reverb_send_by_jack_midi_and_udp_tail_and_panic(jack, tmp_path):
     try:
         steady_sine(osc)
         probe = JackProbe(jack_port(".*:ps-fx$", midi=True), None, name="ps-fx-probe")
+        ring0, x0 = status(osc)[13], xruns.count
 
         def midi_note(on: bool) -> None:
             probe.send([bytes([0x90 if on else 0x80, 69, 100 if on else 0])])
@@ -89,6 +91,8 @@ def test_reverb_send_by_jack_midi_and_udp_tail_and_panic(jack, tmp_path):
         osc.send("/fx/reverb/room", float("nan"))
         assert osc.expect("/fail", timeout=2.0) == ["/fx/reverb/room", "room must be a number in range 0..1, got nan"]
         assert status(osc)[16 + names.index("reverb_room")] == pytest.approx(0.8)
+        # The effects cost no block of their own: no underrun beyond the control's.
+        assert_no_underruns(status(osc)[13] - ring0, xruns.count - x0, "with the reverb on")
     finally:
         if probe is not None:
             probe.close()
