@@ -123,6 +123,13 @@ class Engine(EventSender):
         """Voices sounding (fading ones included), as of the last rendered block."""
         return self.voices.n
 
+    @property
+    def idle(self) -> bool:
+        """Nothing sounds or will without a new event: no voice, no pending event, no
+        effect tail, the limiter at rest. A block rendered now would be silence."""
+        return (self.voices.n == 0 and self.queue.p_count == 0 and not self.effects.active
+                and self.limiter.gain == 1.0)
+
     def sounding_notes(self) -> list[tuple[int, int]]:
         """(channel, pitch) of voices not fading out, as of the last rendered block."""
         vb = self.voices

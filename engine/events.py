@@ -190,6 +190,11 @@ class EventQueue:
         self._next_slot = (s + 1) % self._slots
         return s
 
+    @property
+    def counters(self) -> np.ndarray:
+        """The ring's ``[write, read]`` counters (int64): they differ while events wait."""
+        return self._ctr
+
     def pending_in_ring(self) -> int:
         return int(self._ctr[0]) - int(self._ctr[1])
 

@@ -29,6 +29,7 @@ import numpy as np
 
 from engine import jack
 from engine.device import AudioError
+from engine.live import MIDI_READ2, MIDI_STATE_WORDS, MIDI_SYNC, MIDI_WRITE
 from engine.realtime import drop_fifo
 from engine.renderloop import RenderLoop
 from engine.status import RUNNING
@@ -42,8 +43,9 @@ BUDGET = 0.75
 # State words shared by the callback and the render loop (one int64 array).
 (_CLIENT, _PORT_L, _PORT_R, _BUF_L, _BUF_R, _FRAMES, _RUNNING, _CYCLE, _DONE, _MISSES, _XRUNS, _GONE,
  _SEM_CYCLE, _SEM_DONE, _TS, _BUDGET_NS, _FRAME, _CF_ADDR, _CU_ADDR, _NU_ADDR, _PU_ADDR,
- _CUR_FRAMES, _CUR_USECS, _NEXT_USECS, _PERIOD_USECS, _TS_SEC, _TS_NSEC, _WRONG_SIZE) = range(28)
-_N_STATE = 32
+ _CUR_FRAMES, _CUR_USECS, _NEXT_USECS, _PERIOD_USECS, _TS_SEC, _TS_NSEC, _WRONG_SIZE,
+ _IDLE, _QCTR, _MIDI_TAB, _MIDI_N, _SKIPS, _POSTED) = range(34)
+_N_STATE = 40
 _CLOCK_REALTIME = 0
 _RAW = time.CLOCK_MONOTONIC_RAW
 _PLAYBACK_LATENCY = 1
@@ -62,6 +64,7 @@ def _compile() -> dict:
     port_get_buffer, last_frame_time = lib["port_get_buffer"], lib["last_frame_time"]
     cycle_times, memcpy, memset = lib["cycle_times"], lib["memcpy"], lib["memset"]
     clock_gettime, sem_post, sem_timedwait = lib["clock_gettime"], lib["sem_post"], lib["sem_timedwait"]
+    as_i64 = jack.as_i64_ptr
 
     # Compiled once a process (ctypes addresses are globals of the code: no cache).
     @numba.cfunc(types.int32(types.uint32, types.CPointer(types.int64)), nopython=True)
@@ -81,6 +84,26 @@ def _compile() -> dict:
             memset(left, 0, nbytes)
             memset(right, 0, nbytes)
             return 0
+        if st[_IDLE] != 0:
+            # Nothing sounds: the render loop is woken only if an event waits (in the
+            # host's queue, or in a MIDI area); otherwise the block is silence.
+            wake = False
+            if st[_QCTR] != 0:
+                q = numba.carray(as_i64(st[_QCTR]), (2,))
+                wake = q[0] != q[1]
+            if not wake and st[_MIDI_N] > 0:
+                tab = numba.carray(as_i64(st[_MIDI_TAB]), (st[_MIDI_N],))
+                for i in range(st[_MIDI_N]):
+                    a = numba.carray(as_i64(tab[i]), (MIDI_STATE_WORDS,))
+                    if a[MIDI_SYNC] != 0 and a[MIDI_WRITE] != a[MIDI_READ2]:
+                        wake = True
+            if not wake:
+                memset(left, 0, nbytes)
+                memset(right, 0, nbytes)
+                st[_SKIPS] += 1
+                return 0
+            st[_IDLE] = 0
+        st[_POSTED] = n
         sem_post(st[_SEM_CYCLE])
         # The deadline on CLOCK_REALTIME (sem_timedwait's clock).
         clock_gettime(_CLOCK_REALTIME, st[_TS])
@@ -133,11 +156,15 @@ class JackOutput(RenderLoop):
             cycle before the block renders, to queue the MIDI this cycle brought
             (``jack_frame``: the cycle's first JACK frame, which is ``engine_frame``).
         connect: connect the outputs to the system's playback ports, as PortAudio does.
+        watch: ``(counters, areas)``, where every event comes from: the engine's queue's
+            ``[write, read]`` counters and the MIDI areas' state words. Given, the render
+            loop sleeps while the engine is idle (``Engine.idle``) and the callback plays
+            silence until one of them brings an event; None: every cycle renders.
     """
 
     def __init__(self, engine, device=None, blocksize: int = 128, latency="low", record=None,
                  priority: int | None = None, client_name: str | None = None, status=None,
-                 midi=None, connect: bool = True) -> None:
+                 midi=None, connect: bool = True, watch=None) -> None:
         kw = {} if priority is None else {"priority": priority}
         super().__init__(engine, blocksize, blocksize / engine.sample_rate, record, client_name=client_name,
                          status=status, **kw)
@@ -151,6 +178,13 @@ class JackOutput(RenderLoop):
         self._bufs = np.zeros((2, blocksize), np.float32)
         self._lib = None
         self._name = "JACK"
+        self._watch = watch
+        if watch is not None:
+            counters, areas = watch
+            self._watched = [counters, *areas]  # kept alive: the callback reads them
+            self._midi_tab = np.array([a.ctypes.data for a in areas] or [0], np.int64)
+            self._st[_QCTR] = counters.ctypes.data
+            self._st[_MIDI_TAB], self._st[_MIDI_N] = self._midi_tab.ctypes.data, len(areas)
 
     # -- lifecycle -----------------------------------------------------------------------
 
@@ -215,6 +249,7 @@ class JackOutput(RenderLoop):
             lib["set_xrun"](client, c["xrun"].address, base)
             lib["on_shutdown"](client, c["shutdown"].address, base)
             self._block = np.zeros((self.blocksize, 2), dtype=np.float32)
+            self._zeros = np.zeros((self.blocksize, 2), dtype=np.float32)
             if lib["activate"](client) != 0:
                 raise AudioError("cannot activate the JACK client")
             if self._connect:
@@ -312,7 +347,7 @@ class JackOutput(RenderLoop):
         midi = self.midi
         engine = self.engine
         budget = BUDGET * block / sr
-        seen = int(st[_CYCLE])
+        seen = int(st[_POSTED])
         jack_frame = None
         next_stats = clock() + 0.25
         next_overrun = clock() + 1.0
@@ -324,7 +359,7 @@ class JackOutput(RenderLoop):
                 deadline = time.time() + 0.05
                 ts.tv_sec, ts.tv_nsec = int(deadline), int((deadline % 1.0) * 1e9)
                 wait(sem_cycle, ts_ref)
-                n = int(st[_CYCLE])
+                n = int(st[_POSTED])  # the cycle that woke us
                 now = clock()
                 if n != seen and not st[_GONE]:
                     seen = n
@@ -335,9 +370,9 @@ class JackOutput(RenderLoop):
                     gap = (frame - jack_frame - block) & 0xFFFFFFFF
                     jack_frame = frame
                     if 0 < gap < 1 << 30:
-                        # Cycles went by unrendered (the callback counted them): the
+                        # Cycles went by unrendered (missed, or silent while idle): the
                         # engine's time follows JACK's.
-                        engine.frame += gap
+                        self._advance(gap)
                     if midi is not None:
                         try:
                             midi.feed(frame, engine.frame, block)
@@ -359,6 +394,8 @@ class JackOutput(RenderLoop):
                         self._note_headroom(start + budget - t1_raw)
                     if self.recorder is not None:
                         self.recorder.push(out)
+                    if self._watch is not None and engine.idle:
+                        st[_IDLE] = 1  # the callback wakes us again when an event comes
                     self._collect(t1)
                     now = t1
                     if self._overrun_s and now >= next_overrun:  # test-only, see engine.output
@@ -366,6 +403,16 @@ class JackOutput(RenderLoop):
                         while clock() < end:
                             pass
                         next_overrun = now + 1.0
+                elif st[_IDLE] and jack_frame is not None:
+                    # Idle: the callback plays silence; the engine's time still follows
+                    # JACK's (the host reads it to know the device runs).
+                    cycle = int(st[_CYCLE])
+                    frame, usecs = int(st[_FRAME]), int(st[_CUR_USECS])
+                    gap = (frame - jack_frame) & 0xFFFFFFFF
+                    if int(st[_CYCLE]) == cycle and 0 < gap < 1 << 30:
+                        jack_frame = frame
+                        self._advance(gap)
+                        self._offset = usecs / 1e6 + (clock() - raw(_RAW)) - (engine.frame - block) / sr
                 if now >= next_stats:
                     elapsed = now - busy_start
                     self._load = 0.5 * self._load + 0.5 * (self._busy_s / elapsed if elapsed > 0 else 0.0)
@@ -382,6 +429,19 @@ class JackOutput(RenderLoop):
             self.priority_note = "normal (the loop has ended)"
         if st[_GONE]:
             self.last_error = "the JACK server shut the client down"
+
+    def _advance(self, frames: int) -> None:
+        """``frames`` went by unrendered: the engine's frame moves on, the recording
+        gets silence (it stays sample-exact on the engine's frames)."""
+        self.engine.frame += frames
+        self._written += frames
+        rec = self.recorder
+        if rec is not None:
+            zeros = self._zeros
+            while frames > 0:
+                k = min(frames, zeros.shape[0])
+                rec.push(zeros[:k])
+                frames -= k
 
     def _render_one_cycle(self, out: np.ndarray) -> None:
         try:

@@ -60,6 +60,9 @@ _N_CONTROL = 2
 MIDI_SLOTS = 8
 MIDI_RING_BYTES = 1 << 18
 MIDI_STATE_WORDS = 16
+#: The state words of an area that the render process's callback reads (to know whether
+#: events wait): the writer's count, the render process's read count, whether it reads.
+MIDI_WRITE, MIDI_READ2, MIDI_SYNC = 5, 9, 10
 #: How the render process keeps pace with the device: "cycle" renders each block in
 #: JACK's cycle (engine/jackout.py), "ahead" renders ahead into PortAudio's ring
 #: (engine/output.py).

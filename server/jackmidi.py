@@ -29,7 +29,7 @@ import time
 import numpy as np
 
 from engine import jack
-from engine.live import MIDI_RING_BYTES
+from engine.live import MIDI_READ2, MIDI_RING_BYTES, MIDI_SYNC, MIDI_WRITE
 
 __all__ = ["JackMidiError", "JackMidiIn", "MAX_EVENT_BYTES", "RING_BYTES", "available", "read_events"]
 
@@ -44,6 +44,7 @@ _PORT, _CLIENT, _EVENT, _DATA, _CAP, _WRITE, _READ, _LOST, _SEM = range(9)
 # A second reader (the render process, in JACK's cycle): its read counter, whether it
 # reads, the MIDI output that orders the graph (0: none), the input's generation.
 _READ2, _SYNC, _ORDER = 9, 10, 11
+assert (_WRITE, _READ2, _SYNC) == (MIDI_WRITE, MIDI_READ2, MIDI_SYNC)  # the render side reads these
 _EV_TIME, _EV_SIZE, _EV_BUF = 12, 13, 14  # jack_midi_event_t {u32 time; size_t; u8 *}
 _GEN = 15
 _N_STATE = 16
