@@ -2,6 +2,6 @@
 
 from server.web.hello import hello_messages
 from server.web.messages import MessageError, decode, encode
-from server.web.server import WebServer, WebReply
+from server.web.server import WebReply, WebServer
 
 __all__ = ["WebServer", "WebReply", "MessageError", "decode", "encode", "hello_messages"]
