@@ -53,6 +53,7 @@ FILES = {
     "/app.js": ("app.js", "text/javascript; charset=utf-8"),
     "/ui.js": ("ui.js", "text/javascript; charset=utf-8"),
     "/style.css": ("style.css", "text/css; charset=utf-8"),
+    "/favicon.svg": ("favicon.svg", "image/svg+xml"),
 }
 #: Nothing from anywhere but the host itself.
 _CSP = ("default-src 'self'; connect-src 'self'; img-src 'self' data:; script-src 'self'; "

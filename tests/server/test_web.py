@@ -80,7 +80,7 @@ def test_the_page_and_its_files_come_from_the_host(server):
     status, headers, body = get(base + "/")
     assert status == 200 and b"<title>promptsynth</title>" in body
     assert "default-src 'self'" in headers["Content-Security-Policy"]
-    for name in ("/app.js", "/ui.js", "/style.css"):
+    for name in ("/app.js", "/ui.js", "/style.css", "/favicon.svg"):
         assert get(base + name)[0] == 200
     assert get(base + "/../pyproject.toml")[0] == 404
     assert get(base + "/nothing")[0] == 404

@@ -170,7 +170,10 @@
       b.type = "button";
       b.textContent = name;
       b.dataset.name = name;
-      if (name === state.bank[state.bankAt]) b.classList.add("current");
+      if (name === state.bank[state.bankAt]) {
+        b.classList.add("current");
+        requestAnimationFrame(() => b.scrollIntoView({ block: "nearest" }));
+      }
       b.addEventListener("click", () => loadBank(name));
       li.append(b);
       ul.append(li);
