@@ -211,11 +211,11 @@ def steal_ms() -> float:
 class Host:
     """`promptsynth play` on the bench's JACK server, with an OSC socket to drive it."""
 
-    def __init__(self, voices: int, latency: str, use_model: bool, env: dict) -> None:
+    def __init__(self, voices: int, latency: str, use_model: bool, env: dict, extra: list[str] = ()) -> None:
         self.bank = tempfile.mkdtemp(prefix="ps-bench-bank-")
         cmd = [sys.executable, "-m", "server", "play", "--osc-port", "0", "--voices", str(voices),
                "--latency", latency, "--midi-virtual", "bench", "--midi-in", "ps-hotplug",
-               "--bank", self.bank]
+               "--bank", self.bank, *extra]
         if not use_model:
             cmd.append("--no-model")
         # Its stdin is a terminal (a pseudo-terminal): the prompt line runs, as for a
