@@ -3,8 +3,9 @@
 One asyncio loop (``websockets``) on a thread of its own in the host process; the render
 runs in its own process (engine.live), so nothing here can hold a block off. Each frame
 is turned into ``(address, args)`` (:mod:`server.web.messages`) and goes through the
-router, the same address space OSC and the prompt line use, on one dispatch thread (a
-slow action, /midi/list, never stalls the loop). Replies and the host's change notices go
+router, the same address space OSC and the prompt line use: on the loop, or for the few
+addresses that may take long (a MIDI scan, patch files) on a dispatch thread, so that
+they never stall the loop. Replies and the host's change notices go
 back through a bounded queue per socket.
 
 What bounds a flood: at most :data:`MAX_MESSAGES_PER_S` frames a second per socket (the
@@ -58,6 +59,10 @@ FILES = {
 #: Nothing from anywhere but the host itself.
 _CSP = ("default-src 'self'; connect-src 'self'; img-src 'self' data:; script-src 'self'; "
         "style-src 'self'; frame-ancestors 'none'; base-uri 'none'; form-action 'none'")
+#: Addresses whose checks or actions may take long (a scan of the MIDI system, files read
+#: or written): they go to the dispatch thread, the rest are handled on the loop.
+_SLOW = frozenset(["/midi/list", "/patch/list", "/patch/load", "/patch/save", "/patch/from-audio",
+                   "/tuning/scl", "/program"])
 #: Addresses of the address space that mean nothing to a page.
 _NOT_HERE = {
     "/notify": "the page's socket gets every change notice already; /notify is for OSC clients",
@@ -92,7 +97,8 @@ class _Socket:
 
 
 class WebReply:
-    """Where the answers to one page's message go (as :class:`server.osc.Reply`)."""
+    """Where the answers to one page's message go (as :class:`server.osc.Reply`); any
+    thread may answer (the model's answers come on the worker's)."""
 
     sender = ("web", 0)
 
@@ -146,6 +152,7 @@ class WebServer:
         self._files = {path: (resources.files("server.web").joinpath("static", name).read_bytes(), kind)
                        for path, (name, kind) in FILES.items()}
         self._thread = threading.Thread(target=self._run, name="promptsynth-web", daemon=True)
+        self._loop_thread = -1
 
     # -- lifecycle -----------------------------------------------------------------------
 
@@ -196,6 +203,7 @@ class WebServer:
 
     async def _serve(self) -> None:
         self._loop = asyncio.get_running_loop()
+        self._loop_thread = threading.get_ident()
         self._stop = asyncio.Event()
         async with serve(
             self._handle,
@@ -219,6 +227,9 @@ class WebServer:
         if loop is None or self._closed or not self._sockets:
             return
         text = encode(address, args)
+        if threading.get_ident() == self._loop_thread:
+            self._broadcast(text)
+            return
         try:
             loop.call_soon_threadsafe(self._broadcast, text)
         except RuntimeError:  # the loop closed meanwhile
@@ -231,6 +242,9 @@ class WebServer:
     def _send(self, sock: _Socket, text: str) -> None:
         loop = self._loop
         if loop is None or self._closed:
+            return
+        if threading.get_ident() == self._loop_thread:
+            sock.push(text)
             return
         try:
             loop.call_soon_threadsafe(sock.push, text)
@@ -290,15 +304,30 @@ class WebServer:
         try:
             for address, args in await loop.run_in_executor(self._pool, self.hello):
                 sock.push(encode(address, args))
-            window, count = time.monotonic(), 0
+            # A token bucket: MAX_MESSAGES_PER_S a second, bursts of 10 ms' worth; a
+            # sleep that overshoots costs no tokens.
+            burst = MAX_MESSAGES_PER_S / 100
+            tokens, last = burst, time.monotonic()
             async for frame in ws:
-                count += 1
-                if count >= MAX_MESSAGES_PER_S // 100:
-                    wait = window + 0.01 - time.monotonic()
-                    if wait > 0:
-                        await asyncio.sleep(wait)
-                    window, count = time.monotonic(), 0
-                await loop.run_in_executor(self._pool, self._dispatch, frame, reply)
+                now = time.monotonic()
+                tokens = min(burst, tokens + (now - last) * MAX_MESSAGES_PER_S)
+                last = now
+                if tokens < 1.0:
+                    await asyncio.sleep((1.0 - tokens) / MAX_MESSAGES_PER_S + 0.005)
+                    now = time.monotonic()
+                    tokens = min(burst, tokens + (now - last) * MAX_MESSAGES_PER_S)
+                    last = now
+                tokens -= 1.0
+                self.messages += 1
+                try:
+                    address, args = decode(frame)
+                except MessageError as exc:
+                    reply.fail(exc.address, exc.reason)
+                    continue
+                if address in _SLOW:  # awaited: a socket's messages apply in order
+                    await loop.run_in_executor(self._pool, self._dispatch, address, args, reply)
+                else:
+                    self._dispatch(address, args, reply)
         except ConnectionClosed:
             pass
         except Exception as exc:  # noqa: BLE001 - one page's trouble never stops the server
@@ -308,14 +337,8 @@ class WebServer:
             self._sockets.discard(sock)
             drain.cancel()
 
-    def _dispatch(self, frame: str | bytes, reply: WebReply) -> None:
-        """One frame: decoded, checked by the address space, applied (dispatch thread)."""
-        self.messages += 1
-        try:
-            address, args = decode(frame)
-        except MessageError as exc:
-            reply.fail(exc.address, exc.reason)
-            return
+    def _dispatch(self, address: str, args: list, reply: WebReply) -> None:
+        """One message: checked by the address space, then applied."""
         if address in REPLY_ADDRESSES:
             reply.fail(address, "is a reply the host sends, not a message it takes")
             return
