@@ -34,7 +34,7 @@ from websockets.datastructures import Headers
 from websockets.exceptions import ConnectionClosed
 from websockets.http11 import Request, Response
 
-from server.osc import REPLY_ADDRESSES, Refused
+from server.osc import REPLY_ADDRESSES, Refused, is_loopback
 from server.web.messages import MessageError, decode, encode
 
 __all__ = ["WebServer", "MAX_MESSAGES_PER_S", "MAX_SOCKETS", "MAX_QUEUED", "MAX_FRAME_BYTES"]
@@ -255,7 +255,11 @@ class WebServer:
 
     def _authorised(self, request: Request, query: dict) -> bool:
         if self.token is None:
-            return True
+            # Without a token (this machine only) the page must be asked for by a loopback
+            # name: a site whose name an attacker points at 127.0.0.1 (DNS rebinding) is
+            # not this page's origin.
+            host = urlsplit("//" + _one(request.headers, "Host")).hostname or ""
+            return is_loopback(host)
         given = query.get("token", [""])[0] or _cookie(request.headers, COOKIE)
         return hmac.compare_digest(given.encode(), self.token.encode())
 
@@ -267,8 +271,8 @@ class WebServer:
             return connection.respond(http.HTTPStatus.FORBIDDEN, "403 Forbidden: this page needs the "
                                       "token printed by promptsynth play (the whole URL)\n")
         if parts.path == "/ws":
-            origin = request.headers.get("Origin")
-            if origin is not None and urlsplit(origin).netloc != request.headers.get("Host"):
+            origins = request.headers.get_all("Origin")
+            if origins and (len(origins) > 1 or urlsplit(origins[0]).netloc != _one(request.headers, "Host")):
                 # Another site's page in the player's browser must not play the host.
                 self.refused += 1
                 return connection.respond(http.HTTPStatus.FORBIDDEN, "403 Forbidden: another site's page\n")
@@ -355,6 +359,12 @@ class WebServer:
             self.errors += 1
             self.last_error = repr(exc)
             reply.fail(address, f"internal error: {exc!r}")
+
+
+def _one(headers: Headers, name: str) -> str:
+    """The header's value; "" where it is missing or given twice."""
+    values = headers.get_all(name)
+    return values[0] if len(values) == 1 else ""
 
 
 def _cookie(headers: Headers, name: str) -> str:

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import contextlib
 import json
+import socket
 import threading
 import time
 import urllib.error
@@ -166,6 +167,22 @@ def test_another_sites_page_cannot_open_the_socket(server):
         connect(f"ws://127.0.0.1:{server.port}/ws", origin="http://evil.example")
     with connect(f"ws://127.0.0.1:{server.port}/ws", origin=f"http://127.0.0.1:{server.port}") as ws:
         until(ws, "/web/ready")
+
+
+def test_on_this_machine_alone_only_a_loopback_name_gets_the_page(server):
+    # A name an attacker's DNS points at 127.0.0.1 (rebinding) is not the page's origin.
+    base = f"http://127.0.0.1:{server.port}"
+    assert get(base + "/", {"Host": f"localhost:{server.port}"})[0] == 200
+    assert get(base + "/", {"Host": f"evil.example:{server.port}"})[0] == 403
+    for host in ("evil.example", f"evil.example:{server.port}"):
+        with socket.create_connection(("127.0.0.1", server.port), timeout=5) as c:
+            c.sendall(f"GET /ws HTTP/1.1\r\nHost: {host}\r\nOrigin: http://{host}\r\nUpgrade: websocket\r\n"
+                      "Connection: Upgrade\r\nSec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\n"
+                      "Sec-WebSocket-Version: 13\r\n\r\n".encode())
+            assert c.recv(100).startswith(b"HTTP/1.1 403"), host
+    # Two Host headers: refused, not a crash.
+    with pytest.raises(InvalidStatus, match="403"):
+        connect(f"ws://127.0.0.1:{server.port}/ws", additional_headers={"Host": "localhost"})
 
 
 def test_sockets_are_bounded(server):
