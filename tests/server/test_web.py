@@ -258,3 +258,15 @@ def test_decode_takes_any_frame_or_says_what_is_wrong(frame):
         assert exc.reason
         return
     assert address.startswith("/") and isinstance(args, list)
+
+
+def test_play_refuses_a_web_port_out_of_range():
+    import subprocess
+    import sys
+
+    from tests.server.conftest import ROOT
+
+    r = subprocess.run([sys.executable, "-m", "server", "play", "--no-model", "--web", "70000"],
+                       cwd=ROOT, capture_output=True, text=True, timeout=60)
+    assert r.returncode == 2
+    assert "--web must be a port in range 0..65535, got 70000" in r.stderr
