@@ -91,9 +91,12 @@ class _Socket:
             self.dropped += 1
 
     async def drain(self) -> None:
-        while True:
-            text = await self.queue.get()
-            await self.ws.send(text)
+        try:
+            while True:
+                text = await self.queue.get()
+                await self.ws.send(text)
+        except ConnectionClosed:
+            pass  # the page went away: its reader ends too
 
 
 class WebReply:
