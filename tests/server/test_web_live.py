@@ -9,16 +9,19 @@ import re
 import urllib.error
 import urllib.request
 
+import mido
 import pytest
 from websockets.exceptions import InvalidStatus
 from websockets.sync.client import connect
 
 from engine import TIMBRE_NAMES
 from tests.server.conftest import HostProcess, OscClient
+from tests.server.test_play_midi import open_out
 
 pytestmark = [pytest.mark.jack]
 
 N_TIMBRE = len(TIMBRE_NAMES)
+MIDI_PORT = "ps-web-in"
 
 
 def web_url(host: HostProcess) -> str:
@@ -35,7 +38,8 @@ def until(ws, address: str, where=None, timeout: float = 10.0) -> list:
 
 
 def test_the_page_speaks_the_address_space_and_hears_osc_changes(jack, tmp_path):
-    host = HostProcess(["--no-model", "--bank", str(tmp_path / "bank"), "--web", "0"])
+    host = HostProcess(["--no-model", "--bank", str(tmp_path / "bank"), "--web", "0",
+                        "--midi-virtual", MIDI_PORT])
     osc = OscClient(host.port)
     try:
         url = web_url(host)
@@ -70,6 +74,13 @@ def test_the_page_speaks_the_address_space_and_hears_osc_changes(jack, tmp_path)
             assert changed[1] == "cello" and len(changed) == 2 + N_TIMBRE + 1
             osc.send("/program", 0, 6)
             assert until(ws, "/patch/changed", where=lambda a: a[0] == 6)[1]
+            # And a program change from a MIDI keyboard (JACK MIDI, another process's port).
+            out = open_out(MIDI_PORT)
+            try:
+                out.send(mido.Message("program_change", channel=6, program=4))
+                assert until(ws, "/patch/changed", where=lambda a: a[0] == 7)[1] == "electric piano"
+            finally:
+                out.close()
 
             # The page's /param is the channel's state for everyone: a new page sees it.
             ws.send(json.dumps({"address": "/param/mod_index", "args": [3, 5]}))
