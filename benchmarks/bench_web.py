@@ -1,6 +1,6 @@
 """The page's figures: page ready (cold), words to the patch in use, and a WebSocket flood.
 
-    python benchmarks/bench_web.py [ready] [prompt] [flood] [--n 10] [--seconds 8] [--rounds 3]
+    python benchmarks/bench_web.py [ready] [prompt] [notice] [flood] [--n 10] [--seconds 8] [--rounds 3]
 
 - ``ready``: a new headless Chromium (empty profile: nothing cached) loads the page from
   a host started with ``--web`` (this process's JACK server); from the navigation's
@@ -12,6 +12,8 @@
   over OSC; from sending it to the render process applying the patch (its per-channel
   patch counter), less the model's own time for that very request (the worker's submit
   to its answer, timed around the host's own call).
+- ``notice``: a change made elsewhere (OSC ``/patch/load``, as Max sends it) to the
+  ``/patch/changed`` notice on the page's socket.
 - ``flood``: its own JACK server, as ``bench_xruns.py`` runs (a silent client beside
   the host as the control): per round a ``held`` phase (a 32-voice chord) and a
   ``webflood`` phase (the chord, and 5,000 hostile and valid messages a second over one
@@ -136,6 +138,45 @@ def bench_prompt(n: int) -> None:
                   f"{summary([t for t, _ in rows])}; the model's own time {summary([m for _, m in rows])}; "
                   f"beyond the model: {summary([t - m for t, m in rows])}")
         ws.close()
+    finally:
+        sock.close()
+        host.close()
+
+
+# -- a change made elsewhere, shown on the page ----------------------------------------
+
+
+def bench_notice(n: int) -> None:
+    """OSC /patch/load (as Max sends it) -> the page's socket has /patch/changed."""
+    import socket
+    import tempfile
+
+    from pythonosc import osc_message_builder
+    from websockets.sync.client import connect
+
+    from server.host import Host, HostConfig
+
+    host = Host(HostConfig(osc_port=0, use_model=False, bank=tempfile.mkdtemp(), web_port=0)).start()
+    sock = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+    try:
+        with connect(host.web.url.replace("http://", "ws://") + "ws") as ws:
+            while json.loads(ws.recv(timeout=10))["address"] != "/web/ready":
+                pass
+            ms = []
+            for i in range(n + 2):
+                b = osc_message_builder.OscMessageBuilder(address="/patch/load")
+                for a in (("cello", "flute")[i % 2], 3):
+                    b.add_arg(a)
+                t0 = time.monotonic()
+                sock.sendto(b.build().dgram, ("127.0.0.1", host.osc.port))
+                while (m := json.loads(ws.recv(timeout=10)))["address"] != "/patch/changed" or m["args"][0] != 3:
+                    pass
+                if i >= 2:
+                    ms.append((time.monotonic() - t0) * 1000)
+                time.sleep(0.02)
+        block_ms = 1000 * host.output.blocksize / host.engine.sample_rate
+        print(f"OSC /patch/load -> /patch/changed on the page's socket: {summary(ms)} "
+              f"(a block is {block_ms:.2f} ms)")
     finally:
         sock.close()
         host.close()
@@ -266,7 +307,8 @@ def bench_flood(seconds: float, rounds: int, voices: int) -> None:
 
 def main() -> int:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    ap.add_argument("what", nargs="*", default=["ready", "prompt", "flood"], choices=["ready", "prompt", "flood"])
+    ap.add_argument("what", nargs="*", default=["ready", "prompt", "notice", "flood"],
+                    choices=["ready", "prompt", "notice", "flood"])
     ap.add_argument("--n", type=int, default=10, help="page loads; prompts each way")
     ap.add_argument("--seconds", type=float, default=8.0, help="seconds of each flood phase")
     ap.add_argument("--rounds", type=int, default=3)
@@ -277,6 +319,8 @@ def main() -> int:
         bench_ready(args.n)
     if "prompt" in args.what:
         bench_prompt(args.n)
+    if "notice" in args.what:
+        bench_notice(args.n)
     if "flood" in args.what:
         bench_flood(args.seconds, args.rounds, args.voices)
     return 0
