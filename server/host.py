@@ -90,6 +90,11 @@ class HostConfig:
     effects: dict[str, float] = field(default_factory=dict)
     #: ``--reverb-send`` ...: every channel's send level, by effect.
     sends: dict[str, float] = field(default_factory=dict)
+    #: ``--web [PORT]``: serve the page (server.web) there (None: no page).
+    web_port: int | None = None
+    web_host: str = "127.0.0.1"
+    #: What every request and socket of the page must carry (None: nothing).
+    web_token: str | None = None
 
 
 def render_mode(config: HostConfig) -> str:
@@ -145,6 +150,7 @@ class Host:
         #: through it.
         self.addresses: AddressSpace | None = None
         self.midi = None  # a MidiHub once started
+        self.web = None  # a server.web.WebServer once started, with --web
         #: Called as ``on_midi_change(line)`` when a MIDI input is connected or lost (the
         #: play command prints it); the notify targets get /midi/connected, /midi/lost.
         self.on_midi_change: Callable[[str], None] | None = None
@@ -199,11 +205,26 @@ class Host:
             # it again and again (a collection holds the GIL the audio callback needs).
             gc.freeze()
             self.osc.start()
+            if self.config.web_port is not None:
+                self._start_web()
         except BaseException:
             self.close()
             raise
         self.ready_s = time.monotonic() - t0
         return self
+
+    def _start_web(self) -> None:
+        """The page (docs/web.md): a subscriber of every change notice, its messages
+        through the same address space."""
+        from server.web import WebServer, hello_messages
+
+        self.web = WebServer(
+            self.addresses,
+            lambda: hello_messages(self.channels, self.addresses.addresses),
+            self.config.web_host,
+            self.config.web_port,
+            self.config.web_token,
+        ).start()
 
     def _open_bank(self) -> None:
         try:
@@ -223,6 +244,8 @@ class Host:
         self._closed = True
         if self.midi is not None:
             self.midi.close()
+        if self.web is not None:
+            self.web.close()
         if self.osc is not None:
             self.osc.close()
         if self.scheduler is not None:
@@ -258,6 +281,8 @@ class Host:
         self._closed = True
         if self.midi is not None:
             self.midi.abandon()
+        if self.web is not None:
+            self.web.close()
         if self.osc is not None:
             self.osc.close()
         if self.scheduler is not None:
@@ -275,8 +300,11 @@ class Host:
     # -- state shared with the address space and MIDI ------------------------------------
 
     def _notify(self, address: str, *args) -> None:
+        """A change notice: to the OSC notify targets and to every page."""
         if self.osc is not None:
             self.osc.notify(address, *args)
+        if self.web is not None:
+            self.web.notify(address, *args)
 
     @property
     def midi_errors(self) -> int:
@@ -287,8 +315,7 @@ class Host:
         """Malformed MIDI from ``source`` (its input's thread, at most once a second a
         source): ``/midi/error s:source s:what`` to the notify targets, and a line to
         the play command."""
-        if self.osc is not None:
-            self.osc.notify("/midi/error", source, what)
+        self._notify("/midi/error", source, what)
         if self.on_midi_change is not None:
             self.on_midi_change(f"MIDI input {source}: malformed MIDI: {what}")
 
@@ -306,8 +333,7 @@ class Host:
         else:
             line = f"MIDI input connected: {name}"
             address, args = "/midi/connected", (name,)
-        if self.osc is not None:
-            self.osc.notify(address, *args)
+        self._notify(address, *args)
         if self.on_midi_change is not None:
             self.on_midi_change(line)
 
@@ -406,4 +432,5 @@ class Host:
             f"device: {out.device_name} | {self.engine.sample_rate} Hz, block "
             f"{out.blocksize} | {latency} | render thread: {out.priority_note} | "
             f"model: {model} | ready in {self.ready_s:.2f} s"
+            + (f" | web {self.web.url}" if self.web is not None else "")
         )

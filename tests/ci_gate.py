@@ -30,7 +30,7 @@ __all__ = ["CI_PARTS", "gate_on", "whole_suite", "forbidden", "pytest_configure"
 #: these cannot happen in CI unless the install or the JACK server failed.
 CI_PARTS = re.compile(
     r"jack|oscsend|liblo|pure ?data|puredata|\bpd\b|fluidr3|soundfont|fluidsynth|"
-    r"pretty_midi|portaudio|sndfile|rtmixer|checkpoint",
+    r"pretty_midi|portaudio|sndfile|rtmixer|checkpoint|chromium|chromedriver|selenium",
     re.IGNORECASE,
 )
 

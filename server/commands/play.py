@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import os
+import secrets
 import signal
 import sys
 import threading
@@ -72,6 +73,24 @@ def register(subparsers) -> None:
         help="accept OSC only from this address or network, e.g. 192.168.1.0/24 (repeatable; "
         "packets from elsewhere are dropped unanswered and counted in /status). "
         "Default: every sender that can reach --osc-host",
+    )
+    w = p.add_argument_group("the page (docs/web.md)")
+    w.add_argument(
+        "--web",
+        metavar="PORT",
+        nargs="?",
+        type=int,
+        const=8000,
+        default=None,
+        help="serve the page for a browser on PORT (default 8000; 0 picks a free one): "
+        "prompts, the bank, morph, knobs and meters; its address is on the ready line",
+    )
+    w.add_argument(
+        "--web-host",
+        default="127.0.0.1",
+        help="address the page listens on (default 127.0.0.1: this machine only); any other, "
+        "e.g. 0.0.0.0 for a tablet on the network, needs the access token printed once in the "
+        "page's address on the ready line",
     )
     m = p.add_argument_group("MIDI")
     m.add_argument(
@@ -205,6 +224,8 @@ def run(args: argparse.Namespace) -> int:
         raise CliError(f"--tuning-dir {args.tuning_dir}: not a folder")
     if args.audio_dir is not None and not os.path.isdir(args.audio_dir):
         raise CliError(f"--audio-dir {args.audio_dir}: not a folder")
+    if args.web is not None and not 0 <= args.web <= 65535:
+        raise CliError(f"--web must be a port in range 0..65535, got {args.web}")
     if not 0 <= args.osc_port <= 65535:
         raise CliError(f"--osc-port must be in range 0..65535, got {args.osc_port}")
     if args.prompt is not None and len(args.prompt) > MAX_TEXT_CHARS:
@@ -245,6 +266,10 @@ def run(args: argparse.Namespace) -> int:
         tuning_dir=args.tuning_dir,
         effects=effect_values(args),
         sends=send_values(args),
+        web_port=args.web,
+        web_host=args.web_host,
+        # Off this machine the page asks for a token: a new one each start, printed once.
+        web_token=None if is_loopback(args.web_host) else secrets.token_urlsafe(16),
     )
     first = _first_patch(args) if args.patch is not None else None
     try:
@@ -291,6 +316,14 @@ def run(args: argparse.Namespace) -> int:
                 f"promptsynth play: warning: OSC listens on {host.osc.host}:{host.osc.port}, "
                 f"not only this machine: {who} can play notes, send prompts and save patches "
                 "(--allow CIDR limits it; docs/security.md)",
+                file=sys.stderr,
+                flush=True,
+            )
+        if host.web is not None and not is_loopback(host.web.host):
+            print(
+                f"promptsynth play: warning: the page listens on {host.web.host}:{host.web.port}, "
+                "not only this machine: whoever has its address with the token (the ready line) "
+                "can play, send prompts and save patches (docs/security.md)",
                 file=sys.stderr,
                 flush=True,
             )

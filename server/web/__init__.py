@@ -1,0 +1,7 @@
+"""The page in the browser (docs/web.md): the host's address space over a WebSocket."""
+
+from server.web.hello import hello_messages
+from server.web.messages import MessageError, decode, encode
+from server.web.server import WebReply, WebServer
+
+__all__ = ["WebServer", "WebReply", "MessageError", "decode", "encode", "hello_messages"]

@@ -1,0 +1,151 @@
+"""The page in a real browser (headless Chromium) from a live host on JACK with the
+shipped model: words typed play a new patch and the page names it; the morph slider,
+moved from the keyboard, plays morphs; a bank patch loads; a knob turns; the meters
+read the host; a change made over OSC shows. Screenshots at a phone's and a laptop's
+size, checked (the README shows them: PROMPTSYNTH_WEB_SCREENSHOTS=docs writes them
+there)."""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+import shutil
+import time
+
+import pytest
+from websockets.sync.client import connect
+
+from engine import TIMBRE_NAMES
+from tests.server.browser import CHROMIUM_REASON, chromium_missing, open_browser, screen_size
+from tests.server.conftest import ROOT, HostProcess, OscClient
+
+pytestmark = [pytest.mark.jack, pytest.mark.slow]
+
+SHIPPED = ROOT / "model" / "checkpoints" / "default"
+SIZES = {"phone": (390, 844, True), "laptop": (1280, 800, False)}
+
+
+@pytest.fixture
+def browser():
+    if chromium_missing():
+        pytest.skip(CHROMIUM_REASON)
+    driver = open_browser()
+    yield driver
+    driver.quit()
+    shutil.rmtree(driver.profile_dir, ignore_errors=True)
+
+
+def wait_for(what: str, fn, timeout: float = 20.0):
+    deadline = time.monotonic() + timeout
+    while True:
+        try:
+            got = fn()
+        except Exception:  # noqa: BLE001 - not there yet
+            got = None
+        if got:
+            return got
+        if time.monotonic() > deadline:
+            raise AssertionError(f"{what}: not within {timeout} s")
+        time.sleep(0.05)
+
+
+def text(driver, css: str) -> str:
+    return driver.find_element("css selector", css).text
+
+
+def check_screenshot(path, width: int, height: int) -> None:
+    from PIL import Image
+
+    with Image.open(path) as im:
+        assert im.size == (width, height), (path, im.size)
+        colours = im.convert("RGB").getcolors(maxcolors=1_000_000)
+    assert colours is not None and len(colours) > 50, f"{path}: blank ({colours and len(colours)} colours)"
+    biggest = max(colours)[0]
+    assert biggest < 0.9 * width * height, f"{path}: one colour covers {biggest / (width * height):.0%}"
+
+
+def test_the_page_plays_words_morphs_bank_knobs_and_reads_the_meters(jack, browser, tmp_path):
+    from selenium.webdriver.common.keys import Keys
+
+    host = HostProcess(["--model", str(SHIPPED), "--bank", str(tmp_path / "bank"), "--web", "0"])
+    osc = OscClient(host.port)
+    d = browser
+    try:
+        url = re.search(r"\| web (http://\S+)", host.ready_line).group(1)
+        d.get(url)
+        wait_for("the page ready", lambda: d.find_element("css selector", "body[data-ready='1']"))
+        assert len(d.find_elements("css selector", "#knobs .knob")) == len(
+            [n for n in TIMBRE_NAMES if not re.match(r"(held|onset)_h\d+$", n)])
+
+        # Words typed (Enter): the new patch is announced on channel 1, with its instrument.
+        box = d.find_element("id", "prompt")
+        box.send_keys("a breathy wooden flute", Keys.ENTER)
+        wait_for("the patch announced",
+                 lambda: text(d, "#channels li[data-channel='1'] .label") == "a breathy wooden flute", 60)
+        picked = wait_for("the instrument named", lambda: (t := text(d, "#picked")) not in ("…", "") and t, 30)
+        assert "Flute" in picked or "flute" in picked, picked
+        # Its next candidate, from the keyboard.
+        d.find_element("id", "next").send_keys(Keys.ENTER)
+        wait_for("the next candidate", lambda: re.match(r"2/\d+ ", text(d, "#picked")), 30)
+
+        # The morph slider, moved with the arrow keys: morphs play and the page says so.
+        slider = d.find_element("id", "morph-t")
+        for _ in range(30):
+            slider.send_keys(Keys.ARROW_RIGHT)
+        wait_for("a morph played", lambda: "ready" in text(d, "#morph-out"), 60)
+        wait_for("the last morph played", lambda: (t := text(d, "#morph-out")).startswith("30%") and "ready" in t, 60)
+        assert text(d, "#channels li[data-channel='1'] .label").startswith("a soft flute ~ a bright trumpet")
+
+        # The bank: search, load, step to the next.
+        search = d.find_element("id", "bank-search")
+        search.send_keys("cello")
+        wait_for("the search", lambda: [b.text for b in d.find_elements("css selector", "#bank-list button")] == ["cello"])
+        d.find_element("css selector", "#bank-list button[data-name='cello']").click()
+        wait_for("the bank patch loaded", lambda: text(d, "#channels li[data-channel='1'] .label") == "cello")
+        search.clear()
+        search.send_keys(Keys.BACKSPACE)
+        d.find_element("id", "bank-next").click()
+        wait_for("the next bank patch", lambda: text(d, "#channels li[data-channel='1'] .label") not in ("cello", ""))
+
+        # A knob turned from the keyboard: the host's channel has the value.
+        knob = d.find_element("css selector", ".knob[data-param='mod_index']")
+        knob.send_keys(Keys.END)
+        top = float(knob.get_attribute("aria-valuemax"))
+        assert float(knob.get_attribute("aria-valuenow")) == pytest.approx(top)
+        osc.ask("/sync", 1, reply="/synced")
+        with connect(url.replace("http://", "ws://") + "ws") as ws:
+            while (m := json.loads(ws.recv(timeout=10)))["address"] != "/patch/changed" or m["args"][0] != 1:
+                pass
+        assert m["args"][2 + TIMBRE_NAMES.index("mod_index")] == pytest.approx(top)
+
+        # Meters: the host's voices, load, underruns and MIDI inputs.
+        for p in (60, 64, 67):
+            osc.send("/note", p, 100, 1)
+        wait_for("voices on the meter", lambda: int(text(d, "#m-voices")) >= 3, 10)
+        assert re.fullmatch(r"\d+%", text(d, "#m-load-text"))
+        assert re.match(r"\d+", text(d, "#m-underruns")) and re.match(r"\d+", text(d, "#m-midi"))
+        assert "ms" in text(d, "#m-latency")
+        osc.send("/panic")
+
+        # A change from elsewhere (OSC, as Max would send it) shows within moments.
+        osc.send("/patch/load", "trumpet", 2)
+        wait_for("an OSC change shown", lambda: text(d, "#channels li[data-channel='2'] .label") == "trumpet", 5)
+
+        # Screenshots at a phone's and a laptop's size.
+        out = os.environ.get("PROMPTSYNTH_WEB_SCREENSHOTS")
+        for name, (w, h, mobile) in SIZES.items():
+            screen_size(d, w, h, mobile)
+            d.execute_script("window.scrollTo(0, 0)")
+            time.sleep(0.5)
+            path = tmp_path / f"web-{name}.png"
+            d.save_screenshot(str(path))
+            check_screenshot(path, w, h)
+            if out:
+                shutil.copy(path, os.path.join(ROOT, out, path.name))
+        assert host.proc.poll() is None
+        logs = [e for e in d.get_log("browser") if e["level"] == "SEVERE"]
+        assert not logs, logs
+    finally:
+        osc.close()
+        assert host.stop() == 0
