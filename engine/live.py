@@ -49,6 +49,9 @@ _N_VALUES = 4
 _TABLE_SLOTS = 16
 _TABLE_ROWS = 1024
 
+#: The render process's exit status when the audio server shut its client down.
+EXIT_SERVER_GONE = 5
+
 # Control block (int64, written by the host).
 C_STOP, C_ABANDON = range(2)
 _N_CONTROL = 2
@@ -327,6 +330,8 @@ class LiveOutput(OutputFigures):
         if self._proc is None:
             return None
         rc = self._proc.poll()
+        if rc == EXIT_SERVER_GONE:
+            return "audio server stopped (it shut the render process's client down)"
         return None if rc is None else f"the render process ended (exit status {rc})"
 
     @property

@@ -15,10 +15,10 @@ import threading
 import time
 
 from engine.device import AudioError
-from engine.live import C_ABANDON, C_STOP, JACK_CLIENT_NAME, _Shared
+from engine.live import C_ABANDON, C_STOP, EXIT_SERVER_GONE, JACK_CLIENT_NAME, _Shared
 from engine.status import STOPPED
 
-__all__ = ["render_main", "CLOSE_GRACE_S", "EXIT_CLOSE_HUNG"]
+__all__ = ["render_main", "CLOSE_GRACE_S", "EXIT_CLOSE_HUNG", "EXIT_SERVER_GONE"]
 
 #: How long the render process waits for its stream to close before it exits anyway.
 CLOSE_GRACE_S = 5.0
@@ -82,14 +82,12 @@ def render_main(spec: dict, make_midi=None) -> int:
         info["order_port"] = out.order_port
     print("ready " + json.dumps(info), flush=True)
     out.run(hook)
-    if getattr(out, "server_gone", False):
-        print("error: the JACK server shut the render client down", flush=True)
-        control[C_ABANDON] = 1
-    if control[C_ABANDON]:
+    gone = getattr(out, "server_gone", False)
+    if gone or control[C_ABANDON]:
         out.abandon()
         status["state"] = STOPPED
         sys.stdout.flush()
-        os._exit(0)
+        os._exit(EXIT_SERVER_GONE if gone else 0)
     # Closing a PortAudio JACK stream whose server died blocks for good; that happens
     # here when the host was killed before it could ask us to abandon (it is the one
     # that watches the server). The recording is finalised before the close, so giving

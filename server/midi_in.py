@@ -145,6 +145,11 @@ class MidiInput:
     each one is counted (:attr:`malformed`) and told (:data:`ERROR_NOTICE_S`).
     """
 
+    #: The render process queues this input's events in JACK's cycle (it renders there,
+    #: and a MIDI area of the shared memory was free).
+    in_cycle = False
+    _slot: int | None = None
+
     def __init__(self, host, name: str, virtual: bool = False) -> None:
         self.host = host
         self.virtual = virtual
@@ -164,10 +169,8 @@ class MidiInput:
         self._lost_seen = 0
         self._rt = None
         self._jack = None
-        #: The render process queues this input's events in JACK's cycle (it renders
-        #: there, and a MIDI area of the shared memory was free).
         self.in_cycle = False
-        self._slot: int | None = None
+        self._slot = None
         if _reads_jack():
             from server.jackmidi import JackMidiError, JackMidiIn
 
@@ -364,7 +367,7 @@ class MidiInput:
         events already: here only what it holds is kept, and a program change applied."""
         engine = self.host.engine
         if not self.in_cycle:
-            queue_midi(engine, kind, ch, args, frame, self.channels)
+            queue_midi(engine, kind, ch, args, frame, self.channels if kind == RESET else None)
         elif kind == 0xB0:
             engine.remember_control(ch, args[0], args[1])  # the sends /status reports
         elif kind == RESET and self.channels:
@@ -405,9 +408,9 @@ class MidiInput:
                 self.host.channels.apply_bank_patch(ch, patch, frame)
 
 
-def queue_midi(engine, kind: int, ch: int, args: tuple[int, ...], frame: int | None, played: set[int]) -> None:
+def queue_midi(engine, kind: int, ch: int, args: tuple[int, ...], frame: int | None, played) -> None:
     """Queue the engine's events for one parsed MIDI message at ``frame`` (``played``:
-    the channels its source has played on, which a System Reset resets). A program
+    for a System Reset, the channels its source has played on, which it resets). A program
     change queues none here: the bank is the host's. The host's inputs and the render
     process (server/render.py, in JACK's cycle) both queue through this."""
     if kind == SYSEX:

@@ -237,7 +237,8 @@ def test_host_killed_just_after_jackd_died_leaves_no_render_process(dying_jackd,
     wav = tmp_path / "rec.wav"
     h = HostProcess(["--no-model", "--bank", str(tmp_path / "bank"), "--record", str(wav)], env=env)
     time.sleep(0.5)
-    render = [pid for pid, args in child_processes(h.proc.pid) if "-m engine.live" in args]
+    render = [pid for pid, args in child_processes(h.proc.pid)
+              if "-m engine.live" in args or "-m server.render" in args]
     assert len(render) == 1, child_processes(h.proc.pid)
     jackd.kill()
     jackd.wait(timeout=10)
