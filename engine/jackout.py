@@ -44,7 +44,7 @@ BUDGET = 0.75
 (_CLIENT, _PORT_L, _PORT_R, _BUF_L, _BUF_R, _FRAMES, _RUNNING, _CYCLE, _DONE, _MISSES, _XRUNS, _GONE,
  _SEM_CYCLE, _SEM_DONE, _TS, _BUDGET_NS, _FRAME, _CF_ADDR, _CU_ADDR, _NU_ADDR, _PU_ADDR,
  _CUR_FRAMES, _CUR_USECS, _NEXT_USECS, _PERIOD_USECS, _TS_SEC, _TS_NSEC, _WRONG_SIZE,
- _IDLE, _QCTR, _MIDI_TAB, _MIDI_N, _SKIPS, _POSTED) = range(34)
+ _IDLE, _QCTR, _MIDI_TAB, _MIDI_N, _SKIPS, _POSTED, _SEQ) = range(35)
 _N_STATE = 40
 _CLOCK_REALTIME = 0
 _RAW = time.CLOCK_MONOTONIC_RAW
@@ -74,10 +74,14 @@ def _compile() -> dict:
         right = port_get_buffer(st[_PORT_R], nframes)
         nbytes = nframes * 4
         n = st[_CYCLE] + 1
+        # The cycle's frame and time, under a sequence count (odd while they change): a
+        # reader that sees the count change, or odd, reads again later.
+        st[_SEQ] += 1
         st[_FRAME] = last_frame_time(st[_CLIENT])
         st[_CUR_FRAMES] = 0
         cycle_times(st[_CLIENT], st[_CF_ADDR], st[_CU_ADDR], st[_NU_ADDR], st[_PU_ADDR])
         st[_CYCLE] = n
+        st[_SEQ] += 1
         if st[_RUNNING] == 0 or nframes != st[_FRAMES]:
             if st[_RUNNING] != 0:
                 st[_WRONG_SIZE] = nframes
@@ -254,9 +258,12 @@ class JackOutput(RenderLoop):
                 raise AudioError("cannot activate the JACK client")
             if self._connect:
                 self._connect_playback(ports)
-            rng = (ctypes.c_uint32 * 2)()
-            lib["latency_range"](ports[0], _PLAYBACK_LATENCY, rng)
-            self._status["device_latency_s"] = rng[1] / sr
+            self._latency_range = (ctypes.c_uint32 * 2)()
+            for _ in range(20):  # JACK works a new connection's latency out a moment later
+                self._read_device_latency()
+                if self._status["device_latency_s"] > 0 or not self._connect:
+                    break
+                time.sleep(0.005)
         except BaseException:
             st[_RUNNING] = 0
             self._close_client()
@@ -298,6 +305,25 @@ class JackOutput(RenderLoop):
         self._st[_RUNNING] = 0
         self._client = 0
         self._end_rendering()
+
+    def _cycle(self) -> tuple[int, int] | None:
+        """The last cycle's first JACK frame and start time (JACK's microseconds), read
+        whole; None while the callback is changing them."""
+        st = self._st
+        seq = int(st[_SEQ])
+        frame, usecs = int(st[_FRAME]), int(st[_CUR_USECS])
+        if seq & 1 or int(st[_SEQ]) != seq:
+            return None
+        return frame, usecs
+
+    def _read_device_latency(self) -> None:
+        """JACK's playback latency of our port (the device's, past the port): read again
+        now and then, since JACK works it out for a new connection a moment later."""
+        port = int(self._st[_PORT_L])
+        if port and self._client:
+            rng = self._latency_range
+            self._lib["latency_range"](port, _PLAYBACK_LATENCY, rng)
+            self._status["device_latency_s"] = rng[1] / self.engine.sample_rate
 
     def _close_client(self) -> None:
         client, self._client = self._client, 0
@@ -364,7 +390,10 @@ class JackOutput(RenderLoop):
                 if n != seen and not st[_GONE]:
                     seen = n
                     t0 = now
-                    frame = int(st[_FRAME])
+                    read = self._cycle()
+                    while read is None:  # the callback began the next cycle just now
+                        read = self._cycle()
+                    frame, usecs = read
                     if jack_frame is None:
                         jack_frame = frame - block
                     gap = (frame - jack_frame - block) & 0xFFFFFFFF
@@ -385,7 +414,6 @@ class JackOutput(RenderLoop):
                     post(sem_done)
                     t1 = clock()
                     self._busy_s += t1 - t0
-                    usecs = int(st[_CUR_USECS])
                     if usecs:
                         # JACK's clock is CLOCK_MONOTONIC_RAW; the host's, CLOCK_MONOTONIC.
                         t1_raw = raw(_RAW)
@@ -406,14 +434,15 @@ class JackOutput(RenderLoop):
                 elif st[_IDLE] and jack_frame is not None:
                     # Idle: the callback plays silence; the engine's time still follows
                     # JACK's (the host reads it to know the device runs).
-                    cycle = int(st[_CYCLE])
-                    frame, usecs = int(st[_FRAME]), int(st[_CUR_USECS])
+                    read = self._cycle()
+                    frame, usecs = read if read is not None else (jack_frame, 0)
                     gap = (frame - jack_frame) & 0xFFFFFFFF
-                    if int(st[_CYCLE]) == cycle and 0 < gap < 1 << 30:
+                    if 0 < gap < 1 << 30:
                         jack_frame = frame
                         self._advance(gap)
                         self._offset = usecs / 1e6 + (clock() - raw(_RAW)) - (engine.frame - block) / sr
                 if now >= next_stats:
+                    self._read_device_latency()
                     elapsed = now - busy_start
                     self._load = 0.5 * self._load + 0.5 * (self._busy_s / elapsed if elapsed > 0 else 0.0)
                     self._busy_s, busy_start, next_stats = 0.0, now, now + 0.25

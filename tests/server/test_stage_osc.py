@@ -76,8 +76,11 @@ def barrier(osc) -> list:
 def test_status_has_the_stage_fields_at_the_end(osc):
     s = status(osc)
     # voices underruns cpu sr block latency | dropped failed errors restarts midi_errors |
-    # render-ahead, headroom, ring underruns, device underflows, MIDI inputs
-    assert len(s) == 16, s
+    # render-ahead, headroom, ring underruns, device underflows, MIDI inputs | the effects'
+    # settings, then each effect's send on each of the 16 channels (docs/osc.md)
+    from engine.effects import BUSES, EFFECT_SETTINGS
+
+    assert len(s) == 16 + len(EFFECT_SETTINGS) + 16 * len(BUSES), s
     assert s[6:11] == [0, 0, 0, 0, 0]
 
 
