@@ -36,17 +36,18 @@ from engine.status import RUNNING
 
 __all__ = ["JackOutput", "BUDGET", "available"]
 
-#: Fraction of the period the callback waits for the render loop's block: the rest is
-#: left to the other clients of the graph (and to JACK), which run after ours.
-BUDGET = 0.75
+#: Until when, as a fraction of the period from the cycle's start, the callback waits
+#: for the render loop's block: the rest is left to JACK and to the clients after ours.
+BUDGET = 0.85
 
 # State words shared by the callback and the render loop (one int64 array).
 (_CLIENT, _PORT_L, _PORT_R, _BUF_L, _BUF_R, _FRAMES, _RUNNING, _CYCLE, _DONE, _MISSES, _XRUNS, _GONE,
  _SEM_CYCLE, _SEM_DONE, _TS, _BUDGET_NS, _FRAME, _CF_ADDR, _CU_ADDR, _NU_ADDR, _PU_ADDR,
  _CUR_FRAMES, _CUR_USECS, _NEXT_USECS, _PERIOD_USECS, _TS_SEC, _TS_NSEC, _WRONG_SIZE,
- _IDLE, _QCTR, _MIDI_TAB, _MIDI_N, _SKIPS, _POSTED, _SEQ) = range(35)
+ _IDLE, _QCTR, _MIDI_TAB, _MIDI_N, _SKIPS, _POSTED, _SEQ, _RAW_SEC, _RAW_NSEC, _TS_RAW) = range(38)
 _N_STATE = 40
 _CLOCK_REALTIME = 0
+_CLOCK_MONOTONIC_RAW = 4
 _RAW = time.CLOCK_MONOTONIC_RAW
 _PLAYBACK_LATENCY = 1
 _PORT_IS_PHYSICAL = 0x4
@@ -109,9 +110,16 @@ def _compile() -> dict:
             st[_IDLE] = 0
         st[_POSTED] = n
         sem_post(st[_SEM_CYCLE])
-        # The deadline on CLOCK_REALTIME (sem_timedwait's clock).
+        # The deadline: the cycle's start (JACK's clock, CLOCK_MONOTONIC_RAW) plus the
+        # budget, on CLOCK_REALTIME (sem_timedwait's clock).
+        clock_gettime(_CLOCK_MONOTONIC_RAW, st[_TS_RAW])
         clock_gettime(_CLOCK_REALTIME, st[_TS])
-        ns = st[_TS_NSEC] + st[_BUDGET_NS]
+        wait_ns = st[_CUR_USECS] * 1000 + st[_BUDGET_NS] - (st[_RAW_SEC] * 1000000000 + st[_RAW_NSEC])
+        if st[_CUR_USECS] == 0 or wait_ns > st[_BUDGET_NS]:
+            wait_ns = st[_BUDGET_NS]
+        if wait_ns < 0:
+            wait_ns = 0
+        ns = st[_TS_NSEC] + wait_ns
         st[_TS_SEC] += ns // 1000000000
         st[_TS_NSEC] = ns % 1000000000
         while st[_DONE] != n:
@@ -210,6 +218,7 @@ class JackOutput(RenderLoop):
         lib["sem_init"](sem_done, 0, 0)
         st[_SEM_CYCLE], st[_SEM_DONE] = sem_cycle, sem_done
         st[_TS] = base + 8 * _TS_SEC
+        st[_TS_RAW] = base + 8 * _RAW_SEC
         st[_CF_ADDR], st[_CU_ADDR] = base + 8 * _CUR_FRAMES, base + 8 * _CUR_USECS
         st[_NU_ADDR], st[_PU_ADDR] = base + 8 * _NEXT_USECS, base + 8 * _PERIOD_USECS
         st[_BUF_L], st[_BUF_R] = self._bufs[0].ctypes.data, self._bufs[1].ctypes.data

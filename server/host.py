@@ -47,6 +47,10 @@ MAX_EVENTS_PER_BLOCK = 16
 #: 17 pieces, 0.6 ms in 4 or 2, 0.5-0.6 ms at one frame (`benchmarks/bench_engine.py`).
 #: Up to 2 event times a block stay sample-accurate.
 MAX_SPLITS_PER_BLOCK = 2
+#: The same in JACK's cycle, where the block is due within the cycle it renders in: a
+#: note-on costs 30-50 us (its voice, its spectrum's tables), and 16 of them in a block
+#: of 64 voices left too little of the period in a 1,000-note burst.
+MAX_EVENTS_PER_CYCLE_BLOCK = 8
 #: Most patch changes the render process takes in one block (``Engine.max_tables_per_block``):
 #: each key table is rebuilt there in 0.2-0.5 ms; a burst (program changes on every
 #: channel, a stream of junk MIDI) is taken one a block, 2.7 ms apart.
@@ -116,6 +120,7 @@ class Host:
 
     def __init__(self, config: HostConfig) -> None:
         self.config = config
+        mode = render_mode(config)  # a bad one is a ValueError before anything is made
         # The engine renders in a process of its own (engine.live): no thread of this
         # process can hold it off.
         self.engine = LiveEngine(config.sample_rate, config.max_voices)
@@ -123,6 +128,9 @@ class Host:
         self.engine.max_events_per_block = MAX_EVENTS_PER_BLOCK
         self.engine.max_splits_per_block = MAX_SPLITS_PER_BLOCK
         self.engine.max_tables_per_block = MAX_TABLES_PER_BLOCK
+        if mode == "cycle":
+            # In JACK's cycle a block has no render-ahead to absorb a heavy one.
+            self.engine.max_events_per_block = MAX_EVENTS_PER_CYCLE_BLOCK
         try:
             # Checked here, so that a bad one stops the play command with its error; the
             # render process applies it before its first block.
@@ -138,7 +146,7 @@ class Host:
                 self.engine.set_tuning(Tuning.from_files(config.tuning, config.keymap).notes)
             self.output = LiveOutput(
                 self.engine, config.device, config.blocksize, config.latency, record=config.record,
-                render=render_mode(config), main_module="server.render",
+                render=mode, main_module="server.render",
             )
         except ValueError:
             self.engine.close()
