@@ -86,6 +86,7 @@ def load() -> dict:
             frame_time=fn(jack, "jack_frame_time", u32, u64),
             get_time=fn(jack, "jack_get_time", u64),
             sample_rate=fn(jack, "jack_get_sample_rate", u32, u64),
+            client_rt_priority=fn(jack, "jack_client_real_time_priority", i32, u64),
             buffer_size=fn(jack, "jack_get_buffer_size", u32, u64),
         )
         return _lib

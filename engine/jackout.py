@@ -253,6 +253,10 @@ class JackOutput(RenderLoop):
             self._order = lib["port_register"](client, b"order", jack.MIDI_TYPE, jack.PORT_IS_INPUT, 0)
             self.client_name = lib["client_name"](client).decode()
             self._name = f"JACK ({self.client_name})"
+            # The render loop does this client's work while its thread waits: it takes the
+            # client's real-time priority (JACK's clients' 5 by default), where that is more.
+            if self.priority > 0:
+                self.priority = max(self.priority, int(lib["client_rt_priority"](client)))
             if self._record_path is not None:
                 from engine.recorder import Recorder
 

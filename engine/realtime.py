@@ -11,12 +11,16 @@ import numpy as np
 
 from engine.engine import Engine
 
-__all__ = ["RENDER_PRIORITY", "warm_up", "set_fifo", "drop_fifo"]
+__all__ = ["RENDER_PRIORITY", "JACK_CLIENT_PRIORITY", "warm_up", "set_fifo", "drop_fifo"]
 
 #: SCHED_FIFO priority of the render thread: above every ordinary thread, below JACK's
 #: server (10 by default) and its clients' process threads (5), which must never wait
 #: for it.
 RENDER_PRIORITY = 3
+#: JACK's client threads' SCHED_FIFO priority under jackd's default (-P 10). A render
+#: loop in JACK's cycle (engine/jackout.py) takes its client's own priority: the
+#: client's thread waits on it, so it is that client's work.
+JACK_CLIENT_PRIORITY = 5
 
 
 def set_fifo(priority: int) -> str:

@@ -86,12 +86,14 @@ while True:
 
 
 def probe_priority() -> int:
-    """The stall probes' SCHED_FIFO priority: one above the render loop's
-    (engine.output.RENDER_PRIORITY), so that a render running long cannot hold a probe
-    off, and below JACK's threads (clients 5, server 10), which they must not delay."""
-    from engine.output import RENDER_PRIORITY
+    """The stall probes' SCHED_FIFO priority: one above the render loop's, so that a
+    render running long cannot hold a probe off. In JACK's cycle the render loop takes its
+    JACK client's priority (engine.realtime.JACK_CLIENT_PRIORITY, 5), so the probes sit
+    above JACK's client threads (they wake for microseconds) and below its server (10),
+    which they must not delay."""
+    from engine.realtime import JACK_CLIENT_PRIORITY, RENDER_PRIORITY
 
-    return RENDER_PRIORITY + 1
+    return max(RENDER_PRIORITY, JACK_CLIENT_PRIORITY) + 1
 
 
 class XrunControl:
