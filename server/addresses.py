@@ -51,10 +51,9 @@ class AddressSpace:
         folders: Folders | None = None,
     ) -> None:
         folders = folders if folders is not None else Folders()
-        self.notes = NoteAddresses(engine, channels, folders)
         self._routes: Routes = {}
         for part in (
-            self.notes,
+            NoteAddresses(engine, channels, folders),
             PromptAddresses(channels, model),
             PatchAddresses(engine, channels, bank, bank_reason, model, folders),
             HostAddresses(status),

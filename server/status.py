@@ -21,7 +21,7 @@ class HostStatus:
         model: the model gateway (:class:`server.gateway.ModelGateway`), or None.
 
     ``osc`` (the :class:`server.osc.OscServer`), ``midi`` (the
-    :class:`server.midi_in.MidiHub`) and ``scheduler`` are set by the host once they
+    :class:`server.midi_hub.MidiHub`) and ``scheduler`` are set by the host once they
     exist: they are made after the address space that reads them.
     """
 
