@@ -255,6 +255,8 @@ _atoms = st.one_of(
             "/param/sustain",
             "/patch/load",
             "/patch/save",
+            "/bank/next",
+            "/bank/prev",
             "/morph",
             "/sync",
             "/notify",
