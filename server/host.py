@@ -1,17 +1,16 @@
 """The live host: engine + audio output + OSC server + MIDI inputs + model worker.
 
 :class:`Host` owns their lifecycle (start in an order that gets to "ready" fast: the
-model process is spawned first and loads while the rest opens) and the state the
-address space shares: each channel's current patch (:mod:`server.state`), the model
-requests waiting, the bank. A model's answer is applied in one place
-(:meth:`Host._patch_answered`).
+model process is spawned first and loads while the rest opens) and wires the few
+collaborators each part uses: the address space and the MIDI inputs get the engine,
+the channels' patches (:mod:`server.state`), the bank, the model gateway
+(:mod:`server.gateway`, where a model's answer is applied) and the status source
+(:mod:`server.status`), never the host itself.
 """
 
 from __future__ import annotations
 
-import functools
 import gc
-import threading
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -19,17 +18,13 @@ from dataclasses import dataclass, field
 from engine.live import RENDER_MODES, LiveEngine, LiveOutput
 from server.addresses import AddressSpace
 from server.audiofit import AudioFits
+from server.gateway import ModelGateway
 from server.osc import OscServer, Refused
+from server.routing import Folders
 from server.scheduler import Clock, Scheduler, SchedulerFull
-from server.state import ChannelStates, PatchTicket
-from server.worker import (
-    DEFAULT_LOADER,
-    ChoiceRequest,
-    ModelWorker,
-    MorphRequest,
-    PatchRequest,
-    SyncRequest,
-)
+from server.state import ChannelStates
+from server.status import HostStatus
+from server.worker import DEFAULT_LOADER, ModelWorker
 
 __all__ = ["Host", "HostConfig", "MAX_EVENTS_PER_BLOCK", "MAX_SPLITS_PER_BLOCK"]
 
@@ -99,6 +94,10 @@ class HostConfig:
     web_host: str = "127.0.0.1"
     #: What every request and socket of the page must carry (None: nothing).
     web_token: str | None = None
+    #: ``--bank-next-cc``, ``--bank-prev-cc``: controllers whose press (value 64 or more)
+    #: plays the channel's next (previous) bank patch, as ``/bank/next`` (None: none).
+    bank_next_cc: int | None = None
+    bank_prev_cc: int | None = None
 
 
 def render_mode(config: HostConfig) -> str:
@@ -108,7 +107,7 @@ def render_mode(config: HostConfig) -> str:
         raise ValueError(f"render must be auto, {' or '.join(RENDER_MODES)}; got {config.render!r}")
     if config.render != "auto":
         return config.render
-    from server.midi_in import _jack_running
+    from server.midi_system import _jack_running
 
     return "cycle" if config.device is None and _jack_running() else "ahead"
 
@@ -140,6 +139,10 @@ class Host:
             for effect, level in config.sends.items():
                 for ch in range(16):
                     self.engine.set_send(ch, effect, level)
+            from server.midimap import bank_steps
+
+            #: Controllers that step the bank (``--bank-next-cc``, ``--bank-prev-cc``).
+            self.bank_steps = bank_steps(config.bank_next_cc, config.bank_prev_cc)
             if config.tuning is not None:
                 from engine.tuning import Tuning
 
@@ -162,15 +165,14 @@ class Host:
         #: Called as ``on_midi_change(line)`` when a MIDI input is connected or lost (the
         #: play command prints it); the notify targets get /midi/connected, /midi/lost.
         self.on_midi_change: Callable[[str], None] | None = None
-        self.worker: ModelWorker | None = None
-        self.model_reason = "" if config.use_model else "no model: started with --no-model"
         self.bank = None
         self.bank_reason = ""
-        self._lock = threading.Lock()
         #: Each channel's patch: the one place the host keeps it (server.state).
         self.channels = ChannelStates(self.engine, self._notify)
-        self._pending = 0
-        self._fits: AudioFits | None = None  # with the bank
+        #: The model worker and the requests waiting on it.
+        self.model = ModelGateway(self.channels, "" if config.use_model else "no model: started with --no-model")
+        #: What /status, /notify, /sync and /midi/list read.
+        self.status = HostStatus(self.engine, self.output, self.model)
         self.ready_s: float | None = None
         self._closed = False
         self._watch = (-1, 0.0)  # (engine frame last seen, monotonic time it changed)
@@ -180,7 +182,7 @@ class Host:
     def start(self, ready_timeout_s: float = 120.0) -> Host:
         t0 = time.monotonic()
         if self.config.use_model:
-            self.worker = ModelWorker(
+            self.model.worker = ModelWorker(
                 self.config.model, self.config.model_loader, ready_timeout_s
             ).start()
         try:
@@ -188,8 +190,12 @@ class Host:
             self.output.start()
             self.clock = Clock(self.output)
             lead = max(0.1, 3.0 * self.output.blocksize / self.engine.sample_rate)
-            self.scheduler = Scheduler(lead_s=lead)
-            self.addresses = AddressSpace(self)
+            self.scheduler = self.status.scheduler = Scheduler(lead_s=lead)
+            self.addresses = AddressSpace(
+                self.engine, self.channels, bank=self.bank, bank_reason=self.bank_reason,
+                model=self.model, status=self.status,
+                folders=Folders(self.config.tuning_dir, self.config.audio_dir),
+            )
             self.osc = OscServer(
                 self.addresses,
                 self._run_at,
@@ -198,10 +204,16 @@ class Host:
                 allow=self.config.osc_allow,
                 frame_at=self.output.frame_at,
             )
-            from server.midi_in import MidiHub
+            self.status.osc = self.osc
+            from server.midi_hub import MidiHub
+            from server.midi_in import MidiTargets
 
-            self.midi = MidiHub(
-                self, self.config.midi_in, self.config.midi_virtual, on_change=self._midi_changed
+            targets = MidiTargets(
+                self.engine, self.output, route=self.addresses.run, on_error=self.midi_error,
+                bank_steps=self.bank_steps,
+            )
+            self.midi = self.status.midi = MidiHub(
+                targets, self.config.midi_in, self.config.midi_virtual, on_change=self._midi_changed
             )
             if self.worker is not None:
                 self.worker.wait_ready()
@@ -240,7 +252,7 @@ class Host:
 
             self.bank = Bank(self.config.bank, factory=True)
             self.bank_reason = ""
-            self._fits = AudioFits(self.bank, self.channels.apply_bank_patch)
+            self.model.fits = AudioFits(self.bank, self.channels.apply_bank_patch)
         except Exception as exc:  # noqa: BLE001 - play on without a bank, say why
             self.bank, self.bank_reason = None, str(exc)
 
@@ -305,7 +317,23 @@ class Host:
     def __exit__(self, *exc) -> None:
         self.close()
 
-    # -- state shared with the address space and MIDI ------------------------------------
+    # -- the model ----------------------------------------------------------------------
+
+    @property
+    def worker(self) -> ModelWorker | None:
+        """The model worker process (the model gateway's), or None."""
+        return self.model.worker
+
+    @property
+    def model_reason(self) -> str:
+        """Why there is no model, where there is none."""
+        return self.model.reason
+
+    @model_reason.setter
+    def model_reason(self, reason: str) -> None:
+        self.model.reason = reason
+
+    # -- notices -------------------------------------------------------------------------
 
     def _notify(self, address: str, *args) -> None:
         """A change notice: to the OSC notify targets and to every page."""
@@ -314,11 +342,6 @@ class Host:
         if self.web is not None:
             self.web.notify(address, *args)
 
-    @property
-    def midi_errors(self) -> int:
-        """MIDI messages that were malformed or could not be applied, over all inputs."""
-        return self.midi.errors if self.midi is not None else 0
-
     def midi_error(self, source: str, what: str) -> None:
         """Malformed MIDI from ``source`` (its input's thread, at most once a second a
         source): ``/midi/error s:source s:what`` to the notify targets, and a line to
@@ -326,11 +349,6 @@ class Host:
         self._notify("/midi/error", source, what)
         if self.on_midi_change is not None:
             self.on_midi_change(f"MIDI input {source}: malformed MIDI: {what}")
-
-    @property
-    def midi_inputs(self) -> int:
-        """MIDI inputs open now (virtual ports and connected sources)."""
-        return len(self.midi.inputs) if self.midi is not None else 0
 
     def _midi_changed(self, kind: str, name: str, released: int) -> None:
         """A MIDI source connected or vanished (the hub's thread): tell the notify
@@ -344,67 +362,6 @@ class Host:
         self._notify(address, *args)
         if self.on_midi_change is not None:
             self.on_midi_change(line)
-
-    @property
-    def pending_requests(self) -> int:
-        return self._pending
-
-    def request_patch(self, request: PatchRequest | MorphRequest | ChoiceRequest, ticket: PatchTicket) -> None:
-        """Ask the model for a patch for ``ticket.channel``. The answer is applied in one
-        place (:meth:`_patch_answered`), then ``ticket`` is told."""
-        if self.worker is None:
-            ticket.on_fail(self.model_reason or "no model")
-            return
-        with self._lock:
-            self._pending += 1
-        self.worker.submit(request, functools.partial(self._patch_answered, ticket))
-
-    def patch_from_audio(self, path: str, name: str, ticket: PatchTicket) -> None:
-        """Fit a patch to the recording ``path``, save it in the bank as ``name`` and play
-        it on ``ticket.channel`` (:class:`server.audiofit.AudioFits`)."""
-        self._fits.start(path, name, ticket)
-
-    def _patch_answered(self, ticket: PatchTicket, ok: bool, value: object) -> None:
-        """The model's answer (the worker's manager thread, a ``ModelPatch``): the patch
-        goes to its channel, then the one who asked hears of it."""
-        with self._lock:
-            self._pending -= 1
-        if not ok:
-            ticket.on_fail(str(value))
-            return
-        self.channels.apply(
-            ticket.channel, value.table, ticket.label, ticket.prompt,
-            instrument=value.instrument, choice=value.choice,
-        )
-        ticket.on_done(value)
-
-    def sync(self, then: Callable[[], None]) -> None:
-        """Call ``then`` once every earlier model request has been answered and every
-        event queued so far has been rendered."""
-
-        def after_model(ok=True, value=None):
-            self._after_frame(self.output.frame_at(), then, time.monotonic() + 1.0)
-
-        if self.worker is not None and self.worker.state != "failed":
-            self.worker.submit(SyncRequest(), after_model)
-        else:
-            after_model()
-
-    def _after_frame(self, target: int, then: Callable[[], None], give_up: float) -> None:
-        """Call ``then`` once the engine has rendered past frame ``target`` (polled)."""
-        if (
-            self.engine.frame > target
-            or self.scheduler is None
-            or time.monotonic() > give_up
-            or not self.output.active
-        ):
-            then()
-            return
-        self.scheduler.at(
-            time.time() + self.scheduler.lead_s + 0.002,
-            None,
-            [lambda f: self._after_frame(target, then, give_up)],
-        )
 
     def _run_at(self, when: float, actions: list) -> None:
         """A bundle tagged ``when`` (wall clock): run its actions with its exact frame."""

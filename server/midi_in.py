@@ -8,75 +8,83 @@ spacing. Every byte goes through :class:`server.midiparse.MidiParser`: running s
 understood, a SysEx ends at the next status byte (or with its JACK event), malformed
 messages are dropped, counted and told (``/midi/error``); System Reset (FF) silences and
 resets the channels its input played on.
-Note on/off, every CC (the engine acts on 1, 6/38 with RPN 0 = bend range, 7, 10, 64, 74,
-100/101, 120, 121, 123), pitch bend, channel and polyphonic key pressure (``engine.expression``)
-and program change (a bank patch) on all 16 channels.
+Note on/off, every CC (the engine acts on those ``engine.CC`` names), pitch bend, channel
+and polyphonic key pressure (``engine.expression``) and program change (a bank patch) on
+all 16 channels. A program change, and a press of a controller mapped to the bank's steps
+(``play --bank-next-cc``, ``--bank-prev-cc``), go through the address space
+(``/program``, ``/bank/next``, ``/bank/prev``), as the same messages from OSC or the page.
 
-:class:`MidiHub` keeps the wanted inputs connected: it looks at the MIDI sources every
-:data:`WATCH_S`. An input whose source vanished is released (every note it started gets
-its note-off, its sustain pedal is lifted) and closed; a source that matches what was
-asked for (``--midi-in NAME`` or ``all``) is opened whenever it appears.
+An input is given what it feeds (:class:`MidiTargets`): the engine, the audio output's
+clock, the address space's way in and where malformed MIDI is told; never the host.
+The inputs are kept connected while sources come and go by :class:`server.midi_hub.MidiHub`;
+which MIDI system they use is :mod:`server.midi_system`'s.
 """
 
 from __future__ import annotations
 
 import itertools
-import os
-import sys
 import threading
 import time
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
+from types import MappingProxyType
 
 from engine import CC, QueueFull
-from server.midiparse import RESET, SYSEX, MidiParser
+from server.midi_system import (
+    CLIENT_NAME,
+    MidiError,
+    _reads_jack,
+    _rtmidi_api,
+    backend,
+    list_inputs,
+)
+from server.midimap import SWITCH_ON
+from server.midiparse import RESET, SYSEX, MidiParser, mts_single_note_tuning
 
-__all__ = ["MidiError", "MidiHub", "MidiInput", "MidiParser", "backend", "list_inputs", "ALL", "WATCH_S"]
-
-#: ``--midi-in all``: every MIDI source there is, and every one that appears later.
-ALL = "all"
-#: How often the hub looks for sources that vanished or appeared (s).
-WATCH_S = 0.05
-#: The rtmidi client name of the host's inputs: sources of this client are the host's
-#: own and never connected by ``all`` (nothing loops).
-CLIENT_NAME = "promptsynth"
+__all__ = [
+    "MidiError", "MidiInput", "MidiParser", "MidiTargets", "backend", "list_inputs", "mts_single_note_tuning",
+    "queue_midi",
+]
 
 
-class MidiError(RuntimeError):
-    """A MIDI port that cannot be found or opened."""
+@dataclass(frozen=True)
+class MidiTargets:
+    """What the MIDI inputs feed.
 
-
-def backend():
-    """mido's rtmidi backend: JACK MIDI where a JACK server runs, else the default API.
-
-    ``PROMPTSYNTH_MIDI_API`` picks one (``UNIX_JACK``, ``LINUX_ALSA``, ``MACOSX_CORE``...).
+    Args:
+        engine: where events go (an :class:`engine.sender.EventSender`; under JACK also
+            ``claim_midi_slot`` and ``release_midi_slot``, the render process's MIDI areas).
+        output: the audio output: ``frame_at(arrived)``, and ``order_port`` where the
+            render process reads JACK MIDI in JACK's cycle.
+        route: ``route(address, args, reply, frame)``, the address space's way in
+            (:meth:`server.addresses.AddressSpace.run`): program changes and bank steps.
+        on_error: ``on_error(source, what)``: malformed MIDI from ``source`` (at most once
+            a second a source).
+        bank_steps: controller number -> ``/bank/next`` or ``/bank/prev`` (:func:`bank_steps`).
     """
-    import mido
 
-    api = os.environ.get("PROMPTSYNTH_MIDI_API")
-    if api is None and sys.platform.startswith("linux"):
-        api = "UNIX_JACK" if _jack_running() else None
-    name = "mido.backends.rtmidi" + (f"/{api}" if api else "")
-    return mido.Backend(name, load=True)
-
-
-def _jack_running() -> bool:
-    try:
-        import rtmidi
-
-        if rtmidi.API_UNIX_JACK not in rtmidi.get_compiled_api():
-            return False
-        midi_in = rtmidi.MidiIn(rtmidi.API_UNIX_JACK)
-        # delete(): a JACK client left to the garbage collector stays in JACK's graph.
-        midi_in.delete()
-        return True
-    except Exception:  # noqa: BLE001 - no JACK: use the default API
-        return False
+    engine: object
+    output: object
+    route: Callable | None = None
+    on_error: Callable[[str, str], None] | None = None
+    bank_steps: Mapping[int, str] = field(default_factory=dict)
 
 
-def list_inputs() -> list[str]:
-    try:
-        return list(backend().get_input_names())
-    except Exception as exc:  # noqa: BLE001
-        raise MidiError(f"cannot list MIDI inputs: {exc}") from exc
+class _MidiReply:
+    """Where the address space's answers to a MIDI message go: nowhere (MIDI has no way
+    back), but a failure to apply (a full queue) is counted as the input's error."""
+
+    sender = ("midi", 0)
+
+    def __init__(self, port: MidiInput) -> None:
+        self.port = port
+
+    def send(self, address: str, *args) -> None:
+        pass
+
+    def fail(self, address: str, reason: str, *extra) -> None:
+        self.port.errors += 1
+        self.port.last_error = reason
 
 
 #: How often the poll thread looks for rtmidi's messages (s): at most this much added
@@ -91,50 +99,13 @@ POLL_BATCH = 32
 ERROR_NOTICE_S = 1.0
 
 
-def _rtmidi_api():
-    import rtmidi
-
-    api = os.environ.get("PROMPTSYNTH_MIDI_API")
-    if api is None and sys.platform.startswith("linux"):
-        api = "UNIX_JACK" if _jack_running() else None
-    return getattr(rtmidi, f"API_{api}", rtmidi.API_UNSPECIFIED) if api else rtmidi.API_UNSPECIFIED
-
-
-def _reads_jack() -> bool:
-    """Whether inputs read JACK MIDI themselves (:mod:`server.jackmidi`), event by event."""
-    import rtmidi
-
-    from server import jackmidi
-
-    return _rtmidi_api() == rtmidi.API_UNIX_JACK and jackmidi.available()
-
-
-def mts_single_note_tuning(body: tuple[int, ...]) -> dict[int, float]:
-    """The keys and notes of a MIDI Tuning Standard real-time single-note tuning change
-    (``F0 7F dev 08 02 program count [key semitone frac-MSB frac-LSB]... F7``; ``body``:
-    the bytes between F0 and F7), for any device id; {} for any other SysEx. A note is
-    ``semitone + frac / 16384`` (7F 7F 7F: that key unchanged)."""
-    if len(body) < 6 or body[0] != 0x7F or body[2] != 0x08 or body[3] != 0x02:
-        return {}
-    count = body[5]
-    notes = {}
-    for i in range(count):
-        part = body[6 + 4 * i : 10 + 4 * i]
-        if len(part) < 4:
-            break
-        key, semi, msb, lsb = part
-        if (semi, msb, lsb) == (0x7F, 0x7F, 0x7F):
-            continue
-        notes[key] = semi + ((msb << 7) | lsb) / 16384.0
-    return notes
-
-
 #: Each MIDI input's generation: the render process starts a new parser where it changes.
 _GENERATIONS = itertools.count(1)
 
 
 class MidiInput:
-    """One open input port feeding ``host``'s engine; ``close()`` is safe twice.
+    """One open input port feeding ``targets`` (:class:`MidiTargets`); ``close()`` is
+    safe twice.
 
     No Python runs on the MIDI backend's thread. Under JACK the port is read event by
     event by compiled code in JACK's own cycle (:class:`server.jackmidi.JackMidiIn`),
@@ -149,9 +120,17 @@ class MidiInput:
     #: and a MIDI area of the shared memory was free).
     in_cycle = False
     _slot: int | None = None
+    route: Callable | None = None
+    on_error: Callable[[str, str], None] | None = None
+    bank_steps: Mapping[int, str] = MappingProxyType({})
+    last_error: str | None = None
 
-    def __init__(self, host, name: str, virtual: bool = False) -> None:
-        self.host = host
+    def __init__(self, targets: MidiTargets, name: str, virtual: bool = False) -> None:
+        self.engine = targets.engine
+        self.output = targets.output
+        self.route = targets.route
+        self.on_error = targets.on_error
+        self.bank_steps = targets.bank_steps
         self.virtual = virtual
         self.name = name
         self.errors = 0
@@ -175,8 +154,8 @@ class MidiInput:
             from server.jackmidi import JackMidiError, JackMidiIn
 
             self.parser = MidiParser(events=True, on_error=self._malformed)
-            order = getattr(host.output, "order_port", None)
-            claim = getattr(host.engine, "claim_midi_slot", None)
+            order = getattr(self.output, "order_port", None)
+            claim = getattr(self.engine, "claim_midi_slot", None)
             slot = claim() if order and claim is not None else None
             try:
                 # Shown to others as "promptsynth:NAME" (virtual: an input others send
@@ -188,7 +167,7 @@ class MidiInput:
                 )
             except JackMidiError as exc:
                 if slot:
-                    host.engine.release_midi_slot(slot[0])
+                    self.engine.release_midi_slot(slot[0])
                 raise MidiError(f"cannot open MIDI input {name!r}: {exc}") from exc
             if slot:
                 self._slot, self.in_cycle = slot[0], True
@@ -236,7 +215,7 @@ class MidiInput:
             self._dispatch_events(jack.take())
             jack.close()
         if self._slot is not None:
-            self.host.engine.release_midi_slot(self._slot)
+            self.engine.release_midi_slot(self._slot)
             self._slot = None
         rt, self._rt = self._rt, None
         if rt is not None:
@@ -254,7 +233,7 @@ class MidiInput:
     def release(self) -> int:
         """Let go of everything this input holds: a note-off for each note it started
         (so release tails sound as usual) and its pedals up. Returns the notes released."""
-        engine = self.host.engine
+        engine = self.engine
         notes = sorted(self.held)
         for ch, pitch in notes:
             try:
@@ -327,7 +306,7 @@ class MidiInput:
     def _dispatch_events(self, events: list[tuple[float, bytes, int]]) -> None:
         """``(arrived, data, size)`` each: parse, and queue each message for the frame
         of its arrival (``size`` above ``len(data)``: the event was cut)."""
-        frame_at = self.host.output.frame_at
+        frame_at = self.output.frame_at
         for arrived, data, size in events:
             self.received += 1
             try:
@@ -351,7 +330,7 @@ class MidiInput:
         if self._unnoticed:
             what += f" (and {self._unnoticed} more malformed since the last notice)"
         self._notice_at, self._unnoticed = now, 0
-        tell = getattr(self.host, "midi_error", None)
+        tell = self.on_error
         if tell is not None:
             try:
                 tell(self.name, what)
@@ -364,8 +343,9 @@ class MidiInput:
         """Queue one message for ``frame``, and keep what this input holds. A System Reset
         (:data:`RESET`) silences and resets the channels this input has played on. In
         JACK's cycle (:attr:`in_cycle`) the render process has queued the engine's
-        events already: here only what it holds is kept, and a program change applied."""
-        engine = self.host.engine
+        events already: here only what it holds is kept, and a program change or a bank
+        step applied (the address space's, in both ways)."""
+        engine = self.engine
         if not self.in_cycle:
             queue_midi(engine, kind, ch, args, frame, self.channels if kind == RESET else None)
         elif kind == 0xB0:
@@ -393,7 +373,7 @@ class MidiInput:
         elif kind == 0xB0:
             control, value = args
             if control in (CC.SUSTAIN, CC.SOSTENUTO):
-                if value >= 64:
+                if value >= SWITCH_ON:
                     self.pedals.add((ch, control))
                 else:
                     self.pedals.discard((ch, control))
@@ -401,11 +381,23 @@ class MidiInput:
                 self.held = {(c, p) for c, p in self.held if c != ch}
             elif control == CC.RESET_ALL_CONTROLLERS:  # the pedals are up
                 self.pedals = {(c, n) for c, n in self.pedals if c != ch}
+            elif control in self.bank_steps and value >= SWITCH_ON:  # a button pressed
+                self._route(self.bank_steps[control], [ch + 1], frame)
         elif kind == 0xC0:
-            bank = self.host.bank
-            patch = bank.program(args[0]) if bank is not None else None
-            if patch is not None:
-                self.host.channels.apply_bank_patch(ch, patch, frame)
+            self._route("/program", [args[0], ch + 1], frame)
+
+    def _route(self, address: str, args: list, frame: int | None) -> None:
+        """One message through the address space, at ``frame``. A refusal (a program
+        with no patch, no bank) changes nothing and is not an error of the input: MIDI
+        has no way to answer, and a keyboard sends program changes it cannot know of."""
+        if self.route is None:
+            return
+        from server.osc import Refused  # not at import: the render process imports this module
+
+        try:
+            self.route(address, args, _MidiReply(self), frame)
+        except Refused as exc:
+            self.last_error = f"{exc.address}: {exc.reason}"
 
 
 def queue_midi(engine, kind: int, ch: int, args: tuple[int, ...], frame: int | None, played) -> None:
@@ -432,133 +424,3 @@ def queue_midi(engine, kind: int, ch: int, args: tuple[int, ...], frame: int | N
         engine.channel_pressure(ch, args[0], frame)
     elif kind == 0xA0:
         engine.poly_pressure(ch, args[0], args[1], frame)
-
-
-class MidiHub:
-    """The host's MIDI inputs, kept connected while sources come and go.
-
-    Args:
-        host: the host whose engine the inputs feed.
-        wants: ``--midi-in`` values: a part of a source's name (case-insensitive), or
-            :data:`ALL` for every source but the host's own.
-        virtual: names of virtual inputs to offer (``promptsynth:NAME``).
-        on_change: ``on_change(kind, name, released)`` after an input was connected
-            (``kind`` "connected") or lost ("lost", with the notes it released); called
-            on the hub's thread.
-    """
-
-    def __init__(self, host, wants: list[str], virtual: list[str], on_change=None) -> None:
-        self.host = host
-        self.wants = [w for w in wants if w.lower() != ALL]
-        self.all = any(w.lower() == ALL for w in wants)
-        self.on_change = on_change
-        self._lock = threading.Lock()
-        self._inputs: dict[str, MidiInput] = {}  # source name -> input (virtual: its name)
-        self._lister = None
-        self._closed = False
-        self._thread: threading.Thread | None = None
-        self.retired_errors = 0
-        try:
-            for name in virtual:
-                self._inputs[f"{CLIENT_NAME}:{name}"] = MidiInput(host, name, virtual=True)
-            if self.wants or self.all:
-                import rtmidi
-
-                self._lister = rtmidi.MidiIn(_rtmidi_api(), f"{CLIENT_NAME}-watch")
-                self._scan(initial=True)
-                self._thread = threading.Thread(target=self._watch, name="promptsynth-midi-watch", daemon=True)
-                self._thread.start()
-        except BaseException:
-            self.close()
-            raise
-
-    # -- state ---------------------------------------------------------------------------
-
-    @property
-    def inputs(self) -> list[MidiInput]:
-        with self._lock:
-            return list(self._inputs.values())
-
-    def available(self) -> list[str]:
-        """MIDI sources there are now (the host's own excluded)."""
-        return [n for n in list_inputs() if not _is_own(n)]
-
-    def waiting(self) -> list[str]:
-        """``--midi-in`` names that match no connected input."""
-        with self._lock:
-            names = list(self._inputs)
-        return [w for w in self.wants if not any(w.lower() in n.lower() for n in names)]
-
-    @property
-    def errors(self) -> int:
-        """MIDI that could not be applied (a full queue) or was malformed, all inputs."""
-        return self.retired_errors + sum(i.errors + i.malformed for i in self.inputs)
-
-    def abandon(self) -> None:
-        """Stop watching, touch no port (the audio server died: its clients hang)."""
-        self._closed = True
-        for port in self.inputs:
-            port.abandon()
-
-    def close(self) -> None:
-        """Close every input (what they hold is released first); safe twice."""
-        self._closed = True
-        if self._thread is not None and threading.current_thread() is not self._thread:
-            self._thread.join(timeout=1.0)
-        with self._lock:
-            inputs, self._inputs = list(self._inputs.values()), {}
-        for port in inputs:
-            port.close()
-        lister, self._lister = self._lister, None
-        if lister is not None:
-            lister.delete()
-
-    # -- the watcher ---------------------------------------------------------------------
-
-    def _watch(self) -> None:
-        while not self._closed:
-            time.sleep(WATCH_S)
-            try:
-                self._scan()
-            except Exception:  # noqa: BLE001 - the watcher never dies (rtmidi hiccups)
-                continue
-
-    def _scan(self, initial: bool = False) -> None:
-        present = [n for n in self._lister.get_ports() if not _is_own(n)]
-        with self._lock:
-            connected = {n: i for n, i in self._inputs.items() if not i.virtual}
-        for name, port in connected.items():
-            if name not in present:
-                with self._lock:
-                    self._inputs.pop(name, None)
-                port.close()
-                released = port.release()
-                self.retired_errors += port.errors + port.malformed
-                self._report("lost", name, released)
-        for name in present:
-            if name in connected and name in self._inputs:
-                continue
-            if not (self.all or any(w.lower() in name.lower() for w in self.wants)):
-                continue
-            if self._closed:
-                return
-            try:
-                port = MidiInput(self.host, name)
-            except MidiError:
-                continue  # gone again, or not openable now: the next look retries
-            with self._lock:
-                self._inputs[name] = port
-            self._report("connected", name, 0)
-
-    def _report(self, kind: str, name: str, released: int) -> None:
-        if self.on_change is not None:
-            try:
-                self.on_change(kind, name, released)
-            except Exception:  # noqa: BLE001 - a report must not stop the watcher
-                pass
-
-
-def _is_own(source: str) -> bool:
-    """A source of the host's own MIDI client (``promptsynth:...``, ``promptsynth-01:...``)."""
-    client = source.split(":", 1)[0]
-    return client == CLIENT_NAME or client.startswith(f"{CLIENT_NAME}-")

@@ -18,7 +18,7 @@ status byte.
 
 from __future__ import annotations
 
-__all__ = ["KEPT_SYSEX_BYTES", "MAX_SYSEX_BYTES", "RESET", "SYSEX", "SYSEX_TIMEOUT_S", "MidiParser"]
+__all__ = ["KEPT_SYSEX_BYTES", "MAX_SYSEX_BYTES", "RESET", "SYSEX", "SYSEX_TIMEOUT_S", "MidiParser", "mts_single_note_tuning"]
 
 #: Data bytes each channel message takes, by status high nibble.
 _DATA_LEN = {0x80: 2, 0x90: 2, 0xA0: 2, 0xB0: 2, 0xC0: 1, 0xD0: 1, 0xE0: 2}
@@ -178,3 +178,23 @@ class MidiParser:
             self._sysex = None
         self._end_partial(None, end_sysex=self.events)
         return out
+
+
+def mts_single_note_tuning(body: tuple[int, ...]) -> dict[int, float]:
+    """The keys and notes of a MIDI Tuning Standard real-time single-note tuning change
+    (``F0 7F dev 08 02 program count [key semitone frac-MSB frac-LSB]... F7``; ``body``:
+    the bytes between F0 and F7), for any device id; {} for any other SysEx. A note is
+    ``semitone + frac / 16384`` (7F 7F 7F: that key unchanged)."""
+    if len(body) < 6 or body[0] != 0x7F or body[2] != 0x08 or body[3] != 0x02:
+        return {}
+    count = body[5]
+    notes = {}
+    for i in range(count):
+        part = body[6 + 4 * i : 10 + 4 * i]
+        if len(part) < 4:
+            break
+        key, semi, msb, lsb = part
+        if (semi, msb, lsb) == (0x7F, 0x7F, 0x7F):
+            continue
+        notes[key] = semi + ((msb << 7) | lsb) / 16384.0
+    return notes

@@ -67,6 +67,9 @@ class ChannelStates:
         self.notify = notify
         self._lock = threading.Lock()
         self._states = [ChannelState(KeyTable.flat(), "default")] * N_CHANNELS
+        # The bank patch each channel played last (a patch from words in between does
+        # not move it): where /bank/next and /bank/prev step from.
+        self._bank_patches: list[str | None] = [None] * N_CHANNELS
 
     def state(self, channel: int) -> ChannelState:
         """``channel``'s patch now."""
@@ -97,9 +100,16 @@ class ChannelStates:
         """A patch of the bank (``patches.Patch``) on ``channel``: its name is the label;
         its expression amounts (what pressure, CC 74 and the mod wheel do) apply too."""
         self.apply(channel, patch.table, patch.name, patch.prompt, frame)
+        with self._lock:
+            self._bank_patches[channel] = patch.name
         expression = getattr(patch, "expression", None)
         if expression is not None:
             self.engine.set_expression(channel, expression, frame)
+
+    def bank_patch(self, channel: int) -> str | None:
+        """The name of the bank patch ``channel`` played last, or None."""
+        with self._lock:
+            return self._bank_patches[channel]
 
     def set_spectrum(self, channel: int, held_db, onset_db=None, frame: int | None = None) -> None:
         """The carrier's held spectrum (and the onset one, where given: 32 levels in dB

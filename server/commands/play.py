@@ -109,6 +109,20 @@ def register(subparsers) -> None:
         metavar="NAME",
         help="open a virtual MIDI input called NAME that others connect to (repeatable)",
     )
+    m.add_argument(
+        "--bank-next-cc",
+        type=int,
+        metavar="N",
+        help="a press of controller N (a value of 64 or more: a button, a footswitch) plays the "
+        "channel's next bank patch, as OSC /bank/next (a controller the engine does not act on, "
+        "such as 3, 9, 14-31, 85-90, 102-119)",
+    )
+    m.add_argument(
+        "--bank-prev-cc",
+        type=int,
+        metavar="N",
+        help="a press of controller N plays the channel's previous bank patch, as OSC /bank/prev",
+    )
     m.add_argument("--list-midi", action="store_true", help="list MIDI sources and exit")
     s = p.add_argument_group("sound")
     s.add_argument(
@@ -255,6 +269,8 @@ def run(args: argparse.Namespace) -> int:
         osc_allow=allow,
         midi_in=args.midi_in,
         midi_virtual=args.midi_virtual,
+        bank_next_cc=args.bank_next_cc,
+        bank_prev_cc=args.bank_prev_cc,
         model=args.model,
         use_model=not args.no_model,
         bank=args.bank,
@@ -452,7 +468,7 @@ def _first_prompt(host, prompt: str) -> bool:
         failed.append(reason)
         done.set()
 
-    host.request_patch(PatchRequest(text), PatchTicket(0, text, text, lambda table: done.set(), fail))
+    host.model.request(PatchRequest(text), PatchTicket(0, text, text, lambda table: done.set(), fail))
     if not done.wait(60.0):
         failed.append("prediction timed out")
     if failed:

@@ -62,7 +62,7 @@ _CSP = ("default-src 'self'; connect-src 'self'; img-src 'self' data:; script-sr
 #: Addresses whose checks or actions may take long (a scan of the MIDI system, files read
 #: or written): they go to the dispatch thread, the rest are handled on the loop.
 _SLOW = frozenset(["/midi/list", "/patch/list", "/patch/load", "/patch/save", "/patch/from-audio",
-                   "/tuning/scl", "/program"])
+                   "/tuning/scl", "/program", "/bank/next", "/bank/prev"])
 #: Addresses of the address space that mean nothing to a page.
 _NOT_HERE = {
     "/notify": "the page's socket gets every change notice already; /notify is for OSC clients",

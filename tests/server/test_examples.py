@@ -9,7 +9,7 @@ import re
 from server.addresses import AddressSpace
 from tests.server.conftest import ROOT
 
-KNOWN = set(AddressSpace(host=None).addresses)
+KNOWN = set(AddressSpace().addresses)
 
 
 def test_max_patch_is_json_and_sends_known_addresses():

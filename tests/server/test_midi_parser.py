@@ -70,13 +70,12 @@ class _Engine:
 
 def test_an_input_knows_what_it_holds_and_releases_exactly_that():
     """What a vanished keyboard leaves sounding: its unfinished notes and its pedals."""
-    from types import SimpleNamespace
 
     from server.midi_in import MidiInput
 
     engine = _Engine()
     port = MidiInput.__new__(MidiInput)  # no rtmidi port: only the bookkeeping
-    port.host = SimpleNamespace(engine=engine, bank=None)
+    port.engine = engine
     port.held, port.pedals, port.channels, port.errors = set(), set(), set(), 0
     for kind, ch, args in [
         (0x90, 0, (60, 100)), (0x90, 0, (64, 100)), (0x90, 0, (64, 0)),  # 64 ended (vel 0)
@@ -197,13 +196,12 @@ def test_a_byte_stream_bounds_a_sysex_in_length_and_time():
 
 
 def test_a_system_reset_silences_and_resets_the_channels_its_input_played():
-    from types import SimpleNamespace
 
     from server.midi_in import MidiInput
 
     engine = _Engine()
     port = MidiInput.__new__(MidiInput)
-    port.host = SimpleNamespace(engine=engine, bank=None)
+    port.engine = engine
     port.held, port.pedals, port.channels, port.errors = set(), set(), set(), 0
     port.handle(0x90, 2, (60, 100), None)
     port.handle(0xB0, 2, (64, 127), None)
@@ -219,7 +217,6 @@ def test_a_system_reset_silences_and_resets_the_channels_its_input_played():
 
 
 def test_malformed_midi_is_told_at_most_once_a_second_a_source(monkeypatch):
-    from types import SimpleNamespace
 
     from server import midi_in
     from server.midi_in import MidiInput
@@ -229,7 +226,7 @@ def test_malformed_midi_is_told_at_most_once_a_second_a_source(monkeypatch):
     monkeypatch.setattr(midi_in.time, "monotonic", lambda: clock[0])
     port = MidiInput.__new__(MidiInput)
     port.name = "keys"
-    port.host = SimpleNamespace(midi_error=lambda source, what: told.append((source, what)))
+    port.on_error = lambda source, what: told.append((source, what))
     port._notice_at, port._unnoticed = -midi_in.ERROR_NOTICE_S, 0
     port._malformed("a")
     for _ in range(5):
@@ -253,6 +250,6 @@ def test_a_mts_single_note_tuning_change_retunes_its_keys():
     assert p.feed([0xF0, *body, 0xF7]) == [(SYSEX, 0, body)]
     calls = []
     port = MidiInput.__new__(MidiInput)
-    port.host = SimpleNamespace(engine=SimpleNamespace(retune_keys=lambda notes, frame: calls.append(notes)))
+    port.engine = SimpleNamespace(retune_keys=lambda notes, frame: calls.append(notes))
     port.handle(SYSEX, 0, body, None)
     assert calls == [{60: 60.5, 62: 61.0}]

@@ -13,10 +13,13 @@ from pythonosc import osc_message
 
 from engine import Engine, KeyTable
 from server.addresses import AddressSpace
+from server.gateway import ModelGateway
 from server.osc import OscServer
 from server.oscargs import Arg, ArgError, parse_args
+from server.routing import Folders
 from server.scheduler import Clock, Scheduler
 from server.state import ChannelStates
+from server.status import HostStatus
 from tests.server.conftest import bundle, message
 
 SR = 48000
@@ -59,32 +62,35 @@ class RecordingChannels(ChannelStates):
 
 
 class FakeHost:
+    """The collaborators a host gives its address space: an offline engine, the real
+    channel states, bank, model gateway (no model) and status source."""
+
     def __init__(self, tmp) -> None:
         from patches import Bank
 
         self.engine = Engine(SR, 32)
         self.output = FakeOutput(self.engine)
         self.bank = Bank(tmp / "bank")
-        self.bank_reason = ""
-        self.worker = None
-        self.model_reason = "no model: test"
-        self.pending_requests = 0
-        self.osc = None
         self.channels = RecordingChannels(self.engine)
         self.applied = self.channels.applied
+        self.model = ModelGateway(self.channels, "no model: test")
+        self.status = HostStatus(self.engine, self.output, self.model)
+        self.folders = Folders()
         self.scheduled = []
 
-    def sync(self, then):
-        then()
+    def address_space(self) -> AddressSpace:
+        return AddressSpace(
+            self.engine, self.channels, bank=self.bank, model=self.model, status=self.status, folders=self.folders
+        )
 
 
 @pytest.fixture
 def rig(tmp_path):
     host = FakeHost(tmp_path)
     server = OscServer(
-        AddressSpace(host), lambda when, actions: host.scheduled.append((when, actions)), port=0
+        host.address_space(), lambda when, actions: host.scheduled.append((when, actions)), port=0
     )
-    host.osc = server
+    host.osc = host.status.osc = server
     client = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
     client.bind(("127.0.0.1", 0))
     client.settimeout(1.0)
@@ -249,6 +255,8 @@ _atoms = st.one_of(
             "/param/sustain",
             "/patch/load",
             "/patch/save",
+            "/bank/next",
+            "/bank/prev",
             "/morph",
             "/sync",
             "/notify",
@@ -292,11 +300,10 @@ def test_velocity_curve_by_name_or_exponent_and_clear_refusals(rig):
 def test_tunings_from_the_tuning_folder_only_and_bad_files_change_nothing(rig, tmp_path):
     import shutil
     from pathlib import Path
-    from types import SimpleNamespace
 
     host, server, client = rig
     sender = client.getsockname()
-    host.config = SimpleNamespace(tuning_dir=None)
+    host.folders.tuning_dir = None
     server.handle_packet(message("/tuning/scl", "19edo.scl"), sender)
     assert replies(client) == [("/fail", ["/tuning/scl", "the host was started without --tuning-dir DIR: "
                                           ".scl and .kbm files are read from that folder only"])]
@@ -304,7 +311,7 @@ def test_tunings_from_the_tuning_folder_only_and_bad_files_change_nothing(rig, t
     folder.mkdir()
     shutil.copy(Path(__file__).resolve().parents[1] / "data" / "tuning" / "19edo.scl", folder)
     (folder / "broken.scl").write_text("desc\n 2\n 100.0\n two hundred\n")
-    host.config = SimpleNamespace(tuning_dir=str(folder))
+    host.folders.tuning_dir = str(folder)
     for data in [message("/tuning/scl", "broken.scl"), message("/tuning/scl", "../19edo.scl"),
                  message("/tuning/scl", "none.scl"), message("/tuning/scl", "19edo.scl", "none.kbm")]:
         server.handle_packet(data, sender)

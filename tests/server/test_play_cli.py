@@ -34,6 +34,8 @@ def play(*args: str) -> subprocess.CompletedProcess:
             "--patch no-such-patch: no patch named",
         ),
         (["--osc-port", "70000"], "--osc-port must be in range 0..65535"),
+        (["--no-model", "--bank-next-cc", "64"], "--bank-next-cc: CC 64 is the engine's sustain"),
+        (["--no-model", "--bank-next-cc", "20", "--bank-prev-cc", "20"], "must differ, both are 20"),
     ],
 )
 def test_user_errors_exit_2_with_one_line(args, words):

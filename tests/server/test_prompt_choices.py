@@ -1,6 +1,6 @@
 """/prompt/next and /prompt/prev (the prompt line's :next and :prev), and the instrument
 the words picked in /prompt/done and /patch/changed: the address space over real UDP,
-the host's own answer path (``Host.request_patch``, ``Host._patch_answered``), a real
+the host's own answer path (``ModelGateway.request``, ``ModelGateway._answered``), a real
 model worker process (the stand-in predictor: three choices for any words) and the
 channels' real state. The shipped model's own list is tested in
 tests/model/test_choices.py and live under JACK in test_prompt_choices_live.py."""
@@ -12,11 +12,11 @@ import threading
 import pytest
 
 from engine import TIMBRE_NAMES
-from server.addresses import AddressSpace
-from server.host import Host
+from server.gateway import ModelGateway
 from server.osc import OscServer
 from server.prompt_line import PromptLine
 from server.state import ChannelStates
+from server.status import HostStatus
 from server.worker import ChoiceRequest, ModelWorker, PatchRequest
 from tests.server.conftest import OscClient
 from tests.server.fake_predictor import N_CHOICES, FakePredictor
@@ -26,26 +26,15 @@ N_TIMBRE = len(TIMBRE_NAMES)
 
 
 class ModelHost(FakeHost):
-    """The test host with a real model worker, answered as the live host answers."""
-
-    request_patch = Host.request_patch
-    _patch_answered = Host._patch_answered
+    """The test host with a real model worker, answered as the live host answers (its
+    model gateway)."""
 
     def __init__(self, tmp, worker: ModelWorker) -> None:
         super().__init__(tmp)
-        self.worker = worker
-        self.model_reason = ""
-        self._lock = threading.Lock()
-        self._pending = 0
         self.channels = ChannelStates(self.engine, lambda address, *args: self.osc.notify(address, *args))
-
-    @property
-    def pending_requests(self) -> int:
-        return self._pending
-
-    @pending_requests.setter
-    def pending_requests(self, n: int) -> None:
-        self._pending = n
+        self.model = ModelGateway(self.channels)
+        self.model.worker = worker
+        self.status = HostStatus(self.engine, self.output, self.model)
 
 
 @pytest.fixture(scope="module")
@@ -59,9 +48,9 @@ def worker():
 @pytest.fixture
 def host(tmp_path, worker):
     h = ModelHost(tmp_path, worker)
-    h.addresses = AddressSpace(h)
+    h.addresses = h.address_space()
     # Every message applies at once (no timetags here).
-    h.osc = OscServer(h.addresses, lambda when, actions: [a(None) for a in actions], port=0)
+    h.osc = h.status.osc = OscServer(h.addresses, lambda when, actions: [a(None) for a in actions], port=0)
     h.osc.start()
     yield h
     h.osc.close()
@@ -122,8 +111,8 @@ def test_next_needs_words_on_the_channel_and_a_model(osc, host, tmp_path):
     osc.send("/prompt/next", 17)
     assert "channel must be an int in range 1..16" in osc.expect("/fail")[1]
     # Words on the channel, but no model to walk their list.
-    host.worker = None
-    host.model_reason = "no model: started with --no-model"
+    host.model.worker = None
+    host.model.reason = "no model: started with --no-model"
     host.channels.apply(5, host.channels.state(5).table, "a reed", "a reed")
     osc.send("/prompt/next", 6)
     assert osc.expect("/fail", where=lambda p: p[0] == "/prompt/next")[1] == "no model: started with --no-model"

@@ -107,6 +107,8 @@ def test_the_page_plays_words_morphs_bank_knobs_and_reads_the_meters(jack, brows
         search.send_keys(Keys.BACKSPACE)
         d.find_element("id", "bank-next").click()
         wait_for("the next bank patch", lambda: text(d, "#channels li[data-channel='1'] .label") not in ("cello", ""))
+        # The host stepped (/bank/next, as a MIDI button would): the page shows where to.
+        wait_for("the step shown", lambda: text(d, "#bank-current") == text(d, "#channels li[data-channel='1'] .label"))
 
         # A knob turned from the keyboard: the host's channel has the value.
         knob = d.find_element("css selector", ".knob[data-param='mod_index']")

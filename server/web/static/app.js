@@ -57,6 +57,7 @@
       state.channels[ch] = { label, instrument, values: vals };
       renderChannelRow(ch);
       if (ch === state.channel) renderPatch();
+      if (ch === state.channel && state.bank.includes(label)) showBank(label); // from anywhere: MIDI, OSC
     },
     "/web/ready": () => {
       buildKnobs();
@@ -179,13 +180,18 @@
       ul.append(li);
     }
   }
-  function loadBank(name) {
+  function showBank(name) {
     state.bankAt = state.bank.indexOf(name);
     $("bank-current").textContent = name;
-    send("/patch/load", name, state.channel);
     renderBank();
   }
+  function loadBank(name) {
+    showBank(name);
+    send("/patch/load", name, state.channel);
+  }
   function stepBank(step) {
+    // The whole list: the host's own step, as a MIDI button's or Max's (/bank/next).
+    if (!$("bank-search").value.trim()) return send(step > 0 ? "/bank/next" : "/bank/prev", state.channel);
     const list = filtered();
     if (!list.length) return;
     const at = list.indexOf(state.bank[state.bankAt]);
