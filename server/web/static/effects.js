@@ -28,8 +28,8 @@ const PSFX = (() => {
   }
   function settingRow([address, name, bus, key, unit, min, max, def, scale]) {
     if (fx.settings.some((s) => s.address === address)) return;
-    fx.settings.push({ address, name, bus, label: key.replace(/_(ms|s|hz)$/i, ""), unit, min, max,
-                       default: def, scale, offset: 0 });
+    const label = key.replace(/_(ms|s|hz)$/i, "") + (unit ? ` ${unit}` : ""); // "delay ms"
+    fx.settings.push({ address, name, bus, label, unit, min, max, default: def, scale, offset: 0 });
   }
   function show(values, force) {
     if (values.length < count()) return;
