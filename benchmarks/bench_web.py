@@ -147,7 +147,8 @@ def bench_prompt(n: int) -> None:
 
 
 def bench_notice(n: int) -> None:
-    """OSC /patch/load (as Max sends it) -> the page's socket has /patch/changed."""
+    """OSC /patch/load (as Max sends it) -> the page's socket has /patch/changed; OSC
+    /send/reverb -> the page's socket has /web/effects (the watched state, 4 ms reads)."""
     import socket
     import tempfile
 
@@ -162,7 +163,7 @@ def bench_notice(n: int) -> None:
         with connect(host.web.url.replace("http://", "ws://") + "ws") as ws:
             while json.loads(ws.recv(timeout=10))["address"] != "/web/ready":
                 pass
-            ms = []
+            ms, fx_ms = [], []
             for i in range(n + 2):
                 b = osc_message_builder.OscMessageBuilder(address="/patch/load")
                 for a in (("cello", "flute")[i % 2], 3):
@@ -174,9 +175,23 @@ def bench_notice(n: int) -> None:
                 if i >= 2:
                     ms.append((time.monotonic() - t0) * 1000)
                 time.sleep(0.02)
+            at = 12 + 2  # /web/effects: 12 settings, then the reverb sends; channel 3
+            for i in range(n + 2):
+                level = 0.25 + 0.5 * (i % 2)
+                b = osc_message_builder.OscMessageBuilder(address="/send/reverb")
+                b.add_arg(level, "f")
+                b.add_arg(3)
+                t0 = time.monotonic()
+                sock.sendto(b.build().dgram, ("127.0.0.1", host.osc.port))
+                while (m := json.loads(ws.recv(timeout=10)))["address"] != "/web/effects" or m["args"][at] != level:
+                    pass
+                if i >= 2:
+                    fx_ms.append((time.monotonic() - t0) * 1000)
+                time.sleep(0.021)  # not a multiple of the watch's period
         block_ms = 1000 * host.output.blocksize / host.engine.sample_rate
         print(f"OSC /patch/load -> /patch/changed on the page's socket: {summary(ms)} "
               f"(a block is {block_ms:.2f} ms)")
+        print(f"OSC /send/reverb -> /web/effects on the page's socket: {summary(fx_ms)}")
     finally:
         sock.close()
         host.close()
