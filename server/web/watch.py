@@ -35,6 +35,8 @@ class Watch:
         self.read = read
         self.period_s = period_s
         self.notices = 0
+        self.errors = 0  # reads that raised (bugs): counted, and the watch goes on
+        self.last_error: str | None = None
         self._last: list | None = None
 
     async def run(self, broadcast: Callable[[str, list], None], pages: Callable[[], int]) -> None:
@@ -45,7 +47,12 @@ class Watch:
             if not pages():
                 self._last = None
                 continue
-            values = self.read()
+            try:
+                values = self.read()
+            except Exception as exc:  # noqa: BLE001 - a bug must not end the watch unseen
+                self.errors += 1
+                self.last_error = repr(exc)
+                continue
             if values != self._last:
                 # The first read is told too: a change between a page's hello and this
                 # read would otherwise wait for the page's next /status.

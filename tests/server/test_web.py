@@ -154,7 +154,12 @@ def test_a_watched_state_is_told_to_every_page_when_it_changes():
             assert until(b, "/web/effects") == [0.4, 0.5]
             time.sleep(0.05)
             assert watch.notices == 2  # no change, no notice
-    assert watch.notices == 2
+            watch.read = lambda: 1 / 0  # a read that raises: counted, and the watch goes on
+            time.sleep(0.03)
+            assert watch.errors > 0 and "ZeroDivisionError" in watch.last_error
+            watch.read = lambda: [0.9, 0.5]
+            assert until(a, "/web/effects") == [0.9, 0.5]
+    assert watch.notices == 3
 
 
 def test_the_effects_are_told_with_the_ranges_the_address_space_checks():
