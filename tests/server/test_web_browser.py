@@ -1,7 +1,8 @@
 """The page in a real browser (headless Chromium) from a live host on JACK with the
 shipped model: words typed play a new patch and the page names it; the morph slider,
 moved from the keyboard, plays morphs; a bank patch loads; a knob turns; the meters
-read the host; the effects' knobs reach the host and show its changes; a change made
+read the host; the effects' knobs (keyboard, and a finger on a phone) reach the host and
+show its changes; a change made
 over OSC shows. Screenshots at a phone's and a laptop's
 size, checked (the README shows them: PROMPTSYNTH_WEB_SCREENSHOTS=docs writes them
 there)."""
@@ -68,6 +69,9 @@ def check_screenshot(path, width: int, height: int) -> None:
 
 
 def test_the_page_plays_words_morphs_bank_knobs_and_reads_the_meters(jack, browser, tmp_path):
+    from selenium.webdriver.common.actions import interaction
+    from selenium.webdriver.common.actions.action_builder import ActionBuilder
+    from selenium.webdriver.common.actions.pointer_input import PointerInput
     from selenium.webdriver.common.keys import Keys
     from selenium.webdriver.support.ui import Select
 
@@ -148,6 +152,16 @@ def test_the_page_plays_words_morphs_bank_knobs_and_reads_the_meters(jack, brows
         assert float(send.get_attribute("aria-valuenow")) == 0.0  # channel 2 sends nothing
         Select(d.find_element("id", "channel")).select_by_value("1")
         assert float(send.get_attribute("aria-valuenow")) == pytest.approx(0.7)
+        # On a phone a finger drags a knob: 80 px up is half its travel.
+        screen_size(d, *SIZES["phone"])
+        chorus = d.find_element("css selector", ".knob[data-param='chorus_send']")
+        d.execute_script("arguments[0].scrollIntoView({block: 'center'})", chorus)
+        finger = ActionBuilder(d, mouse=PointerInput(interaction.POINTER_TOUCH, "finger"))
+        finger.pointer_action.move_to(chorus).pointer_down().move_by(0, -40).move_by(0, -40).pointer_up()
+        finger.perform()
+        assert float(chorus.get_attribute("aria-valuenow")) == pytest.approx(0.5)
+        wait_for("the host's chorus send", lambda: osc.ask("/status", reply="/status.reply")[fx_at + 16]
+                 == pytest.approx(0.5), 5)
 
         # Meters: the host's voices, load, underruns and MIDI inputs.
         for p in (60, 64, 67):
