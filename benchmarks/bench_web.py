@@ -1,6 +1,6 @@
 """The page's figures: page ready (cold), words to the patch in use, and a WebSocket flood.
 
-    python benchmarks/bench_web.py [ready] [prompt] [notice] [flood] [--n 10] [--seconds 8] [--rounds 3]
+    python benchmarks/bench_web.py [ready] [prompt] [notice] [flood] [--n 10] [--seconds 8] [--rounds 3] [--page]
 
 - ``ready``: a new headless Chromium (empty profile: nothing cached) loads the page from
   a host started with ``--web`` (this process's JACK server); from the navigation's
@@ -21,7 +21,11 @@
   unknown addresses, notes and /param on channel 16); JACK's late cycles and "ours"
   (only the host's clients late) as bench_xruns counts them, the host's ring underruns,
   its memory (VmRSS of the host process, before and the most during), and how a second
-  socket (the page) is answered meanwhile: /status round trips every 250 ms.
+  socket (the page) is answered meanwhile: /status round trips every 250 ms. With
+  ``--page``, a headless Chromium also shows the page from the host in both phases (its
+  CPU beside the host's, so the xrun counts are not those of a run without it), and the
+  page's own /status round trips (its poll, four a second: from its send to the reply
+  reaching the page's script) are printed for each phase, with how many came back.
 """
 
 from __future__ import annotations
@@ -147,7 +151,8 @@ def bench_prompt(n: int) -> None:
 
 
 def bench_notice(n: int) -> None:
-    """OSC /patch/load (as Max sends it) -> the page's socket has /patch/changed."""
+    """OSC /patch/load (as Max sends it) -> the page's socket has /patch/changed; OSC
+    /send/reverb -> the page's socket has /web/effects (the watched state, 4 ms reads)."""
     import socket
     import tempfile
 
@@ -162,7 +167,7 @@ def bench_notice(n: int) -> None:
         with connect(host.web.url.replace("http://", "ws://") + "ws") as ws:
             while json.loads(ws.recv(timeout=10))["address"] != "/web/ready":
                 pass
-            ms = []
+            ms, fx_ms = [], []
             for i in range(n + 2):
                 b = osc_message_builder.OscMessageBuilder(address="/patch/load")
                 for a in (("cello", "flute")[i % 2], 3):
@@ -174,9 +179,23 @@ def bench_notice(n: int) -> None:
                 if i >= 2:
                     ms.append((time.monotonic() - t0) * 1000)
                 time.sleep(0.02)
+            at = 12 + 2  # /web/effects: 12 settings, then the reverb sends; channel 3
+            for i in range(n + 2):
+                level = 0.25 + 0.5 * (i % 2)
+                b = osc_message_builder.OscMessageBuilder(address="/send/reverb")
+                b.add_arg(level, "f")
+                b.add_arg(3)
+                t0 = time.monotonic()
+                sock.sendto(b.build().dgram, ("127.0.0.1", host.osc.port))
+                while (m := json.loads(ws.recv(timeout=10)))["address"] != "/web/effects" or m["args"][at] != level:
+                    pass
+                if i >= 2:
+                    fx_ms.append((time.monotonic() - t0) * 1000)
+                time.sleep(0.021)  # not a multiple of the watch's period
         block_ms = 1000 * host.output.blocksize / host.engine.sample_rate
         print(f"OSC /patch/load -> /patch/changed on the page's socket: {summary(ms)} "
               f"(a block is {block_ms:.2f} ms)")
+        print(f"OSC /send/reverb -> /web/effects on the page's socket: {summary(fx_ms)}")
     finally:
         sock.close()
         host.close()
@@ -252,7 +271,41 @@ def page_watch(url: str, pid: int, done: threading.Event, rtts: list, peak: list
             peak.append(rss_mb(pid))
 
 
-def bench_flood(seconds: float, rounds: int, voices: int) -> None:
+_PAGE_TIMING = """
+const s = window.promptsynth;
+window.__rtts = [];
+s.ws.addEventListener("message", (e) => {
+  if (e.data.startsWith('{"address":"/status.reply"') && s.statusAsked !== undefined)
+    window.__rtts.push(performance.now() - s.statusAsked);
+});
+"""
+
+
+def page_open(url: str):
+    """A headless Chromium showing the page from ``url`` (http), ready, its round trips
+    timed (:func:`page_rtts`)."""
+    from tests.server.browser import open_browser
+
+    d = open_browser()
+    d.get(url)
+    deadline = time.monotonic() + 20
+    while not d.execute_script("return document.body.dataset.ready"):
+        if time.monotonic() > deadline:
+            d.quit()
+            raise RuntimeError("the page did not get ready in 20 s")
+        time.sleep(0.05)
+    d.execute_script(_PAGE_TIMING)
+    return d
+
+
+def page_rtts(d) -> list[float]:
+    """The page's /status round trips (ms) since the last call; none if its socket closed
+    (its script counts on the socket it opened with)."""
+    return d.execute_script("const r = window.__rtts; window.__rtts = []; "
+                            "return window.promptsynth.ws.readyState === 1 ? r : null") or []
+
+
+def bench_flood(seconds: float, rounds: int, voices: int, page: bool = False) -> None:
     import bench_xruns as bx
 
     env = dict(os.environ, JACK_DEFAULT_SERVER=bx.SERVER, JACK_NO_START_SERVER="1")
@@ -263,8 +316,12 @@ def bench_flood(seconds: float, rounds: int, voices: int) -> None:
         for rnd in range(1, rounds + 1):
             beside = bx.run_client(bx.SILENT_BESIDE, env)
             host = bx.Host(voices, "low", False, env, extra=["--web", "0"])
-            url = re.search(r"\| web (http://\S+)", host.ready_line).group(1).replace("http://", "ws://") + "ws"
+            http_url = re.search(r"\| web (http://\S+)", host.ready_line).group(1)
+            url = http_url.replace("http://", "ws://") + "ws"
+            browser = None
             try:
+                if page:
+                    browser = page_open(http_url)
                 time.sleep(1.0)
                 for scenario in ("held", "webflood"):
                     host.chord(voices)
@@ -274,6 +331,8 @@ def bench_flood(seconds: float, rounds: int, voices: int) -> None:
                     jack.phase = key = f"{scenario}#{rnd}"
                     peak, rtts, sent = [mem0], [], [0]
                     done = threading.Event()
+                    if browser is not None:
+                        page_rtts(browser)  # from this phase's start
 
                     watcher = threading.Thread(target=page_watch, args=(url, host.proc.pid, done, rtts, peak),
                                                daemon=True)
@@ -296,7 +355,16 @@ def bench_flood(seconds: float, rounds: int, voices: int) -> None:
                           f"{mem0:.1f} MB -> most {max(peak):.1f} MB (+{max(peak) - mem0:.1f}), after "
                           f"{rss_mb(host.proc.pid):.1f}; the page's /status round trip {summary(rtts)}; "
                           f"host {'alive' if host.proc.poll() is None else 'DEAD'}", flush=True)
+                    if browser is not None:
+                        got = page_rtts(browser)
+                        print(f"{'':<9} Chromium's page: its /status round trip {summary(got)} "
+                              "(it asks four times a second)", flush=True)
             finally:
+                if browser is not None:
+                    browser.quit()
+                    import shutil
+
+                    shutil.rmtree(browser.profile_dir, ignore_errors=True)
                 host.close()
                 beside.stdin.close()
                 beside.wait(timeout=10)
@@ -313,6 +381,7 @@ def main() -> int:
     ap.add_argument("--seconds", type=float, default=8.0, help="seconds of each flood phase")
     ap.add_argument("--rounds", type=int, default=3)
     ap.add_argument("--voices", type=int, default=32)
+    ap.add_argument("--page", action="store_true", help="flood: a headless Chromium shows the page too")
     args = ap.parse_args()
     os.environ.setdefault("JACK_NO_START_SERVER", "1")
     if "ready" in args.what:
@@ -322,7 +391,7 @@ def main() -> int:
     if "notice" in args.what:
         bench_notice(args.n)
     if "flood" in args.what:
-        bench_flood(args.seconds, args.rounds, args.voices)
+        bench_flood(args.seconds, args.rounds, args.voices, args.page)
     return 0
 
 

@@ -236,14 +236,17 @@ class Host:
     def _start_web(self) -> None:
         """The page (docs/web.md): a subscriber of every change notice, its messages
         through the same address space."""
-        from server.web import WebServer, hello_messages
+        from server.fx_addresses import effect_status
+        from server.web import EFFECTS_NOTICE, Watch, WebServer, hello_messages
 
+        effects = lambda: effect_status(self.engine)  # noqa: E731 - what /status appends
         self.web = WebServer(
             self.addresses,
-            lambda: hello_messages(self.channels, self.addresses.addresses),
+            lambda: hello_messages(self.channels, self.addresses.addresses, effects),
             self.config.web_host,
             self.config.web_port,
             self.config.web_token,
+            watches=(Watch(EFFECTS_NOTICE, effects),),
         ).start()
 
     def _open_bank(self) -> None:

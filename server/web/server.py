@@ -6,7 +6,8 @@ is turned into ``(address, args)`` (:mod:`server.web.messages`) and goes through
 router, the same address space OSC and the prompt line use: on the loop, or for the few
 addresses that may take long (a MIDI scan, patch files) on a dispatch thread, so that
 they never stall the loop. Replies and the host's change notices go
-back through a bounded queue per socket.
+back through a bounded queue per socket. State without a notice of its own (the effect
+sends and settings) is watched (:mod:`server.web.watch`) and told to every page on change.
 
 What bounds a flood: at most :data:`MAX_MESSAGES_PER_S` frames a second per socket (the
 reader waits, and TCP holds the sender back), frames of at most :data:`MAX_FRAME_BYTES`,
@@ -36,6 +37,7 @@ from websockets.http11 import Request, Response
 
 from server.osc import REPLY_ADDRESSES, Refused, is_loopback
 from server.web.messages import MessageError, decode, encode
+from server.web.watch import Watch
 
 __all__ = ["WebServer", "MAX_MESSAGES_PER_S", "MAX_SOCKETS", "MAX_QUEUED", "MAX_FRAME_BYTES"]
 
@@ -53,6 +55,7 @@ FILES = {
     "/": ("index.html", "text/html; charset=utf-8"),
     "/app.js": ("app.js", "text/javascript; charset=utf-8"),
     "/ui.js": ("ui.js", "text/javascript; charset=utf-8"),
+    "/effects.js": ("effects.js", "text/javascript; charset=utf-8"),
     "/style.css": ("style.css", "text/css; charset=utf-8"),
     "/favicon.svg": ("favicon.svg", "image/svg+xml"),
 }
@@ -126,6 +129,7 @@ class WebServer:
         hello: what a new socket is told first: a list of ``(address, args)``.
         host, port: where to listen (port 0 picks a free one; see :attr:`port`).
         token: when given, every request and socket must carry it.
+        watches: states the pages follow (:class:`server.web.watch.Watch`).
     """
 
     def __init__(
@@ -135,11 +139,13 @@ class WebServer:
         host: str = "127.0.0.1",
         port: int = 8000,
         token: str | None = None,
+        watches: tuple[Watch, ...] = (),
     ) -> None:
         self.router = router
         self.hello = hello
         self.host, self.port = host, port
         self.token = token
+        self.watches = watches
         self.messages = 0
         self.failed = 0  # /fail replies sent
         self.refused = 0  # requests and sockets without the token, or from another site
@@ -219,8 +225,12 @@ class WebServer:
             server_header=None,
         ) as server:
             self.port = server.sockets[0].getsockname()[1]
+            watching = [asyncio.create_task(w.run(self._notice, lambda: len(self._sockets)))
+                        for w in self.watches]
             self._started.set()
             await self._stop.wait()
+            for task in watching:
+                task.cancel()
 
     # -- notices and replies (any thread) ------------------------------------------------
 
@@ -237,6 +247,10 @@ class WebServer:
             loop.call_soon_threadsafe(self._broadcast, text)
         except RuntimeError:  # the loop closed meanwhile
             pass
+
+    def _notice(self, address: str, args: list) -> None:
+        """A notice to every page, from the loop's thread."""
+        self._broadcast(encode(address, args))
 
     def _broadcast(self, text: str) -> None:
         for sock in list(self._sockets):

@@ -18,7 +18,7 @@ from websockets.exceptions import ConnectionClosedError, InvalidStatus
 from websockets.sync.client import connect
 
 from server.osc import Refused
-from server.web import MessageError, WebServer, decode
+from server.web import MessageError, Watch, WebServer, decode
 from server.web.server import MAX_FRAME_BYTES, MAX_QUEUED, MAX_SOCKETS
 
 TOKEN = "s3cret-token"
@@ -81,12 +81,12 @@ def test_the_page_and_its_files_come_from_the_host(server):
     status, headers, body = get(base + "/")
     assert status == 200 and b"<title>promptsynth</title>" in body
     assert "default-src 'self'" in headers["Content-Security-Policy"]
-    for name in ("/app.js", "/ui.js", "/style.css", "/favicon.svg"):
+    for name in ("/app.js", "/ui.js", "/effects.js", "/style.css", "/favicon.svg"):
         assert get(base + name)[0] == 200
     assert get(base + "/../pyproject.toml")[0] == 404
     assert get(base + "/nothing")[0] == 404
     # Nothing on the page comes from anywhere but the host.
-    for name in ("/", "/app.js", "/ui.js", "/style.css"):
+    for name in ("/", "/app.js", "/ui.js", "/effects.js", "/style.css"):
         text = get(base + name)[2].decode().replace('"http://www.w3.org/2000/svg"', "")  # a name, not a fetch
         assert "http://" not in text and "https://" not in text and "//cdn" not in text
 
@@ -139,6 +139,40 @@ def test_a_change_notice_reaches_every_page(server):
         server.notify("/patch/changed", 3, "a soft flute", 0.1, float("nan"), "Flute")
         for ws in (a, b):
             assert until(ws, "/patch/changed") == [3, "a soft flute", 0.1, None, "Flute"]
+
+
+def test_a_watched_state_is_told_to_every_page_when_it_changes():
+    state = [0.0, 0.5]
+    watch = Watch("/web/effects", lambda: list(state), period_s=0.002)
+    with WebServer(Router(), lambda: [("/web/ready", [16, 2])], "127.0.0.1", 0, watches=(watch,)) as s:
+        with connect(f"ws://127.0.0.1:{s.port}/ws") as a, connect(f"ws://127.0.0.1:{s.port}/ws") as b:
+            assert until(a, "/web/effects") == [0.0, 0.5]  # the first read, once a page is open
+            state[0] = 0.4
+            t0 = time.monotonic()
+            assert until(a, "/web/effects") == [0.4, 0.5]
+            assert time.monotonic() - t0 < 0.5
+            assert until(b, "/web/effects") == [0.4, 0.5]
+            time.sleep(0.05)
+            assert watch.notices == 2  # no change, no notice
+            watch.read = lambda: 1 / 0  # a read that raises: counted, and the watch goes on
+            time.sleep(0.03)
+            assert watch.errors > 0 and "ZeroDivisionError" in watch.last_error
+            watch.read = lambda: [0.9, 0.5]
+            assert until(a, "/web/effects") == [0.9, 0.5]
+    assert watch.notices == 3
+
+
+def test_the_effects_are_told_with_the_ranges_the_address_space_checks():
+    from engine.effects import BUSES, EFFECT_SETTINGS
+    from server.web import effect_messages
+
+    rows = effect_messages()
+    assert [a for m, a in rows if m == "/web/send"] == [[f"/send/{b}", b, 0.0, 1.0, 0.0] for b in BUSES]
+    settings = [a for m, a in rows if m == "/web/effect"]
+    assert [a[0] for a in settings] == [s.address for s in EFFECT_SETTINGS]
+    for a, s in zip(settings, EFFECT_SETTINGS):
+        assert a[1:8] == [s.name, s.bus, s.key, s.unit, s.minimum, s.maximum, s.default]
+        assert a[8] in ("lin", "log") and (a[8] == "lin" or a[5] > 0)  # a log knob needs min > 0
 
 
 def test_without_the_token_every_request_and_socket_is_refused(guarded):

@@ -1,7 +1,9 @@
 """The page in a real browser (headless Chromium) from a live host on JACK with the
 shipped model: words typed play a new patch and the page names it; the morph slider,
 moved from the keyboard, plays morphs; a bank patch loads; a knob turns; the meters
-read the host; a change made over OSC shows. Screenshots at a phone's and a laptop's
+read the host; the effects' knobs (keyboard, and a finger on a phone) reach the host and
+show its changes; a change made
+over OSC shows. Screenshots at a phone's and a laptop's
 size, checked (the README shows them: PROMPTSYNTH_WEB_SCREENSHOTS=docs writes them
 there)."""
 
@@ -17,6 +19,7 @@ import pytest
 from websockets.sync.client import connect
 
 from engine import TIMBRE_NAMES
+from engine.effects import EFFECT_SETTINGS
 from tests.server.browser import CHROMIUM_REASON, chromium_missing, open_browser, screen_size
 from tests.server.conftest import ROOT, HostProcess, OscClient
 
@@ -66,7 +69,11 @@ def check_screenshot(path, width: int, height: int) -> None:
 
 
 def test_the_page_plays_words_morphs_bank_knobs_and_reads_the_meters(jack, browser, tmp_path):
+    from selenium.webdriver.common.actions import interaction
+    from selenium.webdriver.common.actions.action_builder import ActionBuilder
+    from selenium.webdriver.common.actions.pointer_input import PointerInput
     from selenium.webdriver.common.keys import Keys
+    from selenium.webdriver.support.ui import Select
 
     host = HostProcess(["--model", str(SHIPPED), "--bank", str(tmp_path / "bank"), "--web", "0"])
     osc = OscClient(host.port)
@@ -121,6 +128,43 @@ def test_the_page_plays_words_morphs_bank_knobs_and_reads_the_meters(jack, brows
                 pass
         assert m["args"][2 + TIMBRE_NAMES.index("mod_index")] == pytest.approx(top)
 
+        # Effects: the reverb send knob turned from the keyboard reaches the host (/status
+        # over OSC); a send and a setting changed over OSC show on the knobs; the sends
+        # are the page's channel's.
+        fx_at = 16 + len(EFFECT_SETTINGS)  # /status: 16 host fields, the settings, the sends
+        send = d.find_element("css selector", ".knob[data-param='reverb_send']")
+        assert send.get_attribute("aria-label") == "reverb send, channel 1"
+        for _ in range(4):
+            send.send_keys(Keys.PAGE_UP)  # 10 % each
+        assert float(send.get_attribute("aria-valuenow")) == pytest.approx(0.4)
+        wait_for("the host's reverb send", lambda: osc.ask("/status", reply="/status.reply")[fx_at]
+                 == pytest.approx(0.4), 5)
+        osc.send("/send/reverb", 0.7, 1)
+        wait_for("an OSC send shown", lambda: float(send.get_attribute("aria-valuenow")) == pytest.approx(0.7), 3)
+        osc.send("/fx/reverb/room", 0.9)
+        room = d.find_element("css selector", ".knob[data-param='reverb_room']")
+        wait_for("an OSC setting shown", lambda: float(room.get_attribute("aria-valuenow")) == pytest.approx(0.9), 3)
+        assert room.text.split() == ["0.900", "room"]
+        delay = d.find_element("css selector", ".knob[data-param='delay_send']")
+        delay.send_keys(Keys.END)
+        wait_for("the host's delay send", lambda: osc.ask("/status", reply="/status.reply")[fx_at + 32]
+                 == pytest.approx(1.0), 5)
+        Select(d.find_element("id", "channel")).select_by_value("2")
+        assert text(d, "#h-fx-sends") == "Sends, channel 2"
+        assert float(send.get_attribute("aria-valuenow")) == 0.0  # channel 2 sends nothing
+        Select(d.find_element("id", "channel")).select_by_value("1")
+        assert float(send.get_attribute("aria-valuenow")) == pytest.approx(0.7)
+        # On a phone a finger drags a knob: 80 px up is half its travel.
+        screen_size(d, *SIZES["phone"])
+        chorus = d.find_element("css selector", ".knob[data-param='chorus_send']")
+        d.execute_script("arguments[0].scrollIntoView({block: 'center'})", chorus)
+        finger = ActionBuilder(d, mouse=PointerInput(interaction.POINTER_TOUCH, "finger"))
+        finger.pointer_action.move_to(chorus).pointer_down().move_by(0, -40).move_by(0, -40).pointer_up()
+        finger.perform()
+        assert float(chorus.get_attribute("aria-valuenow")) == pytest.approx(0.5)
+        wait_for("the host's chorus send", lambda: osc.ask("/status", reply="/status.reply")[fx_at + 16]
+                 == pytest.approx(0.5), 5)
+
         # Meters: the host's voices, load, underruns and MIDI inputs.
         for p in (60, 64, 67):
             osc.send("/note", p, 100, 1)
@@ -138,7 +182,9 @@ def test_the_page_plays_words_morphs_bank_knobs_and_reads_the_meters(jack, brows
         out = os.environ.get("PROMPTSYNTH_WEB_SCREENSHOTS")
         for name, (w, h, mobile) in SIZES.items():
             screen_size(d, w, h, mobile)
-            d.execute_script("window.scrollTo(0, 0)")
+            # A phone shows one section after another: its screenshot shows the effects.
+            d.execute_script("document.getElementById('effects').scrollIntoView()" if mobile
+                             else "window.scrollTo(0, 0)")
             time.sleep(0.5)
             path = tmp_path / f"web-{name}.png"
             d.save_screenshot(str(path))

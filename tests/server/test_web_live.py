@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import json
 import re
+import time
 import urllib.error
 import urllib.request
 
@@ -15,12 +16,16 @@ from websockets.exceptions import InvalidStatus
 from websockets.sync.client import connect
 
 from engine import TIMBRE_NAMES
+from engine.effects import BUSES, EFFECT_SETTINGS
 from tests.server.conftest import HostProcess, OscClient
 from tests.server.test_play_midi import open_out
 
 pytestmark = [pytest.mark.jack]
 
 N_TIMBRE = len(TIMBRE_NAMES)
+N_FX = len(EFFECT_SETTINGS)
+#: /status.reply: 16 host fields, the effect settings, then 16 sends per bus (docs/osc.md).
+N_STATUS = 16 + N_FX + 16 * len(BUSES)
 MIDI_PORT = "ps-web-in"
 
 
@@ -63,7 +68,7 @@ def test_the_page_speaks_the_address_space_and_hears_osc_changes(jack, tmp_path)
             assert until(ws, "/synced") == [1]
             ws.send(json.dumps({"address": "/status"}))
             status = until(ws, "/status.reply")
-            assert len(status) == 16 and status[3] == 48000
+            assert len(status) == N_STATUS and status[3] == 48000
             assert osc.ask("/status", reply="/status.reply")[0] >= 1  # the page's note sounds
             ws.send(json.dumps({"address": "/panic"}))
 
@@ -105,6 +110,10 @@ def test_off_this_machine_every_request_and_socket_needs_the_token(jack, tmp_pat
         port, token = m.groups()
         # Printed once: on the ready line, nowhere else.
         assert token not in "".join(host.stderr)
+        # Its stderr is read on a thread of its own: the warning may come after the ready line.
+        deadline = time.monotonic() + 5
+        while "the page listens on 0.0.0.0" not in "".join(host.stderr) and time.monotonic() < deadline:
+            time.sleep(0.05)
         assert "the page listens on 0.0.0.0" in "".join(host.stderr)
         base = f"http://127.0.0.1:{port}"
         for path in ("/", "/app.js", "/ui.js", "/style.css", "/ws", "/?token=nope"):
@@ -116,6 +125,63 @@ def test_off_this_machine_every_request_and_socket_needs_the_token(jack, tmp_pat
             assert r.status == 200
         with connect(f"ws://127.0.0.1:{port}/ws?token={token}") as ws:
             ws.send(json.dumps({"address": "/status"}))
-            assert len(until(ws, "/status.reply")) == 16
+            assert len(until(ws, "/status.reply")) == N_STATUS
     finally:
+        assert host.stop() == 0
+
+
+def send_at(bus: str, channel: int) -> int:
+    """Where ``bus``'s send of ``channel`` (1-16) is in ``/web/effects``."""
+    return N_FX + 16 * BUSES.index(bus) + channel - 1
+
+
+def test_the_pages_effects_follow_the_host_from_anywhere(jack, tmp_path):
+    host = HostProcess(["--no-model", "--bank", str(tmp_path / "bank"), "--web", "0",
+                        "--midi-virtual", MIDI_PORT, "--delay-send", "0.25"])
+    osc = OscClient(host.port)
+    try:
+        with connect(web_url(host).replace("http://", "ws://") + "ws") as ws:
+            # On connect: what each knob sends, its range and unit, and the values now.
+            sends, settings, values = [], [], None
+            while (m := json.loads(ws.recv(timeout=10)))["address"] != "/web/ready":
+                if m["address"] == "/web/send":
+                    sends.append(m["args"])
+                elif m["address"] == "/web/effect":
+                    settings.append(m["args"])
+                elif m["address"] == "/web/effects":
+                    values = m["args"]
+            assert [a[0] for a in sends] == [f"/send/{b}" for b in BUSES]
+            assert [a[0] for a in settings] == [s.address for s in EFFECT_SETTINGS]
+            assert settings[EFFECT_SETTINGS.index(next(s for s in EFFECT_SETTINGS if s.name == "chorus_rate"))][4:7] \
+                == ["Hz", 0.0, 20.0]
+            assert len(values) == N_FX + 48
+            assert values[:N_FX] == pytest.approx([s.default for s in EFFECT_SETTINGS])
+            assert values[send_at("delay", 9)] == pytest.approx(0.25)  # --delay-send: every channel
+
+            # A send and a setting from the page reach the host (/status over OSC says so).
+            ws.send(json.dumps({"address": "/send/reverb", "args": [0.4, 3]}))
+            ws.send(json.dumps({"address": "/fx/reverb/room", "args": [0.8]}))
+            assert until(ws, "/fx/reverb/room.reply") == [pytest.approx(0.8)]
+            status = osc.ask("/status", reply="/status.reply")
+            assert len(status) == N_STATUS
+            assert status[16 + send_at("reverb", 3)] == pytest.approx(0.4)
+            assert status[16] == pytest.approx(0.8)  # reverb_room, the first setting
+            ws.send(json.dumps({"address": "/send/chorus", "args": [1.5, 3]}))
+            assert "level must be a number in range 0..1, got 1.5" in until(ws, "/fail", lambda a: a[0] == "/send/chorus")[1]
+
+            # Changes made elsewhere reach the page as a notice, without it asking.
+            osc.send("/send/reverb", 0.6, 4)
+            got = until(ws, "/web/effects", lambda a: a[send_at("reverb", 4)] == pytest.approx(0.6), timeout=2)
+            assert got[send_at("reverb", 3)] == pytest.approx(0.4)
+            osc.send("/fx/delay/time", 0.5)
+            until(ws, "/web/effects", lambda a: a[N_FX - 3] == pytest.approx(0.5), timeout=2)
+            out = open_out(MIDI_PORT)  # a MIDI keyboard's CC 91 (reverb send) on channel 5
+            try:
+                out.send(mido.Message("control_change", channel=4, control=91, value=64))
+                until(ws, "/web/effects", lambda a: a[send_at("reverb", 5)] == pytest.approx(64 / 127), timeout=2)
+            finally:
+                out.close()
+        assert host.proc.poll() is None
+    finally:
+        osc.close()
         assert host.stop() == 0

@@ -59,8 +59,12 @@
       if (ch === state.channel) renderPatch();
       if (ch === state.channel && state.bank.includes(label)) showBank(label); // from anywhere: MIDI, OSC
     },
+    "/web/send": PSFX.sendRow,
+    "/web/effect": PSFX.settingRow,
+    "/web/effects": (values) => PSFX.show(values),
     "/web/ready": () => {
       buildKnobs();
+      PSFX.build();
       renderPatch();
       send("/patch/list");
       send("/midi/list");
@@ -96,6 +100,7 @@
       $("m-midi").textContent = `${s[15] ?? "?"}${names}`;
       if (state.midiCount !== undefined && s[15] !== state.midiCount) send("/midi/list");
       state.midiCount = s[15];
+      PSFX.status(s);
     },
     "/midi/list.reply": ([n, ...names]) => { state.midiNames = names.slice(0, n); },
     "/midi/connected": ([name]) => { log(`MIDI input connected: ${name}`); send("/midi/list"); },
@@ -130,6 +135,7 @@
       li.classList.toggle("current", Number(li.dataset.channel) === ch));
     if (state.channels[ch]) renderChannelRow(ch);
     renderPatch();
+    PSFX.setChannel(ch);
   }
   function buildChannels() {
     for (let ch = 1; ch <= 16; ch++) {
@@ -313,6 +319,7 @@
     }
   }
 
+  PSFX.init(send);
   buildChannels();
   buildBank();
   buildSpectrum();

@@ -35,7 +35,8 @@ const PSUI = (() => {
   }
 
   // One knob: a focusable slider (arrows, Page Up/Down, Home/End) that a finger or a mouse
-  // turns by dragging up and down. onChange(value) as it turns.
+  // turns by dragging up and down. onChange(value) as it turns. param: name, unit, min,
+  // max, default, scale ("log" or linear), offset; label (what it shows; its name if none).
   class Knob {
     constructor(param, onChange) {
       this.p = param;
@@ -45,7 +46,8 @@ const PSUI = (() => {
       el.className = "knob";
       el.tabIndex = 0;
       el.setAttribute("role", "slider");
-      el.setAttribute("aria-label", `${param.name} (${param.unit})`);
+      const label = param.label || param.name;
+      el.setAttribute("aria-label", param.unit ? `${label} (${param.unit})` : label);
       el.setAttribute("aria-valuemin", param.min);
       el.setAttribute("aria-valuemax", param.max);
       el.dataset.param = param.name;
@@ -61,7 +63,7 @@ const PSUI = (() => {
       this.num.className = "num";
       const name = document.createElement("span");
       name.className = "name";
-      name.textContent = param.name;
+      name.textContent = label;
       el.append(svg, this.num, name);
       el.addEventListener("keydown", (e) => this.key(e));
       el.addEventListener("pointerdown", (e) => this.down(e));
@@ -74,11 +76,12 @@ const PSUI = (() => {
       this.arc.setAttribute("d", pos > 0.002 ? arc(pos) : "");
       this.num.textContent = fmt(v);
       this.el.setAttribute("aria-valuenow", v);
-      this.el.setAttribute("aria-valuetext", `${fmt(v)} ${this.p.unit}`);
+      this.el.setAttribute("aria-valuetext", this.p.unit ? `${fmt(v)} ${this.p.unit}` : fmt(v));
     }
     turnTo(v) {
       v = Math.min(this.p.max, Math.max(this.p.min, v));
       this.show(v);
+      this.turned = performance.now(); // the host's older values wait a moment (app's choice)
       this.onChange(v);
     }
     key(e) {
