@@ -78,6 +78,11 @@ class Engine(EventSender):
         #: all): each is rebuilt from shared memory in 0.2-0.5 ms, and a burst of program
         #: changes would run a block past its deadline. A live host sets it.
         self.max_tables_per_block: int | None = None
+        #: Most events waiting in the render thread's pending table (None: the queue's
+        #: capacity); the rest wait in the queue's ring, in order. Every block searches
+        #: the table, and 8,000 waiting events (a flood faster than blocks apply them)
+        #: cost a block 1-2.5 ms. A live host sets it.
+        self.max_pending: int | None = None
         #: Voice allocation and the 16 channels' state (the render thread owns both).
         self.allocator = Allocator(self.voices, self.max_voices)
         #: The send effects (reverb, chorus, delay) and the buses the voices feed them.
@@ -163,15 +168,11 @@ class Engine(EventSender):
         start = self.frame
         end = start + frames
         q = self.queue
-        q.drain(self.max_tables_per_block)
-        due = q.take_due(end)
-        cap = self.max_events_per_block
-        if due is not None and cap is not None and due.size > cap:
-            # A burst (a 1000-note MIDI dump, a flood of OSC) is spread over the next
-            # blocks instead of underrunning this one. What waits is marked immediate, so
-            # it keeps its arrival order ahead of anything that arrives later.
-            q.p_frame[due[cap:]] = IMMEDIATE
-            due = due[:cap]
+        q.drain(self.max_tables_per_block, self.max_pending)
+        # A burst (a 1000-note MIDI dump, a flood of OSC) is spread over the next blocks
+        # instead of underrunning this one: what waits is marked immediate, so it keeps
+        # its arrival order ahead of anything that arrives later.
+        due = q.take_due(end, self.max_events_per_block)
         pos = 0
         if due is not None:
             offsets = np.clip(q.p_frame[due] - start, 0, frames - 1)

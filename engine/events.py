@@ -200,16 +200,18 @@ class EventQueue:
 
     # -- the render thread ---------------------------------------------------------------
 
-    def drain(self, max_tables: int | None = None) -> None:
+    def drain(self, max_tables: int | None = None, max_pending: int | None = None) -> None:
         """Render thread: move newly pushed events into the pending table.
 
         Slice copies (at most two: the ring wraps once), so that a burst of a thousand
         events costs a few array copies, not a Python loop per event. ``max_tables``:
         most key tables rebuilt in this call (each costs 0.2-0.5 ms); the events from
-        the next one on wait in the ring for the next call, in order."""
+        the next one on wait in the ring for the next call, in order. ``max_pending``:
+        most events the pending table holds after the call (every block searches it: a
+        flood left in the ring costs nothing, and fills it up, so that producers are told)."""
         w = int(self._ctr[0])
         r = int(self._ctr[1])
-        room = self.capacity - self.p_count
+        room = (self.capacity if max_pending is None else min(self.capacity, max_pending)) - self.p_count
         take = min(w - r, room)
         if take <= 0:
             return
@@ -277,9 +279,11 @@ class EventQueue:
         self.p_seq[c] = self._local_seq
         self.p_count = c + 1
 
-    def take_due(self, end_frame: int) -> np.ndarray | None:
+    def take_due(self, end_frame: int, limit: int | None = None) -> np.ndarray | None:
         """Render thread: indices into the pending table of events due before
-        ``end_frame``, in (frame, arrival) order; None if there are none.
+        ``end_frame``, in (frame, arrival) order; None if there are none. ``limit``: at
+        most that many; the due events beyond them are marked :data:`IMMEDIATE` (they
+        keep their arrival order, ahead of anything that arrives later) and wait.
 
         The caller handles them, then calls ``discard(indices)``.
         """
@@ -289,8 +293,23 @@ class EventQueue:
         due = np.flatnonzero(self.p_frame[:c] < end_frame)
         if due.size == 0:
             return None
-        order = np.lexsort((self.p_seq[due], self.p_frame[due]))
-        return due[order]
+        if limit is not None and due.size > 4 * limit:
+            # A backlog (a flood faster than blocks apply it): only the first `limit`
+            # need sorting. Once they are all immediate ones, they are the `limit`
+            # earliest arrivals among those: a partition, not a sort of thousands.
+            frames = self.p_frame[due]
+            imm = due[frames == IMMEDIATE]
+            if imm.size >= limit:
+                seqs = self.p_seq[imm]
+                part = np.argpartition(seqs, limit - 1)[:limit]
+                head = imm[part[np.argsort(seqs[part])]]
+                self.p_frame[due] = IMMEDIATE
+                return head
+        order = due[np.lexsort((self.p_seq[due], self.p_frame[due]))]
+        if limit is not None and order.size > limit:
+            self.p_frame[order[limit:]] = IMMEDIATE
+            order = order[:limit]
+        return order
 
     def discard(self, indices: np.ndarray) -> None:
         """Render thread: drop handled events from the pending table, keeping order."""

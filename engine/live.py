@@ -141,6 +141,8 @@ class LiveEngine(EventSender):
         self.max_splits_per_block: int | None = None
         #: Most patch changes the render process takes in one block (``Engine.max_tables_per_block``).
         self.max_tables_per_block: int | None = None
+        #: Most events waiting in the render process's pending table (``Engine.max_pending``).
+        self.max_pending: int | None = None
         fd, path = tempfile.mkstemp(prefix="promptsynth-engine-", dir=_shm_folder())
         os.close(fd)
         os.unlink(path)
@@ -243,6 +245,7 @@ class LiveOutput(OutputFigures):
             "max_events_per_block": self.engine.max_events_per_block,
             "max_splits_per_block": self.engine.max_splits_per_block,
             "max_tables_per_block": self.engine.max_tables_per_block,
+            "max_pending": self.engine.max_pending,
             "device": self.device,
             "blocksize": self.blocksize,
             "latency": self._latency,

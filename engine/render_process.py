@@ -24,6 +24,8 @@ __all__ = ["render_main", "CLOSE_GRACE_S", "EXIT_CLOSE_HUNG", "EXIT_SERVER_GONE"
 CLOSE_GRACE_S = 5.0
 #: Its exit status then.
 EXIT_CLOSE_HUNG = 4
+#: Most voices a live spectrum change rebuilds before one chunk (``VoiceBank.max_rebuilds``).
+MAX_REBUILDS = 16
 
 
 def render_main(spec: dict, make_midi=None) -> int:
@@ -43,6 +45,8 @@ def render_main(spec: dict, make_midi=None) -> int:
     engine.max_events_per_block = spec["max_events_per_block"]
     engine.max_splits_per_block = spec["max_splits_per_block"]
     engine.max_tables_per_block = spec.get("max_tables_per_block")
+    engine.max_pending = spec.get("max_pending")
+    engine.voices.max_rebuilds = MAX_REBUILDS
     kind = AudioOutput
     extra = {}
     if spec.get("render") == "cycle":

@@ -37,6 +37,8 @@ HEADROOM_WINDOW_S = 1.0
 #: render loop makes next to no cyclic garbage (measured: none that outlives gen 1).
 _GC_YOUNG_S = 0.5
 _GC_MIDDLE_S = 5.0
+#: Young objects that make a collection due before its time (CPython's own threshold).
+YOUNG_OBJECTS = 700
 #: How often the headroom's percentiles are published (they cost ~50 us).
 _PERCENTILES_S = 0.25
 #: Test-only: milliseconds the render loop runs on, busy, once a second (0: never), so
@@ -177,8 +179,10 @@ class RenderLoop(OutputFigures):
 
     def _collect(self, now: float) -> None:
         """Collect young garbage when due (the middle generation every few seconds): called
-        right after a block, when the loop is furthest from its next deadline."""
-        if now < self._next_young:
+        right after a block, when the loop is furthest from its next deadline. Due by time,
+        or sooner by count (:data:`YOUNG_OBJECTS`): a flood of events makes objects fast,
+        and one collection of half a second of them took 3.5 ms, more than a period."""
+        if now < self._next_young and gc.get_count()[0] < YOUNG_OBJECTS:
             return
         t0 = time.monotonic()
         if now >= self._next_middle:

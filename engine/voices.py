@@ -137,6 +137,10 @@ class VoiceBank:
         self._slots = np.arange(self.capacity, dtype=np.int64)
         self._one = np.zeros(1, dtype=np.int64)  # one note-on's voice, for the compiled set-up
         self._dirty = False
+        #: Most voices whose tables a live spectrum change rebuilds before one chunk (None:
+        #: all at once). A live host sets it: 64 voices rebuilt at once took a block's
+        #: time; each voice crossfades from its own rebuild anyway.
+        self.max_rebuilds: int | None = None
 
     # -- slots -------------------------------------------------------------------------
 
@@ -352,6 +356,8 @@ class VoiceBank:
         start the crossfade; a voice still fading from an earlier change waits."""
         n = self.n
         ready = np.flatnonzero((self.spec_dirty[:n] != 0.0) & (self.spec_fade[:n] == 0.0))
+        if self.max_rebuilds is not None:
+            ready = ready[: self.max_rebuilds]  # the rest before the next chunks
         if ready.size:
             _build_tables(self.state, self.tables, ready, _BASIS32, 1)
         self._dirty = bool(np.any(self.spec_dirty[:n] != 0.0))

@@ -50,6 +50,10 @@ MAX_EVENTS_PER_CYCLE_BLOCK = 8
 #: each key table is rebuilt there in 0.2-0.5 ms; a burst (program changes on every
 #: channel, a stream of junk MIDI) is taken one a block, 2.7 ms apart.
 MAX_TABLES_PER_BLOCK = 1
+#: Most events waiting in the render process's pending table (``Engine.max_pending``):
+#: a flood beyond what blocks apply waits in the shared queue's ring instead, which then
+#: fills, so that its senders are told (QueueFull: /fail to OSC).
+MAX_PENDING = 256
 
 
 @dataclass
@@ -127,6 +131,7 @@ class Host:
         self.engine.max_events_per_block = MAX_EVENTS_PER_BLOCK
         self.engine.max_splits_per_block = MAX_SPLITS_PER_BLOCK
         self.engine.max_tables_per_block = MAX_TABLES_PER_BLOCK
+        self.engine.max_pending = MAX_PENDING
         if mode == "cycle":
             # In JACK's cycle a block has no render-ahead to absorb a heavy one.
             self.engine.max_events_per_block = MAX_EVENTS_PER_CYCLE_BLOCK
