@@ -1,6 +1,6 @@
 """Key to sound beside FluidSynth: one JACK graph, one probe, both synths, one run.
 
-    python benchmarks/bench_key_to_sound.py [--notes 20] [--render auto] [--latency low] [--soundfont F]
+    python benchmarks/bench_key_to_sound.py [--notes 20] [--render ahead|cycle] [--latency low] [--soundfont F]
 
 Starts its own JACK server (``jackd -n promptsynth-k2s -d dummy -r 48000 -p 128``, as
 `.ci/run` starts one), then FluidSynth (``-a jack -m jack``, FluidR3_GM, the peer a
@@ -96,7 +96,7 @@ def main() -> int:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--notes", type=int, default=20)
     ap.add_argument("--latency", default="low", help="the host's --latency (with --render ahead)")
-    ap.add_argument("--render", default="auto", choices=("auto", "cycle", "ahead"), help="the host's --render")
+    ap.add_argument("--render", default="ahead", choices=("cycle", "ahead"), help="the host's --render")
     ap.add_argument("--soundfont", default=SOUNDFONT)
     ap.add_argument("--idle-seconds", type=float, default=10.0, help="how long the idle CPU is measured")
     args = ap.parse_args()

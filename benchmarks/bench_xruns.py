@@ -474,7 +474,7 @@ def main() -> int:
     ap.add_argument("--seconds", type=float, default=8.0, help="seconds per phase")
     ap.add_argument("--rounds", type=int, default=3)
     ap.add_argument("--voices", type=int, nargs="+", default=[32, 64])
-    ap.add_argument("--latency", nargs="+", default=["cycle"],
+    ap.add_argument("--latency", nargs="+", default=["low"],
                     help="how the host renders: 'cycle' (--render cycle, in JACK's cycle), or a "
                     "--latency of --render ahead ('low', 'high', seconds)")
     ap.add_argument("--scenarios", nargs="+", default=["held", "churn", "fuzz", "burst", "hotplug", "typing", "midifuzz"])

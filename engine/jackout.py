@@ -109,6 +109,7 @@ class JackOutput(RenderLoop):
                          status=status, **kw)
         self.device = device
         self.render = "cycle"
+        self.collect_middle = False
         self.midi = midi
         self._connect = connect
         self._client = 0

@@ -54,7 +54,10 @@ def render_main(spec: dict, make_midi=None) -> int:
 
         kind = JackOutput
         extra["midi"] = make_midi(engine, shared.midi) if make_midi is not None else None
-        extra["watch"] = (engine.queue.counters, [state for state, _ in shared.midi])
+        if spec["record"] is None:
+            # While nothing sounds the render loop sleeps (a recording wants every block,
+            # each at its time, so it never does).
+            extra["watch"] = (engine.queue.counters, [state for state, _ in shared.midi])
     out = kind(
         engine, spec["device"], spec["blocksize"], spec["latency"], record=spec["record"],
         client_name=JACK_CLIENT_NAME, status=status, **extra,

@@ -93,6 +93,10 @@ class RenderLoop(OutputFigures):
         self._busy_s = 0.0
         self._load = 0.0
         self._gc_max_s = 0.0
+        #: Whether the middle generation is collected too (every few seconds). A loop in
+        #: JACK's cycle, whose next block is due within a period, does not: the render
+        #: loop makes next to no cyclic garbage, and a pass over it took milliseconds.
+        self.collect_middle = True
         self._next_young = self._next_middle = 0.0
         self._next_percentiles = 0.0
         self._closed = False
@@ -185,7 +189,7 @@ class RenderLoop(OutputFigures):
         if now < self._next_young and gc.get_count()[0] < YOUNG_OBJECTS:
             return
         t0 = time.monotonic()
-        if now >= self._next_middle:
+        if now >= self._next_middle and self.collect_middle:
             gc.collect(1)
             self._next_middle = now + _GC_MIDDLE_S
         else:

@@ -42,10 +42,6 @@ MAX_EVENTS_PER_BLOCK = 16
 #: 17 pieces, 0.6 ms in 4 or 2, 0.5-0.6 ms at one frame (`benchmarks/bench_engine.py`).
 #: Up to 2 event times a block stay sample-accurate.
 MAX_SPLITS_PER_BLOCK = 2
-#: The same in JACK's cycle, where the block is due within the cycle it renders in: a
-#: note-on costs 30-50 us (its voice, its spectrum's tables), and 16 of them in a block
-#: of 64 voices left too little of the period in a 1,000-note burst.
-MAX_EVENTS_PER_CYCLE_BLOCK = 8
 #: Most patch changes the render process takes in one block (``Engine.max_tables_per_block``):
 #: each key table is rebuilt there in 0.2-0.5 ms; a burst (program changes on every
 #: channel, a stream of junk MIDI) is taken one a block, 2.7 ms apart.
@@ -64,9 +60,8 @@ class HostConfig:
     sample_rate: int = 48000
     blocksize: int = 128
     latency: float | str = "low"
-    #: ``--render``: "cycle" (in JACK's cycle), "ahead" (PortAudio, rendering ahead) or
-    #: "auto" (cycle when a JACK server runs and no device is named).
-    render: str = "auto"
+    #: ``--render``: "ahead" (PortAudio, rendering ahead) or "cycle" (in JACK's cycle).
+    render: str = "ahead"
     max_voices: int = 32
     osc_host: str = "127.0.0.1"
     osc_port: int = 9000
@@ -105,15 +100,10 @@ class HostConfig:
 
 
 def render_mode(config: HostConfig) -> str:
-    """``config.render`` resolved: "auto" is "cycle" where a JACK server answers and no
-    device is named, else "ahead"."""
-    if config.render not in ("auto", *RENDER_MODES):
-        raise ValueError(f"render must be auto, {' or '.join(RENDER_MODES)}; got {config.render!r}")
-    if config.render != "auto":
-        return config.render
-    from server.midi_system import _jack_running
-
-    return "cycle" if config.device is None and _jack_running() else "ahead"
+    """``config.render``, checked."""
+    if config.render not in RENDER_MODES:
+        raise ValueError(f"render must be {' or '.join(RENDER_MODES)}; got {config.render!r}")
+    return config.render
 
 
 class Host:
@@ -132,9 +122,6 @@ class Host:
         self.engine.max_splits_per_block = MAX_SPLITS_PER_BLOCK
         self.engine.max_tables_per_block = MAX_TABLES_PER_BLOCK
         self.engine.max_pending = MAX_PENDING
-        if mode == "cycle":
-            # In JACK's cycle a block has no render-ahead to absorb a heavy one.
-            self.engine.max_events_per_block = MAX_EVENTS_PER_CYCLE_BLOCK
         try:
             # Checked here, so that a bad one stops the play command with its error; the
             # render process applies it before its first block.

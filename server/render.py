@@ -27,21 +27,24 @@ __all__ = ["CycleMidi", "MAX_EVENTS_PER_CYCLE", "MAX_BYTES_PER_CYCLE", "main"]
 #: cable carries about 3 events a cycle (128 frames at 48 kHz); a burst (a 1000-note
 #: dump, a stream of junk) is taken over the next cycles, each event at the start of the
 #: block it is taken in, instead of running the block past JACK's deadline.
-MAX_EVENTS_PER_CYCLE = 16
+MAX_EVENTS_PER_CYCLE = 32
 MAX_BYTES_PER_CYCLE = 1024
-#: A JACK MIDI event is one message: at most 3 bytes, or a SysEx. A longer event that is
-#: not a SysEx is malformed, and of SysEx only the MIDI Tuning Standard's real-time
-#: single-note change (F0 7F dev 08 02 ...) acts on the engine: the render loop skips
-#: the rest unparsed (a 3 KB event of junk parsed byte by byte in Python took a block's
-#: time). The host's input still parses each one, to count and tell what was malformed.
-SHORT_EVENT = 3
+#: A JACK MIDI event is one message (3 bytes, and real-time bytes inside it), or a SysEx.
+#: A longer event that is not a SysEx is malformed, and of SysEx only the MIDI Tuning
+#: Standard's real-time single-note change (F0 7F dev 08 02 ...) acts on the engine: the
+#: render loop skips the rest unparsed (a 3 KB event of junk parsed byte by byte in
+#: Python took a block's time). The host's input still parses each one, to count and
+#: tell what was malformed.
+SHORT_EVENT = 16
 
 
 def _acts_here(data: bytes) -> bool:
-    """Whether an event is worth the render loop's parsing (see :data:`SHORT_EVENT`)."""
-    if len(data) <= SHORT_EVENT:
-        return True
-    return len(data) >= 5 and data[0] == 0xF0 and data[1] in (0x7E, 0x7F) and data[3] == 0x08 and data[4] == 0x02
+    """Whether an event is worth the render loop's parsing: a message (with any real-time
+    bytes inside it, as MIDI allows: at most :data:`SHORT_EVENT` bytes), or an MTS
+    single-note change."""
+    if data[:1] != b"\xf0":
+        return len(data) <= SHORT_EVENT
+    return len(data) >= 5 and data[1] in (0x7E, 0x7F) and data[3] == 0x08 and data[4] == 0x02
 
 
 class CycleMidi:

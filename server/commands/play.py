@@ -43,12 +43,12 @@ def register(subparsers) -> None:
     )
     a.add_argument(
         "--render",
-        choices=("auto", "cycle", "ahead"),
-        default="auto",
-        help="'cycle': render each block in JACK's own cycle, a JACK MIDI key sounding in the "
-        "cycle it arrives (as FluidSynth does); 'ahead': render --latency ahead of the device "
-        "through PortAudio (any device); 'auto' (default): cycle when a JACK server runs and "
-        "no --device is named, else ahead",
+        choices=("cycle", "ahead"),
+        default="ahead",
+        help="'ahead' (default): render --latency ahead of the device, through PortAudio (any "
+        "device; a margin for a busy machine); 'cycle': render each block in JACK's own cycle, a "
+        "JACK MIDI key sounding in the cycle it arrives, as with FluidSynth (no margin: for a "
+        "quiet machine; docs/engine.md, \"Real time\")",
     )
     a.add_argument(
         "--voices", type=int, default=32, help="most notes sounding at once (default 32)"

@@ -191,8 +191,8 @@ OVERRUN_MS = 10
 
 
 @pytest.mark.jack
-@pytest.mark.parametrize("overrun_ms", [0, OVERRUN_MS], ids=["clean", "overrun"])
-@pytest.mark.parametrize("render", RENDER_MODES)
+@pytest.mark.parametrize(("overrun_ms", "render"), [(0, "ahead"), (OVERRUN_MS, "ahead"), (OVERRUN_MS, "cycle")],
+                         ids=["clean", "overrun", "overrun-in-cycle"])
 def test_the_underrun_check_fails_a_render_that_overruns_and_passes_a_clean_one(
         jack, xruns, monkeypatch, overrun_ms, render):
     """The check the real-time tests rely on (``assert_no_underruns`` against the
@@ -201,7 +201,10 @@ def test_the_underrun_check_fails_a_render_that_overruns_and_passes_a_clean_one(
     dry each second and the check fails, since the control cannot count the host's own
     work. Each underrun is judged against what the control saw around it (50 ms before,
     5 ms after): a stall of the machine elsewhere in the 5 s excuses nothing. The same
-    run without the overrun passes the check over the whole window."""
+    run without the overrun passes the check over the whole window. In JACK's cycle the
+    overrun is caught the same way; its clean run is not held to 5 s without a miss: with
+    no render-ahead it misses a block now and then on a machine busy with the rest of the
+    suite (README's performance table), which is why it is not the default."""
     monkeypatch.setenv("PROMPTSYNTH_TEST_OVERRUN_MS", str(overrun_ms))
     engine = LiveEngine(SR, 16)
     seen = []  # (monotonic s, underruns) each time the render process's count moved

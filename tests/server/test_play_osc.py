@@ -21,7 +21,6 @@ import pytest
 import soundfile as sf
 
 from engine import TIMBRE_NAMES
-from engine.jackout import BUDGET
 from tests.conftest import assert_no_underruns
 from tests.server.conftest import (
     ROOT,
@@ -79,8 +78,7 @@ def test_ready_line_names_port_device_block_latency_model(host):
     assert f"osc 127.0.0.1:{host.port}" in line
     assert "midi in: none" in line
     assert "block 128" in line and "48000 Hz" in line
-    # Under JACK the default renders in JACK's cycle (--render auto).
-    assert "latency" in line and "rendered in JACK's cycle" in line and "model: ready" in line
+    assert "latency" in line and "render-ahead" in line and "model: ready" in line
 
 
 def test_status_reply(osc):
@@ -94,13 +92,12 @@ def test_status_reply(osc):
     assert all(isinstance(v, int) for v in counts)
     assert sr == SR and block == 128
     assert voices >= 0 and underruns >= 0 and 0.0 <= cpu < 1.0
-    # Rendered in JACK's cycle (the default under JACK): an OSC note waits one period for
-    # its block, then the device's own latency (JACK's figure for the dummy's playback
-    # ports: two periods): 8.0 ms at 128 frames. The headroom is what the block left of
-    # the time JACK's callback waits for it (engine.jackout.BUDGET of a period).
-    assert ahead_ms == pytest.approx(128 / SR * 1000)
+    # The default render-ahead is 2 blocks; a note sounds after it, one block and the
+    # device's own latency (PortAudio's figure under JACK: one period): 10.7 ms at 128
+    # frames. (In JACK's cycle: tests/server/test_cycle_render.py.)
+    assert ahead_ms == pytest.approx(2.0 * 128 / SR * 1000)
     assert latency_ms == pytest.approx(ahead_ms + 2 * 128 / SR * 1000, abs=0.01)
-    assert 0.0 < headroom_ms <= BUDGET * ahead_ms
+    assert 0.0 < headroom_ms <= ahead_ms
     assert ring + device == underruns
     assert midi_inputs == 0
 
