@@ -348,7 +348,7 @@ class JackOutput(RenderLoop):
                             midi.feed(frame, engine.frame, block)
                         except Exception as exc:  # noqa: BLE001 - MIDI must not stop the render
                             self.last_error = repr(exc)
-                    self._render_one_cycle(out)
+                    self._render_block(out)
                     bufs[0] = out[:, 0]
                     bufs[1] = out[:, 1]
                     st[_DONE] = n
@@ -412,16 +412,6 @@ class JackOutput(RenderLoop):
                 k = min(frames, zeros.shape[0])
                 rec.push(zeros[:k])
                 frames -= k
-
-    def _render_one_cycle(self, out: np.ndarray) -> None:
-        try:
-            self.engine.render_into(out)
-        except Exception as exc:  # noqa: BLE001 - the stream must outlive any bug
-            out.fill(0.0)
-            self._render_errors += 1
-            self.last_error = repr(exc)
-            self.engine.frame += out.shape[0]
-        self._written += out.shape[0]
 
     @property
     def wrong_size(self) -> int:

@@ -200,15 +200,8 @@ class AudioOutput(RenderLoop):
     def _render_one(self) -> None:
         """Render the next block into the ring (and the recording)."""
         out = self._block
-        try:
-            self.engine.render_into(out)
-        except Exception as exc:  # noqa: BLE001 - the stream must outlive any bug
-            out.fill(0.0)
-            self._render_errors += 1
-            self.last_error = repr(exc)
-            self.engine.frame += out.shape[0]
+        self._render_block(out)
         self._ring.write(out)
-        self._written += out.shape[0]
         if self.recorder is not None:
             self.recorder.push(out)
 

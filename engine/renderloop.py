@@ -169,6 +169,18 @@ class RenderLoop(OutputFigures):
             self._fifo_thread = threading.get_ident()
         return self.priority_note
 
+    def _render_block(self, out: np.ndarray) -> None:
+        """Render the next block into ``out``; a block whose render raised is silence,
+        counted (the stream must outlive any bug)."""
+        try:
+            self.engine.render_into(out)
+        except Exception as exc:  # noqa: BLE001
+            out.fill(0.0)
+            self._render_errors += 1
+            self.last_error = repr(exc)
+            self.engine.frame += out.shape[0]
+        self._written += out.shape[0]
+
     def _note_headroom(self, h: float) -> None:
         """One block's headroom (seconds left before the device needed it)."""
         self._headroom[self._n_headroom % self._headroom_window] = h

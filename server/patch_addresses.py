@@ -59,26 +59,25 @@ class PatchAddresses:
             raise Refused(address, f"no patch bank: {self.bank_reason}")
         return self.bank
 
-    def _program(self, address, v, reply):
-        number, ch = v
+    def _read(self, address, read):
+        """``read(bank)``'s patch; a patch file that cannot be read refuses the message."""
         from patches import PatchError
 
         try:
-            patch = self._bank(address).program(number)
+            return read(self._bank(address))
         except PatchError as exc:
             raise Refused(address, str(exc)) from None
+
+    def _program(self, address, v, reply):
+        number, ch = v
+        patch = self._read(address, lambda bank: bank.program(number))
         if patch is None:
             raise Refused(address, f"no patch at program {number} in the bank")
         return engine_action(address, reply, lambda f: self.channels.apply_bank_patch(ch, patch, f))
 
     def _patch_load(self, address, v, reply):
         name, ch = v
-        from patches import PatchError
-
-        try:
-            patch = self._bank(address).load(name)
-        except PatchError as exc:
-            raise Refused(address, str(exc)) from None
+        patch = self._read(address, lambda bank: bank.load(name))
 
         def apply(frame):
             self.channels.apply_bank_patch(ch, patch, frame)
