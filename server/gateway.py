@@ -1,7 +1,8 @@
 """The model as the address space sees it: requests for patches (words, morphs, the
 next choices for words) sent to the model worker process, each answer applied to its
-channel in one place (:meth:`ModelGateway._answered`), and fits of recordings
-(:class:`server.audiofit.AudioFits`)."""
+channel in one place (:meth:`ModelGateway._answered`), questions whose answer plays
+nothing (the names of the words' list of choices, :meth:`ModelGateway.ask`), and fits of
+recordings (:class:`server.audiofit.AudioFits`)."""
 
 from __future__ import annotations
 
@@ -10,7 +11,14 @@ import threading
 from collections.abc import Callable
 
 from server.state import PatchTicket
-from server.worker import ChoiceRequest, ModelWorker, MorphRequest, PatchRequest, SyncRequest
+from server.worker import (
+    ChoiceRequest,
+    ChoicesRequest,
+    ModelWorker,
+    MorphRequest,
+    PatchRequest,
+    SyncRequest,
+)
 
 __all__ = ["ModelGateway", "MAX_PENDING"]
 
@@ -71,9 +79,30 @@ class ModelGateway:
             return
         self.channels.apply(
             ticket.channel, value.table, ticket.label, ticket.prompt,
-            instrument=value.instrument, choice=value.choice,
+            instrument=value.instrument, choice=value.choice, choices=value.choices,
         )
         ticket.on_done(value)
+
+    def ask(
+        self, request: ChoicesRequest, on_done: Callable[[object], None], on_fail: Callable[[str], None]
+    ) -> None:
+        """Ask the model something that plays nothing: ``on_done(value)`` with its answer
+        (a ChoicesRequest's: the names, a tuple of str), or ``on_fail(reason)``."""
+        if self.worker is None:
+            on_fail(self.reason or "no model")
+            return
+        with self._lock:
+            self._pending += 1
+
+        def answered(ok: bool, value: object) -> None:
+            with self._lock:
+                self._pending -= 1
+            if ok:
+                on_done(value)
+            else:
+                on_fail(str(value))
+
+        self.worker.submit(request, answered)
 
     def from_audio(self, path: str, name: str, ticket: PatchTicket) -> None:
         """Fit a patch to the recording ``path``, save it in the bank as ``name`` and play

@@ -38,6 +38,7 @@ REPLY_ADDRESSES = frozenset(
         "/synced",
         "/prompt/done",
         "/prompt/choice",
+        "/prompt/choices.reply",
         "/morph/done",
         "/patch/loaded",
         "/patch/saved",

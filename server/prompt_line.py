@@ -23,6 +23,8 @@ HELP = """type words and Enter: a patch for them on the current channel. Command
   :morph A B T       the patch at T (0..1) between prompts A and B (quote words: "a b")
   :next              the next instrument for the channel's last words (up to 8, then round)
   :prev              the one before
+  :choices           the list :next walks (the one playing marked)
+  :choose N          play entry N (1-8) of that list
   :channel N         which channel (1-16) lines and commands act on
   :list              the bank's patches
   :status            voices, underruns, latency, MIDI inputs
@@ -45,6 +47,9 @@ class TerminalReply:
             w(f"  {args[1]!r}: ready{_instrument(args[-1])} ({_timbre(args[2:-1])})")
         elif address == "/prompt/choice":
             w(f"  {args[1]!r} {args[2]}/{args[3]}{_instrument(args[4])} ({_timbre(args[5:])})")
+        elif address == "/prompt/choices.reply":
+            names = "".join(f"\n    {i}. {n}{'  <- playing' if i == args[2] else ''}" for i, n in enumerate(args[3:], 1))
+            w(f"  {args[1]!r}:{names}")
         elif address == "/morph/done":
             w(f"  {args[0]!r} ~ {args[1]!r} at {args[2]:g}: ready ({_timbre(args[3:])})")
         elif address == "/patch/saved":
@@ -163,8 +168,12 @@ class PromptLine:
                 self.write(f"  error: t must be a number in range 0..1, got {args[2]!r}")
                 return
             self._send("/morph", [args[0], args[1], t, self.channel])
-        elif cmd in ("next", "prev") and not args:
+        elif cmd in ("next", "prev", "choices") and not args:
             self._send(f"/prompt/{cmd}", [self.channel])
+        elif cmd == "choose" and len(args) == 1:
+            # The address checks the place (an int in range 1..8), as from OSC.
+            place = int(args[0]) if args[0].isdigit() else args[0]
+            self._send("/prompt/choose", [place, self.channel])
         elif cmd == "list" and not args:
             self._send("/patch/list", [])
         elif cmd == "status" and not args:

@@ -44,14 +44,17 @@ class PatchTicket:
 class ChannelState:
     """One channel's patch: ``table`` (``/param`` changes included), ``label`` (the
     prompt or the patch's name), the prompt it came from, if any, the instrument the
-    words picked (its name as a person reads it; "" where none did) and its place in the
-    words' list of choices (0: the words' own; /prompt/next walks on from it)."""
+    words picked (its name as a person reads it; "" where none did), its place in the
+    words' list of choices (0: the words' own; /prompt/next walks on from it) and the
+    names of that list, where the model has ranked it for these words (() until then:
+    /prompt/choices asks it once)."""
 
     table: KeyTable
     label: str
     prompt: str | None = None
     instrument: str = ""
     choice: int = 0
+    choices: tuple[str, ...] = ()
 
 
 class ChannelStates:
@@ -86,15 +89,27 @@ class ChannelStates:
         *,
         instrument: str = "",
         choice: int = 0,
+        choices: tuple[str, ...] = (),
     ) -> None:
         """Play ``table`` for new notes on ``channel`` (0-15) from ``frame`` on (None: the
         next block), remember it, and tell the notify targets (the instrument the words
         picked last, after the timbre: new fields go at the end)."""
         self.engine.set_patch(channel, table, frame)
         with self._lock:
-            self._states[channel] = ChannelState(table, label, prompt, instrument, choice)
+            self._states[channel] = ChannelState(table, label, prompt, instrument, choice, tuple(choices))
         if self.notify is not None:
             self.notify("/patch/changed", channel + 1, label, *timbre_values(table), instrument)
+
+    def set_choices(self, channel: int, prompt: str, choices: tuple[str, ...]) -> bool:
+        """Remember the names of ``prompt``'s list of choices for ``channel``, if its
+        patch still comes from those words (a later patch's words keep their own list);
+        True if kept."""
+        with self._lock:
+            s = self._states[channel]
+            if s.prompt != prompt:
+                return False
+            self._states[channel] = dataclasses.replace(s, choices=tuple(choices))
+            return True
 
     def apply_bank_patch(self, channel: int, patch, frame: int | None = None) -> None:
         """A patch of the bank (``patches.Patch``) on ``channel``: its name is the label;

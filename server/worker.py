@@ -7,10 +7,11 @@ that takes its answer; a manager thread reads results and calls it. If the proce
 every request in flight fails with the reason and a new process is started (with
 back-off); requests made meanwhile wait for it.
 
-Requests and results are small typed records (:class:`PatchRequest`,
-:class:`MorphRequest`, :class:`ChoiceRequest`, :class:`SyncRequest`; a result is a
-:class:`ModelPatch`, a validated :class:`engine.KeyTable` with the name of the
-instrument it is, or a reason) that cross the pipe as JSON: no pickle of anything a user
+Requests and results are small typed records (:mod:`server.model_requests`:
+:class:`PatchRequest`, :class:`MorphRequest`, :class:`ChoiceRequest`,
+:class:`ChoicesRequest`, :class:`SyncRequest`; a result is a :class:`ModelPatch`, a
+validated :class:`engine.KeyTable` with the name of the instrument it is, a list of
+choices' names, or a reason) that cross the pipe as JSON: no pickle of anything a user
 sent.
 """
 
@@ -25,8 +26,22 @@ import signal
 import threading
 import time
 from collections.abc import Callable
-from dataclasses import asdict, dataclass
+from dataclasses import asdict
 from multiprocessing.connection import wait as _wait
+
+from server.model_requests import (
+    MAX_CHOICES,
+    REQUESTS,
+    ChoiceRequest,
+    ChoicesRequest,
+    ModelPatch,
+    MorphRequest,
+    PatchRequest,
+    Request,
+    SyncRequest,
+    read_answer,
+)
+from server.model_requests import answer as answer_request
 
 __all__ = [
     "ModelWorker",
@@ -36,6 +51,7 @@ __all__ = [
     "PatchRequest",
     "MorphRequest",
     "ChoiceRequest",
+    "ChoicesRequest",
     "SyncRequest",
     "Request",
     "ModelPatch",
@@ -50,72 +66,8 @@ DEFAULT_LOADER = "server.worker:load_predictor"
 #: loaded machine that starved the worker (prompt -> patch 64 ms median, against 30 ms at 5).
 WORKER_THREADS = 1
 WORKER_NICE = 5
-#: The longest list of choices /prompt/next and /prompt/prev walk for one prompt.
-MAX_CHOICES = 8
-
-
-@dataclass(frozen=True)
-class PatchRequest:
-    """The patch for a prompt (``Predictor.patch``)."""
-
-    prompt: str
-    temperature: float = 0.0
-    seed: int | None = None
-    op: str = "patch"
-
-
-@dataclass(frozen=True)
-class MorphRequest:
-    """The patch a fraction ``t`` of the way between two prompts (``Predictor.morph``)."""
-
-    prompt_a: str
-    prompt_b: str
-    t: float
-    op: str = "morph"
-
-
-@dataclass(frozen=True)
-class ChoiceRequest:
-    """Entry ``index`` of the prompt's list of choices (``Predictor.choices(prompt,
-    count)``), counted round the list: ``count`` is the entry after the last, i.e. the
-    first, and -1 is the last."""
-
-    prompt: str
-    index: int
-    count: int = MAX_CHOICES
-    op: str = "choice"
-
-    def __post_init__(self) -> None:
-        # Checked here, so that a malformed request is refused on either side of the pipe.
-        for name, value, lo, hi in (("index", self.index, -MAX_CHOICES, MAX_CHOICES),
-                                    ("count", self.count, 1, MAX_CHOICES)):
-            if isinstance(value, bool) or not isinstance(value, int) or not lo <= value <= hi:
-                raise ValueError(f"{name} must be an int in range {lo}..{hi}, got {value!r}")
-
-
-@dataclass(frozen=True)
-class ModelPatch:
-    """A patch the model made: ``table``; ``instrument``, its name as a person reads it
-    ("Clarinet, FluidR3 GM"; "" for a morph or a variation); ``choice``, its place in the
-    prompt's list of choices (0: the words' own) and ``count``, that list's length (0
-    where it was not made)."""
-
-    table: object  # engine.KeyTable (imported lazily: the host process imports no model)
-    instrument: str = ""
-    choice: int = 0
-    count: int = 0
-
-
-@dataclass(frozen=True)
-class SyncRequest:
-    """Answered once every earlier request has been."""
-
-    op: str = "sync"
-
-
-Request = PatchRequest | MorphRequest | ChoiceRequest | SyncRequest
-_REQUESTS = {"patch": PatchRequest, "morph": MorphRequest, "choice": ChoiceRequest, "sync": SyncRequest}
-#: ``answer(ok, value)``: value is a ModelPatch (None for a sync) when ok, else the reason.
+#: ``answer(ok, value)``: value is a ModelPatch (the names of a list for a ChoicesRequest,
+#: None for a sync) when ok, else the reason.
 Answer = Callable[[bool, object], None]
 
 
@@ -146,26 +98,6 @@ def _recv(conn) -> dict:
     return json.loads(conn.recv_bytes().decode("utf-8"))
 
 
-def _answer(predictor, request: Request) -> dict:
-    """What the worker sends back for one request (the patch as ``KeyTable.to_dict``)."""
-    extra: dict = {}
-    if isinstance(request, PatchRequest):
-        table = predictor.patch(request.prompt, temperature=request.temperature, seed=request.seed)
-        if request.temperature == 0.0:
-            # The words' own choice: the first of their list, which names it.
-            extra["instrument"] = predictor.choices(request.prompt, 1)[0].title
-    elif isinstance(request, MorphRequest):
-        table = predictor.morph(request.prompt_a, request.prompt_b, request.t)
-    elif isinstance(request, ChoiceRequest):
-        listed = predictor.choices(request.prompt, request.count)
-        i = request.index % len(listed)
-        table = listed[i].table
-        extra = {"instrument": listed[i].title, "choice": i, "count": len(listed)}
-    else:
-        return {"ok": True, "table": None}
-    return {"ok": True, "table": table.to_dict(), **extra}
-
-
 def _worker_main(conn, loader: str, model_path: str | None) -> None:
     """The worker process: load, warm up, then answer requests until the pipe closes."""
     # Ctrl-C reaches the whole process group: the host, not the worker, decides when to stop.
@@ -190,35 +122,14 @@ def _worker_main(conn, loader: str, model_path: str | None) -> None:
             return
         rid = message.pop("id")
         try:
-            request = _REQUESTS[message["op"]](**message)
-            reply = _answer(predictor, request)
+            request = REQUESTS[message["op"]](**message)
+            reply = answer_request(predictor, request)
         except Exception as exc:  # noqa: BLE001 - a bad prompt fails that request only
             reply = {"ok": False, "error": str(exc) or type(exc).__name__}
         try:
             _send(conn, {"id": rid, **reply})
         except (BrokenPipeError, OSError):
             return
-
-
-def _result(message: dict) -> tuple[bool, object]:
-    """A reply from the worker as (ok, ModelPatch or None, or the reason), validated."""
-    from engine import KeyTable, ThetaError
-
-    if not message.get("ok"):
-        return False, str(message.get("error", "the model failed"))
-    table = message.get("table")
-    if table is None:
-        return True, None
-    try:
-        table = KeyTable.from_dict(table)
-    except ThetaError as exc:
-        return False, f"the model sent an invalid patch: {exc}"
-    instrument, choice, count = message.get("instrument", ""), message.get("choice", 0), message.get("count", 0)
-    if not isinstance(instrument, str) or not all(
-        isinstance(x, int) and not isinstance(x, bool) and 0 <= x <= MAX_CHOICES for x in (choice, count)
-    ):
-        return False, f"the model sent a malformed choice: {instrument!r}, {choice!r} of {count!r}"
-    return True, ModelPatch(table, instrument, choice, count)
 
 
 class ModelWorker:
@@ -309,9 +220,10 @@ class ModelWorker:
     def submit(self, request: Request, answer: Answer) -> None:
         """Queue ``request``; ``answer(ok, patch_or_reason)`` runs on the manager thread.
         Fails at once (through ``answer``) when the model is not available."""
-        if not isinstance(request, (PatchRequest, MorphRequest, ChoiceRequest, SyncRequest)):
+        if not isinstance(request, (PatchRequest, MorphRequest, ChoiceRequest, ChoicesRequest, SyncRequest)):
             raise TypeError(
-                f"request must be a PatchRequest, MorphRequest, ChoiceRequest or SyncRequest, got {request!r}"
+                "request must be a PatchRequest, MorphRequest, ChoiceRequest, ChoicesRequest or SyncRequest, "
+                f"got {request!r}"
             )
         callback = answer
         with self._lock:
@@ -428,7 +340,7 @@ class ModelWorker:
                 with self._lock:
                     cb = self._inflight.pop(message.get("id"), None)
                 if cb is not None:
-                    _call(cb, *_result(message))
+                    _call(cb, *read_answer(message))
             elif proc.sentinel in ready:
                 proc.join(timeout=1.0)
                 return

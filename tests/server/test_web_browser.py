@@ -1,5 +1,6 @@
 """The page in a real browser (headless Chromium) from a live host on JACK with the
-shipped model: words typed play a new patch and the page names it; the morph slider,
+shipped model: words typed play a new patch and the page names it and lists its
+candidates, one of which plays when chosen; the morph slider,
 moved from the keyboard, plays morphs; a bank patch loads; a knob turns; the meters
 read the host; the effects' knobs (keyboard, and a finger on a phone) reach the host and
 show its changes; a change made
@@ -92,9 +93,19 @@ def test_the_page_plays_words_morphs_bank_knobs_and_reads_the_meters(jack, brows
                  lambda: text(d, "#channels li[data-channel='1'] .label") == "a breathy wooden flute", 60)
         picked = wait_for("the instrument named", lambda: (t := text(d, "#picked")) not in ("…", "") and t, 30)
         assert "Flute" in picked or "flute" in picked, picked
-        # Its next candidate, from the keyboard.
+        # Under the words, their candidates, the one playing marked.
+        current = "#choices button.current"
+        wait_for("the candidates listed", lambda: text(d, current).startswith(f"1. {picked}"), 30)
+        assert len(d.find_elements("css selector", "#choices button")) >= 3
+        # Its next candidate, from the keyboard; then the third, chosen from the list.
         d.find_element("id", "next").send_keys(Keys.ENTER)
         wait_for("the next candidate", lambda: re.match(r"2/\d+ ", text(d, "#picked")), 30)
+        wait_for("the next candidate marked", lambda: text(d, current).startswith("2. "), 10)
+        # (found again should the list be redrawn between finding and pressing)
+        wait_for("the third pressed", lambda: d.find_element(
+            "css selector", "#choices button[data-place='3']").send_keys(Keys.ENTER) or True, 5)
+        wait_for("the third candidate", lambda: re.match(r"3/\d+ ", text(d, "#picked")), 30)
+        wait_for("the third candidate marked", lambda: text(d, current).startswith("3. "), 10)
 
         # The morph slider, moved with the arrow keys: morphs play and the page says so.
         slider = d.find_element("id", "morph-t")

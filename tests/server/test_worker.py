@@ -115,7 +115,7 @@ def test_requests_are_typed_and_cross_the_pipe_as_json(worker):
 
     import server.worker as w
 
-    with pytest.raises(TypeError, match="PatchRequest, MorphRequest, ChoiceRequest or SyncRequest"):
+    with pytest.raises(TypeError, match="PatchRequest, MorphRequest, ChoiceRequest, ChoicesRequest or SyncRequest"):
         worker.submit(("predict", "x", 0.0, None), lambda ok, v: None)
     src = inspect.getsource(w)
     assert "send_bytes(json.dumps" in src and ".send(" not in src and ".recv()" not in src

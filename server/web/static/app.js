@@ -9,6 +9,7 @@
     ws: null, params: [], byName: {}, channels: {}, channel: 1, knobs: {},
     bank: [], bankAt: -1, promptId: 0, morphBusy: false, morphNext: null,
     statusBusy: false, pick: 0, words: {},
+    choices: {}, choicesBusy: false, choicesAgain: false, choicesAsked: 0, choicesFor: 1,
   };
   window.promptsynth = state; // for a person at the browser's console, and the tests
 
@@ -19,7 +20,7 @@
     ws.onopen = () => setConn("connected", "on");
     ws.onclose = () => {
       setConn("disconnected: trying again", "off");
-      state.statusBusy = false;
+      state.statusBusy = state.choicesBusy = false;
       setTimeout(connect, 1000);
     };
     ws.onmessage = (e) => {
@@ -58,6 +59,7 @@
       renderChannelRow(ch);
       if (ch === state.channel) renderPatch();
       if (ch === state.channel && state.bank.includes(label)) showBank(label); // from anywhere: MIDI, OSC
+      if (ch === state.channel) askChoices();
     },
     "/web/send": PSFX.sendRow,
     "/web/effect": PSFX.settingRow,
@@ -68,6 +70,7 @@
       renderPatch();
       send("/patch/list");
       send("/midi/list");
+      askChoices();
       if (!document.body.dataset.ready) {
         document.body.dataset.ready = "1";
         state.readyMs = performance.now();
@@ -81,6 +84,11 @@
     "/prompt/choice": ([ch, text, place, count, instrument]) => {
       if (ch === state.channel) $("picked").textContent = `${place}/${count} ${instrument}`;
       log(`'${text}' ${place}/${count}: ${instrument}`);
+    },
+    "/prompt/choices.reply": ([ch, text, place, ...names]) => {
+      state.choices[ch] = { text, place, names };
+      if (ch === state.channel) renderChoices();
+      choicesAnswered();
     },
     "/morph/done": ([a, b, t]) => {
       $("morph-out").textContent = `${Math.round(t * 100)}% of the way to '${b}': ready`;
@@ -109,6 +117,11 @@
     "/fail": ([address, reason]) => {
       if (address === "/status") state.statusBusy = false;
       if (address === "/morph") morphSent();
+      if (address === "/prompt/choices") { // no words on the channel (a bank patch), or no model
+        delete state.choices[state.choicesFor];
+        if (state.choicesFor === state.channel) renderChoices(reason);
+        return choicesAnswered();
+      }
       if (address === "/prompt" || address.startsWith("/prompt/")) $("picked").textContent = "error";
       log(`${address}: ${reason}`, true);
     },
@@ -134,6 +147,8 @@
     document.querySelectorAll("#channels li").forEach((li) =>
       li.classList.toggle("current", Number(li.dataset.channel) === ch));
     if (state.channels[ch]) renderChannelRow(ch);
+    renderChoices();
+    askChoices();
     renderPatch();
     PSFX.setChannel(ch);
   }
@@ -160,7 +175,48 @@
     });
     $("next").addEventListener("click", () => send("/prompt/next", state.channel));
     $("prev").addEventListener("click", () => send("/prompt/prev", state.channel));
+    arrowKeys($("choices"));
     setChannel(1);
+  }
+
+  // -- the words' list of choices: the selected channel's, asked again at each change ----
+  function askChoices() { // one /prompt/choices waiting at a time; changes meanwhile ask once more
+    if (!state.ws || state.ws.readyState !== WebSocket.OPEN) return; // /web/ready asks
+    if (state.choicesBusy && performance.now() - state.choicesAsked < 3000) {
+      state.choicesAgain = true;
+      return;
+    }
+    state.choicesBusy = true;
+    state.choicesAgain = false;
+    state.choicesAsked = performance.now();
+    state.choicesFor = state.channel;
+    send("/prompt/choices", state.channel);
+  }
+  function choicesAnswered() {
+    state.choicesBusy = false;
+    if (state.choicesAgain) askChoices();
+  }
+  function renderChoices(why) {
+    const ol = $("choices"), c = state.choices[state.channel];
+    const focused = ol.contains(document.activeElement) ? document.activeElement.dataset.place : null;
+    ol.textContent = "";
+    ol.dataset.place = c ? String(c.place) : "";
+    $("choices-note").textContent = c ? `for '${c.text}'` + (c.place ? "" : ": none plays now (the channel's own patch)")
+      : why === undefined ? "…" : /has no words yet/.test(why) ? "no words on this channel yet" : why;
+    if (!c) return;
+    c.names.forEach((name, i) => {
+      const li = document.createElement("li");
+      const b = document.createElement("button");
+      b.type = "button";
+      b.dataset.place = String(i + 1);
+      b.textContent = `${i + 1}. ${name}`;
+      if (i + 1 === c.place) { b.classList.add("current"); b.setAttribute("aria-current", "true"); }
+      b.setAttribute("aria-label", `play ${name} (${i + 1} of ${c.names.length} for '${c.text}')`);
+      b.addEventListener("click", () => send("/prompt/choose", i + 1, state.channel));
+      li.append(b);
+      ol.append(li);
+      if (focused === b.dataset.place) b.focus();
+    });
   }
 
   // -- the bank --------------------------------------------------------------------------
@@ -210,8 +266,11 @@
     });
     $("bank-prev").addEventListener("click", () => stepBank(-1));
     $("bank-next").addEventListener("click", () => stepBank(1));
-    $("bank-list").addEventListener("keydown", (e) => { // arrows move between patches
-      const items = [...$("bank-list").querySelectorAll("button")];
+    arrowKeys($("bank-list"));
+  }
+  function arrowKeys(list) { // the arrows move between a list's buttons
+    list.addEventListener("keydown", (e) => {
+      const items = [...list.querySelectorAll("button")];
       const i = items.indexOf(document.activeElement);
       if (i < 0 || (e.key !== "ArrowDown" && e.key !== "ArrowUp")) return;
       items[Math.min(items.length - 1, Math.max(0, i + (e.key === "ArrowDown" ? 1 : -1)))].focus();
