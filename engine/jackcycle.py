@@ -11,8 +11,6 @@ to the ports, or plays silence and counts a miss. ``xrun`` counts JACK's xruns;
 
 from __future__ import annotations
 
-import time
-
 from engine import jack
 from engine.live import MIDI_READ2, MIDI_STATE_WORDS, MIDI_SYNC, MIDI_WRITE
 
@@ -30,9 +28,6 @@ BUDGET = 0.85
 _N_STATE = 40
 _CLOCK_REALTIME = 0
 _CLOCK_MONOTONIC_RAW = 4
-_RAW = time.CLOCK_MONOTONIC_RAW
-_PLAYBACK_LATENCY = 1
-_PORT_IS_PHYSICAL = 0x4
 
 _compiled: dict = {}
 

@@ -50,14 +50,11 @@ from engine.jackcycle import (
     _NEXT_USECS,
     _NU_ADDR,
     _PERIOD_USECS,
-    _PLAYBACK_LATENCY,
-    _PORT_IS_PHYSICAL,
     _PORT_L,
     _PORT_R,
     _POSTED,
     _PU_ADDR,
     _QCTR,
-    _RAW,
     _RAW_SEC,
     _RUNNING,
     _SEM_CYCLE,
@@ -76,6 +73,10 @@ from engine.renderloop import RenderLoop
 from engine.status import RUNNING
 
 __all__ = ["JackOutput", "BUDGET", "available"]
+
+_RAW = time.CLOCK_MONOTONIC_RAW  # JACK's clock
+_PLAYBACK_LATENCY = 1  # jack_latency_callback_mode_t's JackPlaybackLatency
+_PORT_IS_PHYSICAL = 0x4
 
 def available() -> bool:
     """Whether libjack loads (a server may still be absent)."""

@@ -89,7 +89,7 @@ def render_main(spec: dict, make_midi=None) -> int:
         info["order_port"] = out.order_port
     print("ready " + json.dumps(info), flush=True)
     out.run(hook)
-    gone = getattr(out, "server_gone", False)
+    gone = out.server_gone
     if gone or control[C_ABANDON]:
         out.abandon()
         status["state"] = STOPPED

@@ -169,6 +169,9 @@ class RenderLoop(OutputFigures):
             self._fifo_thread = threading.get_ident()
         return self.priority_note
 
+    #: The audio server shut the stream down (a loop that can tell says so).
+    server_gone = False
+
     def _render_block(self, out: np.ndarray) -> None:
         """Render the next block into ``out``; a block whose render raised is silence,
         counted (the stream must outlive any bug)."""

@@ -52,6 +52,9 @@ class OutputFigures:
     _status: np.ndarray
     blocksize: int
     ahead_s: float
+    #: How the blocks keep pace with the device: "ahead" (a ring PortAudio plays) or
+    #: "cycle" (in JACK's cycle).
+    render = "ahead"
 
     @property
     def ring_underruns(self) -> int:
@@ -94,7 +97,7 @@ class OutputFigures:
         one block (events wait for the block they fall in) and the device's latency. In
         JACK's cycle (``render`` "cycle") the render-ahead is the one period an event
         waits; a JACK MIDI event sounds in its own cycle, after the device's latency only."""
-        wait = 0.0 if getattr(self, "render", "ahead") == "cycle" else 1000.0 * self.blocksize / self.engine.sample_rate
+        wait = 0.0 if self.render == "cycle" else 1000.0 * self.blocksize / self.engine.sample_rate
         return self.ahead_ms + wait + self.device_latency_ms
 
     @property

@@ -15,7 +15,7 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 
-from engine.live import RENDER_MODES, LiveEngine, LiveOutput
+from engine.live import LiveEngine, LiveOutput
 from server.addresses import AddressSpace
 from server.audiofit import AudioFits
 from server.gateway import ModelGateway
@@ -103,13 +103,6 @@ class HostConfig:
     bank_prev_cc: int | None = None
 
 
-def render_mode(config: HostConfig) -> str:
-    """``config.render``, checked."""
-    if config.render not in RENDER_MODES:
-        raise ValueError(f"render must be {' or '.join(RENDER_MODES)}; got {config.render!r}")
-    return config.render
-
-
 class Host:
     """A running instrument. ``start()`` returns once everything (model included) is
     ready or has failed in a way the host can play on without; ``close()`` is safe twice.
@@ -117,14 +110,13 @@ class Host:
 
     def __init__(self, config: HostConfig) -> None:
         self.config = config
-        mode = render_mode(config)  # a bad one is a ValueError before anything is made
         # The engine renders in a process of its own (engine.live): no thread of this
         # process can hold it off.
         self.engine = LiveEngine(config.sample_rate, config.max_voices)
         # A burst of events is spread over blocks rather than underrunning one.
         self.engine.max_events_per_block = MAX_EVENTS_PER_BLOCK
         self.engine.max_splits_per_block = MAX_SPLITS_PER_BLOCK
-        if mode == "cycle":
+        if config.render == "cycle":
             # With no render-ahead to absorb a heavy block: at most one patch change a
             # block, and a bounded table of waiting events.
             self.engine.max_tables_per_block = MAX_TABLES_PER_BLOCK
@@ -148,7 +140,7 @@ class Host:
                 self.engine.set_tuning(Tuning.from_files(config.tuning, config.keymap).notes)
             self.output = LiveOutput(
                 self.engine, config.device, config.blocksize, config.latency, record=config.record,
-                render=mode, main_module="server.render",
+                render=config.render, main_module="server.render",
             )
         except ValueError:
             self.engine.close()

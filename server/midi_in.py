@@ -148,8 +148,6 @@ class MidiInput:
         self._lost_seen = 0
         self._rt = None
         self._jack = None
-        self.in_cycle = False
-        self._slot = None
         if _reads_jack():
             from server.jackmidi import JackMidiError, JackMidiIn
 
